@@ -1,0 +1,58 @@
+// Folds completed calls into per-function histograms and per-thread totals. Pure: it sees
+// decoded records only, so it is tested and benchmarked without BPF. Not thread-safe; the
+// session's single poll loop owns it.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "perfbpf/histogram.h"
+#include "perfbpf/profile.h"
+
+namespace perfbpf {
+
+// One completed call, decoded from the BPF ring buffer (see bpf/funclat.h for field meaning).
+struct CallRecord {
+  uint64_t start_ns = 0;
+  uint64_t duration_ns = 0;
+  uint32_t probe_id = 0;
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint32_t cpu = 0;
+  uint32_t depth = 0;
+  uint32_t nested_calls = 0;
+};
+
+class Aggregator {
+ public:
+  explicit Aggregator(size_t probe_count);
+
+  void add(const CallRecord& record);  // the hot path: must sustain >= 1M records/s on one core
+
+  size_t probe_count() const { return functions_.size(); }
+  uint64_t received() const { return received_; }
+  // Records naming a probe id outside [0, probe_count): a decoder/ABI bug, counted not dropped silently.
+  uint64_t unknown_probe() const { return unknown_probe_; }
+  const LatencyHistogram& histogram(size_t probe) const { return functions_.at(probe).histogram; }
+
+  // Fills calls, latency, histogram and threads[] of functions[i] from probe i;
+  // functions.size() must equal probe_count(). Other fields are left as they are.
+  void fill(std::vector<FunctionProfile>& functions) const;
+
+ private:
+  struct ThreadTotals {
+    uint32_t tgid = 0;
+    uint64_t calls = 0;
+    uint64_t total_ns = 0;
+  };
+  struct PerFunction {
+    LatencyHistogram histogram;
+    std::unordered_map<uint32_t, ThreadTotals> threads;  // key: tid
+  };
+  std::vector<PerFunction> functions_;
+  uint64_t received_ = 0;
+  uint64_t unknown_probe_ = 0;
+};
+
+}  // namespace perfbpf

@@ -1,0 +1,56 @@
+#include "cli/commands.h"
+
+#include <unistd.h>
+
+#include <ostream>
+
+#include <fmt/format.h>
+
+#include "report/json_report.h"
+#include "report/text_summary.h"
+#include "session/libbpf_log.h"
+#include "session/privileges.h"
+
+namespace perfbpf::cli {
+namespace {
+
+// Under sudo the report belongs to the user who asked for it, not to root.
+void give_to_invoking_user(const std::string& path) {
+  InvokingUser user = invoking_user();
+  if (user.present && path != "-" && chown(path.c_str(), user.uid, user.gid) != 0) {
+    // Keeping root ownership is harmless; the report itself was written.
+  }
+}
+
+}  // namespace
+
+int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err) {
+  // Fail before attaching anything rather than lose a whole session at the end.
+  check_output_writable(options.output);
+  route_libbpf_logging(options.verbose);
+
+  SessionOptions session = options.session;
+  session.on_attached = [&err](const AttachedProbes& a) {
+    err << fmt::format("perfbpf: timing {} function{} in pid {}{}. Ctrl-C to stop.\n", a.functions,
+                       a.functions == 1 ? "" : "s", a.pid, a.follow_children ? " and its descendants" : "");
+    err.flush();
+  };
+  Profile profile = run_session(session);
+
+  std::ostream& summary_out = options.output == "-" ? err : out;
+  if (!options.quiet) write_text_summary(profile, summary_out);
+  write_json_report(profile, options.output);
+  if (options.output != "-") {
+    give_to_invoking_user(options.output);
+    err << "perfbpf: report written to " << options.output << "\n";
+  }
+  if (profile.session.mode == "command") return static_cast<int>(profile.session.exit_code);
+  return 0;
+}
+
+int run_report(const CliOptions& options, std::ostream& out) {
+  write_text_summary(read_json_report(options.report_path), out);
+  return 0;
+}
+
+}  // namespace perfbpf::cli

@@ -1,0 +1,13 @@
+// What each perfbpf command does, given parsed options. Return the process exit code.
+#pragma once
+
+#include <iosfwd>
+
+#include "cli/options.h"
+
+namespace perfbpf::cli {
+
+int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err);
+int run_report(const CliOptions& options, std::ostream& out);
+
+}  // namespace perfbpf::cli

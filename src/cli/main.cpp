@@ -1,0 +1,27 @@
+// perfbpf: a thin shell over libperfbpf. Errors print as one line, exit 1 (runtime) or 2 (usage).
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/options.h"
+#include "perfbpf/error.h"
+
+int main(int argc, char** argv) {
+  using namespace perfbpf;
+  try {
+    cli::ParseResult parsed = cli::parse_command_line({argv + 1, argv + argc});
+    if (!parsed.run) {
+      std::cout << parsed.text;
+      return parsed.exit_code;
+    }
+    if (parsed.options.command == cli::Command::Report) return cli::run_report(parsed.options, std::cout);
+    return cli::run_profile(parsed.options, std::cout, std::cerr);
+  } catch (const Error& e) {
+    std::cerr << "perfbpf: error: " << e.what();
+    if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";
+    std::cerr << "\n";
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "perfbpf: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,105 @@
+#include "cli/options.h"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+
+#include "perfbpf/error.h"
+
+namespace perfbpf::cli {
+namespace {
+
+constexpr const char* kDescription =
+    "perfbpf: exact per-function latency with CO-RE BPF uprobes.\n\n"
+    "  sudo perfbpf --pid PID -f 'handle_*' -f 'libssl:SSL_read' -d 30 -o report.json\n"
+    "  sudo perfbpf -f spin_fixed -f 'parse*' -o report.json -- ./myprog --flag\n"
+    "  perfbpf report report.json\n\n"
+    "-f takes [OBJECT:]PATTERN: PATTERN is a glob over function names (mangled or demangled\n"
+    "C++, with or without the parameter list); OBJECT is a path or a library name such as\n"
+    "libssl or libc, found in the process's mappings (--pid) or the command's dependencies.\n"
+    "Without OBJECT the main executable is searched.";
+
+void add_profile_options(CLI::App& app, CliOptions& o) {
+  app.add_option("-p,--pid", o.session.pid, "Profile the running process PID (all its threads)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("-f,--function", o.session.functions,
+                 "Function(s) to time: [OBJECT:]PATTERN, repeatable")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("-d,--duration", o.session.duration_s,
+                 "Stop after SEC seconds (default: until Ctrl-C or the target exits; in command "
+                 "mode the command is then sent SIGTERM)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("-o,--output", o.output, "JSON report path, '-' for stdout")
+      ->capture_default_str();
+  app.add_flag("--children", o.session.follow_children,
+               "With --pid: also profile processes the target forks (and their exec'd programs)");
+  app.add_flag("--no-children", o.session.no_children,
+               "Command mode: profile only the command's own process, not its descendants");
+  app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
+  app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
+}
+
+void validate_profile(const CliOptions& o) {
+  const auto& s = o.session;
+  if (s.pid > 0 && !s.command.empty())
+    throw Error::usage("--pid and a command are exclusive", "use one target");
+  if (s.pid <= 0 && s.command.empty())
+    throw Error::usage("no target", "give --pid PID, or a command after --");
+  if (s.functions.empty())
+    throw Error::usage("no function to profile", "name at least one with -f [OBJECT:]PATTERN");
+  if (std::any_of(s.functions.begin(), s.functions.end(), [](const auto& f) { return f.empty(); }))
+    throw Error::usage("empty -f pattern");
+  if (s.follow_children && s.pid <= 0)
+    throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
+  if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
+  if (o.output.empty()) throw Error::usage("-o needs a path");
+}
+
+}  // namespace
+
+ParseResult parse_command_line(const std::vector<std::string>& args) {
+  ParseResult result;
+  CliOptions& o = result.options;
+
+  // Everything after "--" is the command, untouched by option parsing.
+  auto dashdash = std::find(args.begin(), args.end(), "--");
+  std::vector<std::string> own(args.begin(), dashdash);
+  if (dashdash != args.end()) {
+    o.session.command.assign(dashdash + 1, args.end());
+    if (o.session.command.empty()) throw Error::usage("nothing after --", "give the command to run");
+  }
+
+  CLI::App app(kDescription, "perfbpf");
+  app.set_version_flag("--version", std::string("perfbpf ") + PERFBPF_VERSION);
+  add_profile_options(app, o);
+  CLI::App* report = app.add_subcommand("report", "Print the summary of a saved JSON report (no root needed)");
+  report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
+
+  std::vector<std::string> reversed(own.rbegin(), own.rend());  // CLI11 consumes from the back
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    result.text = app.help();
+    return result;
+  } catch (const CLI::CallForAllHelp&) {
+    result.text = app.help("", CLI::AppFormatMode::All);
+    return result;
+  } catch (const CLI::CallForVersion&) {
+    result.text = std::string("perfbpf ") + PERFBPF_VERSION + "\n";
+    return result;
+  } catch (const CLI::ParseError& e) {
+    throw Error::usage(e.what(), "see perfbpf --help");
+  }
+
+  if (report->parsed()) {
+    o.command = Command::Report;
+    if (!o.session.command.empty()) throw Error::usage("report takes no command");
+  } else {
+    validate_profile(o);
+  }
+  result.run = true;
+  return result;
+}
+
+}  // namespace perfbpf::cli

@@ -1,0 +1,34 @@
+// Command-line parsing into plain options, separate from running them so tests can check
+// every usage error without privilege.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "perfbpf/session.h"
+
+namespace perfbpf::cli {
+
+enum class Command { Profile, Report };
+
+struct CliOptions {
+  Command command = Command::Profile;
+  SessionOptions session;
+  std::string output = "perfbpf-report.json";  // "-" writes the JSON report to stdout
+  bool quiet = false;                          // no text summary
+  bool verbose = false;                        // libbpf debug output
+  std::string report_path;                     // `perfbpf report FILE`
+};
+
+// What parsing decided: run with options, or print text and exit (help, version, usage error).
+struct ParseResult {
+  bool run = false;
+  CliOptions options;
+  std::string text;   // help or version text to print on stdout
+  int exit_code = 0;
+};
+
+// Throws Error::usage for bad arguments. ARGS excludes argv[0].
+ParseResult parse_command_line(const std::vector<std::string>& args);
+
+}  // namespace perfbpf::cli

@@ -1,0 +1,45 @@
+#include "collect/funclat_decoder.h"
+
+#include <linux/types.h>
+
+#include <cstring>
+
+#include "funclat.h"
+
+namespace perfbpf {
+
+bool decode_funclat_event(const void* data, size_t size, CallRecord& out) {
+  if (size != sizeof(funclat_event)) return false;
+  funclat_event e;
+  std::memcpy(&e, data, sizeof(e));  // ring buffer records are only 8-byte aligned
+  out.start_ns = e.start_ns;
+  out.duration_ns = e.duration_ns;
+  out.probe_id = e.probe_id;
+  out.tgid = e.tgid;
+  out.tid = e.tid;
+  out.cpu = e.cpu;
+  out.depth = e.depth;
+  out.nested_calls = e.nested_calls;
+  return true;
+}
+
+const char* funclat_loss_name(unsigned reason) {
+  switch (reason) {
+    case FUNCLAT_LOSS_RINGBUF_FULL: return "ringbuf_full";
+    case FUNCLAT_LOSS_DEPTH_OVERFLOW: return "depth_overflow";
+    case FUNCLAT_LOSS_MISSING_ENTRY: return "missing_entry";
+    case FUNCLAT_LOSS_UNWOUND: return "unwound";
+    case FUNCLAT_LOSS_THREAD_MAP_FULL: return "thread_map_full";
+    default: return "unknown";
+  }
+}
+
+unsigned funclat_loss_count() { return FUNCLAT_LOSS_NR; }
+
+std::map<std::string, uint64_t> funclat_losses_by_name(const std::vector<uint64_t>& totals) {
+  std::map<std::string, uint64_t> named;
+  for (unsigned i = 0; i < totals.size() && i < FUNCLAT_LOSS_NR; i++) named[funclat_loss_name(i)] = totals[i];
+  return named;
+}
+
+}  // namespace perfbpf

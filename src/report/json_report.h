@@ -1,0 +1,25 @@
+// The JSON report (schema "perfbpf.report/1", documented in docs/report-schema.json): Profile
+// to JSON and back, and writing it so that a failure never leaves a truncated file behind.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "perfbpf/profile.h"
+
+namespace perfbpf {
+
+nlohmann::json to_json(const Profile& profile);
+// Throws Error naming the JSON path of the first missing or mistyped field.
+Profile profile_from_json(const nlohmann::json& report);
+
+// Writes to PATH.tmp then renames; throws Error (with a hint) when PATH is not writable.
+void write_json_report(const Profile& profile, const std::string& path);
+// Throws Error for a missing file, invalid JSON, a different schema or malformed content.
+Profile read_json_report(const std::string& path);
+
+// Fails early, before a session starts, when the report could not be written at its end.
+void check_output_writable(const std::string& path);
+
+}  // namespace perfbpf

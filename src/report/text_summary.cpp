@@ -1,0 +1,100 @@
+#include "report/text_summary.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace perfbpf {
+namespace {
+
+constexpr size_t kNameWidth = 32;
+
+std::string fit(const std::string& name, size_t width) {
+  if (name.size() <= width) return name;
+  return name.substr(0, width - 3) + "...";
+}
+
+std::string target_line(const SessionInfo& s) {
+  std::string target;
+  if (s.mode == "command") {
+    for (const auto& a : s.command) target += (target.empty() ? "" : " ") + a;
+    target = fmt::format("command '{}' (pid {})", fit(target, 60), s.pid);
+  } else {
+    target = fmt::format("pid {}", s.pid);
+  }
+  if (s.follow_children) target += " and its descendants";
+  return target;
+}
+
+void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_t in_flight = 0) {
+  out << fmt::format("{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}", cells[0], cells[1], cells[2],
+                     cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]);
+  if (in_flight) out << fmt::format("  ({} in flight at end)", in_flight);
+  out << "\n";
+}
+
+}  // namespace
+
+std::string format_duration_ns(double ns) {
+  struct Unit {
+    double scale;
+    const char* name;
+  };
+  static constexpr Unit kUnits[] = {{1e9, "s"}, {1e6, "ms"}, {1e3, "us"}};
+  for (const auto& u : kUnits) {
+    if (std::fabs(ns) >= u.scale) {
+      double v = ns / u.scale;
+      int decimals = v >= 100 ? 0 : v >= 10 ? 1 : 2;
+      return fmt::format("{:.{}f} {}", v, decimals, u.name);
+    }
+  }
+  return fmt::format("{:.0f} ns", ns);
+}
+
+void write_text_summary(const Profile& p, std::ostream& out) {
+  const SessionInfo& s = p.session;
+  if (p.events.lost > 0) {
+    std::string why;
+    for (const auto& [reason, n] : p.events.lost_by_reason)
+      if (n) why += fmt::format("{}{} {}", why.empty() ? "" : ", ", n, reason);
+    out << fmt::format("WARNING: data incomplete: {} event{} lost ({}); figures below undercount.\n",
+                       p.events.lost, p.events.lost == 1 ? "" : "s", why);
+  }
+  out << fmt::format("perfbpf {}: {} for {:.2f} s, ended by {} (kernel {}, host {})\n", p.tool_version,
+                     target_line(s), s.duration_s, s.end_reason.empty() ? "?" : s.end_reason, s.kernel, s.hostname);
+  if (s.mode == "command" && s.exit_code >= 0) out << fmt::format("command exit code: {}\n", s.exit_code);
+  out << "\n";
+
+  std::vector<const FunctionProfile*> rows;
+  for (const auto& f : p.functions) rows.push_back(&f);
+  std::stable_sort(rows.begin(), rows.end(), [](const FunctionProfile* a, const FunctionProfile* b) {
+    return a->latency.total > b->latency.total;
+  });
+  bool any_calls = std::any_of(rows.begin(), rows.end(), [](const auto* f) { return f->calls || f->in_flight; });
+  if (rows.empty() || !any_calls) {
+    out << "no calls recorded: the probed functions did not run during the session\n";
+  }
+  if (!rows.empty()) {
+    write_row(out, {"FUNCTION", "CALLS", "MEAN", "P50", "P90", "P99", "MAX", "TOTAL", "%SESSION"});
+    const double session_ns = s.duration_s * 1e9;
+    for (const FunctionProfile* f : rows) {
+      const LatencySummary& l = f->latency;
+      auto d = [](uint64_t ns) { return format_duration_ns(static_cast<double>(ns)); };
+      std::string share =
+          session_ns > 0 ? fmt::format("{:.1f}", 100.0 * static_cast<double>(l.total) / session_ns) : "-";
+      if (f->calls == 0)
+        write_row(out, {fit(f->demangled, kNameWidth), "0", "-", "-", "-", "-", "-", "-", "-"}, f->in_flight);
+      else
+        write_row(out, {fit(f->demangled, kNameWidth), std::to_string(f->calls), format_duration_ns(l.mean), d(l.p50),
+                        d(l.p90), d(l.p99), d(l.max), d(l.total), share},
+                  f->in_flight);
+    }
+    out << "%SESSION: total time in the function / session wall time; nested or concurrent calls add up, "
+           "so it can pass 100.\n";
+  }
+  out << fmt::format("\nevents: {} received, {} lost\n", p.events.received, p.events.lost);
+}
+
+}  // namespace perfbpf

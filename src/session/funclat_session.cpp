@@ -1,0 +1,154 @@
+#include "session/funclat_session.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "collect/funclat_decoder.h"
+#include <linux/types.h>
+
+#include "funclat.h"
+#include "funclat.skel.h"
+#include "perfbpf/error.h"
+
+namespace perfbpf {
+namespace {
+
+[[noreturn]] void throw_libbpf(const std::string& what, int err, const std::string& hint = {}) {
+  if (err < 0) err = -err;
+  throw Error(errno_message(what, err), hint.empty() && err == EPERM ? "run as root" : hint, err);
+}
+
+}  // namespace
+
+void FuncLatSession::SkelDeleter::operator()(funclat_bpf* s) const { funclat_bpf__destroy(s); }
+void FuncLatSession::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+void FuncLatSession::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+
+FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
+    : sink_(std::move(sink)) {
+  skel_.reset(funclat_bpf__open());
+  if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
+  skel_->rodata->filter_tgid = settings.filter_tgid;
+  skel_->rodata->follow_children = settings.follow_children;
+  if (int err = bpf_map__set_max_entries(skel_->maps.stacks, settings.max_threads))
+    throw_libbpf("cannot size the thread map", err);
+  if (int err = funclat_bpf__load(skel_.get()))
+    throw_libbpf("cannot load the funclat BPF programs", err,
+                 "run with -v to see the verifier log; the kernel needs BTF, uprobes and ring buffers");
+  // Thread exits keep the per-thread stacks map clean and report calls that never returned;
+  // forks keep the target set current when following children.
+  for (bpf_program* prog : {skel_->progs.handle_exit, skel_->progs.handle_fork}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
+    links_.emplace_back(link);
+  }
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
+  if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
+}
+
+FuncLatSession::~FuncLatSession() = default;
+
+void FuncLatSession::add_target_tgid(uint32_t tgid) {
+  uint8_t one = 1;
+  if (int err = bpf_map_update_elem(bpf_map__fd(skel_->maps.targets), &tgid, &one, BPF_ANY))
+    throw_libbpf("cannot add pid " + std::to_string(tgid) + " to the target set", err);
+}
+
+void FuncLatSession::attach(const std::vector<ProbeTarget>& targets, pid_t pid) {
+  if (targets.size() > FUNCLAT_MAX_PROBES)
+    throw Error(std::to_string(targets.size()) + " functions matched, more than the " +
+                    std::to_string(FUNCLAT_MAX_PROBES) + " perfbpf can probe at once",
+                "narrow the -f patterns", E2BIG);
+  for (size_t i = 0; i < targets.size(); i++) {
+    const ProbeTarget& t = targets[i];
+    for (bool ret : {false, true}) {
+      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = i, .retprobe = ret);
+      bpf_program* prog = ret ? skel_->progs.handle_return : skel_->progs.handle_entry;
+      bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, t.attach_path.c_str(),
+                                                       t.function.file_offset, &opts);
+      if (!link) {
+        int err = errno;
+        throw_libbpf("cannot attach to " + t.function.demangled + " in " + t.object, err,
+                     err == ENOENT || err == ESRCH ? "the process or file is gone" : "");
+      }
+      links_.emplace_back(link);
+    }
+  }
+}
+
+int FuncLatSession::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
+
+int FuncLatSession::on_record(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<FuncLatSession*>(ctx);
+  CallRecord record;
+  if (!decode_funclat_event(data, size, record)) {
+    self->malformed_++;
+    return 0;
+  }
+  self->records_++;
+  self->sink_(record);
+  return 0;
+}
+
+int FuncLatSession::consume() {
+  int n = ring_buffer__consume(ring_.get());
+  if (n < 0 && n != -EINTR) throw_libbpf("cannot read the ring buffer", n);
+  return n < 0 ? 0 : n;
+}
+
+void FuncLatSession::detach_and_drain() {
+  links_.clear();
+  while (consume() > 0) {
+  }
+}
+
+std::vector<uint64_t> FuncLatSession::losses() const {
+  int ncpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(ncpus > 0 ? ncpus : 1);
+  std::vector<uint64_t> totals(FUNCLAT_LOSS_NR, 0);
+  int fd = bpf_map__fd(skel_->maps.losses);
+  for (uint32_t reason = 0; reason < FUNCLAT_LOSS_NR; reason++) {
+    if (bpf_map_lookup_elem(fd, &reason, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) totals[reason] += v;
+  }
+  return totals;
+}
+
+std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
+  std::vector<uint64_t> open(probes, 0);
+  int unreturned_fd = bpf_map__fd(skel_->maps.unreturned);
+  for (uint32_t id = 0; id < probes; id++) {
+    uint64_t n = 0;
+    if (bpf_map_lookup_elem(unreturned_fd, &id, &n) == 0) open[id] += n;
+  }
+  // Threads still alive with open calls: walk their stacks.
+  int stacks_fd = bpf_map__fd(skel_->maps.stacks);
+  uint32_t key = 0, next = 0;
+  uint32_t* prev = nullptr;
+  funclat_stack stack;
+  while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(stacks_fd, &key, &stack) != 0) continue;
+    uint32_t frames = stack.depth < FUNCLAT_MAX_DEPTH ? stack.depth : FUNCLAT_MAX_DEPTH;
+    for (uint32_t i = 0; i < frames; i++)
+      if (stack.frames[i].probe_id < probes) open[stack.frames[i].probe_id]++;
+  }
+  return open;
+}
+
+std::vector<uint32_t> FuncLatSession::program_ids() const {
+  std::vector<uint32_t> ids;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+}  // namespace perfbpf

@@ -1,0 +1,71 @@
+// Owns the funclat BPF object for one session: load with settings, attach a uprobe/uretprobe
+// pair per target, stream records to a callback, and read loss and in-flight counters.
+// Every libbpf object is held by RAII; -errno returns become perfbpf::Error.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "aggregate/aggregator.h"
+#include "symbols/target_resolver.h"
+
+struct funclat_bpf;
+struct bpf_link;
+struct ring_buffer;
+
+namespace perfbpf {
+
+struct FuncLatSettings {
+  bool filter_tgid = true;        // only processes in the target set
+  bool follow_children = false;   // add forked children of targets to the set, in BPF
+  uint32_t max_threads = 8192;    // threads with an open probed call at once
+};
+
+class FuncLatSession {
+ public:
+  using RecordSink = std::function<void(const CallRecord&)>;
+
+  // Opens and loads the BPF object. Throws Error (verifier log on -v).
+  FuncLatSession(const FuncLatSettings& settings, RecordSink sink);
+  ~FuncLatSession();
+  FuncLatSession(const FuncLatSession&) = delete;
+  FuncLatSession& operator=(const FuncLatSession&) = delete;
+
+  void add_target_tgid(uint32_t tgid);
+  // Attaches entry and return probes for every target, probe id = index in TARGETS.
+  // PID -1 attaches in every process (the BPF target set filters). Throws Error naming the
+  // function that failed; probes attached before it are detached by the destructor.
+  void attach(const std::vector<ProbeTarget>& targets, pid_t pid);
+
+  int epoll_fd() const;
+  // Hands every queued record to the sink; returns how many, or throws Error.
+  int consume();
+  // Detaches every probe (nothing new arrives afterwards); then drains the ring buffer.
+  void detach_and_drain();
+
+  uint64_t records() const { return records_; }
+  uint64_t malformed_records() const { return malformed_; }
+  std::vector<uint64_t> losses() const;             // per reason, summed over CPUs
+  std::vector<uint64_t> in_flight(size_t probes) const;  // per probe id: calls never returned
+  std::vector<uint32_t> program_ids() const;         // for tests: gone after destruction
+
+ private:
+  static int on_record(void* ctx, void* data, size_t size);
+
+  struct SkelDeleter { void operator()(funclat_bpf* s) const; };
+  struct LinkDeleter { void operator()(bpf_link* l) const; };
+  struct RingDeleter { void operator()(ring_buffer* r) const; };
+
+  std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
+  std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  RecordSink sink_;
+  uint64_t records_ = 0;
+  uint64_t malformed_ = 0;
+};
+
+}  // namespace perfbpf

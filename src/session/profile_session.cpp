@@ -1,0 +1,168 @@
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "aggregate/aggregator.h"
+#include "collect/funclat_decoder.h"
+#include "perfbpf/error.h"
+#include "perfbpf/session.h"
+#include "session/command_launcher.h"
+#include "session/funclat_session.h"
+#include "session/privileges.h"
+#include "session/session_loop.h"
+#include "session/system_info.h"
+#include "symbols/target_resolver.h"
+
+namespace perfbpf {
+namespace {
+
+std::vector<FunctionSpec> parse_specs(const std::vector<std::string>& texts) {
+  if (texts.empty())
+    throw Error::usage("no function to profile", "name at least one with -f [OBJECT:]PATTERN");
+  std::vector<FunctionSpec> specs;
+  for (const auto& t : texts) specs.push_back(parse_function_spec(t));
+  return specs;
+}
+
+int open_pidfd(int pid) {
+  int fd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) {
+    int e = errno;
+    if (e == ESRCH) throw Error("no process with pid " + std::to_string(pid), "check the pid", e);
+    throw Error(errno_message("pidfd_open", e), "perfbpf needs Linux 5.3 or later", e);
+  }
+  return fd;
+}
+
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::vector<FunctionProfile> describe_targets(const std::vector<ProbeTarget>& targets) {
+  std::vector<FunctionProfile> functions(targets.size());
+  for (size_t i = 0; i < targets.size(); i++) {
+    functions[i].name = targets[i].function.name;
+    functions[i].demangled = targets[i].function.demangled;
+    functions[i].object = targets[i].object;
+    functions[i].address = targets[i].function.address;
+    functions[i].file_offset = targets[i].function.file_offset;
+  }
+  return functions;
+}
+
+}  // namespace
+
+Profile run_session(const SessionOptions& options) {
+  const bool command_mode = !options.command.empty();
+  if (command_mode == (options.pid > 0))
+    throw Error::usage("give exactly one target: --pid PID or -- COMMAND [ARGS]");
+  std::vector<FunctionSpec> specs = parse_specs(options.functions);
+  check_bpf_privileges();
+  check_kernel_btf();
+  // From here a Ctrl-C is held for the loop, so it ends the session instead of killing it.
+  std::unique_ptr<SignalCatcher> signals;
+  if (options.handle_signals) signals = std::make_unique<SignalCatcher>();
+
+  // A command is forked first but held before exec, so its pid is known when attaching and
+  // no instruction of it runs unprobed.
+  std::optional<LaunchedCommand> command;
+  ResolveContext ctx;
+  int pidfd = -1;
+  if (command_mode) {
+    command.emplace(options.command);
+    ctx.executable = command->executable();
+    ctx.libraries = loader_dependencies(ctx.executable);
+  } else {
+    pidfd = open_pidfd(options.pid);
+    ctx.pid = options.pid;
+    ctx.executable = "/proc/" + std::to_string(options.pid) + "/exe";
+  }
+  FdCloser pidfd_closer{pidfd};
+  const int target_pid = command_mode ? command->pid() : options.pid;
+  std::vector<ProbeTarget> targets = resolve_targets(specs, ctx);
+  if (!command_mode) {
+    // Reports name the executable as the process sees it, not through /proc/PID/exe.
+    std::error_code ec;
+    auto real = std::filesystem::read_symlink(ctx.executable, ec);
+    for (auto& t : targets)
+      if (!ec && t.object == ctx.executable) t.object = real.string();
+  }
+
+  const bool follow = command_mode ? !options.no_children : options.follow_children;
+  Aggregator aggregator(targets.size());
+  FuncLatSettings settings;
+  settings.filter_tgid = true;
+  settings.follow_children = follow;
+  FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
+  bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
+  // Per-pid probes cost nothing to other processes; following descendants needs probes in
+  // every process, filtered in BPF by the target set.
+  bpf.attach(targets, follow ? -1 : target_pid);
+
+  Profile profile;
+  profile.tool_version = PERFBPF_VERSION;
+  profile.session.mode = command_mode ? "command" : "pid";
+  profile.session.pid = target_pid;
+  profile.session.command = options.command;
+  profile.session.follow_children = follow;
+  profile.session.kernel = kernel_release();
+  profile.session.hostname = host_name();
+  profile.functions = describe_targets(targets);
+
+  if (options.on_attached) {
+    AttachedProbes info;
+    info.pid = target_pid;
+    info.functions = targets.size();
+    info.follow_children = follow;
+    info.program_ids = bpf.program_ids();
+    for (const auto& f : profile.functions) info.names.push_back(f.demangled);
+    options.on_attached(info);
+  }
+
+  profile.session.start = rfc3339_now();
+  profile.session.start_monotonic_ns = monotonic_ns();
+  if (command) command->release();
+
+  LoopConfig loop;
+  loop.ringbuf_epoll_fd = bpf.epoll_fd();
+  loop.consume = [&bpf] { return bpf.consume(); };
+  loop.target_pidfd = command ? command->pidfd() : pidfd;
+  loop.duration_s = options.duration_s;
+  loop.signals = signals.get();
+  LoopResult end = run_event_loop(loop);
+  const uint64_t end_ns = monotonic_ns();
+
+  bpf.detach_and_drain();
+  profile.session.duration_s = static_cast<double>(end_ns - profile.session.start_monotonic_ns) / 1e9;
+  profile.session.end_reason = end_reason_name(end.reason);
+
+  aggregator.fill(profile.functions);
+  std::vector<uint64_t> open = bpf.in_flight(targets.size());
+  for (size_t i = 0; i < targets.size(); i++) profile.functions[i].in_flight = open[i];
+  profile.events.received = bpf.records();
+  profile.events.lost_by_reason = funclat_losses_by_name(bpf.losses());
+  if (bpf.malformed_records()) profile.events.lost_by_reason["malformed_record"] = bpf.malformed_records();
+  if (aggregator.unknown_probe()) profile.events.lost_by_reason["unknown_probe"] = aggregator.unknown_probe();
+  for (const auto& [reason, n] : profile.events.lost_by_reason) {
+    // Depth overflow is a call perfbpf saw but could not time: a loss like the others.
+    profile.events.lost += n;
+  }
+
+  if (command) {
+    // The command outlives a duration limit or a signal sent to perfbpf alone: stop it, so
+    // perfbpf can exit with its status.
+    if (end.reason != EndReason::TargetExited) kill(command->pid(), end.signal ? end.signal : SIGTERM);
+    profile.session.exit_code = command->wait_exit_code();
+  }
+  return profile;
+}
+
+}  // namespace perfbpf

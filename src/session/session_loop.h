@@ -1,0 +1,44 @@
+// The one poll loop of a session: ring buffer, signals, target exit and the duration timer,
+// all as file descriptors in one epoll set.
+#pragma once
+
+#include <functional>
+
+namespace perfbpf {
+
+enum class EndReason { Duration, Signal, TargetExited };
+const char* end_reason_name(EndReason reason);
+
+// Blocks SIGINT and SIGTERM for the life of the object and reads them from a signalfd; after
+// the first one is taken, the old mask and default actions come back so a second Ctrl-C kills.
+class SignalCatcher {
+ public:
+  SignalCatcher();
+  ~SignalCatcher();
+  SignalCatcher(const SignalCatcher&) = delete;
+  SignalCatcher& operator=(const SignalCatcher&) = delete;
+  int fd() const { return fd_; }
+  int take();  // the signal number read, and restores default handling
+ private:
+  int fd_ = -1;
+  bool restored_ = false;
+  void restore();
+};
+
+struct LoopConfig {
+  int ringbuf_epoll_fd = -1;
+  std::function<int()> consume;    // drains what is queued; called every tick and on wake-up
+  int target_pidfd = -1;           // readable when the target exits; -1 for none
+  double duration_s = 0;           // 0: no time limit
+  SignalCatcher* signals = nullptr;  // null: signals are not the loop's business
+  int tick_ms = 100;               // records arrive with watermark wake-ups; collect the rest
+};
+
+struct LoopResult {
+  EndReason reason = EndReason::Duration;
+  int signal = 0;
+};
+
+LoopResult run_event_loop(const LoopConfig& config);
+
+}  // namespace perfbpf

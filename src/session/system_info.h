@@ -1,0 +1,16 @@
+// Facts about the machine and clocks that every report carries.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace perfbpf {
+
+std::string kernel_release();
+std::string host_name();
+// RFC 3339 with milliseconds and the local UTC offset, e.g. 2026-11-24T12:43:10.123+00:00.
+std::string rfc3339_now();
+// CLOCK_MONOTONIC in ns: the clock bpf_ktime_get_ns() reads.
+uint64_t monotonic_ns();
+
+}  // namespace perfbpf

@@ -1,0 +1,203 @@
+#include "symbols/elf_symbols.h"
+
+#include <cxxabi.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+
+#include "perfbpf/error.h"
+
+namespace perfbpf {
+namespace {
+
+struct ElfHandle {
+  int fd = -1;
+  Elf* elf = nullptr;
+  ~ElfHandle() {
+    if (elf) elf_end(elf);
+    if (fd >= 0) close(fd);
+  }
+};
+
+std::string demangle(const std::string& name) {
+  if (name.rfind("_Z", 0) != 0) return name;
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status),
+                                                   &std::free);
+  return status == 0 && out ? std::string(out.get()) : name;
+}
+
+struct Segment {
+  uint64_t vaddr, memsz, offset;
+  bool exec;
+};
+
+// st_value -> file offset through the loadable segment holding it (executable ones first).
+bool to_file_offset(const std::vector<Segment>& segments, uint64_t addr, uint64_t& offset) {
+  for (int pass = 0; pass < 2; pass++) {
+    for (const auto& s : segments) {
+      if ((pass == 0) != s.exec) continue;
+      if (addr >= s.vaddr && addr < s.vaddr + s.memsz) {
+        offset = addr - s.vaddr + s.offset;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+ElfSymbols ElfSymbols::load(const std::string& path) {
+  if (elf_version(EV_CURRENT) == EV_NONE) throw Error("libelf initialisation failed");
+  ElfHandle h;
+  h.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (h.fd < 0) throw Error(errno_message("cannot open " + path, errno), "check the path", errno);
+  h.elf = elf_begin(h.fd, ELF_C_READ, nullptr);
+  if (!h.elf || elf_kind(h.elf) != ELF_K_ELF)
+    throw Error(path + " is not an ELF file", "name an executable or shared library", ENOEXEC);
+  GElf_Ehdr ehdr;
+  if (!gelf_getehdr(h.elf, &ehdr)) throw Error(path + " has no readable ELF header", "", ENOEXEC);
+
+  ElfSymbols out;
+  out.path_ = path;
+  out.is_dyn_ = ehdr.e_type == ET_DYN;
+
+  size_t nphdr = 0;
+  elf_getphdrnum(h.elf, &nphdr);
+  std::vector<Segment> segments;
+  for (size_t i = 0; i < nphdr; i++) {
+    GElf_Phdr ph;
+    if (!gelf_getphdr(h.elf, static_cast<int>(i), &ph)) continue;
+    if (ph.p_type == PT_LOAD) segments.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, (ph.p_flags & PF_X) != 0});
+    if (ph.p_type == PT_INTERP) {
+      size_t size = 0;
+      char* raw = elf_rawfile(h.elf, &size);
+      if (raw && ph.p_offset + ph.p_filesz <= size && ph.p_filesz > 0)
+        out.interpreter_.assign(raw + ph.p_offset, strnlen(raw + ph.p_offset, ph.p_filesz));
+    }
+  }
+  if (segments.empty()) throw Error(path + " has no loadable segments", "name an executable or shared library", ENOEXEC);
+
+  // One function per address: .symtab beats .dynsym, a global name beats a local alias.
+  struct Candidate {
+    ElfFunction fn;
+    bool global;
+  };
+  std::map<uint64_t, Candidate> by_address;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(h.elf, scn))) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)) continue;
+    bool dynamic = sh.sh_type == SHT_DYNSYM;
+    (dynamic ? out.has_dynsym_ : out.has_symtab_) = true;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || sh.sh_entsize == 0) continue;
+    size_t n = sh.sh_size / sh.sh_entsize;
+    for (size_t i = 0; i < n; i++) {
+      GElf_Sym sym;
+      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+      int type = GELF_ST_TYPE(sym.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_value == 0 || sym.st_shndx == SHN_UNDEF) continue;
+      const char* name = elf_strptr(h.elf, sh.sh_link, sym.st_name);
+      if (!name || !*name) continue;
+      ElfFunction fn;
+      fn.name = name;
+      fn.address = sym.st_value;
+      fn.size = sym.st_size;
+      fn.dynamic = dynamic;
+      if (!to_file_offset(segments, fn.address, fn.file_offset)) continue;
+      bool global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
+      auto it = by_address.find(fn.address);
+      if (it == by_address.end()) {
+        by_address.emplace(fn.address, Candidate{fn, global});
+        continue;
+      }
+      Candidate& have = it->second;
+      bool better = (have.fn.dynamic && !dynamic) || (!have.global && global && have.fn.dynamic == dynamic);
+      if (better) have = Candidate{fn, global};
+      else if (!dynamic) have.fn.dynamic = false;
+    }
+  }
+  for (auto& [addr, c] : by_address) {
+    c.fn.demangled = demangle(c.fn.name);
+    out.functions_.push_back(std::move(c.fn));
+  }
+  std::sort(out.functions_.begin(), out.functions_.end(),
+            [](const ElfFunction& a, const ElfFunction& b) { return a.name < b.name; });
+  return out;
+}
+
+namespace {
+
+// "ns::Klass::method(int) const" -> "ns::Klass::method"; templates' <...> are kept.
+std::string without_parameters(const std::string& demangled) {
+  if (demangled.empty() || (demangled.back() != ')' && demangled.find(") ") == std::string::npos)) return demangled;
+  // Find the '(' that opens the outermost parameter list: scan from the end, balancing parens.
+  size_t close = demangled.rfind(')');
+  int depth = 0;
+  for (size_t i = close + 1; i-- > 0;) {
+    char c = demangled[i];
+    if (c == ')') depth++;
+    else if (c == '(' && --depth == 0) {
+      if (i == 0) return demangled;
+      return demangled.substr(0, i);
+    }
+  }
+  return demangled;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); j++) row[j] = j;
+  for (size_t i = 1; i <= a.size(); i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); j++) {
+      size_t up = row[j];
+      bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) == std::tolower(static_cast<unsigned char>(b[j - 1]));
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+}  // namespace
+
+std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob) {
+  std::vector<const ElfFunction*> out;
+  for (const auto& f : symbols.functions()) {
+    if (fnmatch(glob.c_str(), f.name.c_str(), 0) == 0 || fnmatch(glob.c_str(), f.demangled.c_str(), 0) == 0 ||
+        fnmatch(glob.c_str(), without_parameters(f.demangled).c_str(), 0) == 0)
+      out.push_back(&f);
+  }
+  return out;
+}
+
+std::vector<std::string> closest_function_names(const ElfSymbols& symbols, const std::string& pattern, size_t n) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  std::set<std::string> seen;
+  for (const auto& f : symbols.functions()) {
+    std::string name = without_parameters(f.demangled);
+    if (!seen.insert(name).second) continue;
+    scored.emplace_back(edit_distance(pattern, name), name);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < scored.size() && i < n; i++) out.push_back(scored[i].second);
+  return out;
+}
+
+}  // namespace perfbpf

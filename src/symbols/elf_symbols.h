@@ -1,0 +1,50 @@
+// Function symbols of one ELF file, read with libelf, with the file offsets uprobes need.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace perfbpf {
+
+struct ElfFunction {
+  std::string name;       // as in the symbol table (mangled for C++)
+  std::string demangled;  // __cxa_demangle result, or name when not a mangled name
+  uint64_t address = 0;   // st_value
+  uint64_t size = 0;      // st_size
+  uint64_t file_offset = 0;  // st_value mapped through the PT_LOAD segment that holds it
+  bool dynamic = false;      // found only in .dynsym
+};
+
+class ElfSymbols {
+ public:
+  // Throws Error: file missing/unreadable, not an ELF file, no loadable segments.
+  static ElfSymbols load(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  bool has_symtab() const { return has_symtab_; }
+  bool has_dynsym() const { return has_dynsym_; }
+  bool is_dyn() const { return is_dyn_; }  // ET_DYN: PIE executable or shared library
+  const std::string& interpreter() const { return interpreter_; }  // PT_INTERP, "" if none
+  // Defined STT_FUNC / STT_GNU_IFUNC symbols with a non-zero address, one per address
+  // (.symtab preferred over .dynsym; among aliases, a global name over a local one), sorted by name.
+  const std::vector<ElfFunction>& functions() const { return functions_; }
+
+ private:
+  std::string path_;
+  bool has_symtab_ = false;
+  bool has_dynsym_ = false;
+  bool is_dyn_ = false;
+  std::string interpreter_;
+  std::vector<ElfFunction> functions_;
+};
+
+// Functions whose mangled name, demangled name, or demangled name without its parameter list
+// matches the glob (fnmatch, no flags). "Parser::parse" matches "Parser::parse(char const*)".
+std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob);
+
+// Up to n function names nearest to the pattern (edit distance, case-insensitive), for errors.
+std::vector<std::string> closest_function_names(const ElfSymbols& symbols, const std::string& pattern,
+                                                size_t n = 5);
+
+}  // namespace perfbpf

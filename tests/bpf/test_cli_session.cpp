@@ -1,0 +1,142 @@
+// The perfbpf binary end to end: what a user types, what they see, what lands on disk.
+#include <signal.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "process.h"
+
+using namespace perfbpf::test;
+using nlohmann::json;
+
+namespace {
+
+json load(const std::string& path) {
+  std::ifstream in(path);
+  REQUIRE(in.good());
+  return json::parse(in);
+}
+
+const json& function_named(const json& report, const std::string& name) {
+  for (const auto& f : report.at("functions"))
+    if (f.at("name") == name) return f;
+  FAIL("no function " << name << " in the report");
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code", "[bpf][cli]") {
+  std::string report = temp_path("r.json");
+  Finished r = run({perfbpf_bin(), "-f", "leaf", "-f", "recurse", "-o", report, "--",
+                    workload("funclat_target"), "count", "777"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out.find("leaf") != std::string::npos);
+  CHECK(r.out.find("P99") != std::string::npos);
+  CHECK(r.out.find("leaf_calls=777") != std::string::npos);  // the command's own output
+  json j = load(report);
+  CHECK(j.at("schema") == "perfbpf.report/1");
+  CHECK(function_named(j, "leaf").at("calls") == 777);
+  CHECK(function_named(j, "recurse").at("calls") == 0);
+  CHECK(j.at("session").at("mode") == "command");
+
+  SECTION("perfbpf report re-renders the summary without a session") {
+    Finished again = run({perfbpf_bin(), "report", report});
+    CHECK(again.exit_code == 0);
+    CHECK(again.out.find("leaf") != std::string::npos);
+    CHECK(again.out.find("777") != std::string::npos);
+  }
+  SECTION("the command's failure is perfbpf's exit code") {
+    Finished bad = run({perfbpf_bin(), "-q", "-f", "leaf", "-o", report, "--", workload("funclat_target"), "bogus"});
+    CHECK(bad.exit_code == 2);
+  }
+}
+
+TEST_CASE("Ctrl-C ends a --pid session cleanly and still writes the report", "[bpf][cli]") {
+  Spawned target = spawn({workload("funclat_target"), "wait", "10"});
+  REQUIRE(read_until(target.stdout_fd, "ready", 5000).find("ready") != std::string::npos);
+  std::string report = temp_path("sigint.json");
+  Spawned prof = spawn({perfbpf_bin(), "--pid", std::to_string(target.pid), "-f", "leaf", "-o", report});
+  std::string banner = read_until(prof.stderr_fd, "Ctrl-C to stop", 10000);
+  INFO(banner);
+  REQUIRE(banner.find("Ctrl-C to stop") != std::string::npos);
+
+  kill(prof.pid, SIGINT);
+  Finished done = finish(prof);
+  INFO(done.err);
+  CHECK(done.exit_code == 0);
+  json j = load(report);
+  CHECK(j.at("session").at("end_reason") == "signal");
+  CHECK(j.at("session").at("pid") == target.pid);
+
+  // The target is untouched and keeps running normally without probes.
+  REQUIRE(write(target.stdin_fd, "go\n", 3) == 3);
+  Finished t = finish(target);
+  CHECK(t.exit_code == 0);
+  CHECK(t.out.find("leaf_calls=10") != std::string::npos);
+
+  // No uprobe of ours is left in the kernel: bpftool lists no handle_entry program.
+  Finished progs = run({"/usr/sbin/bpftool", "prog", "show"});
+  CHECK(progs.out.find("handle_entry") == std::string::npos);
+}
+
+TEST_CASE("user errors: one line, a hint, exit code 1 or 2", "[bpf][cli]") {
+  SECTION("unknown pid") {
+    Finished r = run({perfbpf_bin(), "--pid", "999999", "-f", "leaf"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.rfind("perfbpf: error: no process with pid 999999", 0) == 0);
+  }
+  SECTION("missing function shows the closest names") {
+    Finished r = run({perfbpf_bin(), "-f", "thread_wrk", "-o", temp_path("x.json"), "--", workload("funclat_target"), "count", "1"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("thread_work") != std::string::npos);
+  }
+  SECTION("unwritable output fails before anything is attached") {
+    Finished r = run({perfbpf_bin(), "-f", "leaf", "-o", "/nonexistent-dir/r.json", "--",
+                      workload("funclat_target"), "count", "1"});
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("/nonexistent-dir") != std::string::npos);
+    CHECK(r.out.find("leaf_calls") == std::string::npos);  // the command never ran
+  }
+  SECTION("no privilege names the capabilities") {
+    Finished r = run({perfbpf_bin(), "-f", "leaf", "-o", "-", "--", workload("funclat_target"), "count", "1"},
+                     65534 /* nobody */);
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("CAP_BPF") != std::string::npos);
+    CHECK(r.err.find("CAP_PERFMON") != std::string::npos);
+  }
+  SECTION("usage errors exit 2") {
+    Finished r = run({perfbpf_bin(), "-f", "leaf"});
+    CHECK(r.exit_code == 2);
+    CHECK(r.err.find("perfbpf: error: no target") == 0);
+  }
+}
+
+TEST_CASE("under sudo the command runs as the invoking user, probed in libc", "[bpf][cli]") {
+  std::string report = temp_path("sudo.json");
+  Finished r = run({"/usr/bin/env", "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody", perfbpf_bin(),
+                    "-q", "-o", report, "-f", "libc:get*uid", "--", "/usr/bin/id", "-u"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "65534\n");  // id ran as nobody, and printed nothing else
+  json j = load(report);
+  uint64_t calls = 0;
+  for (const auto& f : j.at("functions")) {
+    CHECK(f.at("object").get<std::string>().find("libc.so") != std::string::npos);
+    calls += f.at("calls").get<uint64_t>();
+  }
+  CHECK(calls >= 1);
+}
+
+TEST_CASE("a stripped executable is named as such", "[bpf][cli]") {
+  // Debian ships /usr/bin/id stripped: no .symtab, only the dynamic symbols it imports.
+  Finished r = run({perfbpf_bin(), "-o", "-", "-f", "main", "--", "/usr/bin/id"});
+  CHECK(r.exit_code == 1);
+  CHECK(r.err.find("stripped") != std::string::npos);
+  CHECK(r.err.find(".symtab") != std::string::npos);
+}

@@ -1,0 +1,218 @@
+// Real probes on tests/workloads/funclat_target, checked against the calls it is known to make.
+#include <bpf/bpf.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "perfbpf/error.h"
+#include "perfbpf/session.h"
+#include "process.h"
+
+using namespace perfbpf;
+using perfbpf::test::workload;
+
+namespace {
+
+SessionOptions command_session(std::vector<std::string> functions, std::vector<std::string> command) {
+  SessionOptions o;
+  o.functions = std::move(functions);
+  o.command = std::move(command);
+  o.handle_signals = false;
+  return o;
+}
+
+const FunctionProfile& function_named(const Profile& p, const std::string& name) {
+  for (const auto& f : p.functions)
+    if (f.name == name) return f;
+  FAIL("no function " << name << " in the profile");
+  throw std::logic_error("unreachable");
+}
+
+uint64_t total_lost(const Profile& p) { return p.events.lost; }
+
+// key=value lines a workload printed into FILE.
+std::map<std::string, std::string> ground_truth(const std::string& file) {
+  std::map<std::string, std::string> kv;
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto eq = line.find('=');
+    if (eq != std::string::npos) kv[line.substr(0, eq)] = line.substr(eq + 1);
+  }
+  return kv;
+}
+
+}  // namespace
+
+TEST_CASE("exact call count of one function", "[bpf]") {
+  Profile p = run_session(command_session({"leaf"}, {workload("funclat_target"), "count", "12345"}));
+  const auto& leaf = function_named(p, "leaf");
+  CHECK(leaf.calls == 12345);
+  CHECK(leaf.in_flight == 0);
+  REQUIRE(leaf.threads.size() == 1);
+  CHECK(leaf.threads[0].calls == 12345);
+  CHECK(leaf.threads[0].tid == p.session.pid);
+  CHECK(p.events.received == 12345);
+  CHECK(total_lost(p) == 0);
+  CHECK(p.session.exit_code == 0);
+  CHECK(p.session.end_reason == "target-exited");
+  CHECK(leaf.latency.min > 0);
+  CHECK(leaf.latency.min <= leaf.latency.p50);
+  CHECK(leaf.latency.p50 <= leaf.latency.p99);
+  CHECK(leaf.latency.p99 <= leaf.latency.max);
+}
+
+TEST_CASE("recursive calls are each timed, nested inside each other", "[bpf]") {
+  Profile p = run_session(command_session({"recurse"}, {workload("funclat_target"), "recurse", "20"}));
+  const auto& r = function_named(p, "recurse");
+  CHECK(r.calls == 20);
+  CHECK(r.in_flight == 0);
+  CHECK(total_lost(p) == 0);
+  // The outermost call contains all 19 others, so it is strictly the longest.
+  CHECK(r.latency.max > r.latency.min);
+}
+
+TEST_CASE("recursion deeper than the tracked depth is counted, not mis-timed", "[bpf]") {
+  Profile p = run_session(command_session({"recurse"}, {workload("funclat_target"), "recurse", "40"}));
+  const auto& r = function_named(p, "recurse");
+  CHECK(r.calls == 32);  // FUNCLAT_MAX_DEPTH frames are timed
+  CHECK(p.events.lost_by_reason.at("depth_overflow") == 8);
+  CHECK(p.events.lost_by_reason.at("missing_entry") == 0);
+}
+
+TEST_CASE("calls from four threads are attributed to each thread", "[bpf]") {
+  Profile p = run_session(
+      command_session({"thread_work"}, {workload("funclat_target"), "threads", "4", "5000"}));
+  const auto& f = function_named(p, "thread_work");
+  CHECK(f.calls == 20000);
+  REQUIRE(f.threads.size() == 4);
+  uint64_t sum_ns = 0;
+  for (const auto& t : f.threads) {
+    CHECK(t.calls == 5000);
+    CHECK(t.tgid == p.session.pid);
+    CHECK(t.tid != p.session.pid);  // workers, not the main thread
+    sum_ns += t.total_ns;
+  }
+  CHECK(sum_ns == f.latency.total);
+  CHECK(total_lost(p) == 0);
+}
+
+TEST_CASE("a function in a shared library, named by library", "[bpf]") {
+  Profile p = run_session(command_session({"libworkload_lib:workload_lib_call"},
+                                          {workload("funclat_target"), "lib", "3000"}));
+  const auto& f = function_named(p, "workload_lib_call");
+  CHECK(f.calls == 3000);
+  CHECK(f.object.find("libworkload_lib.so") != std::string::npos);
+  CHECK(total_lost(p) == 0);
+}
+
+TEST_CASE("measured latency is at least the in-process measured body time", "[bpf]") {
+  // Ground truth comes from inside timed_work(); the probes wrap it, so what they measure can
+  // only be longer. The upper bound allows the probe pair's own cost (~21 us on our VMs) with
+  // a wide margin for a loaded CI machine: accuracy figures belong to bench/, not asserts.
+  std::string truth_file = test::temp_path("truth.txt");
+  std::string target = workload("funclat_target");
+  Profile p = run_session(command_session(
+      {target + ":timed_work"}, {"/bin/sh", "-c", "exec " + target + " timed 200 100 > " + truth_file}));
+  auto truth = ground_truth(truth_file);
+  REQUIRE(truth.count("timed_body_p50_ns"));
+  uint64_t body_p50 = std::stoull(truth["timed_body_p50_ns"]);
+  const auto& f = function_named(p, "timed_work");
+  CHECK(f.calls == 200);
+  CHECK(body_p50 >= 100000);
+  CHECK(f.latency.p50 >= body_p50);
+  CHECK(f.latency.p50 < body_p50 + 2000000);
+  CHECK(total_lost(p) == 0);
+}
+
+TEST_CASE("forked and exec'd descendants are profiled in command mode", "[bpf]") {
+  SECTION("followed by default") {
+    Profile p = run_session(command_session({"leaf"}, {workload("funclat_target"), "fork", "1000"}));
+    const auto& leaf = function_named(p, "leaf");
+    CHECK(leaf.calls == 3000);  // parent, forked child, exec'd child
+    std::set<uint32_t> processes;
+    for (const auto& t : leaf.threads) processes.insert(t.tgid);
+    CHECK(processes.size() == 3);
+  }
+  SECTION("only the command itself with no_children") {
+    SessionOptions o = command_session({"leaf"}, {workload("funclat_target"), "fork", "1000"});
+    o.no_children = true;
+    Profile p = run_session(o);
+    CHECK(function_named(p, "leaf").calls == 1000);
+  }
+}
+
+TEST_CASE("a call that never returns is reported in flight", "[bpf]") {
+  Profile p = run_session(command_session({"stuck_in_call"}, {workload("funclat_target"), "exit-inside"}));
+  const auto& f = function_named(p, "stuck_in_call");
+  CHECK(f.calls == 0);
+  CHECK(f.in_flight == 1);
+}
+
+TEST_CASE("--pid on a running process, ending when it exits, leaves no probe attached", "[bpf]") {
+  test::Spawned target = test::spawn({workload("funclat_target"), "wait", "5000"});
+  std::string ready = test::read_until(target.stdout_fd, "ready", 5000);
+  REQUIRE(ready.find("ready") != std::string::npos);
+
+  std::vector<uint32_t> program_ids;
+  SessionOptions o;
+  o.functions = {"leaf"};
+  o.pid = target.pid;
+  o.handle_signals = false;
+  o.on_attached = [&](const AttachedProbes& a) {
+    program_ids = a.program_ids;
+    CHECK(a.functions == 1);
+    CHECK(a.pid == target.pid);
+    REQUIRE(write(target.stdin_fd, "go\n", 3) == 3);  // the target starts calling leaf()
+  };
+  Profile p = run_session(o);
+  test::Finished done = test::finish(target);
+
+  CHECK(done.exit_code == 0);
+  CHECK(p.session.mode == "pid");
+  CHECK(p.session.end_reason == "target-exited");
+  CHECK(function_named(p, "leaf").calls == 5000);
+  CHECK(function_named(p, "leaf").object.find("funclat_target") != std::string::npos);
+  CHECK(total_lost(p) == 0);
+
+  // Every program (and so every link and uprobe, which hold it) is gone from the kernel.
+  REQUIRE(program_ids.size() == 4);
+  for (uint32_t id : program_ids) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    CHECK(fd < 0);
+    if (fd >= 0) close(fd);
+  }
+}
+
+TEST_CASE("a duration limit ends the session and stops the command", "[bpf]") {
+  SessionOptions o = command_session({"libc:clock_nanosleep"}, {"/bin/sleep", "30"});
+  o.duration_s = 0.5;
+  Profile p = run_session(o);
+  CHECK(p.session.end_reason == "duration");
+  CHECK(p.session.duration_s >= 0.5);
+  CHECK(p.session.duration_s < 5);
+  CHECK(p.session.exit_code == 128 + 15);  // SIGTERM
+  // sleep is inside clock_nanosleep when the session ends.
+  CHECK(function_named(p, "clock_nanosleep").in_flight == 1);
+}
+
+TEST_CASE("bad targets fail with errors that say what is wrong", "[bpf]") {
+  SECTION("unknown pid") {
+    SessionOptions o;
+    o.functions = {"leaf"};
+    o.pid = 999999;
+    o.handle_signals = false;
+    REQUIRE_THROWS_WITH(run_session(o), Catch::Contains("no process with pid 999999"));
+  }
+  SECTION("missing function names the closest ones") {
+    REQUIRE_THROWS_WITH(run_session(command_session({"leaff"}, {workload("funclat_target"), "count", "1"})),
+                        Catch::Contains("leaff"));
+  }
+}

@@ -1,0 +1,38 @@
+// Running programs from tests: perfbpf itself and the workloads, with their output captured.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace perfbpf::test {
+
+struct Spawned {
+  pid_t pid = -1;
+  int stdin_fd = -1;   // write end
+  int stdout_fd = -1;  // read end
+  int stderr_fd = -1;  // read end
+};
+
+// Starts ARGV with piped stdin/stdout/stderr; AS_UID >= 0 drops to that uid and gid first.
+Spawned spawn(const std::vector<std::string>& argv, int as_uid = -1);
+
+struct Finished {
+  int exit_code = -1;  // 128 + signal when killed
+  std::string out, err;
+};
+
+// Closes stdin, reads both outputs to EOF, reaps the process.
+Finished finish(Spawned& p);
+Finished run(const std::vector<std::string>& argv, int as_uid = -1);
+
+// Reads FD until a line containing NEEDLE arrives (returns everything read) or TIMEOUT_MS
+// passes (returns what was read; the caller's check then fails with it in view).
+std::string read_until(int fd, const std::string& needle, int timeout_ms);
+
+std::string workload(const std::string& name);  // path of a tests/workloads binary
+std::string perfbpf_bin();
+std::string temp_path(const std::string& name);  // unique path in a fresh temp directory
+
+}  // namespace perfbpf::test
