@@ -156,7 +156,7 @@ TEST_CASE("a call that never returns is reported in flight", "[bpf]") {
   CHECK(f.in_flight == 1);
 }
 
-TEST_CASE("--pid on a running process, ending when it exits, leaves no probe attached", "[bpf]") {
+TEST_CASE("pid mode on a running process ends when it exits and leaves no probe attached", "[bpf]") {
   test::Spawned target = test::spawn({workload("funclat_target"), "wait", "5000"});
   std::string ready = test::read_until(target.stdout_fd, "ready", 5000);
   REQUIRE(ready.find("ready") != std::string::npos);
