@@ -76,6 +76,9 @@ uint64_t LatencyHistogram::quantile(double q) const {
   q = std::clamp(q, 0.0, 1.0);
   uint64_t rank = static_cast<uint64_t>(std::ceil(q * static_cast<double>(count_)));
   rank = std::clamp<uint64_t>(rank, 1, count_);
+  // The extremes are known exactly; only ranks in between need a bucket's representative.
+  if (rank == count_) return max_;
+  if (rank == 1) return min_;
   uint64_t seen = 0;
   for (size_t i = 0; i < kBucketCount; i++) {
     seen += counts_[i];

@@ -39,6 +39,7 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
 
   std::ostream& summary_out = options.output == "-" ? err : out;
   if (!options.quiet) write_text_summary(profile, summary_out);
+  summary_out.flush();  // the summary before the status lines on stderr
   write_json_report(profile, options.output);
   if (options.output != "-") {
     give_to_invoking_user(options.output);
