@@ -141,18 +141,35 @@ ElfSymbols ElfSymbols::load(const std::string& path) {
 
 namespace {
 
-// "ns::Klass::method(int) const" -> "ns::Klass::method"; templates' <...> are kept.
-std::string without_parameters(const std::string& demangled) {
-  if (demangled.empty() || (demangled.back() != ')' && demangled.find(") ") == std::string::npos)) return demangled;
-  // Find the '(' that opens the outermost parameter list: scan from the end, balancing parens.
+// "ns::Klass::method(int) const [clone .isra.0]" -> "ns::Klass::method", and for template
+// instances "double ns::twice<double>(double)" -> "ns::twice<double>": what a user types.
+// gcc's clone suffixes go too: users name the function, not the optimisation.
+std::string plain_name(std::string demangled) {
+  size_t clone = demangled.find(" [clone ");
+  if (clone != std::string::npos) demangled.resize(clone);
   size_t close = demangled.rfind(')');
+  if (close == std::string::npos) return demangled;
+  // The '(' that opens the outermost parameter list, balancing parens from the end.
   int depth = 0;
+  size_t open = std::string::npos;
   for (size_t i = close + 1; i-- > 0;) {
+    if (demangled[i] == ')') depth++;
+    else if (demangled[i] == '(' && --depth == 0) {
+      open = i;
+      break;
+    }
+  }
+  if (open == std::string::npos || open == 0) return demangled;
+  demangled.resize(open);
+  // A return type (template instances carry one) ends at the last space outside <...>.
+  int angle = 0;
+  for (size_t i = demangled.size(); i-- > 0;) {
     char c = demangled[i];
-    if (c == ')') depth++;
-    else if (c == '(' && --depth == 0) {
-      if (i == 0) return demangled;
-      return demangled.substr(0, i);
+    if (c == '>') angle++;
+    else if (c == '<') angle--;
+    else if (c == ' ' && angle == 0) {
+      // "operator<" and friends contain no spaces at depth 0, so this is the return type.
+      return demangled.substr(i + 1);
     }
   }
   return demangled;
@@ -180,7 +197,7 @@ std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const
   std::vector<const ElfFunction*> out;
   for (const auto& f : symbols.functions()) {
     if (fnmatch(glob.c_str(), f.name.c_str(), 0) == 0 || fnmatch(glob.c_str(), f.demangled.c_str(), 0) == 0 ||
-        fnmatch(glob.c_str(), without_parameters(f.demangled).c_str(), 0) == 0)
+        fnmatch(glob.c_str(), plain_name(f.demangled).c_str(), 0) == 0)
       out.push_back(&f);
   }
   return out;
@@ -190,7 +207,7 @@ std::vector<std::string> closest_function_names(const ElfSymbols& symbols, const
   std::vector<std::pair<size_t, std::string>> scored;
   std::set<std::string> seen;
   for (const auto& f : symbols.functions()) {
-    std::string name = without_parameters(f.demangled);
+    std::string name = plain_name(f.demangled);
     if (!seen.insert(name).second) continue;
     scored.emplace_back(edit_distance(pattern, name), name);
   }

@@ -39,8 +39,9 @@ class ElfSymbols {
   std::vector<ElfFunction> functions_;
 };
 
-// Functions whose mangled name, demangled name, or demangled name without its parameter list
-// matches the glob (fnmatch, no flags). "Parser::parse" matches "Parser::parse(char const*)".
+// Functions whose mangled name, demangled name, or plain name (demangled without parameter
+// list, template return type and gcc clone suffix) matches the glob (fnmatch, no flags):
+// "Parser::parse" matches "Parser::parse(char const*) [clone .isra.0]".
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob);
 
 // Up to n function names nearest to the pattern (edit distance, case-insensitive), for errors.
