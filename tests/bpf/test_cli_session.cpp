@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,10 @@ TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code",
   CHECK(function_named(j, "leaf").at("calls") == 777);
   CHECK(function_named(j, "recurse").at("calls") == 0);
   CHECK(j.at("session").at("mode") == "command");
+  // A real session's report joins the fixtures that the schema test validates.
+  std::filesystem::create_directories(std::string(PERFBPF_WORKLOADS) + "/../reports");
+  std::filesystem::copy_file(report, std::string(PERFBPF_WORKLOADS) + "/../reports/session.json",
+                             std::filesystem::copy_options::overwrite_existing);
 
   SECTION("perfbpf report re-renders the summary without a session") {
     Finished again = run({perfbpf_bin(), "report", report});
