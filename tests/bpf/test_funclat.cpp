@@ -191,6 +191,24 @@ TEST_CASE("pid mode on a running process ends when it exits and leaves no probe 
   }
 }
 
+TEST_CASE("children of a running process are followed with follow_children what a running process forks and execs", "[bpf]") {
+  for (bool children : {true, false}) {
+    INFO("children: " << children);
+    test::Spawned target = test::spawn({workload("funclat_target"), "wait-fork", "1000"});
+    REQUIRE(test::read_until(target.stdout_fd, "ready", 5000).find("ready") != std::string::npos);
+    SessionOptions o;
+    o.functions = {"leaf"};
+    o.pid = target.pid;
+    o.follow_children = children;
+    o.handle_signals = false;
+    o.on_attached = [&](const AttachedProbes&) { REQUIRE(write(target.stdin_fd, "go\n", 3) == 3); };
+    Profile p = run_session(o);
+    test::finish(target);
+    CHECK(p.session.follow_children == children);
+    CHECK(function_named(p, "leaf").calls == (children ? 3000u : 1000u));
+  }
+}
+
 TEST_CASE("a duration limit ends the session and stops the command", "[bpf]") {
   SessionOptions o = command_session({"libc:clock_nanosleep"}, {"/bin/sleep", "30"});
   o.duration_s = 0.5;

@@ -11,6 +11,7 @@
 //                                   then an exec'd child runs "count N"
 //   funclat_target exit-inside      calls exit() from inside stuck_in_call()
 //   funclat_target wait N           waits for a line on stdin, then "count N"
+//   funclat_target wait-fork N      waits for a line on stdin, then "fork N"
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -161,15 +162,18 @@ int main(int argc, char **argv)
 		run_fork(argv[0], a);
 	} else if (!strcmp(mode, "exit-inside")) {
 		stuck_in_call();
-	} else if (!strcmp(mode, "wait")) {
+	} else if (!strcmp(mode, "wait") || !strcmp(mode, "wait-fork")) {
 		char line[16];
 
 		printf("ready pid=%d\n", getpid());
 		if (!fgets(line, sizeof(line), stdin))
 			return 3;
-		run_count(a);
+		if (!strcmp(mode, "wait"))
+			run_count(a);
+		else
+			run_fork(argv[0], a);
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork ...\n",
 			argv[0]);
 		return 2;
 	}
