@@ -1,5 +1,7 @@
 #include "process.h"
 
+#include "util/subprocess.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -43,24 +45,7 @@ Finished finish(Spawned& p) {
   Finished f;
   if (p.stdin_fd >= 0) close(p.stdin_fd);
   p.stdin_fd = -1;
-  pollfd fds[2] = {{p.stdout_fd, POLLIN, 0}, {p.stderr_fd, POLLIN, 0}};
-  std::string* sinks[2] = {&f.out, &f.err};
-  int open = 2;
-  char buf[4096];
-  while (open > 0) {
-    if (poll(fds, 2, -1) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; i++) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        open--;
-      }
-    }
-  }
+  drain_pipes(p.stdout_fd, p.stderr_fd, f.out, f.err);
   int status = 0;
   waitpid(p.pid, &status, 0);
   f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);

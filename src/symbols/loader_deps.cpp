@@ -1,5 +1,4 @@
 #include <fcntl.h>
-#include <poll.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +7,7 @@
 
 #include "perfbpf/error.h"
 #include "symbols/target_resolver.h"
+#include "util/subprocess.h"
 
 namespace perfbpf {
 namespace {
@@ -45,29 +45,7 @@ Output run_capture(const std::vector<std::string>& argv) {
   close(out_pipe[1]);
   close(err_pipe[1]);
   Output result;
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  int open = 2;
-  char buf[4096];
-  while (open > 0) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      break;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = read(fds[i].fd, buf, sizeof(buf));
-      if (n > 0) {
-        sinks[i]->append(buf, static_cast<size_t>(n));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        open--;
-      }
-    }
-  }
-  for (auto& p : fds)
-    if (p.fd >= 0) close(p.fd);
+  drain_pipes(out_pipe[0], err_pipe[0], result.out, result.err);
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }

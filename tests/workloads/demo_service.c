@@ -11,17 +11,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "workload_clock.h"
+
 #define PROBED __attribute__((noinline, noclone, used))
 
 static volatile uint64_t sink;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static void spin_ns(uint64_t ns)
 {

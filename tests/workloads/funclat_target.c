@@ -20,6 +20,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+
+#include "workload_clock.h"
 #include <unistd.h>
 
 #define PROBED __attribute__((noinline, noclone, used))
@@ -27,14 +29,6 @@
 uint64_t workload_lib_call(uint64_t x);
 
 static volatile uint64_t sink;
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 PROBED void leaf(uint64_t i)
 {
