@@ -54,6 +54,17 @@ struct {
 	__type(value, __u64);
 } unreturned SEC(".maps");
 
+/*
+ * Calibrated cost of one probed call (entry + return probe, as its caller sees it) per probe
+ * id, written by userspace before attaching; 0 when not calibrated.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__type(key, __u32); /* probe id */
+	__type(value, __u64);
+} probe_cost SEC(".maps");
+
 /* A zeroed stack to insert from: the value is larger than the 512-byte BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -116,6 +127,7 @@ int BPF_KPROBE(handle_entry)
 	}
 	st->frames[d].probe_id = (__u32)bpf_get_attach_cookie(ctx);
 	st->frames[d].nested_calls = 0;
+	st->frames[d].nested_cost_ns = 0;
 	st->depth = d + 1;
 	/* Last, so the handler's own work above is not inside the measured interval. */
 	st->frames[d].start_ns = bpf_ktime_get_ns();
@@ -140,7 +152,7 @@ int BPF_KRETPROBE(handle_return)
 	__u32 probe = (__u32)bpf_get_attach_cookie(ctx);
 	struct funclat_event *e;
 	struct funclat_stack *st;
-	__u64 start = 0;
+	__u64 start = 0, nested_cost = 0, *own_cost;
 	__u32 nested = 0;
 	int found = -1;
 	__u32 d;
@@ -172,9 +184,16 @@ int BPF_KRETPROBE(handle_return)
 		found = idx;
 		start = st->frames[idx].start_ns;
 		nested = st->frames[idx].nested_calls;
+		nested_cost = st->frames[idx].nested_cost_ns;
 		st->depth = idx;
-		if (idx > 0)
-			st->frames[(idx - 1) & (FUNCLAT_MAX_DEPTH - 1)].nested_calls += nested + 1;
+		if (idx > 0) {
+			/* The caller's interval holds this call's probes and all of its descendants'. */
+			__u32 parent = (idx - 1) & (FUNCLAT_MAX_DEPTH - 1);
+
+			own_cost = bpf_map_lookup_elem(&probe_cost, &probe);
+			st->frames[parent].nested_calls += nested + 1;
+			st->frames[parent].nested_cost_ns += nested_cost + (own_cost ? *own_cost : 0);
+		}
 		break;
 	}
 	if (found < 0) {
@@ -197,6 +216,7 @@ int BPF_KRETPROBE(handle_return)
 	e->cpu = bpf_get_smp_processor_id();
 	e->depth = found;
 	e->nested_calls = nested;
+	e->nested_cost_ns = nested_cost;
 	bpf_ringbuf_submit(e, wakeup_flag());
 	return 0;
 }

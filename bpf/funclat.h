@@ -48,21 +48,23 @@ enum funclat_loss {
 
 /* One completed call, as written to the ring buffer. */
 struct funclat_event {
-	__u64 start_ns;	     /* entry time, bpf_ktime_get_ns() == CLOCK_MONOTONIC */
-	__u64 duration_ns;   /* return time - entry time, raw (probe cost included) */
-	__u32 probe_id;	     /* attach cookie: index into userspace's target list */
-	__u32 tgid;	     /* process id (kernel tgid) */
-	__u32 tid;	     /* thread id (kernel pid) */
-	__u32 cpu;	     /* CPU the return ran on */
-	__u32 depth;	     /* nesting depth of this call among probed calls, 0 = outermost */
-	__u32 nested_calls;  /* probed calls completed inside this one (all descendants) */
+	__u64 start_ns;	      /* entry time, bpf_ktime_get_ns() == CLOCK_MONOTONIC */
+	__u64 duration_ns;    /* return time - entry time, raw (probe cost included) */
+	__u64 nested_cost_ns; /* calibrated probe cost of all probed descendants (map probe_cost) */
+	__u32 probe_id;	      /* attach cookie: index into userspace's target list */
+	__u32 tgid;	      /* process id (kernel tgid) */
+	__u32 tid;	      /* thread id (kernel pid) */
+	__u32 cpu;	      /* CPU the return ran on */
+	__u32 depth;	      /* nesting depth of this call among probed calls, 0 = outermost */
+	__u32 nested_calls;   /* probed calls completed inside this one (all descendants) */
 };
 
 /* One open call on a thread's stack. */
 struct funclat_frame {
-	__u64 start_ns;	    /* entry time, CLOCK_MONOTONIC */
-	__u32 probe_id;	    /* attach cookie of the function */
-	__u32 nested_calls; /* probed descendants completed so far */
+	__u64 start_ns;	      /* entry time, CLOCK_MONOTONIC */
+	__u64 nested_cost_ns; /* probe cost of probed descendants completed so far */
+	__u32 probe_id;	      /* attach cookie of the function */
+	__u32 nested_calls;   /* probed descendants completed so far */
 };
 
 /* Per-thread call stack, key: tid (kernel pid). */
@@ -73,13 +75,13 @@ struct funclat_stack {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct funclat_event) == 40, "funclat_event ABI changed");
-static_assert(sizeof(struct funclat_frame) == 16, "funclat_frame ABI changed");
-static_assert(sizeof(struct funclat_stack) == 8 + 16 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+static_assert(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
+static_assert(sizeof(struct funclat_frame) == 24, "funclat_frame ABI changed");
+static_assert(sizeof(struct funclat_stack) == 8 + 24 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
 #else
-_Static_assert(sizeof(struct funclat_event) == 40, "funclat_event ABI changed");
-_Static_assert(sizeof(struct funclat_frame) == 16, "funclat_frame ABI changed");
-_Static_assert(sizeof(struct funclat_stack) == 8 + 16 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+_Static_assert(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
+_Static_assert(sizeof(struct funclat_frame) == 24, "funclat_frame ABI changed");
+_Static_assert(sizeof(struct funclat_stack) == 8 + 24 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
 #endif
 
 #endif /* PERFBPF_FUNCLAT_H */

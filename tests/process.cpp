@@ -73,6 +73,15 @@ std::string read_until(int fd, const std::string& needle, int timeout_ms) {
   return got;
 }
 
+bool eventually(const std::function<bool()>& condition, int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    usleep(10000);
+  }
+  return true;
+}
+
 std::string workload(const std::string& name) { return std::string(PERFBPF_WORKLOADS) + "/" + name; }
 std::string perfbpf_bin() { return PERFBPF_BIN; }
 

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ Finished run(const std::vector<std::string>& argv, int as_uid = -1);
 // Reads FD until a line containing NEEDLE arrives (returns everything read) or TIMEOUT_MS
 // passes (returns what was read; the caller's check then fails with it in view).
 std::string read_until(int fd, const std::string& needle, int timeout_ms);
+
+// Polls CONDITION every 10 ms for up to TIMEOUT_MS: for what the kernel finishes asynchronously.
+bool eventually(const std::function<bool()>& condition, int timeout_ms = 2000);
 
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();

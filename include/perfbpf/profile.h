@@ -35,8 +35,15 @@ struct FunctionProfile {
   uint64_t file_offset = 0;  // where the probe sits in the file
   uint64_t calls = 0;        // completed calls
   uint64_t in_flight = 0;    // entered but not returned when the session ended
-  LatencySummary latency;    // ns
-  std::vector<HistogramBucket> histogram;
+  LatencySummary latency;    // ns, probe cost subtracted (equal to latency_raw when uncalibrated)
+  LatencySummary latency_raw;  // ns, as the probes measured it
+  std::vector<HistogramBucket> histogram;  // of the corrected latency
+  // The probe: where it sits and what each hit costs (see symbols/probe_site.h).
+  std::string probe_site = "single-stepped";  // optimized, emulated, single-stepped
+  uint64_t probe_offset = 0;  // bytes past the symbol (4 after endbr64)
+  double bias_ns = 0;         // probe time inside each measured interval, subtracted
+  double probe_cost_ns = 0;   // what one probed call costs the target in all
+  double overhead_pct = 0;    // calls * probe_cost_ns / session wall time
   std::vector<ThreadCalls> threads;  // by total_ns descending
 };
 
@@ -60,12 +67,48 @@ struct SessionInfo {
   int64_t exit_code = -1;            // command mode: the command's exit status, else -1
 };
 
+// Probe cost per site kind, measured by probing known functions in perfbpf's own process.
+struct SiteCalibration {
+  std::string kind;                // optimized, emulated, single-stepped
+  double bias_ns = 0;              // median time the probes add inside a measured interval
+  double bias_spread_ns = 0;       // per-call variation of that (1.4826 * MAD)
+  double bias_uncertainty_ns = 0;  // standard error of the median
+  double cost_ns = 0;              // per-call slowdown seen by the caller (entry + return probe)
+  uint64_t samples = 0;
+};
+
+struct CalibrationInfo {
+  std::string method = "none";  // "self-probe" when measured, "none" when disabled
+  std::string cpu_model;
+  std::string measured_at;      // RFC 3339
+  bool from_cache = false;
+  std::vector<SiteCalibration> sites;
+  const SiteCalibration* find(const std::string& kind) const {
+    for (const auto& s : sites)
+      if (s.kind == kind) return &s;
+    return nullptr;
+  }
+};
+
+// What profiling cost: the target (estimated from calibration) and perfbpf itself (measured).
+struct OverheadInfo {
+  double target_slowdown_pct = 0;  // sum over functions of overhead_pct
+  double budget_pct = 5;           // --overhead-budget
+  double perfbpf_cpu_s = 0;        // user + system CPU of perfbpf (getrusage)
+  uint64_t perfbpf_peak_rss_bytes = 0;
+  uint64_t bpf_run_time_ns = 0;    // kernel BPF stats over the session's programs
+  uint64_t bpf_run_count = 0;
+  double completeness_pct = 100;   // received / (received + lost)
+};
+
 struct Profile {
   std::string schema = kReportSchema;
   std::string tool_version;
   SessionInfo session;
   std::vector<FunctionProfile> functions;
   EventStats events;
+  CalibrationInfo calibration;
+  OverheadInfo overhead;
 };
 
 // Stats of a histogram in the report's shape.

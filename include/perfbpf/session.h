@@ -17,6 +17,7 @@ struct AttachedProbes {
   size_t functions = 0;             // functions probed
   bool follow_children = false;     // probes fire in the target's descendants too
   std::vector<uint32_t> program_ids;  // kernel ids of the loaded programs
+  std::vector<uint32_t> link_ids;     // kernel ids of the links that hold the probes
   std::vector<std::string> names;   // demangled names of the functions, by probe id
 };
 
@@ -28,6 +29,8 @@ struct SessionOptions {
   bool no_children = false;            // command mode: probe only the command's own process
   double duration_s = 0;               // 0: until Ctrl-C or the target exits
   bool handle_signals = true;          // SIGINT/SIGTERM end the session (CLI); off for library use
+  bool calibrate = true;               // subtract measured probe cost; false reports raw latency
+  double overhead_budget_pct = 5;      // warn when probes cost the target more than this
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

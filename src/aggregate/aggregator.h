@@ -16,6 +16,7 @@ namespace perfbpf {
 struct CallRecord {
   uint64_t start_ns = 0;
   uint64_t duration_ns = 0;
+  uint64_t nested_cost_ns = 0;
   uint32_t probe_id = 0;
   uint32_t tgid = 0;
   uint32_t tid = 0;
@@ -24,9 +25,12 @@ struct CallRecord {
   uint32_t nested_calls = 0;
 };
 
+// Each call is recorded twice: as measured (raw) and corrected, i.e. less the probe time
+// inside its interval (BIAS_NS of its probe) and the calibrated cost of every probed call
+// nested in it (CallRecord::nested_cost_ns), never below zero.
 class Aggregator {
  public:
-  explicit Aggregator(size_t probe_count);
+  explicit Aggregator(size_t probe_count, std::vector<uint64_t> bias_ns = {});
 
   void add(const CallRecord& record);  // the hot path: must sustain >= 1M records/s on one core
 
@@ -35,8 +39,9 @@ class Aggregator {
   // Records naming a probe id outside [0, probe_count): a decoder/ABI bug, counted not dropped silently.
   uint64_t unknown_probe() const { return unknown_probe_; }
   const LatencyHistogram& histogram(size_t probe) const { return functions_.at(probe).histogram; }
+  const LatencyHistogram& raw_histogram(size_t probe) const { return functions_.at(probe).raw; }
 
-  // Fills calls, latency, histogram and threads[] of functions[i] from probe i;
+  // Fills calls, latency, latency_raw, histogram and threads[] of functions[i] from probe i;
   // functions.size() must equal probe_count(). Other fields are left as they are.
   void fill(std::vector<FunctionProfile>& functions) const;
 
@@ -47,7 +52,9 @@ class Aggregator {
     uint64_t total_ns = 0;
   };
   struct PerFunction {
-    LatencyHistogram histogram;
+    uint64_t bias_ns = 0;
+    LatencyHistogram histogram;  // corrected
+    LatencyHistogram raw;
     std::unordered_map<uint32_t, ThreadTotals> threads;  // key: tid
   };
   std::vector<PerFunction> functions_;

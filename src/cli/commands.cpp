@@ -6,10 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "perfbpf/calibration.h"
 #include "report/json_report.h"
 #include "report/text_summary.h"
 #include "session/libbpf_log.h"
 #include "session/privileges.h"
+#include "session/system_info.h"
 
 namespace perfbpf::cli {
 namespace {
@@ -46,6 +48,21 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
     err << "perfbpf: report written to " << options.output << "\n";
   }
   if (profile.session.mode == "command") return static_cast<int>(profile.session.exit_code);
+  return 0;
+}
+
+int run_calibrate(std::ostream& out) {
+  route_libbpf_logging(false);
+  CalibrationInfo c = load_or_calibrate(/*refresh=*/true);
+  out << fmt::format("probe cost on {} (kernel {}), measured {}:\n", c.cpu_model, kernel_release(), c.measured_at);
+  out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", "SITE", "BIAS", "SPREAD", "UNCERTAINTY", "COST",
+                     "SAMPLES");
+  for (const auto& s : c.sites)
+    out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", s.kind, format_duration_ns(s.bias_ns),
+                       format_duration_ns(s.bias_spread_ns), format_duration_ns(s.bias_uncertainty_ns),
+                       format_duration_ns(s.cost_ns), s.samples);
+  out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
+      << "cached in " << calibration_cache_path() << "\n";
   return 0;
 }
 

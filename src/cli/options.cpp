@@ -36,6 +36,12 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
                "With --pid: also profile processes the target forks (and their exec'd programs)");
   app.add_flag("--no-children", o.session.no_children,
                "Command mode: profile only the command's own process, not its descendants");
+  app.add_flag("--no-calibrate", [&o](int64_t) { o.session.calibrate = false; },
+               "Report latency as measured, probe cost included (no calibration)");
+  app.add_option("--overhead-budget", o.session.overhead_budget_pct,
+                 "Warn when probes cost the target more than PCT % of the session's time")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
@@ -75,6 +81,8 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   add_profile_options(app, o);
   CLI::App* report = app.add_subcommand("report", "Print the summary of a saved JSON report (no root needed)");
   report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
+  CLI::App* calibrate =
+      app.add_subcommand("calibrate", "Measure what a probe hit costs on this machine and refresh the cache (root)");
 
   std::vector<std::string> reversed(own.rbegin(), own.rend());  // CLI11 consumes from the back
   try {
@@ -92,9 +100,9 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     throw Error::usage(e.what(), "see perfbpf --help");
   }
 
-  if (report->parsed()) {
-    o.command = Command::Report;
-    if (!o.session.command.empty()) throw Error::usage("report takes no command");
+  if (report->parsed() || calibrate->parsed()) {
+    o.command = report->parsed() ? Command::Report : Command::Calibrate;
+    if (!o.session.command.empty()) throw Error::usage(std::string(report->parsed() ? "report" : "calibrate") + " takes no command");
   } else {
     validate_profile(o);
   }

@@ -9,7 +9,7 @@
 
 namespace perfbpf::cli {
 
-enum class Command { Profile, Report };
+enum class Command { Profile, Report, Calibrate };
 
 struct CliOptions {
   Command command = Command::Profile;

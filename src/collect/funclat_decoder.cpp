@@ -14,6 +14,7 @@ bool decode_funclat_event(const void* data, size_t size, CallRecord& out) {
   std::memcpy(&e, data, sizeof(e));  // ring buffer records are only 8-byte aligned
   out.start_ns = e.start_ns;
   out.duration_ns = e.duration_ns;
+  out.nested_cost_ns = e.nested_cost_ns;
   out.probe_id = e.probe_id;
   out.tgid = e.tgid;
   out.tid = e.tid;

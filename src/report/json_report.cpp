@@ -39,6 +39,10 @@ json function_json(const FunctionProfile& f) {
           {"calls", f.calls},
           {"in_flight", f.in_flight},
           {"latency_ns", latency_json(f.latency)},
+          {"latency_raw_ns", latency_json(f.latency_raw)},
+          {"probe",
+           {{"site", f.probe_site}, {"offset", f.probe_offset}, {"bias_ns", f.bias_ns}, {"cost_ns", f.probe_cost_ns}}},
+          {"overhead_pct", f.overhead_pct},
           {"histogram",
            {{"scheme", "log-linear"},
             {"sub_buckets", LatencyHistogram::kSubBuckets},
@@ -124,6 +128,13 @@ FunctionProfile read_function(const Reader& r) {
   f.calls = r.u64("calls");
   f.in_flight = r.u64("in_flight");
   f.latency = read_latency(r.object("latency_ns"));
+  f.latency_raw = read_latency(r.object("latency_raw_ns"));
+  Reader probe = r.object("probe");
+  f.probe_site = probe.str("site");
+  f.probe_offset = probe.u64("offset");
+  f.bias_ns = probe.num("bias_ns");
+  f.probe_cost_ns = probe.num("cost_ns");
+  f.overhead_pct = r.num("overhead_pct");
   Reader h = r.object("histogram");
   const json& bounds = h.array("bounds_ns");
   const json& counts = h.array("counts");
@@ -142,6 +153,49 @@ FunctionProfile read_function(const Reader& r) {
                          t.u64("total_ns")});
   }
   return f;
+}
+
+json calibration_json(const CalibrationInfo& c) {
+  json sites = json::array();
+  for (const auto& s : c.sites)
+    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
+                     {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
+  return {{"method", c.method}, {"cpu_model", c.cpu_model}, {"measured_at", c.measured_at},
+          {"from_cache", c.from_cache}, {"sites", sites}};
+}
+
+CalibrationInfo read_calibration(const Reader& r) {
+  CalibrationInfo c;
+  c.method = r.str("method");
+  c.cpu_model = r.str("cpu_model");
+  c.measured_at = r.str("measured_at");
+  c.from_cache = r.boolean("from_cache");
+  const json& sites = r.array("sites");
+  for (size_t i = 0; i < sites.size(); i++) {
+    Reader s(sites[i], r.path("sites") + "[" + std::to_string(i) + "]");
+    c.sites.push_back({s.str("kind"), s.num("bias_ns"), s.num("bias_spread_ns"), s.num("bias_uncertainty_ns"),
+                       s.num("cost_ns"), s.u64("samples")});
+  }
+  return c;
+}
+
+json overhead_json(const OverheadInfo& o) {
+  return {{"target_slowdown_pct", o.target_slowdown_pct}, {"budget_pct", o.budget_pct},
+          {"perfbpf_cpu_s", o.perfbpf_cpu_s},           {"perfbpf_peak_rss_bytes", o.perfbpf_peak_rss_bytes},
+          {"bpf_run_time_ns", o.bpf_run_time_ns},       {"bpf_run_count", o.bpf_run_count},
+          {"completeness_pct", o.completeness_pct}};
+}
+
+OverheadInfo read_overhead(const Reader& r) {
+  OverheadInfo o;
+  o.target_slowdown_pct = r.num("target_slowdown_pct");
+  o.budget_pct = r.num("budget_pct");
+  o.perfbpf_cpu_s = r.num("perfbpf_cpu_s");
+  o.perfbpf_peak_rss_bytes = r.u64("perfbpf_peak_rss_bytes");
+  o.bpf_run_time_ns = r.u64("bpf_run_time_ns");
+  o.bpf_run_count = r.u64("bpf_run_count");
+  o.completeness_pct = r.num("completeness_pct");
+  return o;
 }
 
 [[noreturn]] void throw_unwritable(const std::string& path, int err) {
@@ -169,7 +223,9 @@ json to_json(const Profile& p) {
             {"end_reason", s.end_reason},
             {"exit_code", s.exit_code}}},
           {"functions", functions},
-          {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}}};
+          {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
+          {"calibration", calibration_json(p.calibration)},
+          {"overhead", overhead_json(p.overhead)}};
 }
 
 Profile profile_from_json(const json& report) {
@@ -207,6 +263,8 @@ Profile profile_from_json(const json& report) {
     if (!n.is_number_unsigned()) Reader::fail("events.lost_by_reason." + reason, "should be a non-negative integer");
     p.events.lost_by_reason[reason] = n.get<uint64_t>();
   }
+  p.calibration = read_calibration(root.object("calibration"));
+  p.overhead = read_overhead(root.object("overhead"));
   return p;
 }
 

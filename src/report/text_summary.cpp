@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <vector>
 
 #include <fmt/format.h>
@@ -33,6 +34,42 @@ void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_
                      cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]);
   if (in_flight) out << fmt::format("  ({} in flight at end)", in_flight);
   out << "\n";
+}
+
+// How the numbers above were corrected, and what the probes cost the target.
+void write_probe_notes(const Profile& p, std::ostream& out) {
+  if (p.functions.empty()) return;
+  std::map<std::string, size_t> by_site;
+  for (const auto& f : p.functions) by_site[f.probe_site]++;
+  std::string sites;
+  for (const auto& [site, n] : by_site) sites += fmt::format("{}{} {}", sites.empty() ? "" : ", ", n, site);
+  if (p.calibration.method == "none") {
+    out << fmt::format("probes: {}; latencies are raw: probe cost is included (--no-calibrate)\n", sites);
+  } else {
+    std::string bias;
+    for (const auto& c : p.calibration.sites)
+      if (by_site.count(c.kind)) bias += fmt::format("{}{} {}", bias.empty() ? "" : ", ", c.kind, format_duration_ns(c.bias_ns));
+    out << fmt::format("probes: {}; latencies less probe cost ({}; {} calibration), raw figures in the report\n", sites,
+                       bias, p.calibration.from_cache ? "cached" : "fresh");
+  }
+  const OverheadInfo& o = p.overhead;
+  if (o.target_slowdown_pct <= o.budget_pct) {
+    out << fmt::format("probe overhead: ~{:.2f}% of the session's time (budget {:.0f}%)\n", o.target_slowdown_pct,
+                       o.budget_pct);
+    return;
+  }
+  std::vector<const FunctionProfile*> costly;
+  for (const auto& f : p.functions) costly.push_back(&f);
+  std::sort(costly.begin(), costly.end(), [](auto* a, auto* b) { return a->overhead_pct > b->overhead_pct; });
+  std::string names;
+  for (size_t i = 0; i < costly.size() && i < 3 && costly[i]->overhead_pct > 0; i++)
+    names += fmt::format("{}{} ({:.1f}%, {} site)", i ? ", " : "", fit(costly[i]->demangled, 40), costly[i]->overhead_pct,
+                         costly[i]->probe_site);
+  out << fmt::format(
+      "WARNING: probes cost the target ~{:.1f}% of the session's time, over the {:.0f}% budget: {}. Probe fewer or "
+      "less frequent functions, sample instead, or rebuild with -fpatchable-function-entry=5 so probes sit on an "
+      "optimized NOP\n",
+      o.target_slowdown_pct, o.budget_pct, names);
 }
 
 }  // namespace
@@ -94,7 +131,13 @@ void write_text_summary(const Profile& p, std::ostream& out) {
     out << "%SESSION: total time in the function / session wall time; nested or concurrent calls add up, "
            "so it can pass 100.\n";
   }
-  out << fmt::format("\nevents: {} received, {} lost\n", p.events.received, p.events.lost);
+  write_probe_notes(p, out);
+  out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
+                     p.overhead.completeness_pct);
+  const OverheadInfo& o = p.overhead;
+  out << fmt::format("perfbpf itself: {:.2f} s CPU, peak RSS {:.1f} MiB; BPF programs ran {} times, {} in all\n",
+                     o.perfbpf_cpu_s, static_cast<double>(o.perfbpf_peak_rss_bytes) / (1 << 20), o.bpf_run_count,
+                     format_duration_ns(static_cast<double>(o.bpf_run_time_ns)));
 }
 
 }  // namespace perfbpf

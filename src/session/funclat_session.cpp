@@ -3,8 +3,14 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
+#include <map>
+#include <thread>
 
 #include "collect/funclat_decoder.h"
 #include <linux/types.h>
@@ -12,6 +18,7 @@
 #include "funclat.h"
 #include "funclat.skel.h"
 #include "perfbpf/error.h"
+#include "session/uprobe_multi.h"
 
 namespace perfbpf {
 namespace {
@@ -21,6 +28,8 @@ namespace {
   throw Error(errno_message(what, err), hint.empty() && err == EPERM ? "run as root" : hint, err);
 }
 
+constexpr size_t kMaxDetachThreads = 64;
+
 }  // namespace
 
 void FuncLatSession::SkelDeleter::operator()(funclat_bpf* s) const { funclat_bpf__destroy(s); }
@@ -29,10 +38,16 @@ void FuncLatSession::RingDeleter::operator()(ring_buffer* r) const { ring_buffer
 
 FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
     : sink_(std::move(sink)) {
+  stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);  // optional: only the report's BPF cost needs it
   skel_.reset(funclat_bpf__open());
   if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   skel_->rodata->follow_children = settings.follow_children;
+  uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
+  if (uprobe_multi_) {
+    for (bpf_program* prog : {skel_->progs.handle_entry, skel_->progs.handle_return})
+      bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
+  }
   if (int err = bpf_map__set_max_entries(skel_->maps.stacks, settings.max_threads))
     throw_libbpf("cannot size the thread map", err);
   if (int err = funclat_bpf__load(skel_.get()))
@@ -49,7 +64,42 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
 }
 
-FuncLatSession::~FuncLatSession() = default;
+FuncLatSession::~FuncLatSession() {
+  for (int fd : multi_links_) close(fd);
+  if (stats_fd_ >= 0) close(stats_fd_);
+}
+
+void FuncLatSession::set_probe_costs(const std::vector<uint64_t>& cost_ns) {
+  int fd = bpf_map__fd(skel_->maps.probe_cost);
+  for (uint32_t id = 0; id < cost_ns.size() && id < FUNCLAT_MAX_PROBES; id++) {
+    if (int err = bpf_map_update_elem(fd, &id, &cost_ns[id], BPF_ANY)) throw_libbpf("cannot set probe costs", err);
+  }
+}
+
+std::vector<uint32_t> FuncLatSession::link_ids() const {
+  std::vector<int> fds(multi_links_);
+  for (const auto& link : links_) fds.push_back(bpf_link__fd(link.get()));
+  std::vector<uint32_t> ids;
+  for (int fd : fds) {
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+std::pair<uint64_t, uint64_t> FuncLatSession::run_stats() const {
+  uint64_t run_time = 0, runs = 0;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, skel_->obj) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
+    run_time += info.run_time_ns;
+    runs += info.run_cnt;
+  }
+  return {run_time, runs};
+}
 
 void FuncLatSession::add_target_tgid(uint32_t tgid) {
   uint8_t one = 1;
@@ -62,6 +112,37 @@ void FuncLatSession::attach(const std::vector<ProbeTarget>& targets, pid_t pid) 
     throw Error(std::to_string(targets.size()) + " functions matched, more than the " +
                     std::to_string(FUNCLAT_MAX_PROBES) + " perfbpf can probe at once",
                 "narrow the -f patterns", E2BIG);
+  if (uprobe_multi_)
+    attach_multi(targets, pid);
+  else
+    attach_per_probe(targets, pid);
+}
+
+void FuncLatSession::attach_multi(const std::vector<ProbeTarget>& targets, pid_t pid) {
+  // One entry and one return link per file, each carrying all its offsets and probe ids.
+  std::map<std::string, std::pair<std::vector<uint64_t>, std::vector<uint64_t>>> by_file;
+  for (size_t i = 0; i < targets.size(); i++) {
+    auto& [offsets, cookies] = by_file[targets[i].attach_path];
+    offsets.push_back(targets[i].function.file_offset);
+    cookies.push_back(i);
+  }
+  for (const auto& [path, probes] : by_file) {
+    for (bool ret : {false, true}) {
+      bpf_program* prog = ret ? skel_->progs.handle_return : skel_->progs.handle_entry;
+      int fd = create_uprobe_multi_link(bpf_program__fd(prog), path, probes.first, probes.second, pid, ret);
+      if (fd < 0) {
+        std::string object = path;
+        for (const auto& t : targets)
+          if (t.attach_path == path) object = t.object;
+        throw_libbpf("cannot attach " + std::to_string(probes.first.size()) + " probes to " + object, fd,
+                     fd == -ENOENT || fd == -ESRCH ? "the process or file is gone" : "");
+      }
+      multi_links_.push_back(fd);
+    }
+  }
+}
+
+void FuncLatSession::attach_per_probe(const std::vector<ProbeTarget>& targets, pid_t pid) {
   for (size_t i = 0; i < targets.size(); i++) {
     const ProbeTarget& t = targets[i];
     for (bool ret : {false, true}) {
@@ -100,7 +181,22 @@ int FuncLatSession::consume() {
 }
 
 void FuncLatSession::detach_and_drain() {
+  // Each link's uprobes wait out an RCU grace period (~100 ms here) when released; releasing
+  // them from parallel threads lets independent waits overlap.
+  std::vector<std::function<void()>> releases;
+  for (auto& link : links_) releases.emplace_back([&link] { link.reset(); });
+  for (int fd : multi_links_) releases.emplace_back([fd] { close(fd); });
+  std::vector<std::thread> threads;
+  const size_t per_thread = releases.size() / kMaxDetachThreads + 1;
+  for (size_t first = 0; first < releases.size(); first += per_thread) {
+    size_t last = std::min(releases.size(), first + per_thread);
+    threads.emplace_back([&releases, first, last] {
+      for (size_t i = first; i < last; i++) releases[i]();
+    });
+  }
+  for (auto& t : threads) t.join();
   links_.clear();
+  multi_links_.clear();
   while (consume() > 0) {
   }
 }

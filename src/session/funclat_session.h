@@ -23,6 +23,7 @@ struct FuncLatSettings {
   bool filter_tgid = true;        // only processes in the target set
   bool follow_children = false;   // add forked children of targets to the set, in BPF
   uint32_t max_threads = 8192;    // threads with an open probed call at once
+  bool uprobe_multi = true;       // one link per file (Linux 6.6+); false: a perf-event link per probe
 };
 
 class FuncLatSession {
@@ -36,6 +37,9 @@ class FuncLatSession {
   FuncLatSession& operator=(const FuncLatSession&) = delete;
 
   void add_target_tgid(uint32_t tgid);
+  // Calibrated per-call probe cost by probe id, so BPF can tell each call how much probe time
+  // its probed descendants added. Call before attach().
+  void set_probe_costs(const std::vector<uint64_t>& cost_ns);
   // Attaches entry and return probes for every target, probe id = index in TARGETS.
   // PID -1 attaches in every process (the BPF target set filters). Throws Error naming the
   // function that failed; probes attached before it are detached by the destructor.
@@ -51,7 +55,11 @@ class FuncLatSession {
   uint64_t malformed_records() const { return malformed_; }
   std::vector<uint64_t> losses() const;             // per reason, summed over CPUs
   std::vector<uint64_t> in_flight(size_t probes) const;  // per probe id: calls never returned
-  std::vector<uint32_t> program_ids() const;         // for tests: gone after destruction
+  std::vector<uint32_t> program_ids() const;  // for tests: freed one RCU grace period after destruction
+  std::vector<uint32_t> link_ids() const;     // for tests: gone as soon as the session detaches
+  // Kernel BPF statistics of our programs, {run time ns, run count}; zeros when the kernel
+  // would not enable them.
+  std::pair<uint64_t, uint64_t> run_stats() const;
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
@@ -62,7 +70,12 @@ class FuncLatSession {
 
   std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::vector<int> multi_links_;  // uprobe_multi link fds
+  bool uprobe_multi_ = false;
+  void attach_multi(const std::vector<ProbeTarget>& targets, pid_t pid);
+  void attach_per_probe(const std::vector<ProbeTarget>& targets, pid_t pid);
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  int stats_fd_ = -1;  // holds kernel.bpf_stats_enabled on while the session runs
   RecordSink sink_;
   uint64_t records_ = 0;
   uint64_t malformed_ = 0;

@@ -1,14 +1,17 @@
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cmath>
 #include <filesystem>
 #include <memory>
 #include <optional>
 
 #include "aggregate/aggregator.h"
 #include "collect/funclat_decoder.h"
+#include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/session.h"
 #include "session/command_launcher.h"
@@ -16,6 +19,7 @@
 #include "session/privileges.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
+#include "symbols/probe_site.h"
 #include "symbols/target_resolver.h"
 
 namespace perfbpf {
@@ -46,16 +50,46 @@ struct FdCloser {
   }
 };
 
-std::vector<FunctionProfile> describe_targets(const std::vector<ProbeTarget>& targets) {
+// Moves each entry probe onto the cheapest site the function offers (a 5-byte NOP after an
+// endbr64 sits at +4) and describes the targets as the report will.
+std::vector<FunctionProfile> place_probes(std::vector<ProbeTarget>& targets, const CalibrationInfo& calibration) {
   std::vector<FunctionProfile> functions(targets.size());
   for (size_t i = 0; i < targets.size(); i++) {
-    functions[i].name = targets[i].function.name;
-    functions[i].demangled = targets[i].function.demangled;
-    functions[i].object = targets[i].object;
-    functions[i].address = targets[i].function.address;
-    functions[i].file_offset = targets[i].function.file_offset;
+    ProbeTarget& t = targets[i];
+    ProbeSite site = probe_site_in_file(t.attach_path, t.function.file_offset);
+    FunctionProfile& f = functions[i];
+    f.name = t.function.name;
+    f.demangled = t.function.demangled;
+    f.object = t.object;
+    f.address = t.function.address;
+    f.file_offset = t.function.file_offset + site.offset_in_function;
+    f.probe_site = probe_site_name(site.kind);
+    f.probe_offset = site.offset_in_function;
+    if (const SiteCalibration* c = calibration.find(f.probe_site)) {
+      f.bias_ns = c->bias_ns;
+      f.probe_cost_ns = c->cost_ns;
+    }
+    t.function.file_offset = f.file_offset;
   }
   return functions;
+}
+
+void account_overhead(Profile& profile, double budget_pct, const FuncLatSession& bpf) {
+  OverheadInfo& o = profile.overhead;
+  o.budget_pct = budget_pct;
+  const double session_ns = profile.session.duration_s * 1e9;
+  for (auto& f : profile.functions) {
+    f.overhead_pct = session_ns > 0 ? 100.0 * static_cast<double>(f.calls + f.in_flight) * f.probe_cost_ns / session_ns : 0;
+    o.target_slowdown_pct += f.overhead_pct;
+  }
+  rusage self{};
+  getrusage(RUSAGE_SELF, &self);
+  o.perfbpf_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
+                    static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
+  o.perfbpf_peak_rss_bytes = static_cast<uint64_t>(self.ru_maxrss) * 1024;
+  std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf.run_stats();
+  const uint64_t seen = profile.events.received + profile.events.lost;
+  o.completeness_pct = seen ? 100.0 * static_cast<double>(profile.events.received) / static_cast<double>(seen) : 100;
 }
 
 }  // namespace
@@ -96,18 +130,27 @@ Profile run_session(const SessionOptions& options) {
       if (!ec && t.object == ctx.executable) t.object = real.string();
   }
 
+  Profile profile;
+  if (options.calibrate) profile.calibration = load_or_calibrate();
+  profile.functions = place_probes(targets, profile.calibration);
+  std::vector<uint64_t> bias, cost;
+  for (const auto& f : profile.functions) {
+    bias.push_back(static_cast<uint64_t>(std::llround(f.bias_ns)));
+    cost.push_back(static_cast<uint64_t>(std::llround(f.probe_cost_ns)));
+  }
+
   const bool follow = command_mode ? !options.no_children : options.follow_children;
-  Aggregator aggregator(targets.size());
+  Aggregator aggregator(targets.size(), bias);
   FuncLatSettings settings;
   settings.filter_tgid = true;
   settings.follow_children = follow;
   FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
   bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
+  bpf.set_probe_costs(cost);
   // Per-pid probes cost nothing to other processes; following descendants needs probes in
   // every process, filtered in BPF by the target set.
   bpf.attach(targets, follow ? -1 : target_pid);
 
-  Profile profile;
   profile.tool_version = PERFBPF_VERSION;
   profile.session.mode = command_mode ? "command" : "pid";
   profile.session.pid = target_pid;
@@ -115,7 +158,6 @@ Profile run_session(const SessionOptions& options) {
   profile.session.follow_children = follow;
   profile.session.kernel = kernel_release();
   profile.session.hostname = host_name();
-  profile.functions = describe_targets(targets);
 
   if (options.on_attached) {
     AttachedProbes info;
@@ -123,6 +165,7 @@ Profile run_session(const SessionOptions& options) {
     info.functions = targets.size();
     info.follow_children = follow;
     info.program_ids = bpf.program_ids();
+    info.link_ids = bpf.link_ids();
     for (const auto& f : profile.functions) info.names.push_back(f.demangled);
     options.on_attached(info);
   }
@@ -155,6 +198,8 @@ Profile run_session(const SessionOptions& options) {
     // Depth overflow is a call perfbpf saw but could not time: a loss like the others.
     profile.events.lost += n;
   }
+
+  account_overhead(profile, options.overhead_budget_pct, bpf);
 
   if (command) {
     // The command outlives a duration limit or a signal sent to perfbpf alone: stop it, so

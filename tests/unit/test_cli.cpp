@@ -51,6 +51,18 @@ TEST_CASE("defaults", "[cli]") {
   CHECK(r.options.session.duration_s == 0);
   CHECK_FALSE(r.options.session.follow_children);
   CHECK_FALSE(r.options.quiet);
+  CHECK(r.options.session.calibrate);
+  CHECK(r.options.session.overhead_budget_pct == 5);
+}
+
+TEST_CASE("calibration and overhead options", "[cli]") {
+  auto r = parse({"-f", "main", "--no-calibrate", "--overhead-budget", "2.5", "--", "true"});
+  CHECK_FALSE(r.options.session.calibrate);
+  CHECK(r.options.session.overhead_budget_pct == 2.5);
+  expect_usage_error({"-f", "main", "--overhead-budget", "-1", "--", "true"}, "overhead-budget");
+  auto c = parse({"calibrate"});
+  REQUIRE(c.run);
+  CHECK(c.options.command == Command::Calibrate);
 }
 
 TEST_CASE("report subcommand", "[cli]") {
@@ -66,7 +78,7 @@ TEST_CASE("help and version print and do not run", "[cli]") {
   CHECK_FALSE(help.run);
   CHECK(help.exit_code == 0);
   for (const char* option : {"--pid", "--function", "--duration", "--output", "--children", "--no-children",
-                             "--quiet", "--verbose", "report"})
+                             "--no-calibrate", "--overhead-budget", "--quiet", "--verbose", "report", "calibrate"})
     CHECK_THAT(help.text, Catch::Contains(option));
   auto version = parse({"--version"});
   CHECK_FALSE(version.run);

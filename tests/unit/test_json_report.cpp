@@ -30,7 +30,14 @@ FunctionProfile function_with(const std::string& name, uint64_t seed, size_t cal
   f.calls = h.count();
   f.in_flight = seed % 3;
   f.latency = summarize(h);
+  f.latency_raw = f.latency;
+  f.latency_raw.p50 += 669;
   f.histogram = h.buckets();
+  f.probe_site = seed == 1 ? "optimized" : "single-stepped";
+  f.probe_offset = seed == 1 ? 4 : 0;
+  f.bias_ns = 669.5;
+  f.probe_cost_ns = 1690.25;
+  f.overhead_pct = 0.75;
   f.threads = {{4243, 4242, calls / 2, f.latency.total / 2}, {4244, 4242, calls - calls / 2, f.latency.total / 2}};
   return f;
 }
@@ -52,6 +59,12 @@ Profile rich_profile() {
   p.functions = {function_with("handle_request", 1, 5000), function_with("_ZN2ns5parseEPKc", 2, 700)};
   p.events.received = 5700;
   p.events.lost_by_reason = {{"ringbuf_full", 0}, {"depth_overflow", 0}};
+  p.calibration.method = "self-probe";
+  p.calibration.cpu_model = "AMD EPYC";
+  p.calibration.measured_at = "2026-11-24T12:00:00.000+00:00";
+  p.calibration.from_cache = true;
+  p.calibration.sites = {{"optimized", 570, 1, 0.5, 1510, 4000}, {"single-stepped", 9300, 328, 11, 11200, 1500}};
+  p.overhead = {1.5, 5, 0.02, 37800000, 1560000, 6568, 100};
   return p;
 }
 
@@ -99,6 +112,13 @@ void require_equal(const Profile& a, const Profile& b) {
     CHECK(x.latency.p99 == y.latency.p99);
     CHECK(x.latency.p999 == y.latency.p999);
     CHECK(x.latency.total == y.latency.total);
+    CHECK(x.latency_raw.p50 == y.latency_raw.p50);
+    CHECK(x.latency_raw.total == y.latency_raw.total);
+    CHECK(x.probe_site == y.probe_site);
+    CHECK(x.probe_offset == y.probe_offset);
+    CHECK(x.bias_ns == y.bias_ns);
+    CHECK(x.probe_cost_ns == y.probe_cost_ns);
+    CHECK(x.overhead_pct == y.overhead_pct);
     REQUIRE(x.histogram.size() == y.histogram.size());
     for (size_t k = 0; k < x.histogram.size(); k++) {
       CHECK(x.histogram[k].upper_ns == y.histogram[k].upper_ns);
@@ -115,6 +135,21 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.events.received == b.events.received);
   CHECK(a.events.lost == b.events.lost);
   CHECK(a.events.lost_by_reason == b.events.lost_by_reason);
+  CHECK(a.calibration.method == b.calibration.method);
+  CHECK(a.calibration.cpu_model == b.calibration.cpu_model);
+  CHECK(a.calibration.from_cache == b.calibration.from_cache);
+  REQUIRE(a.calibration.sites.size() == b.calibration.sites.size());
+  for (size_t i = 0; i < a.calibration.sites.size(); i++) {
+    CHECK(a.calibration.sites[i].kind == b.calibration.sites[i].kind);
+    CHECK(a.calibration.sites[i].bias_ns == b.calibration.sites[i].bias_ns);
+    CHECK(a.calibration.sites[i].bias_uncertainty_ns == b.calibration.sites[i].bias_uncertainty_ns);
+    CHECK(a.calibration.sites[i].cost_ns == b.calibration.sites[i].cost_ns);
+    CHECK(a.calibration.sites[i].samples == b.calibration.sites[i].samples);
+  }
+  CHECK(a.overhead.target_slowdown_pct == b.overhead.target_slowdown_pct);
+  CHECK(a.overhead.perfbpf_peak_rss_bytes == b.overhead.perfbpf_peak_rss_bytes);
+  CHECK(a.overhead.bpf_run_count == b.overhead.bpf_run_count);
+  CHECK(a.overhead.completeness_pct == b.overhead.completeness_pct);
 }
 
 void expect_malformed(json j, const std::string& says) {

@@ -76,6 +76,28 @@ TEST_CASE("no calls and in-flight calls are said plainly", "[summary]") {
   CHECK_THAT(render(p), Catch::Contains("no calls recorded"));
 }
 
+TEST_CASE("probe cost: corrected or raw, and over-budget probes named", "[summary]") {
+  Profile p = sample();
+  for (auto& f : p.functions) f.probe_site = "emulated";
+  p.calibration.method = "self-probe";
+  p.calibration.sites = {{"emulated", 669, 0, 0, 1690, 4000}};
+  p.overhead.budget_pct = 5;
+  p.overhead.target_slowdown_pct = 1.2;
+  std::string s = render(p);
+  CHECK_THAT(s, Catch::Contains("3 emulated"));
+  CHECK_THAT(s, Catch::Contains("latencies less probe cost (emulated 669 ns"));
+  CHECK_THAT(s, Catch::Contains("probe overhead: ~1.20%"));
+  CHECK_FALSE(Catch::Contains("over the").match(s));
+
+  p.functions[2].overhead_pct = 7.5;
+  p.overhead.target_slowdown_pct = 7.5;
+  s = render(p);
+  CHECK_THAT(s, Catch::Contains("WARNING: probes cost the target ~7.5% of the session's time, over the 5% budget: middle (7.5%"));
+
+  p.calibration = {};
+  CHECK_THAT(render(p), Catch::Contains("latencies are raw"));
+}
+
 TEST_CASE("durations have three significant digits and a unit", "[summary]") {
   CHECK(format_duration_ns(0) == "0 ns");
   CHECK(format_duration_ns(850) == "850 ns");

@@ -1,0 +1,193 @@
+#include "perfbpf/calibration.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "perfbpf/error.h"
+#include "session/funclat_session.h"
+#include "session/privileges.h"
+#include "session/system_info.h"
+#include "symbols/probe_site.h"
+#include "symbols/proc_maps.h"
+
+extern "C" {
+uint64_t perfbpf_calib_optimized(uint64_t);
+uint64_t perfbpf_calib_emulated(uint64_t);
+uint64_t perfbpf_calib_single_stepped(uint64_t);
+}
+
+namespace perfbpf {
+namespace {
+
+using CalibFn = uint64_t (*)(uint64_t);
+
+struct CalibTarget {
+  ProbeSiteKind kind;
+  CalibFn fn;
+  size_t calls;  // fewer for the slow kind: the whole calibration stays near 50 ms
+};
+
+const CalibTarget kTargets[] = {
+    {ProbeSiteKind::Optimized, perfbpf_calib_optimized, 4000},
+    {ProbeSiteKind::Emulated, perfbpf_calib_emulated, 4000},
+    {ProbeSiteKind::SingleStepped, perfbpf_calib_single_stepped, 1500},
+};
+constexpr size_t kWarmupCalls = 100;  // lets the kernel optimize a NOP site before we time it
+
+volatile uint64_t g_sink;
+
+double ns_per_call(CalibFn fn, size_t calls) {
+  auto start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < calls; i++) g_sink = g_sink + fn(i);
+  std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
+  return took.count() / static_cast<double>(calls);
+}
+
+// Our own code as a probe target: the mapping that holds FN gives its file and offset.
+ProbeTarget self_target(CalibFn fn, ProbeSiteKind kind) {
+  auto address = reinterpret_cast<uintptr_t>(fn);
+  for (const MapEntry& m : read_proc_maps("/proc", getpid())) {
+    if (address < m.start || address >= m.end || m.path.empty() || m.path[0] != '/') continue;
+    ProbeTarget t;
+    t.attach_path = t.object = m.path;
+    t.function.name = t.function.demangled = std::string("perfbpf_calib_") + probe_site_name(kind);
+    t.function.file_offset = address - m.start + m.offset;
+    return t;
+  }
+  throw Error("cannot find perfbpf's own code in /proc/self/maps", "calibration needs a file-backed executable");
+}
+
+double median_of_sorted(const std::vector<double>& v) {
+  if (v.empty()) return 0;
+  size_t mid = v.size() / 2;
+  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+nlohmann::json to_cache_json(const CalibrationInfo& c) {
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& s : c.sites)
+    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
+                     {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
+  return {{"kernel", kernel_release()}, {"cpu_model", c.cpu_model}, {"version", PERFBPF_VERSION},
+          {"measured_at", c.measured_at}, {"method", c.method}, {"sites", sites}};
+}
+
+// A cache entry counts only for the kernel, CPU and perfbpf that measured it.
+bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
+  try {
+    if (j.at("kernel") != kernel_release() || j.at("cpu_model") != cpu_model() || j.at("version") != PERFBPF_VERSION)
+      return false;
+    out.method = j.at("method").get<std::string>();
+    out.cpu_model = j.at("cpu_model").get<std::string>();
+    out.measured_at = j.at("measured_at").get<std::string>();
+    out.sites.clear();
+    for (const auto& s : j.at("sites")) {
+      out.sites.push_back({s.at("kind").get<std::string>(), s.at("bias_ns").get<double>(),
+                           s.at("bias_spread_ns").get<double>(), s.at("bias_uncertainty_ns").get<double>(),
+                           s.at("cost_ns").get<double>(), s.at("samples").get<uint64_t>()});
+    }
+    out.from_cache = true;
+    return out.sites.size() == std::size(kTargets);
+  } catch (const nlohmann::json::exception&) {
+    return false;  // an unreadable cache is measured again, not an error
+  }
+}
+
+}  // namespace
+
+CalibrationInfo calibrate_probes() {
+  check_bpf_privileges();
+  std::vector<ProbeTarget> targets;
+  std::vector<double> unprobed;
+  for (const auto& t : kTargets) {
+    targets.push_back(self_target(t.fn, t.kind));
+    ns_per_call(t.fn, t.calls);  // warm caches and branch predictors
+    unprobed.push_back(ns_per_call(t.fn, t.calls));
+  }
+
+  std::vector<std::vector<double>> durations(targets.size());
+  FuncLatSettings settings;
+  settings.max_threads = 64;
+  FuncLatSession bpf(settings, [&](const CallRecord& r) {
+    if (r.probe_id < durations.size()) durations[r.probe_id].push_back(static_cast<double>(r.duration_ns));
+  });
+  bpf.add_target_tgid(static_cast<uint32_t>(getpid()));
+  bpf.attach(targets, getpid());
+
+  CalibrationInfo info;
+  info.method = "self-probe";
+  info.cpu_model = cpu_model();
+  info.measured_at = rfc3339_now();
+  for (size_t i = 0; i < targets.size(); i++) {
+    const CalibTarget& t = kTargets[i];
+    ns_per_call(t.fn, kWarmupCalls);
+    bpf.consume();
+    durations[i].clear();
+    double probed = ns_per_call(t.fn, t.calls);
+    while (bpf.consume() > 0) {
+    }
+    std::vector<double>& d = durations[i];
+    std::sort(d.begin(), d.end());
+    double median = median_of_sorted(d);
+    std::vector<double> deviations;
+    for (double x : d) deviations.push_back(std::fabs(x - median));
+    std::sort(deviations.begin(), deviations.end());
+    double spread = 1.4826 * median_of_sorted(deviations);  // robust standard deviation
+
+    SiteCalibration s;
+    s.kind = probe_site_name(t.kind);
+    s.samples = d.size();
+    s.bias_ns = std::max(0.0, median - unprobed[i]);
+    s.bias_spread_ns = spread;
+    s.bias_uncertainty_ns = d.empty() ? 0 : 1.2533 * spread / std::sqrt(static_cast<double>(d.size()));
+    s.cost_ns = std::max(0.0, probed - unprobed[i]);
+    info.sites.push_back(s);
+  }
+  return info;
+}
+
+std::string calibration_cache_path() {
+  if (geteuid() == 0) return "/var/cache/perfbpf/calibration.json";
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/perfbpf/calibration.json";
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "/tmp") + "/.cache/perfbpf/calibration.json";
+}
+
+CalibrationInfo load_or_calibrate(bool refresh) {
+  const std::string path = calibration_cache_path();
+  CalibrationInfo info;
+  if (!refresh) {
+    std::ifstream in(path);
+    if (in) {
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded() && from_cache_json(j, info)) return info;
+    }
+  }
+  info = calibrate_probes();
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  std::ofstream out(path + ".tmp");
+  if (out << to_cache_json(info).dump(2) << "\n") {
+    out.close();
+    std::filesystem::rename(path + ".tmp", path, ec);  // a cache that cannot be written is only slower
+  }
+  return info;
+}
+
+}  // namespace perfbpf
