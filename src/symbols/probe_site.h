@@ -3,8 +3,9 @@
 //   optimized       a 5-byte NOP: the kernel turns the trap into a call, ~1.4 us
 //   emulated        push/jmp/call/jcc/nop: the kernel emulates it, ~1.6 us
 //   single-stepped  anything else (endbr64 too): int3 + out-of-line single-step, ~10 us
-// clang and gcc put a 5-byte NOP at function entry with -fpatchable-function-entry=5 (after
-// endbr64 with -fcf-protection): perfbpf then probes the NOP, at +0 or +4.
+// clang puts a 5-byte NOP at function entry with -fpatchable-function-entry=5 (gcc five
+// one-byte NOPs, which are emulated), after endbr64 with -fcf-protection. Behind an endbr64,
+// perfbpf probes the next instruction (+4) when that makes the site cheaper.
 #pragma once
 
 #include <cstddef>

@@ -142,6 +142,19 @@ TEST_CASE("measured latency is at least the in-process measured body time", "[bp
   CHECK(total_lost(p) == 0);
 }
 
+TEST_CASE("probes sit on a function's 5-byte NOP, also behind endbr64", "[bpf]") {
+  for (auto [variant, offset] : {std::pair{"funclat_target_nop5", 0}, std::pair{"funclat_target_cet_nop5", 4}}) {
+    INFO(variant);
+    Profile p = run_session(command_session({"leaf", "timed_work"}, {workload(variant), "count", "5000"}));
+    const auto& leaf = function_named(p, "leaf");
+    CHECK(leaf.probe_site == "optimized");
+    CHECK(leaf.probe_offset == static_cast<uint64_t>(offset));
+    CHECK(leaf.file_offset == leaf.address + static_cast<uint64_t>(offset));  // PIE: text offset == address
+    CHECK(leaf.calls == 5000);
+    CHECK(total_lost(p) == 0);
+  }
+}
+
 TEST_CASE("nested probed calls: the caller's latency excludes its callees' probe cost", "[bpf]") {
   // recurse(20): the outermost call holds 19 probed calls. Without correction it carries 19
   // probe costs; corrected, the whole recursion is a few hundred ns of real work.
