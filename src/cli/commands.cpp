@@ -2,11 +2,14 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <ostream>
 
 #include <fmt/format.h>
 
 #include "perfbpf/calibration.h"
+#include "perfbpf/error.h"
+#include "perfbpf/validation.h"
 #include "report/json_report.h"
 #include "report/text_summary.h"
 #include "session/libbpf_log.h"
@@ -64,6 +67,33 @@ int run_calibrate(std::ostream& out) {
   out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
       << "cached in " << calibration_cache_path() << "\n";
   return 0;
+}
+
+int run_validate(const CliOptions& options, std::ostream& out) {
+  if (!options.json_path.empty()) check_output_writable(options.json_path);
+  route_libbpf_logging(options.verbose);
+  ProfilingValidationSystem validator(options.quick);
+  ValidationReport r = validator.run_comprehensive_validation();
+  auto value = [](double v, const std::string& unit) {
+    return unit == "ns" ? format_duration_ns(v) : unit == "s" ? fmt::format("{:.3f} s", v) : fmt::format("{:.4g} {}", v, unit);
+  };
+  for (const auto& c : r.checks) {
+    const char* verdict = c.skipped ? "SKIP" : c.passed ? "PASS" : "FAIL";
+    if (c.skipped) {
+      out << fmt::format("{}  {:<10} {} ({})\n", verdict, c.category, c.name, c.detail);
+      continue;
+    }
+    out << fmt::format("{}  {:<10} {}: {} vs {} (tolerance {}; {})\n", verdict, c.category, c.name,
+                       value(c.measured, c.unit), value(c.expected, c.unit), value(c.tolerance, c.unit), c.detail);
+  }
+  out << fmt::format("\n{} passed, {} failed, {} skipped of {} checks: success rate {:.1f}%, verdict {}\n", r.passed,
+                     r.failed, r.skipped, r.checks.size(), 100 * r.success_rate, r.all_passed() ? "PASS" : "FAIL");
+  if (!options.json_path.empty()) {
+    std::ofstream json(options.json_path);
+    json << to_json(r).dump(2) << "\n";
+    if (!json) throw Error("cannot write " + options.json_path, "choose a writable path");
+  }
+  return r.all_passed() ? 0 : 1;
 }
 
 int run_report(const CliOptions& options, std::ostream& out) {

@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     }
     if (parsed.options.command == cli::Command::Report) return cli::run_report(parsed.options, std::cout);
     if (parsed.options.command == cli::Command::Calibrate) return cli::run_calibrate(std::cout);
+    if (parsed.options.command == cli::Command::Validate) return cli::run_validate(parsed.options, std::cout);
     return cli::run_profile(parsed.options, std::cout, std::cerr);
   } catch (const Error& e) {
     std::cerr << "perfbpf: error: " << e.what();

@@ -83,6 +83,10 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
   CLI::App* calibrate =
       app.add_subcommand("calibrate", "Measure what a probe hit costs on this machine and refresh the cache (root)");
+  CLI::App* validate = app.add_subcommand(
+      "validate", "Prove perfbpf's numbers on built-in workloads against in-process, /proc and getrusage truth (root)");
+  validate->add_flag("--quick", o.quick, "Fewer calls per check (for CI)");
+  validate->add_option("--json", o.json_path, "Also write the results as JSON to FILE");
 
   std::vector<std::string> reversed(own.rbegin(), own.rend());  // CLI11 consumes from the back
   try {
@@ -100,9 +104,10 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     throw Error::usage(e.what(), "see perfbpf --help");
   }
 
-  if (report->parsed() || calibrate->parsed()) {
-    o.command = report->parsed() ? Command::Report : Command::Calibrate;
-    if (!o.session.command.empty()) throw Error::usage(std::string(report->parsed() ? "report" : "calibrate") + " takes no command");
+  CLI::App* chosen = report->parsed() ? report : calibrate->parsed() ? calibrate : validate->parsed() ? validate : nullptr;
+  if (chosen) {
+    o.command = chosen == report ? Command::Report : chosen == calibrate ? Command::Calibrate : Command::Validate;
+    if (!o.session.command.empty()) throw Error::usage(chosen->get_name() + " takes no command");
   } else {
     validate_profile(o);
   }

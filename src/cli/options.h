@@ -9,7 +9,7 @@
 
 namespace perfbpf::cli {
 
-enum class Command { Profile, Report, Calibrate };
+enum class Command { Profile, Report, Calibrate, Validate };
 
 struct CliOptions {
   Command command = Command::Profile;
@@ -18,6 +18,8 @@ struct CliOptions {
   bool quiet = false;                          // no text summary
   bool verbose = false;                        // libbpf debug output
   std::string report_path;                     // `perfbpf report FILE`
+  bool quick = false;                          // `perfbpf validate --quick`
+  std::string json_path;                       // `perfbpf validate --json FILE`
 };
 
 // What parsing decided: run with options, or print text and exit (help, version, usage error).

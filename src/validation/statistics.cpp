@@ -1,0 +1,65 @@
+#include "validation/statistics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+namespace perfbpf::validation {
+namespace {
+
+double mean_diff(const std::vector<double>& pooled, const std::vector<bool>& in_a, size_t na) {
+  double sa = 0, sb = 0;
+  for (size_t i = 0; i < pooled.size(); i++) (in_a[i] ? sa : sb) += pooled[i];
+  return std::fabs(sa / static_cast<double>(na) - sb / static_cast<double>(pooled.size() - na));
+}
+
+double binomial(size_t n, size_t k) {
+  double r = 1;
+  for (size_t i = 1; i <= k; i++) r = r * static_cast<double>(n - k + i) / static_cast<double>(i);
+  return r;
+}
+
+}  // namespace
+
+double mean(const std::vector<double>& v) {
+  return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
+}
+
+double coefficient_of_variation(const std::vector<double>& v) {
+  if (v.size() < 2) return 0;
+  double m = mean(v), ss = 0;
+  for (double x : v) ss += (x - m) * (x - m);
+  return m == 0 ? 0 : std::sqrt(ss / static_cast<double>(v.size() - 1)) / std::fabs(m);
+}
+
+double permutation_test_p(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.empty() || b.empty()) return 1;
+  std::vector<double> pooled(a);
+  pooled.insert(pooled.end(), b.begin(), b.end());
+  const size_t n = pooled.size(), na = a.size();
+  std::vector<bool> labels(n, false);
+  std::fill(labels.begin(), labels.begin() + static_cast<long>(na), true);
+  // Small tolerance so relabellings equal to the observed split count as "at least".
+  const double observed = mean_diff(pooled, labels, na) * (1 - 1e-12);
+
+  size_t extreme = 0, total = 0;
+  if (binomial(n, na) <= 20000) {
+    // Every way to choose which na values are "A": prev_permutation walks all of them.
+    std::vector<bool> pick(labels);
+    do {
+      total++;
+      if (mean_diff(pooled, pick, na) >= observed) extreme++;
+    } while (std::prev_permutation(pick.begin(), pick.end()));
+  } else {
+    std::mt19937_64 rng(12345);
+    std::vector<bool> pick(labels);
+    for (total = 0; total < 20000; total++) {
+      std::shuffle(pick.begin(), pick.end(), rng);
+      if (mean_diff(pooled, pick, na) >= observed) extreme++;
+    }
+  }
+  return static_cast<double>(extreme) / static_cast<double>(total);
+}
+
+}  // namespace perfbpf::validation

@@ -1,0 +1,16 @@
+// Small, exact statistics for comparing repeated runs.
+#pragma once
+
+#include <vector>
+
+namespace perfbpf::validation {
+
+double mean(const std::vector<double>& v);
+// Sample standard deviation / mean; 0 for fewer than two values or a zero mean.
+double coefficient_of_variation(const std::vector<double>& v);
+// Two-sided permutation test on the difference of means: the share of all relabellings of
+// A and B whose |mean difference| is at least the observed one. Exact enumeration up to
+// 20000 relabellings, a fixed-seed sample beyond.
+double permutation_test_p(const std::vector<double>& a, const std::vector<double>& b);
+
+}  // namespace perfbpf::validation

@@ -1,0 +1,188 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include "perfbpf/calibration.h"
+#include "perfbpf/validation.h"
+#include "validation/statistics.h"
+#include "validation/workload.h"
+
+namespace perfbpf {
+namespace {
+
+using validation::Site;
+
+struct TimingCase {
+  std::string name;
+  std::vector<uint64_t> body_ns;
+};
+
+// The first hits of a fresh probe are slow (the kernel maps its uprobe pages and optimizes
+// NOP sites on first use); a few empty calls first keep that out of the timed calls' tail.
+// They are calls like any other: measured in-process and by perfbpf alike.
+constexpr size_t kWarmupCalls = 5;
+
+std::vector<uint64_t> with_warmup(std::vector<uint64_t> bodies) {
+  bodies.insert(bodies.begin(), kWarmupCalls, 0);
+  return bodies;
+}
+
+std::vector<uint64_t> repeat(uint64_t ns, size_t calls) { return with_warmup(std::vector<uint64_t>(calls, ns)); }
+
+// Heavy-tailed bodies: log-normal around 30 us (sigma 1.2), capped at 3 ms, fixed seed.
+std::vector<uint64_t> heavy_tail(size_t calls) {
+  std::mt19937_64 rng(42);
+  std::lognormal_distribution<double> d(std::log(30000.0), 1.2);
+  std::vector<uint64_t> v(calls);
+  for (auto& x : v) x = static_cast<uint64_t>(std::min(3e6, d(rng)));
+  return with_warmup(v);
+}
+
+ValidationCheck within(std::string category, std::string name, double measured, double expected, double tolerance,
+                       std::string unit, std::string detail) {
+  ValidationCheck c;
+  c.category = std::move(category);
+  c.name = std::move(name);
+  c.measured = measured;
+  c.expected = expected;
+  c.tolerance = tolerance;
+  c.unit = std::move(unit);
+  c.passed = std::fabs(measured - expected) <= tolerance;
+  c.detail = std::move(detail);
+  return c;
+}
+
+std::vector<ValidationCheck> timing_checks(const std::string& name, const std::vector<uint64_t>& bodies, Site site) {
+  validation::WorkloadRun run = validation::run_workload({site, bodies});
+  const FunctionProfile& f = run.profile.functions.at(0);
+  const std::string where = fmt::format("{} body, {} site ({})", name, validation::site_name(site), f.probe_site);
+  const double truth50 = static_cast<double>(validation::exact_quantile(run.truth_ns, 0.50));
+  const double truth99 = static_cast<double>(validation::exact_quantile(run.truth_ns, 0.99));
+  const std::string counts = fmt::format("{} calls of {} measured", f.calls, run.truth_ns.size());
+  std::vector<ValidationCheck> checks = {
+      within("timing", "p50 of " + where, static_cast<double>(f.latency.p50), truth50, std::max(0.02 * truth50, 1000.0),
+             "ns", fmt::format("raw p50 {} ns; {}", f.latency_raw.p50, counts)),
+      within("timing", "p99 of " + where, static_cast<double>(f.latency.p99), truth99, std::max(0.05 * truth99, 2000.0),
+             "ns", fmt::format("raw p99 {} ns; {}", f.latency_raw.p99, counts)),
+      within("timing", "every call of " + where + " timed", static_cast<double>(f.calls),
+             static_cast<double>(bodies.size()), 0, "calls", counts),
+  };
+  return checks;
+}
+
+}  // namespace
+
+std::vector<ValidationCheck> ProfilingValidationSystem::validate_timing_accuracy() {
+  const bool q = quick_;
+  std::vector<TimingCase> cases = {
+      {"10 us", repeat(10000, q ? 500 : 2000)},   {"100 us", repeat(100000, q ? 200 : 500)},
+      {"1 ms", repeat(1000000, q ? 50 : 200)},    {"10 ms", repeat(10000000, q ? 10 : 40)},
+      {"heavy-tailed", heavy_tail(q ? 200 : 600)},
+  };
+  std::vector<ValidationCheck> checks;
+  for (const auto& c : cases) {
+    for (Site site : {Site::Plain, Site::Optimized}) {
+      // A preemption inside the probe's own window (between its timestamp and the body's
+      // clock read) is time the in-process truth cannot see; on a busy 2-CPU VM it moves a
+      // short function's p99 by a few us about once in ten runs. A failed case is measured once
+      // more and the detail says so: a real inaccuracy fails both times.
+      std::vector<ValidationCheck> result = timing_checks(c.name, c.body_ns, site);
+      bool failed = std::any_of(result.begin(), result.end(), [](const auto& r) { return !r.passed; });
+      if (failed) {
+        result = timing_checks(c.name, c.body_ns, site);
+        for (auto& r : result) r.detail += "; measured twice, the first run failed";
+      }
+      checks.insert(checks.end(), result.begin(), result.end());
+    }
+  }
+  return checks;
+}
+
+std::vector<ValidationCheck> ProfilingValidationSystem::validate_cpu_measurement() {
+  // A spinning function is on CPU for all of its measured time, so the time perfbpf measured
+  // in it should match the CPU time the kernel charged the process (10 ms clock ticks).
+  validation::WorkloadRun run = validation::run_workload({Site::Plain, repeat(10000000, quick_ ? 30 : 60)});
+  const double measured_s = static_cast<double>(run.profile.functions.at(0).latency.total) / 1e9;
+  const double tolerance = std::max(0.05 * measured_s, 0.03);
+  return {
+      within("cpu", "time in a CPU-bound function vs /proc/PID/stat utime+stime", measured_s, run.proc_cpu_s, tolerance,
+             "s", "the process does nothing but call it"),
+      within("cpu", "time in a CPU-bound function vs getrusage(RUSAGE_CHILDREN)", measured_s, run.rusage_cpu_s,
+             tolerance, "s", "the process does nothing but call it"),
+  };
+}
+
+std::vector<ValidationCheck> ProfilingValidationSystem::validate_memory_measurement() {
+  ValidationCheck c;
+  c.category = "memory";
+  c.name = "RSS vs /proc/PID/status VmRSS";
+  c.skipped = true;
+  c.detail = "perfbpf has no memory collector yet (system resource collectors issue)";
+  return {c};
+}
+
+std::vector<ValidationCheck> ProfilingValidationSystem::validate_statistical_significance() {
+  const size_t calls = quick_ ? 100 : 300;
+  constexpr int kRuns = 5;  // 5 + 5 runs: the smallest exact permutation p is 2/252 < 0.01
+  std::vector<double> a, a_again, slower;
+  for (int i = 0; i < kRuns; i++) {  // interleaved, so drift hits all three alike
+    for (auto [out, ns] : {std::pair{&a, 100000}, std::pair{&a_again, 100000}, std::pair{&slower, 110000}}) {
+      auto run = validation::run_workload({Site::Plain, repeat(static_cast<uint64_t>(ns), calls)});
+      // The mean is exact (sum / count); quantiles are histogram buckets, too coarse here.
+      out->push_back(run.profile.functions.at(0).latency.mean);
+    }
+  }
+  const double cv = validation::coefficient_of_variation(a) * 100;
+  const double p_same = validation::permutation_test_p(a, a_again);
+  const double p_slower = validation::permutation_test_p(a, slower);
+  std::vector<ValidationCheck> checks;
+  ValidationCheck c = within("statistics", "coefficient of variation of the mean over 5 runs", cv, 0, 2.0, "%",
+                             fmt::format("means {:.0f} .. {:.0f} ns", *std::min_element(a.begin(), a.end()),
+                                         *std::max_element(a.begin(), a.end())));
+  checks.push_back(c);
+  c = within("statistics", "the same workload twice is not called different (p >= 0.05)", p_same, 1, 0.95, "p",
+             fmt::format("mean of run means {:.0f} vs {:.0f} ns", validation::mean(a), validation::mean(a_again)));
+  checks.push_back(c);
+  c = within("statistics", "a 10% slower workload is called different (p < 0.01)", p_slower, 0, 0.00999, "p",
+             fmt::format("mean of run means {:.0f} vs {:.0f} ns", validation::mean(a), validation::mean(slower)));
+  checks.push_back(c);
+  return checks;
+}
+
+CalibrationInfo ProfilingValidationSystem::calibrate_system() { return load_or_calibrate(/*refresh=*/true); }
+
+ValidationReport ProfilingValidationSystem::run_comprehensive_validation() {
+  ValidationReport report;
+  report.calibration = load_or_calibrate();
+  for (auto&& part : {validate_timing_accuracy(), validate_cpu_measurement(), validate_memory_measurement(),
+                      validate_statistical_significance()})
+    report.checks.insert(report.checks.end(), part.begin(), part.end());
+  for (const auto& c : report.checks) (c.skipped ? report.skipped : c.passed ? report.passed : report.failed)++;
+  const size_t decided = report.passed + report.failed;
+  report.success_rate = decided ? static_cast<double>(report.passed) / static_cast<double>(decided) : 0;
+  return report;
+}
+
+nlohmann::json to_json(const ValidationReport& r) {
+  nlohmann::json checks = nlohmann::json::array();
+  for (const auto& c : r.checks)
+    checks.push_back({{"category", c.category}, {"name", c.name},
+                      {"result", c.skipped ? "skipped" : c.passed ? "passed" : "failed"},
+                      {"measured", c.measured}, {"expected", c.expected}, {"tolerance", c.tolerance},
+                      {"unit", c.unit}, {"detail", c.detail}});
+  nlohmann::json sites = nlohmann::json::array();
+  for (const auto& s : r.calibration.sites) sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"cost_ns", s.cost_ns}});
+  return {{"schema", "perfbpf.validation/1"},
+          {"passed", r.passed},
+          {"failed", r.failed},
+          {"skipped", r.skipped},
+          {"total", r.checks.size()},
+          {"success_rate", r.success_rate},
+          {"verdict", r.all_passed() ? "pass" : "fail"},
+          {"calibration", sites},
+          {"checks", checks}};
+}
+
+}  // namespace perfbpf

@@ -1,0 +1,35 @@
+// The statistics behind `perfbpf validate`'s verdicts.
+#include <catch2/catch.hpp>
+
+#include "validation/statistics.h"
+#include "validation/workload.h"
+
+using namespace perfbpf::validation;
+
+TEST_CASE("exact permutation test", "[statistics]") {
+  // Completely separated groups of 5: only the observed split and its mirror are as extreme.
+  CHECK(permutation_test_p({1, 2, 3, 4, 5}, {10, 11, 12, 13, 14}) == Approx(2.0 / 252));
+  // Identical groups: every relabelling is at least as extreme as a zero difference.
+  CHECK(permutation_test_p({5, 5, 5}, {5, 5, 5}) == Approx(1.0));
+  // Interleaved values are not called different.
+  CHECK(permutation_test_p({1, 3, 5, 7, 9}, {2, 4, 6, 8, 10}) > 0.5);
+  // Larger groups fall back to sampling and still separate clear differences.
+  std::vector<double> a, b;
+  for (int i = 0; i < 20; i++) {
+    a.push_back(100 + i % 3);
+    b.push_back(110 + i % 3);
+  }
+  CHECK(permutation_test_p(a, b) < 0.001);
+  CHECK(permutation_test_p({}, {1}) == 1);
+}
+
+TEST_CASE("coefficient of variation and quantiles", "[statistics]") {
+  CHECK(coefficient_of_variation({10, 10, 10}) == 0);
+  CHECK(coefficient_of_variation({9, 10, 11}) == Approx(0.1));
+  CHECK(coefficient_of_variation({1}) == 0);
+  CHECK(mean({1, 2, 3, 6}) == Approx(3));
+  CHECK(exact_quantile({5, 1, 4, 2, 3}, 0.5) == 3);
+  CHECK(exact_quantile({5, 1, 4, 2, 3}, 0.99) == 5);
+  CHECK(exact_quantile({5, 1, 4, 2, 3}, 0.0) == 1);
+  CHECK(exact_quantile({}, 0.5) == 0);
+}
