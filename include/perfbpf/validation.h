@@ -45,7 +45,8 @@ class ProfilingValidationSystem {
   // Needs the memory collector; reported as skipped until it exists.
   std::vector<ValidationCheck> validate_memory_measurement();
   // Repeated runs: coefficient of variation; the same workload twice is not called different,
-  // a 10% slower one is (exact permutation test on per-run mean latency).
+  // a 10% slower one is (exact permutation test on per-run trimmed means, p < 0.01, and a
+  // change of at least 1%).
   std::vector<ValidationCheck> validate_statistical_significance();
   ValidationReport run_comprehensive_validation();
   // Measures probe costs afresh and refreshes the cache.

@@ -79,4 +79,13 @@ double permutation_test_p(const std::vector<double>& a, const std::vector<double
   return static_cast<double>(extreme) / static_cast<double>(total);
 }
 
+Comparison compare_runs(const std::vector<double>& a, const std::vector<double>& b) {
+  Comparison c;
+  const double ma = mean(a);
+  c.change_pct = ma != 0 ? (mean(b) - ma) / ma * 100 : 0;
+  c.p_value = permutation_test_p(a, b);
+  c.different = c.p_value < kSignificance && std::fabs(c.change_pct) >= kMinEffectPct;
+  return c;
+}
+
 }  // namespace perfbpf::validation

@@ -18,4 +18,17 @@ double coefficient_of_variation(const std::vector<double>& v);
 // 20000 relabellings, a fixed-seed sample beyond.
 double permutation_test_p(const std::vector<double>& a, const std::vector<double>& b);
 
+// How two sets of runs are told apart: statistically (exact permutation p below
+// kSignificance) and practically (the means differ by at least kMinEffectPct): a 0.1% drift
+// that a permutation test can resolve is not a regression anyone should be paged for.
+inline constexpr double kSignificance = 0.01;
+inline constexpr double kMinEffectPct = 1.0;
+
+struct Comparison {
+  double change_pct = 0;  // (mean(b) - mean(a)) / mean(a) * 100
+  double p_value = 1;
+  bool different = false;
+};
+Comparison compare_runs(const std::vector<double>& a, const std::vector<double>& b);
+
 }  // namespace perfbpf::validation

@@ -23,6 +23,20 @@ TEST_CASE("exact permutation test", "[statistics]") {
   CHECK(permutation_test_p({}, {1}) == 1);
 }
 
+TEST_CASE("runs are called different only when significant and large enough", "[statistics]") {
+  std::vector<double> base = {100.0, 100.1, 99.9, 100.05, 99.95};
+  auto slower = compare_runs(base, {110.0, 110.1, 109.9, 110.05, 109.95});
+  CHECK(slower.different);
+  CHECK(slower.change_pct == Approx(10).epsilon(0.001));
+  CHECK(slower.p_value < kSignificance);
+  // Separated but tiny: significant, not practically different.
+  auto drift = compare_runs(base, {100.3, 100.4, 100.2, 100.35, 100.25});
+  CHECK(drift.p_value < kSignificance);
+  CHECK_FALSE(drift.different);
+  // Large but noisy: not significant.
+  CHECK_FALSE(compare_runs({100, 130, 90, 120, 80}, {105, 125, 95, 140, 85}).different);
+}
+
 TEST_CASE("trimmed mean leaves the tails out", "[statistics]") {
   perfbpf::LatencyHistogram h;
   for (int i = 0; i < 95; i++) h.record(100);  // exact buckets below 256 ns
