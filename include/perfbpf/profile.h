@@ -96,6 +96,7 @@ struct OverheadInfo {
   double budget_pct = 5;           // --overhead-budget
   double perfbpf_cpu_s = 0;        // user + system CPU of perfbpf (getrusage)
   uint64_t perfbpf_peak_rss_bytes = 0;
+  bool bpf_stats = false;          // the two below were measured (--bpf-stats); else 0
   uint64_t bpf_run_time_ns = 0;    // kernel BPF stats over the session's programs
   uint64_t bpf_run_count = 0;
   double completeness_pct = 100;   // received / (received + lost)

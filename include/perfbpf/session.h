@@ -31,6 +31,7 @@ struct SessionOptions {
   bool handle_signals = true;          // SIGINT/SIGTERM end the session (CLI); off for library use
   bool calibrate = true;               // subtract measured probe cost; false reports raw latency
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this
+  bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

@@ -42,6 +42,8 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
                  "Warn when probes cost the target more than PCT % of the session's time")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  app.add_flag("--bpf-stats", o.session.bpf_stats,
+               "Measure the BPF programs' own run time (kernel BPF stats; adds ~100 ns to every probe hit)");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }

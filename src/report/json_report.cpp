@@ -182,7 +182,8 @@ CalibrationInfo read_calibration(const Reader& r) {
 json overhead_json(const OverheadInfo& o) {
   return {{"target_slowdown_pct", o.target_slowdown_pct}, {"budget_pct", o.budget_pct},
           {"perfbpf_cpu_s", o.perfbpf_cpu_s},           {"perfbpf_peak_rss_bytes", o.perfbpf_peak_rss_bytes},
-          {"bpf_run_time_ns", o.bpf_run_time_ns},       {"bpf_run_count", o.bpf_run_count},
+          {"bpf_stats", o.bpf_stats},                   {"bpf_run_time_ns", o.bpf_run_time_ns},
+          {"bpf_run_count", o.bpf_run_count},
           {"completeness_pct", o.completeness_pct}};
 }
 
@@ -192,6 +193,7 @@ OverheadInfo read_overhead(const Reader& r) {
   o.budget_pct = r.num("budget_pct");
   o.perfbpf_cpu_s = r.num("perfbpf_cpu_s");
   o.perfbpf_peak_rss_bytes = r.u64("perfbpf_peak_rss_bytes");
+  o.bpf_stats = r.boolean("bpf_stats");
   o.bpf_run_time_ns = r.u64("bpf_run_time_ns");
   o.bpf_run_count = r.u64("bpf_run_count");
   o.completeness_pct = r.num("completeness_pct");

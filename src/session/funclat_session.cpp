@@ -38,7 +38,7 @@ void FuncLatSession::RingDeleter::operator()(ring_buffer* r) const { ring_buffer
 
 FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
     : sink_(std::move(sink)) {
-  stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);  // optional: only the report's BPF cost needs it
+  if (settings.bpf_stats) stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);  // best effort: -1 if refused
   skel_.reset(funclat_bpf__open());
   if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
@@ -90,6 +90,7 @@ std::vector<uint32_t> FuncLatSession::link_ids() const {
 
 std::pair<uint64_t, uint64_t> FuncLatSession::run_stats() const {
   uint64_t run_time = 0, runs = 0;
+  if (stats_fd_ < 0) return {0, 0};
   bpf_program* prog;
   bpf_object__for_each_program(prog, skel_->obj) {
     bpf_prog_info info{};

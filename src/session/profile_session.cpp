@@ -87,6 +87,7 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
   o.perfbpf_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
                     static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   o.perfbpf_peak_rss_bytes = static_cast<uint64_t>(self.ru_maxrss) * 1024;
+  o.bpf_stats = bpf.bpf_stats_enabled();
   std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf.run_stats();
   const uint64_t seen = profile.events.received + profile.events.lost;
   o.completeness_pct = seen ? 100.0 * static_cast<double>(profile.events.received) / static_cast<double>(seen) : 100;
@@ -142,8 +143,10 @@ Profile run_session(const SessionOptions& options) {
   const bool follow = command_mode ? !options.no_children : options.follow_children;
   Aggregator aggregator(targets.size(), bias);
   FuncLatSettings settings;
-  settings.filter_tgid = true;
+  // Per-pid probes fire only in the target already; the BPF-side set is for following children.
+  settings.filter_tgid = follow;
   settings.follow_children = follow;
+  settings.bpf_stats = options.bpf_stats;
   FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
   bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
   bpf.set_probe_costs(cost);

@@ -61,7 +61,7 @@ SignalCatcher::SignalCatcher() {
   sigset_t set = session_signals();
   if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0)
     throw Error(errno_message("sigprocmask", errno), "", errno);
-  fd_ = signalfd(-1, &set, SFD_CLOEXEC);
+  fd_ = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   if (fd_ < 0) {
     int e = errno;
     sigprocmask(SIG_UNBLOCK, &set, nullptr);
@@ -70,6 +70,13 @@ SignalCatcher::SignalCatcher() {
 }
 
 SignalCatcher::~SignalCatcher() {
+  // A Ctrl-C that came while the session was already ending (the target exited first) is
+  // taken here, not delivered on unblocking: that would kill perfbpf before its report.
+  if (!restored_) {
+    signalfd_siginfo info{};
+    while (read(fd_, &info, sizeof(info)) == sizeof(info)) {
+    }
+  }
   restore();
   if (fd_ >= 0) close(fd_);
 }

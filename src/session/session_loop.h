@@ -11,6 +11,7 @@ const char* end_reason_name(EndReason reason);
 
 // Blocks SIGINT and SIGTERM for the life of the object and reads them from a signalfd; after
 // the first one is taken, the old mask and default actions come back so a second Ctrl-C kills.
+// Signals still pending at destruction (the session ended otherwise) are discarded.
 class SignalCatcher {
  public:
   SignalCatcher();

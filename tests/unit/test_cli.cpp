@@ -56,7 +56,8 @@ TEST_CASE("defaults", "[cli]") {
 }
 
 TEST_CASE("calibration and overhead options", "[cli]") {
-  auto r = parse({"-f", "main", "--no-calibrate", "--overhead-budget", "2.5", "--", "true"});
+  auto r = parse({"-f", "main", "--no-calibrate", "--bpf-stats", "--overhead-budget", "2.5", "--", "true"});
+  CHECK(r.options.session.bpf_stats);
   CHECK_FALSE(r.options.session.calibrate);
   CHECK(r.options.session.overhead_budget_pct == 2.5);
   expect_usage_error({"-f", "main", "--overhead-budget", "-1", "--", "true"}, "overhead-budget");
@@ -78,7 +79,7 @@ TEST_CASE("help and version print and do not run", "[cli]") {
   CHECK_FALSE(help.run);
   CHECK(help.exit_code == 0);
   for (const char* option : {"--pid", "--function", "--duration", "--output", "--children", "--no-children",
-                             "--no-calibrate", "--overhead-budget", "--quiet", "--verbose", "report", "calibrate"})
+                             "--no-calibrate", "--overhead-budget", "--bpf-stats", "--quiet", "--verbose", "report", "calibrate"})
     CHECK_THAT(help.text, Catch::Contains(option));
   auto version = parse({"--version"});
   CHECK_FALSE(version.run);

@@ -64,7 +64,7 @@ Profile rich_profile() {
   p.calibration.measured_at = "2026-11-24T12:00:00.000+00:00";
   p.calibration.from_cache = true;
   p.calibration.sites = {{"optimized", 570, 1, 0.5, 1510, 4000}, {"single-stepped", 9300, 328, 11, 11200, 1500}};
-  p.overhead = {1.5, 5, 0.02, 37800000, 1560000, 6568, 100};
+  p.overhead = {1.5, 5, 0.02, 37800000, true, 1560000, 6568, 100};
   return p;
 }
 
@@ -148,6 +148,7 @@ void require_equal(const Profile& a, const Profile& b) {
   }
   CHECK(a.overhead.target_slowdown_pct == b.overhead.target_slowdown_pct);
   CHECK(a.overhead.perfbpf_peak_rss_bytes == b.overhead.perfbpf_peak_rss_bytes);
+  CHECK(a.overhead.bpf_stats == b.overhead.bpf_stats);
   CHECK(a.overhead.bpf_run_count == b.overhead.bpf_run_count);
   CHECK(a.overhead.completeness_pct == b.overhead.completeness_pct);
 }

@@ -12,6 +12,11 @@
 //   funclat_target exit-inside      calls exit() from inside stuck_in_call()
 //   funclat_target wait N           waits for a line on stdin, then "count N"
 //   funclat_target wait-fork N      waits for a line on stdin, then "fork N"
+//   funclat_target wait-loop N      waits for a line on stdin, then times N calls of leaf()
+//                                   and prints the mean cost of one call (bench/)
+//   funclat_target wait-timed N US  waits for a line on stdin, then "timed N US"
+//   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
+//                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -97,8 +102,59 @@ static void run_timed(long n, long us)
 	for (long i = 0; i < n; i++)
 		d[i] = timed_work((uint64_t)us * 1000);
 	qsort(d, (size_t)n, sizeof(*d), cmp_u64);
-	printf("timed_calls=%ld\ntimed_body_p50_ns=%llu\n", n, (unsigned long long)d[(n - 1) / 2]);
+	uint64_t sum = 0;
+
+	for (long i = 0; i < n; i++)
+		sum += d[i];
+	printf("timed_calls=%ld\ntimed_body_p50_ns=%llu\ntimed_body_mean_ns=%.0f\n", n,
+	       (unsigned long long)d[(n - 1) / 2], (double)sum / (double)n);
 	free(d);
+}
+
+static void run_loop(long n)
+{
+	uint64_t start = now_ns();
+
+	for (long i = 0; i < n; i++)
+		leaf((uint64_t)i);
+	printf("loop_calls=%ld\nloop_ns_per_call=%.1f\n", n, (double)(now_ns() - start) / (double)n);
+}
+
+/*
+ * An unprobed leaf() takes a few ns; a probed one at least half a microsecond. Three slow
+ * calls in a row, not one (an interrupt can make one call slow), mark the probe's arrival.
+ */
+static int detect_probe(void)
+{
+	uint64_t deadline = now_ns() + 30ull * 1000000000u, first_slow = 0;
+	int slow_in_a_row = 0;
+
+	for (uint64_t i = 0;; i++) {
+		uint64_t t0 = now_ns(), t1;
+
+		leaf(i);
+		t1 = now_ns();
+		if (t1 - t0 > 300) {
+			if (slow_in_a_row++ == 0)
+				first_slow = t0;
+			if (slow_in_a_row == 3) {
+				printf("first_probed_ns=%llu\n", (unsigned long long)first_slow);
+				return 0;
+			}
+		} else {
+			slow_in_a_row = 0;
+		}
+		if (t1 > deadline)
+			return 4;
+	}
+}
+
+static int wait_for_go(void)
+{
+	char line[16];
+
+	printf("ready pid=%d\n", getpid());
+	return fgets(line, sizeof(line), stdin) != NULL;
 }
 
 static void run_fork(const char *self, long n)
@@ -156,18 +212,23 @@ int main(int argc, char **argv)
 		run_fork(argv[0], a);
 	} else if (!strcmp(mode, "exit-inside")) {
 		stuck_in_call();
-	} else if (!strcmp(mode, "wait") || !strcmp(mode, "wait-fork")) {
-		char line[16];
-
-		printf("ready pid=%d\n", getpid());
-		if (!fgets(line, sizeof(line), stdin))
+	} else if (!strncmp(mode, "wait", 4)) {
+		if (!wait_for_go())
 			return 3;
 		if (!strcmp(mode, "wait"))
 			run_count(a);
-		else
+		else if (!strcmp(mode, "wait-fork"))
 			run_fork(argv[0], a);
+		else if (!strcmp(mode, "wait-loop"))
+			run_loop(a);
+		else if (!strcmp(mode, "wait-timed"))
+			run_timed(a, b);
+		else
+			return 2;
+	} else if (!strcmp(mode, "detect-probe")) {
+		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
