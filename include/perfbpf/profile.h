@@ -83,6 +83,7 @@ struct CalibrationInfo {
   std::string measured_at;      // RFC 3339
   bool from_cache = false;
   std::vector<SiteCalibration> sites;
+  double bpf_ns_per_run = 0;    // mean run time of perfbpf's probe programs (kernel BPF stats)
   const SiteCalibration* find(const std::string& kind) const {
     for (const auto& s : sites)
       if (s.kind == kind) return &s;
@@ -96,8 +97,10 @@ struct OverheadInfo {
   double budget_pct = 5;           // --overhead-budget
   double perfbpf_cpu_s = 0;        // user + system CPU of perfbpf (getrusage)
   uint64_t perfbpf_peak_rss_bytes = 0;
-  bool bpf_stats = false;          // the two below were measured (--bpf-stats); else 0
-  uint64_t bpf_run_time_ns = 0;    // kernel BPF stats over the session's programs
+  // "measured": kernel BPF stats over the session (--bpf-stats); "estimated": run count from
+  // the events, run time from calibration's measured time per run; "none": uncalibrated.
+  std::string bpf_stats = "none";
+  uint64_t bpf_run_time_ns = 0;
   uint64_t bpf_run_count = 0;
   double completeness_pct = 100;   // received / (received + lost)
 };

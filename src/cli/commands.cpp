@@ -64,7 +64,8 @@ int run_calibrate(std::ostream& out) {
     out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", s.kind, format_duration_ns(s.bias_ns),
                        format_duration_ns(s.bias_spread_ns), format_duration_ns(s.bias_uncertainty_ns),
                        format_duration_ns(s.cost_ns), s.samples);
-  out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
+  out << fmt::format("perfbpf's probe programs run {} each (kernel BPF stats)\n", format_duration_ns(c.bpf_ns_per_run))
+      << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
       << "cached in " << calibration_cache_path() << "\n";
   return 0;
 }

@@ -161,7 +161,7 @@ json calibration_json(const CalibrationInfo& c) {
     sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
                      {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
   return {{"method", c.method}, {"cpu_model", c.cpu_model}, {"measured_at", c.measured_at},
-          {"from_cache", c.from_cache}, {"sites", sites}};
+          {"from_cache", c.from_cache}, {"sites", sites}, {"bpf_ns_per_run", c.bpf_ns_per_run}};
 }
 
 CalibrationInfo read_calibration(const Reader& r) {
@@ -170,6 +170,7 @@ CalibrationInfo read_calibration(const Reader& r) {
   c.cpu_model = r.str("cpu_model");
   c.measured_at = r.str("measured_at");
   c.from_cache = r.boolean("from_cache");
+  c.bpf_ns_per_run = r.num("bpf_ns_per_run");
   const json& sites = r.array("sites");
   for (size_t i = 0; i < sites.size(); i++) {
     Reader s(sites[i], r.path("sites") + "[" + std::to_string(i) + "]");
@@ -193,7 +194,7 @@ OverheadInfo read_overhead(const Reader& r) {
   o.budget_pct = r.num("budget_pct");
   o.perfbpf_cpu_s = r.num("perfbpf_cpu_s");
   o.perfbpf_peak_rss_bytes = r.u64("perfbpf_peak_rss_bytes");
-  o.bpf_stats = r.boolean("bpf_stats");
+  o.bpf_stats = r.str("bpf_stats");
   o.bpf_run_time_ns = r.u64("bpf_run_time_ns");
   o.bpf_run_count = r.u64("bpf_run_count");
   o.completeness_pct = r.num("completeness_pct");

@@ -135,9 +135,10 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
                      p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;
-  std::string bpf = o.bpf_stats ? fmt::format("BPF programs ran {} times, {} in all", o.bpf_run_count,
-                                              format_duration_ns(static_cast<double>(o.bpf_run_time_ns)))
-                               : std::string("BPF run time not measured (--bpf-stats)");
+  std::string bpf = o.bpf_stats == "none"
+                        ? std::string("BPF run time unknown (uncalibrated)")
+                        : fmt::format("BPF programs ran {} times, {} in all ({})", o.bpf_run_count,
+                                      format_duration_ns(static_cast<double>(o.bpf_run_time_ns)), o.bpf_stats);
   out << fmt::format("perfbpf itself: {:.2f} s CPU, peak RSS {:.1f} MiB; {}\n", o.perfbpf_cpu_s,
                      static_cast<double>(o.perfbpf_peak_rss_bytes) / (1 << 20), bpf);
 }

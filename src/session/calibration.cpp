@@ -85,7 +85,8 @@ nlohmann::json to_cache_json(const CalibrationInfo& c) {
     sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
                      {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
   return {{"kernel", kernel_release()}, {"cpu_model", c.cpu_model}, {"version", PERFBPF_VERSION},
-          {"measured_at", c.measured_at}, {"method", c.method}, {"sites", sites}};
+          {"measured_at", c.measured_at}, {"method", c.method}, {"sites", sites},
+          {"bpf_ns_per_run", c.bpf_ns_per_run}};
 }
 
 // A cache entry counts only for the kernel, CPU and perfbpf that measured it.
@@ -96,6 +97,7 @@ bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
     out.method = j.at("method").get<std::string>();
     out.cpu_model = j.at("cpu_model").get<std::string>();
     out.measured_at = j.at("measured_at").get<std::string>();
+    out.bpf_ns_per_run = j.at("bpf_ns_per_run").get<double>();
     out.sites.clear();
     for (const auto& s : j.at("sites")) {
       out.sites.push_back({s.at("kind").get<std::string>(), s.at("bias_ns").get<double>(),
@@ -107,6 +109,21 @@ bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
   } catch (const nlohmann::json::exception&) {
     return false;  // an unreadable cache is measured again, not an error
   }
+}
+
+// The probe programs' own run time, from kernel BPF stats in a session of its own: stats
+// slow every run down, so the costs above are measured without them.
+double bpf_ns_per_run(const ProbeTarget& target) {
+  FuncLatSettings settings;
+  settings.max_threads = 64;
+  settings.bpf_stats = true;
+  FuncLatSession bpf(settings, [](const CallRecord&) {});
+  if (!bpf.bpf_stats_enabled()) return 0;
+  bpf.add_target_tgid(static_cast<uint32_t>(getpid()));
+  bpf.attach({target}, getpid());
+  ns_per_call(kTargets[0].fn, kTargets[0].calls);
+  auto [run_time, runs] = bpf.run_stats();
+  return runs ? static_cast<double>(run_time) / static_cast<double>(runs) : 0;
 }
 
 }  // namespace
@@ -159,6 +176,7 @@ CalibrationInfo calibrate_probes() {
     s.cost_ns = std::max(0.0, probed - unprobed[i]);
     info.sites.push_back(s);
   }
+  info.bpf_ns_per_run = bpf_ns_per_run(targets[0]);
   return info;
 }
 

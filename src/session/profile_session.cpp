@@ -87,8 +87,18 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
   o.perfbpf_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
                     static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   o.perfbpf_peak_rss_bytes = static_cast<uint64_t>(self.ru_maxrss) * 1024;
-  o.bpf_stats = bpf.bpf_stats_enabled();
-  std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf.run_stats();
+  if (bpf.bpf_stats_enabled()) {
+    o.bpf_stats = "measured";
+    std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf.run_stats();
+  } else if (profile.calibration.bpf_ns_per_run > 0) {
+    // Timing every run costs ~100 ns a hit, so by default the count comes from the events
+    // (an entry and a return run per call; one run per lost or unfinished one) and the time
+    // per run from calibration, where it was measured.
+    o.bpf_stats = "estimated";
+    o.bpf_run_count = 2 * profile.events.received + profile.events.lost;
+    for (const auto& f : profile.functions) o.bpf_run_count += f.in_flight;
+    o.bpf_run_time_ns = static_cast<uint64_t>(static_cast<double>(o.bpf_run_count) * profile.calibration.bpf_ns_per_run);
+  }
   const uint64_t seen = profile.events.received + profile.events.lost;
   o.completeness_pct = seen ? 100.0 * static_cast<double>(profile.events.received) / static_cast<double>(seen) : 100;
 }

@@ -289,19 +289,19 @@ TEST_CASE("bad targets fail with errors that say what is wrong", "[bpf]") {
   }
 }
 
-TEST_CASE("BPF run-time stats are measured only when asked for", "[bpf]") {
+TEST_CASE("BPF run time: measured when asked for, else estimated from calibration", "[bpf]") {
   for (bool stats : {false, true}) {
     SessionOptions o = command_session({"leaf"}, {workload("funclat_target"), "count", "3000"});
     o.bpf_stats = stats;
     Profile p = run_session(o);
-    CHECK(p.overhead.bpf_stats == stats);
-    if (stats) {
-      // Entry and return program per call, plus the fork/exit tracepoint programs.
+    CHECK(p.overhead.bpf_stats == (stats ? "measured" : "estimated"));
+    // An entry and a return run per call (measured: plus the fork/exit tracepoint runs).
+    if (stats)
       CHECK(p.overhead.bpf_run_count >= 6000);
-      CHECK(p.overhead.bpf_run_time_ns > 0);
-    } else {
-      CHECK(p.overhead.bpf_run_count == 0);
-    }
+    else
+      CHECK(p.overhead.bpf_run_count == 6000);
+    CHECK(p.overhead.bpf_run_time_ns > 0);
+    CHECK(p.calibration.bpf_ns_per_run > 0);
     CHECK(p.overhead.perfbpf_peak_rss_bytes > 0);
     CHECK(p.overhead.perfbpf_cpu_s > 0);
     CHECK(p.overhead.completeness_pct == 100);

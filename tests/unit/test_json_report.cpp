@@ -64,7 +64,8 @@ Profile rich_profile() {
   p.calibration.measured_at = "2026-11-24T12:00:00.000+00:00";
   p.calibration.from_cache = true;
   p.calibration.sites = {{"optimized", 570, 1, 0.5, 1510, 4000}, {"single-stepped", 9300, 328, 11, 11200, 1500}};
-  p.overhead = {1.5, 5, 0.02, 37800000, true, 1560000, 6568, 100};
+  p.overhead = {1.5, 5, 0.02, 37800000, "measured", 1560000, 6568, 100};
+  p.calibration.bpf_ns_per_run = 118.5;
   return p;
 }
 
@@ -138,6 +139,7 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.calibration.method == b.calibration.method);
   CHECK(a.calibration.cpu_model == b.calibration.cpu_model);
   CHECK(a.calibration.from_cache == b.calibration.from_cache);
+  CHECK(a.calibration.bpf_ns_per_run == b.calibration.bpf_ns_per_run);
   REQUIRE(a.calibration.sites.size() == b.calibration.sites.size());
   for (size_t i = 0; i < a.calibration.sites.size(); i++) {
     CHECK(a.calibration.sites[i].kind == b.calibration.sites[i].kind);
