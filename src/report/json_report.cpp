@@ -155,15 +155,6 @@ FunctionProfile read_function(const Reader& r) {
   return f;
 }
 
-json calibration_json(const CalibrationInfo& c) {
-  json sites = json::array();
-  for (const auto& s : c.sites)
-    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
-                     {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
-  return {{"method", c.method}, {"cpu_model", c.cpu_model}, {"measured_at", c.measured_at},
-          {"from_cache", c.from_cache}, {"sites", sites}, {"bpf_ns_per_run", c.bpf_ns_per_run}};
-}
-
 CalibrationInfo read_calibration(const Reader& r) {
   CalibrationInfo c;
   c.method = r.str("method");
@@ -207,6 +198,17 @@ OverheadInfo read_overhead(const Reader& r) {
 
 }  // namespace
 
+json calibration_to_json(const CalibrationInfo& c) {
+  json sites = json::array();
+  for (const auto& s : c.sites)
+    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
+                     {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
+  return {{"method", c.method}, {"cpu_model", c.cpu_model}, {"measured_at", c.measured_at},
+          {"from_cache", c.from_cache}, {"sites", sites}, {"bpf_ns_per_run", c.bpf_ns_per_run}};
+}
+
+CalibrationInfo calibration_from_json(const nlohmann::json& j) { return read_calibration(Reader(j, "calibration")); }
+
 json to_json(const Profile& p) {
   const SessionInfo& s = p.session;
   json functions = json::array();
@@ -227,7 +229,7 @@ json to_json(const Profile& p) {
             {"exit_code", s.exit_code}}},
           {"functions", functions},
           {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
-          {"calibration", calibration_json(p.calibration)},
+          {"calibration", calibration_to_json(p.calibration)},
           {"overhead", overhead_json(p.overhead)}};
 }
 

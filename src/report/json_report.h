@@ -14,6 +14,10 @@ nlohmann::json to_json(const Profile& profile);
 // Throws Error naming the JSON path of the first missing or mistyped field.
 Profile profile_from_json(const nlohmann::json& report);
 
+// The calibration part on its own: reports embed it, the calibration cache stores it.
+nlohmann::json calibration_to_json(const CalibrationInfo& calibration);
+CalibrationInfo calibration_from_json(const nlohmann::json& j);  // throws Error when malformed
+
 // Writes to PATH.tmp then renames; throws Error (with a hint) when PATH is not writable.
 void write_json_report(const Profile& profile, const std::string& path);
 // Throws Error for a missing file, invalid JSON, a different schema or malformed content.

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "perfbpf/error.h"
+#include "report/json_report.h"
 #include "session/funclat_session.h"
 #include "session/privileges.h"
 #include "session/system_info.h"
@@ -79,35 +80,19 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// The cache is the report's calibration section plus what it is only valid for.
 nlohmann::json to_cache_json(const CalibrationInfo& c) {
-  nlohmann::json sites = nlohmann::json::array();
-  for (const auto& s : c.sites)
-    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
-                     {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
-  return {{"kernel", kernel_release()}, {"cpu_model", c.cpu_model}, {"version", PERFBPF_VERSION},
-          {"measured_at", c.measured_at}, {"method", c.method}, {"sites", sites},
-          {"bpf_ns_per_run", c.bpf_ns_per_run}};
+  return {{"kernel", kernel_release()}, {"version", PERFBPF_VERSION}, {"calibration", calibration_to_json(c)}};
 }
 
-// A cache entry counts only for the kernel, CPU and perfbpf that measured it.
 bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
   try {
-    if (j.at("kernel") != kernel_release() || j.at("cpu_model") != cpu_model() || j.at("version") != PERFBPF_VERSION)
-      return false;
-    out.method = j.at("method").get<std::string>();
-    out.cpu_model = j.at("cpu_model").get<std::string>();
-    out.measured_at = j.at("measured_at").get<std::string>();
-    out.bpf_ns_per_run = j.at("bpf_ns_per_run").get<double>();
-    out.sites.clear();
-    for (const auto& s : j.at("sites")) {
-      out.sites.push_back({s.at("kind").get<std::string>(), s.at("bias_ns").get<double>(),
-                           s.at("bias_spread_ns").get<double>(), s.at("bias_uncertainty_ns").get<double>(),
-                           s.at("cost_ns").get<double>(), s.at("samples").get<uint64_t>()});
-    }
+    if (j.at("kernel") != kernel_release() || j.at("version") != PERFBPF_VERSION) return false;
+    out = calibration_from_json(j.at("calibration"));
     out.from_cache = true;
-    return out.sites.size() == std::size(kTargets);
-  } catch (const nlohmann::json::exception&) {
-    return false;  // an unreadable cache is measured again, not an error
+    return out.cpu_model == cpu_model() && out.sites.size() == std::size(kTargets);
+  } catch (const std::exception&) {
+    return false;  // an unreadable or outdated cache is measured again, not an error
   }
 }
 
