@@ -52,6 +52,19 @@ double ns_per_call(CalibFn fn, size_t calls) {
   return took.count() / static_cast<double>(calls);
 }
 
+// Median of per-call times (clock reads included): a preempted call, which would move a
+// loop's mean by milliseconds, moves a median not at all.
+double median_ns_per_call(CalibFn fn, size_t calls) {
+  std::vector<double> each(calls);
+  for (size_t i = 0; i < calls; i++) {
+    auto t0 = std::chrono::steady_clock::now();
+    g_sink = g_sink + fn(i);
+    each[i] = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+  }
+  std::sort(each.begin(), each.end());
+  return each[each.size() / 2];
+}
+
 // Our own code as a probe target: the mapping that holds FN gives its file and offset.
 ProbeTarget self_target(CalibFn fn, ProbeSiteKind kind) {
   auto address = reinterpret_cast<uintptr_t>(fn);
@@ -116,11 +129,12 @@ double bpf_ns_per_run(const ProbeTarget& target) {
 CalibrationInfo calibrate_probes() {
   check_bpf_privileges();
   std::vector<ProbeTarget> targets;
-  std::vector<double> unprobed;
+  std::vector<double> unprobed, unprobed_timed;
   for (const auto& t : kTargets) {
     targets.push_back(self_target(t.fn, t.kind));
     ns_per_call(t.fn, t.calls);  // warm caches and branch predictors
     unprobed.push_back(ns_per_call(t.fn, t.calls));
+    unprobed_timed.push_back(median_ns_per_call(t.fn, t.calls));
   }
 
   std::vector<std::vector<double>> durations(targets.size());
@@ -141,7 +155,7 @@ CalibrationInfo calibrate_probes() {
     ns_per_call(t.fn, kWarmupCalls);
     bpf.consume();
     durations[i].clear();
-    double probed = ns_per_call(t.fn, t.calls);
+    double probed = median_ns_per_call(t.fn, t.calls);
     while (bpf.consume() > 0) {
     }
     std::vector<double>& d = durations[i];
@@ -158,7 +172,7 @@ CalibrationInfo calibrate_probes() {
     s.bias_ns = std::max(0.0, median - unprobed[i]);
     s.bias_spread_ns = spread;
     s.bias_uncertainty_ns = d.empty() ? 0 : 1.2533 * spread / std::sqrt(static_cast<double>(d.size()));
-    s.cost_ns = std::max(0.0, probed - unprobed[i]);
+    s.cost_ns = std::max(0.0, probed - unprobed_timed[i]);
     info.sites.push_back(s);
   }
   info.bpf_ns_per_run = bpf_ns_per_run(targets[0]);
