@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -308,4 +309,34 @@ TEST_CASE("BPF run time: measured when asked for, else estimated from calibratio
     CHECK(p.overhead.perfbpf_cpu_s > 0);
     CHECK(p.overhead.completeness_pct == 100);
   }
+}
+
+TEST_CASE("a process in another mount namespace: its library found through /proc/PID/root", "[bpf]") {
+  // The target sees its library at /mnt/perfbpf-ns/libworkload_lib.so, a path that exists only
+  // in its own mount namespace (a private bind mount made by unshare).
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(test::temp_path("ns")).parent_path();
+  fs::copy_file(workload("funclat_target"), dir / "funclat_target");
+  fs::copy_file(workload("libworkload_lib.so"), dir / "libworkload_lib.so");
+  fs::create_directories("/mnt/perfbpf-ns");
+  std::string script = "mount --bind " + dir.string() +
+                       " /mnt/perfbpf-ns && LD_LIBRARY_PATH=/mnt/perfbpf-ns exec /mnt/perfbpf-ns/funclat_target wait-lib 2500";
+  test::Spawned target = test::spawn({"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script});
+  REQUIRE(test::read_until(target.stdout_fd, "ready", 5000).find("ready") != std::string::npos);
+  REQUIRE_FALSE(fs::exists("/mnt/perfbpf-ns/libworkload_lib.so"));  // not in perfbpf's namespace
+
+  SessionOptions o;
+  o.functions = {"libworkload_lib:workload_lib_call", "leaf"};
+  o.pid = target.pid;
+  o.handle_signals = false;
+  o.on_attached = [&](const AttachedProbes&) { REQUIRE(write(target.stdin_fd, "go\n", 3) == 3); };
+  Profile p = run_session(o);
+  test::Finished done = test::finish(target);
+  INFO(done.err);
+  CHECK(done.exit_code == 0);
+  const auto& lib = function_named(p, "workload_lib_call");
+  CHECK(lib.calls == 2500);
+  CHECK(lib.object == "/mnt/perfbpf-ns/libworkload_lib.so");
+  CHECK(function_named(p, "leaf").object == "/mnt/perfbpf-ns/funclat_target");
+  fs::remove("/mnt/perfbpf-ns");
 }

@@ -15,6 +15,7 @@
 //   funclat_target wait-loop N      waits for a line on stdin, then times N calls of leaf()
 //                                   and prints the mean cost of one call (bench/)
 //   funclat_target wait-timed N US  waits for a line on stdin, then "timed N US"
+//   funclat_target wait-lib N       waits for a line on stdin, then "lib N"
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -149,6 +150,16 @@ static int detect_probe(void)
 	}
 }
 
+static void run_lib(long n)
+{
+	uint64_t x = 0;
+
+	for (long i = 0; i < n; i++)
+		x = workload_lib_call(x);
+	sink = x;
+	printf("lib_calls=%ld\n", n);
+}
+
 static int wait_for_go(void)
 {
 	char line[16];
@@ -202,12 +213,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "timed")) {
 		run_timed(a, b);
 	} else if (!strcmp(mode, "lib")) {
-		uint64_t x = 0;
-
-		for (long i = 0; i < a; i++)
-			x = workload_lib_call(x);
-		sink = x;
-		printf("lib_calls=%ld\n", a);
+		run_lib(a);
 	} else if (!strcmp(mode, "fork")) {
 		run_fork(argv[0], a);
 	} else if (!strcmp(mode, "exit-inside")) {
@@ -223,12 +229,14 @@ int main(int argc, char **argv)
 			run_loop(a);
 		else if (!strcmp(mode, "wait-timed"))
 			run_timed(a, b);
+		else if (!strcmp(mode, "wait-lib"))
+			run_lib(a);
 		else
 			return 2;
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
