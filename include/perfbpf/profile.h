@@ -67,6 +67,40 @@ struct SessionInfo {
   int64_t exit_code = -1;            // command mode: the command's exit status, else -1
 };
 
+// Where the CPU time went: sampled stacks (cpu-clock at frequency_hz), symbolized after the
+// session. Frames are stored once; each stack lists frame indexes from the root to the leaf.
+struct StackFrame {
+  std::string name;    // function, or [unknown] / [object+0xoffset] when no symbol was found
+  std::string object;  // ELF file, "[kernel]" for kernel frames
+  bool kernel = false;
+};
+
+struct StackCount {
+  uint32_t tgid = 0, tid = 0;
+  std::vector<uint32_t> frames;  // root first
+  uint64_t count = 0;            // samples
+};
+
+struct FunctionShare {
+  std::string name;
+  uint64_t self = 0;   // samples with it as the leaf
+  uint64_t total = 0;  // samples with it anywhere on the stack
+  double self_pct = 0, total_pct = 0;
+};
+
+struct StackProfile {
+  bool enabled = false;
+  unsigned frequency_hz = 0;
+  uint64_t samples = 0;
+  uint64_t lost = 0;
+  std::map<std::string, uint64_t> lost_by_reason;
+  double coverage_pct = 0;  // sampled frames that have a name, weighted by samples
+  std::vector<StackFrame> frames;
+  std::vector<StackCount> stacks;
+  std::map<uint32_t, std::string> processes;  // tgid -> comm
+  std::vector<FunctionShare> top;             // by self samples, at most 20
+};
+
 // Probe cost per site kind, measured by probing known functions in perfbpf's own process.
 struct SiteCalibration {
   std::string kind;                // optimized, emulated, single-stepped
@@ -113,6 +147,7 @@ struct Profile {
   EventStats events;
   CalibrationInfo calibration;
   OverheadInfo overhead;
+  StackProfile stacks;
 };
 
 // Stats of a histogram in the report's shape.

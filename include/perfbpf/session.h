@@ -32,6 +32,7 @@ struct SessionOptions {
   bool calibrate = true;               // subtract measured probe cost; false reports raw latency
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this
   bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
+  unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "aggregate/stack_profile.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/validation.h"
@@ -32,6 +33,7 @@ void give_to_invoking_user(const std::string& path) {
 int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err) {
   // Fail before attaching anything rather than lose a whole session at the end.
   check_output_writable(options.output);
+  if (!options.folded_path.empty()) check_output_writable(options.folded_path);
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
@@ -46,6 +48,12 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
   if (!options.quiet) write_text_summary(profile, summary_out);
   summary_out.flush();  // the summary before the status lines on stderr
   write_json_report(profile, options.output);
+  if (!options.folded_path.empty()) {
+    std::ofstream folded(options.folded_path);
+    write_folded(profile.stacks, folded);
+    if (!folded) throw Error("cannot write " + options.folded_path, "choose a writable path with --folded");
+    give_to_invoking_user(options.folded_path);
+  }
   if (options.output != "-") {
     give_to_invoking_user(options.output);
     err << "perfbpf: report written to " << options.output << "\n";

@@ -44,6 +44,11 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--bpf-stats", o.session.bpf_stats,
                "Measure the BPF programs' own run time (kernel BPF stats; adds ~100 ns to every probe hit)");
+  app.add_option("--sample-freq", o.session.sample_freq,
+                 "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off")
+      ->capture_default_str()
+      ->check(CLI::Range(0u, 10000u));
+  app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
@@ -54,14 +59,15 @@ void validate_profile(const CliOptions& o) {
     throw Error::usage("--pid and a command are exclusive", "use one target");
   if (s.pid <= 0 && s.command.empty())
     throw Error::usage("no target", "give --pid PID, or a command after --");
-  if (s.functions.empty())
-    throw Error::usage("no function to profile", "name at least one with -f [OBJECT:]PATTERN");
+  if (s.functions.empty() && s.sample_freq == 0)
+    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or drop --sample-freq 0");
   if (std::any_of(s.functions.begin(), s.functions.end(), [](const auto& f) { return f.empty(); }))
     throw Error::usage("empty -f pattern");
   if (s.follow_children && s.pid <= 0)
     throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
   if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
   if (o.output.empty()) throw Error::usage("-o needs a path");
+  if (!o.folded_path.empty() && s.sample_freq == 0) throw Error::usage("--folded needs sampling", "drop --sample-freq 0");
 }
 
 }  // namespace

@@ -171,6 +171,58 @@ CalibrationInfo read_calibration(const Reader& r) {
   return c;
 }
 
+json stacks_json(const StackProfile& s) {
+  json frames = json::array(), stacks = json::array(), top = json::array(), processes = json::object();
+  for (const auto& f : s.frames) frames.push_back({{"name", f.name}, {"object", f.object}, {"kernel", f.kernel}});
+  for (const auto& st : s.stacks)
+    stacks.push_back({{"tgid", st.tgid}, {"tid", st.tid}, {"frames", st.frames}, {"count", st.count}});
+  for (const auto& t : s.top)
+    top.push_back({{"name", t.name}, {"self", t.self}, {"total", t.total}, {"self_pct", t.self_pct},
+                   {"total_pct", t.total_pct}});
+  for (const auto& [tgid, comm] : s.processes) processes[std::to_string(tgid)] = comm;
+  return {{"frequency_hz", s.frequency_hz}, {"samples", s.samples}, {"lost", s.lost},
+          {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct}, {"processes", processes},
+          {"top", top}, {"frames", frames}, {"stacks", stacks}};
+}
+
+StackProfile read_stacks(const Reader& r) {
+  StackProfile s;
+  s.enabled = true;
+  s.frequency_hz = static_cast<unsigned>(r.u64("frequency_hz"));
+  s.samples = r.u64("samples");
+  s.lost = r.u64("lost");
+  for (const auto& [reason, n] : r.field("lost_by_reason", json::value_t::object).items())
+    s.lost_by_reason[reason] = n.get<uint64_t>();
+  s.coverage_pct = r.num("coverage_pct");
+  for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items())
+    s.processes[static_cast<uint32_t>(std::stoul(tgid))] = comm.get<std::string>();
+  const json& frames = r.array("frames");
+  for (size_t i = 0; i < frames.size(); i++) {
+    Reader f(frames[i], r.path("frames") + "[" + std::to_string(i) + "]");
+    s.frames.push_back({f.str("name"), f.str("object"), f.boolean("kernel")});
+  }
+  const json& stacks = r.array("stacks");
+  for (size_t i = 0; i < stacks.size(); i++) {
+    Reader st(stacks[i], r.path("stacks") + "[" + std::to_string(i) + "]");
+    StackCount c;
+    c.tgid = static_cast<uint32_t>(st.u64("tgid"));
+    c.tid = static_cast<uint32_t>(st.u64("tid"));
+    c.count = st.u64("count");
+    for (const auto& idx : st.array("frames")) {
+      if (!idx.is_number_unsigned() || idx.get<uint64_t>() >= s.frames.size())
+        Reader::fail(st.path("frames"), "has an index outside the frame table");
+      c.frames.push_back(idx.get<uint32_t>());
+    }
+    s.stacks.push_back(std::move(c));
+  }
+  const json& top = r.array("top");
+  for (size_t i = 0; i < top.size(); i++) {
+    Reader t(top[i], r.path("top") + "[" + std::to_string(i) + "]");
+    s.top.push_back({t.str("name"), t.u64("self"), t.u64("total"), t.num("self_pct"), t.num("total_pct")});
+  }
+  return s;
+}
+
 json overhead_json(const OverheadInfo& o) {
   return {{"target_slowdown_pct", o.target_slowdown_pct}, {"budget_pct", o.budget_pct},
           {"perfbpf_cpu_s", o.perfbpf_cpu_s},           {"perfbpf_peak_rss_bytes", o.perfbpf_peak_rss_bytes},
@@ -230,7 +282,8 @@ json to_json(const Profile& p) {
           {"functions", functions},
           {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
           {"calibration", calibration_to_json(p.calibration)},
-          {"overhead", overhead_json(p.overhead)}};
+          {"overhead", overhead_json(p.overhead)},
+          {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)}};
 }
 
 Profile profile_from_json(const json& report) {
@@ -270,6 +323,7 @@ Profile profile_from_json(const json& report) {
   }
   p.calibration = read_calibration(root.object("calibration"));
   p.overhead = read_overhead(root.object("overhead"));
+  if (report.contains("stacks") && !report["stacks"].is_null()) p.stacks = read_stacks(root.object("stacks"));
   return p;
 }
 

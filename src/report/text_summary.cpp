@@ -36,6 +36,20 @@ void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_
   out << "\n";
 }
 
+// Where the CPU time went, from the samples: the functions named by nobody.
+void write_hottest(const StackProfile& s, std::ostream& out) {
+  if (!s.enabled) return;
+  out << fmt::format("\nhottest functions ({} samples at {} Hz, {:.1f}% of frames named):\n", s.samples, s.frequency_hz,
+                     s.coverage_pct);
+  if (s.samples == 0) {
+    out << "  no samples: the target was hardly on CPU\n";
+    return;
+  }
+  out << fmt::format("  {:>7} {:>7}  {}\n", "SELF%", "TOTAL%", "FUNCTION");
+  for (size_t i = 0; i < s.top.size() && i < 10; i++)
+    out << fmt::format("  {:>7.1f} {:>7.1f}  {}\n", s.top[i].self_pct, s.top[i].total_pct, fit(s.top[i].name, 70));
+}
+
 // How the numbers above were corrected, and what the probes cost the target.
 void write_probe_notes(const Profile& p, std::ostream& out) {
   if (p.functions.empty()) return;
@@ -132,6 +146,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
            "so it can pass 100.\n";
   }
   write_probe_notes(p, out);
+  write_hottest(p.stacks, out);
   out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
                      p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;

@@ -69,6 +69,20 @@ FuncLatSession::~FuncLatSession() {
   if (stats_fd_ >= 0) close(stats_fd_);
 }
 
+int FuncLatSession::targets_fd() const { return bpf_map__fd(skel_->maps.targets); }
+
+std::vector<uint32_t> FuncLatSession::target_tgids() const {
+  std::vector<uint32_t> tgids;
+  uint32_t key = 0, next = 0;
+  const uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(targets_fd(), prev, &next) == 0) {
+    tgids.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return tgids;
+}
+
 void FuncLatSession::set_probe_costs(const std::vector<uint64_t>& cost_ns) {
   int fd = bpf_map__fd(skel_->maps.probe_cost);
   for (uint32_t id = 0; id < cost_ns.size() && id < FUNCLAT_MAX_PROBES; id++) {

@@ -40,6 +40,10 @@ class FuncLatSession {
   FuncLatSession& operator=(const FuncLatSession&) = delete;
 
   void add_target_tgid(uint32_t tgid);
+  // The target set (kept current from fork/exit when following children), for other
+  // programs to share, and its members now.
+  int targets_fd() const;
+  std::vector<uint32_t> target_tgids() const;
   // Calibrated per-call probe cost by probe id, so BPF can tell each call how much probe time
   // its probed descendants added. Call before attach().
   void set_probe_costs(const std::vector<uint64_t>& cost_ns);

@@ -10,6 +10,8 @@
 #include <optional>
 
 #include "aggregate/aggregator.h"
+#include "aggregate/stack_profile.h"
+#include "collect/cpu_sampler.h"
 #include "collect/funclat_decoder.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
@@ -20,14 +22,15 @@
 #include "session/session_loop.h"
 #include "session/system_info.h"
 #include "symbols/probe_site.h"
+#include "symbols/symbolizer.h"
 #include "symbols/target_resolver.h"
 
 namespace perfbpf {
 namespace {
 
-std::vector<FunctionSpec> parse_specs(const std::vector<std::string>& texts) {
-  if (texts.empty())
-    throw Error::usage("no function to profile", "name at least one with -f [OBJECT:]PATTERN");
+std::vector<FunctionSpec> parse_specs(const std::vector<std::string>& texts, bool sampling) {
+  if (texts.empty() && !sampling)
+    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or sample with --sample-freq");
   std::vector<FunctionSpec> specs;
   for (const auto& t : texts) specs.push_back(parse_function_spec(t));
   return specs;
@@ -109,7 +112,7 @@ Profile run_session(const SessionOptions& options) {
   const bool command_mode = !options.command.empty();
   if (command_mode == (options.pid > 0))
     throw Error::usage("give exactly one target: --pid PID or -- COMMAND [ARGS]");
-  std::vector<FunctionSpec> specs = parse_specs(options.functions);
+  std::vector<FunctionSpec> specs = parse_specs(options.functions, options.sample_freq > 0);
   check_bpf_privileges();
   check_kernel_btf();
   // From here a Ctrl-C is held for the loop, so it ends the session instead of killing it.
@@ -160,6 +163,16 @@ Profile run_session(const SessionOptions& options) {
   FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
   bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
   bpf.set_probe_costs(cost);
+  // Sampling shares funclat's target set, so followed children are sampled too.
+  std::optional<CpuSampler> sampler;
+  Symbolizer symbols;
+  if (options.sample_freq > 0) {
+    SamplerSettings s;
+    s.frequency_hz = options.sample_freq;
+    s.shared_targets_fd = bpf.targets_fd();
+    sampler.emplace(s);
+    sampler->start();
+  }
   // Per-pid probes cost nothing to other processes; following descendants needs probes in
   // every process, filtered in BPF by the target set.
   bpf.attach(targets, follow ? -1 : target_pid);
@@ -186,10 +199,21 @@ Profile run_session(const SessionOptions& options) {
   profile.session.start = rfc3339_now();
   profile.session.start_monotonic_ns = monotonic_ns();
   if (command) command->release();
+  // Mappings are read while the processes live: exec has happened once release() returns.
+  uint64_t last_snapshot_ns = 0;
+  auto snapshot_targets = [&] {
+    if (!sampler) return;
+    last_snapshot_ns = monotonic_ns();
+    for (uint32_t tgid : bpf.target_tgids()) symbols.snapshot(tgid);
+  };
+  snapshot_targets();
 
   LoopConfig loop;
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
-  loop.consume = [&bpf] { return bpf.consume(); };
+  loop.consume = [&] {
+    if (sampler && monotonic_ns() - last_snapshot_ns > 100'000'000) snapshot_targets();  // libraries load later
+    return bpf.consume();
+  };
   loop.target_pidfd = command ? command->pidfd() : pidfd;
   loop.duration_s = options.duration_s;
   loop.signals = signals.get();
@@ -197,6 +221,17 @@ Profile run_session(const SessionOptions& options) {
   const uint64_t end_ns = monotonic_ns();
 
   bpf.detach_and_drain();
+  if (sampler) {
+    sampler->stop();
+    snapshot_targets();  // still alive in pid mode or after a duration limit
+    profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+    std::vector<uint64_t> lost = sampler->losses();
+    for (unsigned r = 0; r < lost.size(); r++) {
+      profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
+      // A failed stack capture still counts the sample; only a full map loses it.
+      if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];
+    }
+  }
   profile.session.duration_s = static_cast<double>(end_ns - profile.session.start_monotonic_ns) / 1e9;
   profile.session.end_reason = end_reason_name(end.reason);
 

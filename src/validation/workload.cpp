@@ -106,6 +106,7 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     options.functions = {std::string("perfbpf_validate_") + site_name(spec.site)};
     options.pid = child;
     options.handle_signals = false;
+    options.sample_freq = 0;  // sampling interrupts would land in the timed calls
     options.on_attached = [&](const AttachedProbes&) {
       if (write(go[1], "g", 1) != 1) throw Error(errno_message("cannot start the validation workload", errno));
     };

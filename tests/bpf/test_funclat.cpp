@@ -340,3 +340,36 @@ TEST_CASE("a process in another mount namespace: its library found through /proc
   CHECK(function_named(p, "leaf").object == "/mnt/perfbpf-ns/funclat_target");
   fs::remove("/mnt/perfbpf-ns");
 }
+
+TEST_CASE("sampled CPU shares match the time measured in-process", "[bpf][sampling]") {
+  // 3/4 of the time in spin_three(), 1/4 in spin_one(), 1.5 s of CPU at 999 Hz: ~1500
+  // samples, so the share's standard error is ~1.1 points and the +-5 point bound is 4.5 of them.
+  std::string truth_file = test::temp_path("shares.txt");
+  std::string target = workload("funclat_target");
+  SessionOptions o = command_session({}, {"/bin/sh", "-c", "exec " + target + " shares 1500 > " + truth_file});
+  o.sample_freq = 999;
+  Profile p = run_session(o);
+  auto truth = ground_truth(truth_file);
+  REQUIRE(truth.count("spin_three_ns"));
+  const double three_ns = std::stod(truth["spin_three_ns"]), one_ns = std::stod(truth["spin_one_ns"]);
+  const double truth_share = 100 * three_ns / (three_ns + one_ns);
+
+  REQUIRE(p.stacks.enabled);
+  uint64_t three = 0, one = 0;
+  for (const auto& s : p.stacks.stacks) {
+    bool in_three = false, in_one = false;
+    for (uint32_t idx : s.frames) {
+      in_three |= p.stacks.frames[idx].name == "spin_three";
+      in_one |= p.stacks.frames[idx].name == "spin_one";
+    }
+    three += in_three ? s.count : 0;
+    one += in_one ? s.count : 0;
+  }
+  INFO("samples " << p.stacks.samples << ", spin_three " << three << ", spin_one " << one << ", truth share "
+                  << truth_share << "%");
+  REQUIRE(three + one > 1000);
+  CHECK(100.0 * static_cast<double>(three) / static_cast<double>(three + one) == Approx(truth_share).margin(5));
+  CHECK(p.stacks.coverage_pct > 50);
+  CHECK(p.stacks.lost == 0);
+  CHECK(p.functions.empty());
+}

@@ -66,6 +66,15 @@ Profile rich_profile() {
   p.calibration.sites = {{"optimized", 570, 1, 0.5, 1510, 4000}, {"single-stepped", 9300, 328, 11, 11200, 1500}};
   p.overhead = {1.5, 5, 0.02, 37800000, "measured", 1560000, 6568, 100};
   p.calibration.bpf_ns_per_run = 118.5;
+  p.stacks.enabled = true;
+  p.stacks.frequency_hz = 99;
+  p.stacks.samples = 30;
+  p.stacks.coverage_pct = 87.5;
+  p.stacks.lost_by_reason = {{"user_stack_failed", 2}};
+  p.stacks.frames = {{"main", "/usr/bin/server", false}, {"handle", "/usr/bin/server", false}, {"do_syscall_64", "[kernel]", true}};
+  p.stacks.stacks = {{4242, 4243, {0, 1}, 20}, {4242, 4243, {0, 1, 2}, 10}};
+  p.stacks.processes = {{4242, "server"}};
+  p.stacks.top = {{"handle", 20, 30, 66.7, 100}, {"do_syscall_64", 10, 10, 33.3, 33.3}};
   return p;
 }
 
@@ -153,6 +162,25 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.overhead.bpf_stats == b.overhead.bpf_stats);
   CHECK(a.overhead.bpf_run_count == b.overhead.bpf_run_count);
   CHECK(a.overhead.completeness_pct == b.overhead.completeness_pct);
+  CHECK(a.stacks.enabled == b.stacks.enabled);
+  CHECK(a.stacks.samples == b.stacks.samples);
+  CHECK(a.stacks.coverage_pct == b.stacks.coverage_pct);
+  CHECK(a.stacks.lost_by_reason == b.stacks.lost_by_reason);
+  CHECK(a.stacks.processes == b.stacks.processes);
+  REQUIRE(a.stacks.frames.size() == b.stacks.frames.size());
+  for (size_t i = 0; i < a.stacks.frames.size(); i++) {
+    CHECK(a.stacks.frames[i].name == b.stacks.frames[i].name);
+    CHECK(a.stacks.frames[i].kernel == b.stacks.frames[i].kernel);
+  }
+  REQUIRE(a.stacks.stacks.size() == b.stacks.stacks.size());
+  for (size_t i = 0; i < a.stacks.stacks.size(); i++) {
+    CHECK(a.stacks.stacks[i].frames == b.stacks.stacks[i].frames);
+    CHECK(a.stacks.stacks[i].count == b.stacks.stacks[i].count);
+    CHECK(a.stacks.stacks[i].tid == b.stacks.stacks[i].tid);
+  }
+  REQUIRE(a.stacks.top.size() == b.stacks.top.size());
+  CHECK(a.stacks.top[0].name == b.stacks.top[0].name);
+  CHECK(a.stacks.top[0].self == b.stacks.top[0].self);
 }
 
 void expect_malformed(json j, const std::string& says) {
@@ -224,6 +252,10 @@ TEST_CASE("malformed reports name the field that is wrong", "[report]") {
   j = good;
   j["schema"] = "perfbpf.report/99";
   expect_malformed(j, "unsupported report schema 'perfbpf.report/99'");
+
+  j = good;
+  j["stacks"]["stacks"][0]["frames"].push_back(99);
+  expect_malformed(j, "stacks.stacks[0].frames has an index outside the frame table");
 
   j = good;
   j.erase("events");

@@ -16,6 +16,7 @@
 //                                   and prints the mean cost of one call (bench/)
 //   funclat_target wait-timed N US  waits for a line on stdin, then "timed N US"
 //   funclat_target wait-lib N       waits for a line on stdin, then "lib N"
+//   funclat_target shares MS        spends MS ms of CPU, 3/4 in spin_three(), 1/4 in spin_one()
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -150,6 +151,43 @@ static int detect_probe(void)
 	}
 }
 
+/*
+ * Pure loops, no library calls: libc is built without frame pointers, so a sample inside
+ * clock_gettime() would lose the frames above it.
+ */
+PROBED void spin_three(uint64_t iterations)
+{
+	for (uint64_t i = 0; i < iterations; i++)
+		sink++;
+}
+
+PROBED void spin_one(uint64_t iterations)
+{
+	for (uint64_t i = 0; i < iterations; i++)
+		sink++;
+}
+
+static void run_shares(long ms)
+{
+	uint64_t three = 0, one = 0, end, per_ms, t0 = now_ns();
+
+	spin_one(1000000);
+	per_ms = 1000000000000ull / (now_ns() - t0 + 1); /* iterations per ms */
+	end = now_ns() + (uint64_t)ms * 1000000u;
+	while (now_ns() < end) {
+		uint64_t t1, t2;
+
+		t0 = now_ns();
+		spin_three(3 * per_ms);
+		t1 = now_ns();
+		spin_one(per_ms);
+		t2 = now_ns();
+		three += t1 - t0;
+		one += t2 - t1;
+	}
+	printf("spin_three_ns=%llu\nspin_one_ns=%llu\n", (unsigned long long)three, (unsigned long long)one);
+}
+
 static void run_lib(long n)
 {
 	uint64_t x = 0;
@@ -233,10 +271,12 @@ int main(int argc, char **argv)
 			run_lib(a);
 		else
 			return 2;
+	} else if (!strcmp(mode, "shares")) {
+		run_shares(a);
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * On-CPU sampling: a cpu-clock perf event per CPU runs this program; it counts samples per
+ * (thread, user stack, kernel stack). The software cpu-clock event works on VMs without
+ * hardware counters. Stacks are read in userspace after the session.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "profile.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile bool filter_tgid = false; /* false: every process but perfbpf */
+const volatile __u32 self_tgid = 0;	 /* perfbpf itself, never sampled */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, PROFILE_MAX_STACKS);
+	__type(key, __u32);
+	__uint(value_size, PROFILE_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_COUNTS);
+	__type(key, struct profile_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_TGIDS);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PROFILE_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
+
+	if (v)
+		*v += 1; /* per-CPU slot; perf_event programs do not nest on a CPU */
+}
+
+SEC("perf_event")
+int handle_sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct profile_key key = {};
+	__u64 one = 1, *n;
+
+	key.tgid = id >> 32;
+	key.tid = (__u32)id;
+	/* The idle task (pid 0) is not a process. */
+	if (key.tid == 0 || key.tgid == self_tgid)
+		return 0;
+	if (filter_tgid && !bpf_map_lookup_elem(&targets, &key.tgid))
+		return 0;
+
+	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+	if (key.kernel_stack_id < 0)
+		count_loss(PROFILE_LOSS_KERNEL_STACK);
+	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+	/* Kernel threads have no user stack: that is not a loss. */
+	if (key.user_stack_id < 0 && bpf_get_current_task_btf()->mm)
+		count_loss(PROFILE_LOSS_USER_STACK);
+
+	n = bpf_map_lookup_elem(&counts, &key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+		return 0;
+	}
+	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST)) {
+		n = bpf_map_lookup_elem(&counts, &key);
+		if (n)
+			__sync_fetch_and_add(n, 1); /* another CPU inserted it first */
+		else
+			count_loss(PROFILE_LOSS_COUNTS_FULL);
+	}
+	return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * ABI between bpf/profile.bpf.c (cpu-clock sampling) and src/collect/cpu_sampler.cpp.
+ * "tgid" is a process id, "tid" a thread id (the kernel's pid).
+ */
+#ifndef PERFBPF_PROFILE_H
+#define PERFBPF_PROFILE_H
+
+#ifndef PROFILE_MAX_STACK_DEPTH
+#define PROFILE_MAX_STACK_DEPTH 127 /* frames kept per stack (the kernel's default limit) */
+#endif
+
+#ifndef PROFILE_MAX_STACKS
+#define PROFILE_MAX_STACKS 16384 /* distinct stacks, user and kernel together */
+#endif
+
+#ifndef PROFILE_MAX_COUNTS
+#define PROFILE_MAX_COUNTS 32768 /* distinct (tgid, tid, user stack, kernel stack) */
+#endif
+
+#ifndef PROFILE_MAX_TGIDS
+#define PROFILE_MAX_TGIDS 8192
+#endif
+
+/* Per-CPU counters of samples that could not be kept whole (map "losses"). */
+enum profile_loss {
+	PROFILE_LOSS_USER_STACK = 0,   /* user stack capture failed (not for kernel threads) */
+	PROFILE_LOSS_KERNEL_STACK = 1, /* kernel stack capture failed */
+	PROFILE_LOSS_COUNTS_FULL = 2,  /* no room for a new (thread, stacks) key: sample dropped */
+	PROFILE_LOSS_NR = 3,
+};
+
+/* Key of the sample counts; value: __u64 samples. */
+struct profile_key {
+	__u32 tgid;	       /* process id */
+	__u32 tid;	       /* thread id */
+	__s32 user_stack_id;   /* id in map "stacks", < 0 when none (kernel thread) or failed */
+	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
+#else
+_Static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
+#endif
+
+#endif /* PERFBPF_PROFILE_H */

@@ -1,0 +1,21 @@
+// Raw sampled stacks to the report's stack profile: symbolized, interned, counted per
+// function (self and total), and the folded-stack text flame graph tools read.
+#pragma once
+
+#include <ostream>
+#include <vector>
+
+#include "collect/cpu_sampler.h"
+#include "perfbpf/profile.h"
+#include "symbols/symbolizer.h"
+
+namespace perfbpf {
+
+StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
+                                 unsigned frequency_hz);
+
+// One line per stack: "comm;tid-N;root;...;leaf count", kernel frames suffixed "_[k]"
+// (flamegraph.pl, inferno and speedscope read it).
+void write_folded(const StackProfile& stacks, std::ostream& out);
+
+}  // namespace perfbpf

@@ -1,0 +1,52 @@
+// On-CPU stack sampling: a cpu-clock perf event per online CPU running bpf/profile.bpf.c,
+// counting samples per (thread, user stack, kernel stack). Raw addresses only; symbols are
+// resolved after the session (src/symbols/symbolizer.h), never on the event path.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+struct profile_bpf;
+struct bpf_link;
+
+namespace perfbpf {
+
+struct RawStackSample {
+  uint32_t tgid = 0, tid = 0;
+  std::vector<uint64_t> user;    // innermost first; empty for kernel threads or failed captures
+  std::vector<uint64_t> kernel;  // innermost first
+  uint64_t count = 0;
+};
+
+struct SamplerSettings {
+  unsigned frequency_hz = 99;
+  bool filter_tgid = true;  // only processes added with add_target_tgid
+  int shared_targets_fd = -1;  // use another object's target set (funclat's follows children)
+};
+
+class CpuSampler {
+ public:
+  explicit CpuSampler(const SamplerSettings& settings);  // opens and loads; throws Error
+  ~CpuSampler();
+  CpuSampler(const CpuSampler&) = delete;
+  CpuSampler& operator=(const CpuSampler&) = delete;
+
+  void add_target_tgid(uint32_t tgid);
+  void start();  // one perf event per online CPU
+  void stop();   // detaches; the counts stay readable
+
+  std::vector<RawStackSample> collect() const;
+  std::vector<uint64_t> losses() const;  // by enum profile_loss, summed over CPUs
+
+ private:
+  struct SkelDeleter { void operator()(profile_bpf* s) const; };
+  std::unique_ptr<profile_bpf, SkelDeleter> skel_;
+  std::vector<bpf_link*> links_;
+  std::vector<int> event_fds_;
+  unsigned frequency_hz_;
+};
+
+const char* profile_loss_name(unsigned reason);
+
+}  // namespace perfbpf

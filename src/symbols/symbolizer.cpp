@@ -1,0 +1,121 @@
+#include "symbols/symbolizer.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "perfbpf/error.h"
+
+namespace perfbpf {
+
+Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root)) {}
+
+bool Symbolizer::snapshot(uint32_t tgid) {
+  try {
+    Process p;
+    p.maps = read_proc_maps(proc_root_, static_cast<int>(tgid));
+    if (p.maps.empty()) return false;  // a zombie has no mappings left
+    std::ifstream comm(proc_root_ + "/" + std::to_string(tgid) + "/comm");
+    std::getline(comm, p.comm);
+    processes_[tgid] = std::move(p);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+std::string Symbolizer::comm(uint32_t tgid) const {
+  auto it = processes_.find(tgid);
+  return it != processes_.end() && !it->second.comm.empty() ? it->second.comm : "pid-" + std::to_string(tgid);
+}
+
+const ElfSymbols* Symbolizer::elf(const std::string& path) {
+  auto it = elves_.find(path);
+  if (it != elves_.end()) return it->second.get();
+  std::unique_ptr<ElfSymbols> loaded;
+  try {
+    loaded = std::make_unique<ElfSymbols>(ElfSymbols::load(path));
+    std::vector<const ElfFunction*>& sorted = by_offset_[path];
+    for (const auto& f : loaded->functions()) sorted.push_back(&f);
+    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->file_offset < b->file_offset; });
+  } catch (const Error&) {
+    // An unreadable or vanished file leaves its frames unnamed; counted in coverage.
+  }
+  return elves_.emplace(path, std::move(loaded)).first->second.get();
+}
+
+SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
+  SymbolizedFrame frame;
+  frame.name = "[unknown]";
+  auto p = processes_.find(tgid);
+  if (p == processes_.end()) return frame;
+  for (const MapEntry& m : p->second.maps) {
+    if (address < m.start || address >= m.end) continue;
+    frame.object = m.path;
+    if (m.path.empty() || m.path[0] != '/') {
+      frame.name = m.path.empty() ? "[anon]" : m.path;  // [vdso], [heap], JIT code, ...
+      return frame;
+    }
+    // Through the process's root while it lives (other mount namespaces); once it has exited
+    // that is gone, and the path as it saw it is the best guess left.
+    std::string file = proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path;
+    const uint64_t offset = address - m.start + m.offset;
+    const ElfSymbols* symbols = elf(file);
+    if (!symbols) {
+      file = m.path;
+      symbols = elf(file);
+    }
+    if (symbols) {
+      const auto& sorted = by_offset_[file];
+      auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
+                                 [](uint64_t off, const ElfFunction* f) { return off < f->file_offset; });
+      if (it != sorted.begin()) {
+        const ElfFunction* f = *std::prev(it);
+        // Size 0 (hand-written assembly) is trusted up to the next symbol.
+        if (f->size == 0 || offset < f->file_offset + f->size) {
+          frame.name = f->demangled;
+          frame.resolved = true;
+          return frame;
+        }
+      }
+    }
+    size_t slash = m.path.rfind('/');
+    frame.name = fmt::format("[{}+0x{:x}]", m.path.substr(slash + 1), offset);
+    return frame;
+  }
+  return frame;
+}
+
+void Symbolizer::load_kallsyms() {
+  kallsyms_loaded_ = true;
+  std::ifstream in(proc_root_ + "/kallsyms");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string addr, type, name;
+    if (!(fields >> addr >> type >> name)) continue;
+    if (type != "t" && type != "T" && type != "w" && type != "W") continue;
+    uint64_t a = std::stoull(addr, nullptr, 16);
+    if (a) kallsyms_.push_back({a, name});
+  }
+  std::sort(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
+}
+
+SymbolizedFrame Symbolizer::kernel_frame(uint64_t address) {
+  if (!kallsyms_loaded_) load_kallsyms();
+  SymbolizedFrame frame;
+  frame.kernel = true;
+  frame.object = "[kernel]";
+  frame.name = "[unknown]";
+  auto it = std::upper_bound(kallsyms_.begin(), kallsyms_.end(), address,
+                             [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
+  if (it != kallsyms_.begin()) {
+    frame.name = std::prev(it)->name;
+    frame.resolved = true;
+  }
+  return frame;
+}
+
+}  // namespace perfbpf

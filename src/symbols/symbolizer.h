@@ -1,0 +1,57 @@
+// Addresses to function names after a session: user addresses through the process's
+// mappings (snapshotted while it lives; opened through /proc/PID/root) and its ELF symbols,
+// kernel addresses through /proc/kallsyms. ELF files are read once per path.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "symbols/elf_symbols.h"
+#include "symbols/proc_maps.h"
+
+namespace perfbpf {
+
+struct SymbolizedFrame {
+  std::string name;    // demangled function name, or "[unknown]" / "[object+0x...]"
+  std::string object;  // file the address is in ("[kernel]" for kernel frames)
+  bool kernel = false;
+  bool resolved = false;  // a symbol was found
+};
+
+class Symbolizer {
+ public:
+  explicit Symbolizer(std::string proc_root = "/proc");
+
+  // Reads the process's mappings and name now; later lookups use this snapshot. Returns false
+  // when the process is already gone.
+  bool snapshot(uint32_t tgid);
+  bool has_snapshot(uint32_t tgid) const { return processes_.count(tgid) != 0; }
+  std::string comm(uint32_t tgid) const;
+
+  SymbolizedFrame user_frame(uint32_t tgid, uint64_t address);
+  SymbolizedFrame kernel_frame(uint64_t address);
+
+ private:
+  struct Process {
+    std::vector<MapEntry> maps;
+    std::string comm;
+  };
+  struct KernelSymbol {
+    uint64_t address;
+    std::string name;
+  };
+  const ElfSymbols* elf(const std::string& path);
+  void load_kallsyms();
+
+  std::string proc_root_;
+  std::map<uint32_t, Process> processes_;
+  std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
+  std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
+  std::vector<KernelSymbol> kallsyms_;
+  bool kallsyms_loaded_ = false;
+};
+
+}  // namespace perfbpf
