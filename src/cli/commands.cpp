@@ -11,6 +11,7 @@
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/validation.h"
+#include "report/flamegraph_svg.h"
 #include "report/json_report.h"
 #include "report/text_summary.h"
 #include "session/libbpf_log.h"
@@ -33,7 +34,8 @@ void give_to_invoking_user(const std::string& path) {
 int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err) {
   // Fail before attaching anything rather than lose a whole session at the end.
   check_output_writable(options.output);
-  if (!options.folded_path.empty()) check_output_writable(options.folded_path);
+  for (const auto* path : {&options.folded_path, &options.flamegraph_path})
+    if (!path->empty()) check_output_writable(*path);
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
@@ -53,6 +55,17 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
     write_folded(profile.stacks, folded);
     if (!folded) throw Error("cannot write " + options.folded_path, "choose a writable path with --folded");
     give_to_invoking_user(options.folded_path);
+  }
+  if (!options.flamegraph_path.empty()) {
+    std::ofstream svg(options.flamegraph_path);
+    std::string target = profile.session.mode == "command" && !profile.session.command.empty()
+                             ? profile.session.command[0]
+                             : "pid " + std::to_string(profile.session.pid);
+    write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target, profile.stacks.samples,
+                                                     profile.stacks.frequency_hz),
+                         svg);
+    if (!svg) throw Error("cannot write " + options.flamegraph_path, "choose a writable path with --flamegraph");
+    give_to_invoking_user(options.flamegraph_path);
   }
   if (options.output != "-") {
     give_to_invoking_user(options.output);

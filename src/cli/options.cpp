@@ -49,6 +49,7 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
       ->capture_default_str()
       ->check(CLI::Range(0u, 10000u));
   app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
+  app.add_option("--flamegraph", o.flamegraph_path, "Write the sampled stacks as a self-contained SVG flame graph");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
@@ -67,7 +68,8 @@ void validate_profile(const CliOptions& o) {
     throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
   if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
   if (o.output.empty()) throw Error::usage("-o needs a path");
-  if (!o.folded_path.empty() && s.sample_freq == 0) throw Error::usage("--folded needs sampling", "drop --sample-freq 0");
+  if ((!o.folded_path.empty() || !o.flamegraph_path.empty()) && s.sample_freq == 0)
+    throw Error::usage("--folded and --flamegraph need sampling", "drop --sample-freq 0");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ struct CliOptions {
   std::string output = "perfbpf-report.json";  // "-" writes the JSON report to stdout
   bool quiet = false;                          // no text summary
   std::string folded_path;                     // --folded FILE: sampled stacks, folded
+  std::string flamegraph_path;                 // --flamegraph FILE: sampled stacks, SVG
   bool verbose = false;                        // libbpf debug output
   std::string report_path;                     // `perfbpf report FILE`
   bool quick = false;                          // `perfbpf validate --quick`

@@ -33,16 +33,29 @@ const json& function_named(const json& report, const std::string& name) {
 
 TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code", "[bpf][cli]") {
   std::string report = temp_path("r.json");
-  Finished r = run({perfbpf_bin(), "-f", "leaf", "-f", "recurse", "-o", report, "--",
-                    workload("funclat_target"), "count", "777"});
+  std::filesystem::create_directories(std::string(PERFBPF_WORKLOADS) + "/../svg");
+  const std::string svg = std::string(PERFBPF_WORKLOADS) + "/../svg/session.svg";
+  const std::string folded = report + ".folded";
+  Finished r = run({perfbpf_bin(), "-f", "leaf", "-f", "recurse", "-o", report, "--sample-freq", "999", "--folded",
+                    folded, "--flamegraph", svg, "--", workload("funclat_target"), "shares", "300"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out.find("leaf") != std::string::npos);
   CHECK(r.out.find("P99") != std::string::npos);
-  CHECK(r.out.find("leaf_calls=777") != std::string::npos);  // the command's own output
+  CHECK(r.out.find("spin_three_ns=") != std::string::npos);  // the command's own output
+  CHECK(r.out.find("hottest functions") != std::string::npos);
   json j = load(report);
   CHECK(j.at("schema") == "perfbpf.report/1");
-  CHECK(function_named(j, "leaf").at("calls") == 777);
+  CHECK(function_named(j, "leaf").at("calls") == 0);
+  // The folded file and the SVG carry the samples the report has.
+  std::ifstream folded_in(folded);
+  uint64_t folded_total = 0;
+  for (std::string line; std::getline(folded_in, line);) folded_total += std::stoull(line.substr(line.rfind(' ') + 1));
+  CHECK(folded_total == j.at("stacks").at("samples").get<uint64_t>());
+  CHECK(folded_total > 100);
+  std::ifstream svg_in(svg);
+  std::string svg_text((std::istreambuf_iterator<char>(svg_in)), std::istreambuf_iterator<char>());
+  CHECK(svg_text.find("spin_three") != std::string::npos);
   CHECK(function_named(j, "recurse").at("calls") == 0);
   CHECK(j.at("session").at("mode") == "command");
   // A real session's report joins the fixtures that the schema test validates.
@@ -54,7 +67,7 @@ TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code",
     Finished again = run({perfbpf_bin(), "report", report});
     CHECK(again.exit_code == 0);
     CHECK(again.out.find("leaf") != std::string::npos);
-    CHECK(again.out.find("777") != std::string::npos);
+    CHECK(again.out.find("spin_three") != std::string::npos);
   }
   SECTION("the command's failure is perfbpf's exit code") {
     Finished bad = run({perfbpf_bin(), "-q", "-f", "leaf", "-o", report, "--", workload("funclat_target"), "bogus"});

@@ -90,7 +90,8 @@ TEST_CASE("usage errors", "[cli]") {
   expect_usage_error({"-f", "x"}, "no target");
   expect_usage_error({"--pid", "1", "-f", "x", "--", "true"}, "exclusive");
   expect_usage_error({"--pid", "1", "--sample-freq", "0"}, "nothing to profile");
-  expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--folded", "x"}, "--folded needs sampling");
+  expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--folded", "x"}, "need sampling");
+  expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--flamegraph", "x"}, "need sampling");
   CHECK(parse({"--pid", "1"}).run);  // sampling only
   expect_usage_error({"--pid", "0", "-f", "x"}, "pid");
   expect_usage_error({"--pid", "abc", "-f", "x"}, "pid");

@@ -2,10 +2,13 @@
 // the same totals the profile holds.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "aggregate/stack_profile.h"
+#include "report/flamegraph_svg.h"
 
 using namespace perfbpf;
 
@@ -40,4 +43,33 @@ TEST_CASE("folded stacks parse back to the same totals", "[folded]") {
   CHECK(per_leaf["do_syscall_64_[k]"] == 5);
   CHECK(per_leaf["main"] == 3);
   CHECK_THAT(out.str(), Catch::Contains("app;tid-12;main;parse(char const*);do_syscall_64_[k] 5\n"));
+}
+
+TEST_CASE("SVG flame graphs are written for XML validation", "[flamegraph]") {
+  // tests/check_svg.py parses these with an XML parser; here, what a person would look for.
+  StackProfile p;
+  p.enabled = true;
+  p.frames = {{"main", "/bin/app", false}, {"std::vector<int>::push_back(int&&)", "/bin/app", false},
+              {"a & b \"quoted\"", "/bin/app", false}, {"do_syscall_64", "[kernel]", true}};
+  p.stacks = {{10, 11, {0, 1}, 70}, {10, 11, {0, 2, 3}, 30}};
+  p.processes = {{10, "app"}};
+  p.samples = 100;
+  std::ostringstream out;
+  write_flamegraph_svg(p, "CPU: <app> & more", out);
+  const std::string svg = out.str();
+  CHECK_THAT(svg, Catch::StartsWith("<?xml"));
+  CHECK_THAT(svg, Catch::Contains("std::vector&lt;int&gt;::push_back(int&amp;&amp;) (70 samples, 70.00%)"));
+  CHECK_THAT(svg, Catch::Contains("do_syscall_64 [k] (30 samples, 30.00%)"));
+  CHECK_THAT(svg, Catch::Contains("all (100 samples, 100.00%)"));
+  CHECK_THAT(svg, Catch::Contains("function search()"));
+  CHECK_FALSE(Catch::Contains("http://", Catch::CaseSensitive::Yes).match(svg.substr(svg.find("<script"))));
+
+  std::filesystem::path dir = std::filesystem::path(PERFBPF_WORKLOADS) / ".." / "svg";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "unit.svg") << svg;
+  StackProfile empty;
+  empty.enabled = true;
+  std::ostringstream none;
+  write_flamegraph_svg(empty, "nothing", none);
+  std::ofstream(dir / "empty.svg") << none.str();
 }
