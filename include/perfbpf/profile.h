@@ -95,6 +95,7 @@ struct StackProfile {
   uint64_t lost = 0;
   std::map<std::string, uint64_t> lost_by_reason;
   double coverage_pct = 0;  // sampled frames that have a name, weighted by samples
+  double shallow_user_pct = 0;  // samples whose user stack has 1-2 frames: no frame pointers?
   std::vector<StackFrame> frames;
   std::vector<StackCount> stacks;
   std::map<uint32_t, std::string> processes;  // tgid -> comm

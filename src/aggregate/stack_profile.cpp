@@ -34,7 +34,7 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   p.enabled = true;
   p.frequency_hz = frequency_hz;
   FrameTable table(p.frames);
-  uint64_t frames_seen = 0, frames_named = 0;
+  uint64_t frames_seen = 0, frames_named = 0, with_user = 0, shallow_user = 0;
   std::map<std::string, FunctionShare> shares;
   for (const RawStackSample& s : samples) {
     StackCount stack;
@@ -55,6 +55,10 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       stack.frames.push_back(table.intern(f));
     }
     p.samples += s.count;
+    if (!s.user.empty()) {
+      with_user += s.count;
+      shallow_user += s.user.size() <= 2 ? s.count : 0;
+    }
     p.processes[s.tgid] = symbols.comm(s.tgid);
     if (!stack.frames.empty()) {
       std::set<std::string> on_stack;
@@ -64,6 +68,7 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     }
     p.stacks.push_back(std::move(stack));
   }
+  p.shallow_user_pct = with_user ? 100.0 * static_cast<double>(shallow_user) / static_cast<double>(with_user) : 0;
   p.coverage_pct = frames_seen ? 100.0 * static_cast<double>(frames_named) / static_cast<double>(frames_seen) : 0;
   std::sort(p.stacks.begin(), p.stacks.end(), [](const StackCount& a, const StackCount& b) { return a.count > b.count; });
   for (auto& [name, share] : shares) {

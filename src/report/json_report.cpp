@@ -181,7 +181,8 @@ json stacks_json(const StackProfile& s) {
                    {"total_pct", t.total_pct}});
   for (const auto& [tgid, comm] : s.processes) processes[std::to_string(tgid)] = comm;
   return {{"frequency_hz", s.frequency_hz}, {"samples", s.samples}, {"lost", s.lost},
-          {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct}, {"processes", processes},
+          {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct},
+          {"shallow_user_pct", s.shallow_user_pct}, {"processes", processes},
           {"top", top}, {"frames", frames}, {"stacks", stacks}};
 }
 
@@ -194,6 +195,7 @@ StackProfile read_stacks(const Reader& r) {
   for (const auto& [reason, n] : r.field("lost_by_reason", json::value_t::object).items())
     s.lost_by_reason[reason] = n.get<uint64_t>();
   s.coverage_pct = r.num("coverage_pct");
+  s.shallow_user_pct = r.num("shallow_user_pct");
   for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items())
     s.processes[static_cast<uint32_t>(std::stoul(tgid))] = comm.get<std::string>();
   const json& frames = r.array("frames");

@@ -45,6 +45,11 @@ void write_hottest(const StackProfile& s, std::ostream& out) {
     out << "  no samples: the target was hardly on CPU\n";
     return;
   }
+  if (s.shallow_user_pct > 90)
+    out << fmt::format(
+        "  {:.0f}% of user stacks are 1-2 frames deep: the code likely lacks frame pointers; rebuild with "
+        "-fno-omit-frame-pointer (and -mno-omit-leaf-frame-pointer) for whole stacks\n",
+        s.shallow_user_pct);
   out << fmt::format("  {:>7} {:>7}  {}\n", "SELF%", "TOTAL%", "FUNCTION");
   for (size_t i = 0; i < s.top.size() && i < 10; i++)
     out << fmt::format("  {:>7.1f} {:>7.1f}  {}\n", s.top[i].self_pct, s.top[i].total_pct, fit(s.top[i].name, 70));

@@ -81,8 +81,10 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
         }
       }
     }
+    // No symbol: one frame per object, so its samples add up instead of scattering over
+    // every address (a stripped library's internal functions all land here).
     size_t slash = m.path.rfind('/');
-    frame.name = fmt::format("[{}+0x{:x}]", m.path.substr(slash + 1), offset);
+    frame.name = fmt::format("[{}]", m.path.substr(slash + 1));
     return frame;
   }
   return frame;

@@ -15,7 +15,7 @@
 namespace perfbpf {
 
 struct SymbolizedFrame {
-  std::string name;    // demangled function name, or "[unknown]" / "[object+0x...]"
+  std::string name;    // demangled function name, or "[unknown]" / "[object]" when it has no symbol
   std::string object;  // file the address is in ("[kernel]" for kernel frames)
   bool kernel = false;
   bool resolved = false;  // a symbol was found

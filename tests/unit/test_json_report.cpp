@@ -70,6 +70,7 @@ Profile rich_profile() {
   p.stacks.frequency_hz = 99;
   p.stacks.samples = 30;
   p.stacks.coverage_pct = 87.5;
+  p.stacks.shallow_user_pct = 12.5;
   p.stacks.lost_by_reason = {{"user_stack_failed", 2}};
   p.stacks.frames = {{"main", "/usr/bin/server", false}, {"handle", "/usr/bin/server", false}, {"do_syscall_64", "[kernel]", true}};
   p.stacks.stacks = {{4242, 4243, {0, 1}, 20}, {4242, 4243, {0, 1, 2}, 10}};
@@ -165,6 +166,7 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.stacks.enabled == b.stacks.enabled);
   CHECK(a.stacks.samples == b.stacks.samples);
   CHECK(a.stacks.coverage_pct == b.stacks.coverage_pct);
+  CHECK(a.stacks.shallow_user_pct == b.stacks.shallow_user_pct);
   CHECK(a.stacks.lost_by_reason == b.stacks.lost_by_reason);
   CHECK(a.stacks.processes == b.stacks.processes);
   REQUIRE(a.stacks.frames.size() == b.stacks.frames.size());
