@@ -373,3 +373,29 @@ TEST_CASE("sampled CPU shares match the time measured in-process", "[bpf][sampli
   CHECK(p.stacks.lost == 0);
   CHECK(p.functions.empty());
 }
+
+TEST_CASE("kernel stacks of a syscall-heavy workload are named from kallsyms", "[bpf][sampling]") {
+  SessionOptions o = command_session({}, {workload("funclat_target"), "syscalls", "500"});
+  o.sample_freq = 999;
+  Profile p = run_session(o);
+  REQUIRE(p.stacks.samples > 200);
+  uint64_t with_kernel = 0, named_syscall_entry = 0, under_caller = 0;
+  for (const auto& s : p.stacks.stacks) {
+    bool kernel = false, entry = false, caller = false;
+    for (uint32_t idx : s.frames) {
+      const StackFrame& f = p.stacks.frames[idx];
+      kernel |= f.kernel;
+      // The kernel's system call entry, whatever this kernel version calls it.
+      entry |= f.kernel && (f.name.find("syscall") != std::string::npos || f.name.find("entry_SYSCALL") != std::string::npos);
+      caller |= !f.kernel && f.name == "in_syscalls";
+    }
+    with_kernel += kernel ? s.count : 0;
+    named_syscall_entry += entry ? s.count : 0;
+    under_caller += (kernel && caller) ? s.count : 0;
+  }
+  INFO("samples " << p.stacks.samples << ", with kernel frames " << with_kernel << ", syscall entry named "
+                  << named_syscall_entry << ", under in_syscalls " << under_caller);
+  CHECK(with_kernel > p.stacks.samples / 2);  // getppid is nearly all kernel time
+  CHECK(named_syscall_entry > with_kernel / 2);
+  CHECK(under_caller > with_kernel / 2);       // user and kernel frames joined in one stack
+}

@@ -17,6 +17,7 @@
 //   funclat_target wait-timed N US  waits for a line on stdin, then "timed N US"
 //   funclat_target wait-lib N       waits for a line on stdin, then "lib N"
 //   funclat_target shares MS        spends MS ms of CPU, 3/4 in spin_three(), 1/4 in spin_one()
+//   funclat_target syscalls MS      spends MS ms in getppid() system calls from in_syscalls()
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -188,6 +190,23 @@ static void run_shares(long ms)
 	printf("spin_three_ns=%llu\nspin_one_ns=%llu\n", (unsigned long long)three, (unsigned long long)one);
 }
 
+PROBED void in_syscalls(uint64_t ms)
+{
+	uint64_t end = now_ns() + ms * 1000000u;
+
+	while (now_ns() < end) {
+		for (int i = 0; i < 1000; i++) {
+			/*
+			 * The instruction itself, not libc's syscall(): libc has no frame pointers,
+			 * and a sample taken inside it would lose this function from the stack.
+			 */
+			long ret = SYS_getppid;
+
+			__asm__ volatile("syscall" : "+a"(ret) : : "rcx", "r11", "memory");
+		}
+	}
+}
+
 static void run_lib(long n)
 {
 	uint64_t x = 0;
@@ -271,12 +290,14 @@ int main(int argc, char **argv)
 			run_lib(a);
 		else
 			return 2;
+	} else if (!strcmp(mode, "syscalls")) {
+		in_syscalls((uint64_t)a);
 	} else if (!strcmp(mode, "shares")) {
 		run_shares(a);
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
