@@ -121,7 +121,7 @@ static void run_loop(long n)
 
 	for (long i = 0; i < n; i++)
 		leaf((uint64_t)i);
-	printf("loop_calls=%ld\nloop_ns_per_call=%.1f\n", n, (double)(now_ns() - start) / (double)n);
+	printf("loop_calls=%ld\nloop_ns_per_call=%.4f\n", n, (double)(now_ns() - start) / (double)n);
 }
 
 /*
