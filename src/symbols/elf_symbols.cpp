@@ -6,15 +6,19 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
+
+#include <fmt/format.h>
 
 #include "perfbpf/error.h"
 
@@ -57,6 +61,106 @@ bool to_file_offset(const std::vector<Segment>& segments, uint64_t addr, uint64_
   return false;
 }
 
+// One function per address: .symtab beats .dynsym, a global name beats a local alias.
+struct Candidate {
+  ElfFunction fn;
+  bool global;
+};
+
+void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map<uint64_t, Candidate>& by_address,
+                        bool& has_symtab, bool& has_dynsym) {
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn))) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)) continue;
+    bool dynamic = sh.sh_type == SHT_DYNSYM;
+    (dynamic ? has_dynsym : has_symtab) = true;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    if (!data || sh.sh_entsize == 0) continue;
+    size_t n = sh.sh_size / sh.sh_entsize;
+    for (size_t i = 0; i < n; i++) {
+      GElf_Sym sym;
+      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
+      int type = GELF_ST_TYPE(sym.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_value == 0 || sym.st_shndx == SHN_UNDEF) continue;
+      const char* name = elf_strptr(elf, sh.sh_link, sym.st_name);
+      if (!name || !*name) continue;
+      ElfFunction fn;
+      fn.name = name;
+      fn.address = sym.st_value;
+      fn.size = sym.st_size;
+      fn.dynamic = dynamic;
+      if (!to_file_offset(segments, fn.address, fn.file_offset)) continue;
+      bool global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
+      auto it = by_address.find(fn.address);
+      if (it == by_address.end()) {
+        by_address.emplace(fn.address, Candidate{fn, global});
+        continue;
+      }
+      Candidate& have = it->second;
+      bool better = (have.fn.dynamic && !dynamic) || (!have.global && global && have.fn.dynamic == dynamic);
+      if (better) have = Candidate{fn, global};
+      else if (!dynamic) have.fn.dynamic = false;
+    }
+  }
+}
+
+Elf_Data* section_data(Elf* elf, const char* wanted) {
+  size_t shstrndx = 0;
+  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
+  Elf_Scn* scn = nullptr;
+  while ((scn = elf_nextscn(elf, scn))) {
+    GElf_Shdr sh;
+    if (!gelf_getshdr(scn, &sh)) continue;
+    const char* name = elf_strptr(elf, shstrndx, sh.sh_name);
+    if (name && std::strcmp(name, wanted) == 0) return elf_getdata(scn, nullptr);
+  }
+  return nullptr;
+}
+
+bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
+
+uint32_t file_crc32(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  char buf[65536];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf), static_cast<uInt>(in.gcount()));
+    if (!in) break;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+// Where gdb looks: /usr/lib/debug/.build-id/xx/rest.debug, then the .gnu_debuglink name next
+// to the file, in its .debug/ directory and under /usr/lib/debug (with the CRC checked).
+std::string find_debug_file(Elf* elf, const std::string& path) {
+  if (Elf_Data* note = section_data(elf, ".note.gnu.build-id"); note && note->d_size > 16) {
+    const auto* bytes = static_cast<const unsigned char*>(note->d_buf);
+    uint32_t namesz, descsz;
+    std::memcpy(&namesz, bytes, 4);
+    std::memcpy(&descsz, bytes + 4, 4);
+    size_t desc = 12 + ((namesz + 3) & ~3u);
+    if (descsz > 1 && desc + descsz <= note->d_size) {
+      std::string hex;
+      for (uint32_t i = 0; i < descsz; i++) hex += fmt::format("{:02x}", bytes[desc + i]);
+      std::string candidate = "/usr/lib/debug/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug";
+      if (readable(candidate)) return candidate;
+    }
+  }
+  Elf_Data* link = section_data(elf, ".gnu_debuglink");
+  if (!link || link->d_size < 8) return {};
+  const char* raw = static_cast<const char*>(link->d_buf);
+  std::string name(raw, strnlen(raw, link->d_size));
+  size_t crc_at = (name.size() + 4) & ~size_t{3};
+  if (name.empty() || crc_at + 4 > link->d_size) return {};
+  uint32_t crc;
+  std::memcpy(&crc, raw + crc_at, 4);
+  std::string dir = path.substr(0, path.rfind('/') + 1);
+  for (const std::string& candidate : {dir + name, dir + ".debug/" + name, "/usr/lib/debug" + dir + name})
+    if (candidate != path && readable(candidate) && file_crc32(candidate) == crc) return candidate;
+  return {};
+}
+
 }  // namespace
 
 ElfSymbols ElfSymbols::load(const std::string& path) {
@@ -90,44 +194,19 @@ ElfSymbols ElfSymbols::load(const std::string& path) {
   }
   if (segments.empty()) throw Error(path + " has no loadable segments", "name an executable or shared library", ENOEXEC);
 
-  // One function per address: .symtab beats .dynsym, a global name beats a local alias.
-  struct Candidate {
-    ElfFunction fn;
-    bool global;
-  };
   std::map<uint64_t, Candidate> by_address;
-  Elf_Scn* scn = nullptr;
-  while ((scn = elf_nextscn(h.elf, scn))) {
-    GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM)) continue;
-    bool dynamic = sh.sh_type == SHT_DYNSYM;
-    (dynamic ? out.has_dynsym_ : out.has_symtab_) = true;
-    Elf_Data* data = elf_getdata(scn, nullptr);
-    if (!data || sh.sh_entsize == 0) continue;
-    size_t n = sh.sh_size / sh.sh_entsize;
-    for (size_t i = 0; i < n; i++) {
-      GElf_Sym sym;
-      if (!gelf_getsym(data, static_cast<int>(i), &sym)) continue;
-      int type = GELF_ST_TYPE(sym.st_info);
-      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || sym.st_value == 0 || sym.st_shndx == SHN_UNDEF) continue;
-      const char* name = elf_strptr(h.elf, sh.sh_link, sym.st_name);
-      if (!name || !*name) continue;
-      ElfFunction fn;
-      fn.name = name;
-      fn.address = sym.st_value;
-      fn.size = sym.st_size;
-      fn.dynamic = dynamic;
-      if (!to_file_offset(segments, fn.address, fn.file_offset)) continue;
-      bool global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
-      auto it = by_address.find(fn.address);
-      if (it == by_address.end()) {
-        by_address.emplace(fn.address, Candidate{fn, global});
-        continue;
-      }
-      Candidate& have = it->second;
-      bool better = (have.fn.dynamic && !dynamic) || (!have.global && global && have.fn.dynamic == dynamic);
-      if (better) have = Candidate{fn, global};
-      else if (!dynamic) have.fn.dynamic = false;
+  read_symbol_tables(h.elf, segments, by_address, out.has_symtab_, out.has_dynsym_);
+  if (!out.has_symtab_) {
+    // Stripped: the full symbol table may live in a separate debug file (build-id or
+    // .gnu_debuglink); its addresses are the stripped file's, so our segments map them.
+    out.debug_file_ = find_debug_file(h.elf, path);
+    if (!out.debug_file_.empty()) {
+      ElfHandle d;
+      d.fd = open(out.debug_file_.c_str(), O_RDONLY | O_CLOEXEC);
+      d.elf = d.fd >= 0 ? elf_begin(d.fd, ELF_C_READ, nullptr) : nullptr;
+      bool ignored = false;
+      if (d.elf && elf_kind(d.elf) == ELF_K_ELF) read_symbol_tables(d.elf, segments, by_address, out.has_symtab_, ignored);
+      if (!out.has_symtab_) out.debug_file_.clear();
     }
   }
   for (auto& [addr, c] : by_address) {

@@ -22,10 +22,12 @@ class ElfSymbols {
   static ElfSymbols load(const std::string& path);
 
   const std::string& path() const { return path_; }
-  bool has_symtab() const { return has_symtab_; }
+  bool has_symtab() const { return has_symtab_; }  // its own, or its debug file's
   bool has_dynsym() const { return has_dynsym_; }
   bool is_dyn() const { return is_dyn_; }  // ET_DYN: PIE executable or shared library
   const std::string& interpreter() const { return interpreter_; }  // PT_INTERP, "" if none
+  // The separate debug file the full symbol table came from ("" if none was needed or found).
+  const std::string& debug_file() const { return debug_file_; }
   // Defined STT_FUNC / STT_GNU_IFUNC symbols with a non-zero address, one per address
   // (.symtab preferred over .dynsym; among aliases, a global name over a local one), sorted by name.
   const std::vector<ElfFunction>& functions() const { return functions_; }
@@ -36,6 +38,7 @@ class ElfSymbols {
   bool has_dynsym_ = false;
   bool is_dyn_ = false;
   std::string interpreter_;
+  std::string debug_file_;
   std::vector<ElfFunction> functions_;
 };
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "perfbpf/error.h"
@@ -140,6 +141,26 @@ TEST_CASE("stripped binaries: which tables are left", "[symbols]") {
   REQUIRE(alpha);
   CHECK(alpha->dynamic);
   CHECK(find(exported, "local_helper") == nullptr);  // static: never exported
+}
+
+TEST_CASE("a stripped binary is symbolized from its separate debug file", "[symbols]") {
+  ElfSymbols full = ElfSymbols::load(fixture("sym_pie"));
+  ElfSymbols split = ElfSymbols::load(fixture("sym_debuglinked"));
+  CHECK(full.debug_file().empty());
+  CHECK_THAT(split.debug_file(), Catch::EndsWith("/sym_pie.debug"));
+  CHECK(split.has_symtab());
+  for (const char* name : {"alpha", "local_helper", "beta_two"}) {
+    INFO(name);
+    const ElfFunction* from_debug = find(split, name);
+    REQUIRE(from_debug);
+    CHECK(from_debug->file_offset == find(full, name)->file_offset);
+    CHECK(from_debug->size == find(full, name)->size);
+  }
+  // A debug file whose CRC does not match the link is not used.
+  std::string dir = std::filesystem::path(test::temp_path("x")).parent_path();
+  std::filesystem::copy_file(fixture("sym_debuglinked"), dir + "/sym_debuglinked");
+  std::ofstream(dir + "/sym_pie.debug") << "not the debug file";
+  CHECK(ElfSymbols::load(dir + "/sym_debuglinked").debug_file().empty());
 }
 
 TEST_CASE("not an ELF file, or no file at all", "[symbols]") {
