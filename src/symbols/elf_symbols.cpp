@@ -61,7 +61,7 @@ bool to_file_offset(const std::vector<Segment>& segments, uint64_t addr, uint64_
   return false;
 }
 
-// One function per address: .symtab beats .dynsym, a global name beats a local alias.
+// One function per address, named by its most public alias; the others kept as aliases.
 struct Candidate {
   ElfFunction fn;
   bool global;
@@ -98,9 +98,18 @@ void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map
         continue;
       }
       Candidate& have = it->second;
-      bool better = (have.fn.dynamic && !dynamic) || (!have.global && global && have.fn.dynamic == dynamic);
+      // Among aliases the public name wins (global, no leading underscore: clock_nanosleep
+      // over __clock_nanosleep), whichever table it came from.
+      auto rank = [](const std::string& n, bool g) { return (g ? 2 : 0) + (n.rfind('_', 0) == 0 ? 0 : 1); };
+      bool better = rank(fn.name, global) > rank(have.fn.name, have.global);
+      // The name not chosen stays findable: -f clock_nanosleep must match __clock_nanosleep.
+      std::string other = better ? have.fn.name : fn.name;
+      std::vector<std::string> aliases = std::move(have.fn.aliases);
       if (better) have = Candidate{fn, global};
       else if (!dynamic) have.fn.dynamic = false;
+      if (other != have.fn.name && std::find(aliases.begin(), aliases.end(), other) == aliases.end())
+        aliases.push_back(other);
+      have.fn.aliases = std::move(aliases);
     }
   }
 }
@@ -275,7 +284,9 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob) {
   std::vector<const ElfFunction*> out;
   for (const auto& f : symbols.functions()) {
-    if (fnmatch(glob.c_str(), f.name.c_str(), 0) == 0 || fnmatch(glob.c_str(), f.demangled.c_str(), 0) == 0 ||
+    bool alias = std::any_of(f.aliases.begin(), f.aliases.end(),
+                             [&](const std::string& a) { return fnmatch(glob.c_str(), a.c_str(), 0) == 0; });
+    if (alias || fnmatch(glob.c_str(), f.name.c_str(), 0) == 0 || fnmatch(glob.c_str(), f.demangled.c_str(), 0) == 0 ||
         fnmatch(glob.c_str(), plain_name(f.demangled).c_str(), 0) == 0)
       out.push_back(&f);
   }

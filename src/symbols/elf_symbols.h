@@ -14,6 +14,7 @@ struct ElfFunction {
   uint64_t size = 0;      // st_size
   uint64_t file_offset = 0;  // st_value mapped through the PT_LOAD segment that holds it
   bool dynamic = false;      // found only in .dynsym
+  std::vector<std::string> aliases;  // other names at the same address (libc: __clock_nanosleep)
 };
 
 class ElfSymbols {
@@ -42,7 +43,7 @@ class ElfSymbols {
   std::vector<ElfFunction> functions_;
 };
 
-// Functions whose mangled name, demangled name, or plain name (demangled without parameter
+// Functions whose mangled name, an alias, demangled name, or plain name (demangled without parameter
 // list, template return type and gcc clone suffix) matches the glob (fnmatch, no flags):
 // "Parser::parse" matches "Parser::parse(char const*) [clone .isra.0]".
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob);
