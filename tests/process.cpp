@@ -2,10 +2,7 @@
 
 #include "util/subprocess.h"
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,29 +13,8 @@
 namespace perfbpf::test {
 
 Spawned spawn(const std::vector<std::string>& argv, int as_uid) {
-  int in[2], out[2], err[2];
-  if (pipe2(in, O_CLOEXEC) || pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
-    throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid < 0) throw std::runtime_error("fork failed");
-  if (pid == 0) {
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    if (as_uid >= 0 && (setgid(as_uid) != 0 || setuid(as_uid) != 0)) _exit(126);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(in[0]);
-  close(out[1]);
-  close(err[1]);
-  return {pid, in[1], out[0], err[0]};
+  PipedProcess p = spawn_piped(argv, as_uid);
+  return {p.pid, p.stdin_fd, p.stdout_fd, p.stderr_fd};
 }
 
 Finished finish(Spawned& p) {
@@ -46,9 +22,7 @@ Finished finish(Spawned& p) {
   if (p.stdin_fd >= 0) close(p.stdin_fd);
   p.stdin_fd = -1;
   drain_pipes(p.stdout_fd, p.stderr_fd, f.out, f.err);
-  int status = 0;
-  waitpid(p.pid, &status, 0);
-  f.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  f.exit_code = wait_exit_code(p.pid);
   p.stdout_fd = p.stderr_fd = -1;
   return f;
 }

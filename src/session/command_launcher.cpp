@@ -15,6 +15,7 @@
 
 #include "perfbpf/error.h"
 #include "session/privileges.h"
+#include "util/subprocess.h"
 
 namespace perfbpf {
 namespace {
@@ -148,14 +149,8 @@ void LaunchedCommand::release() {
 
 int LaunchedCommand::wait_exit_code() {
   if (reaped_) return exit_code_;
-  int status = 0;
-  pid_t r;
-  do r = waitpid(pid_, &status, 0);
-  while (r < 0 && errno == EINTR);
   reaped_ = true;
-  if (r < 0) return exit_code_ = -1;
-  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return exit_code_;
+  return exit_code_ = ::perfbpf::wait_exit_code(pid_);
 }
 
 }  // namespace perfbpf

@@ -1,5 +1,3 @@
-#include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,37 +17,11 @@ struct Output {
 
 // Runs ARGV (no shell) and collects both outputs.
 Output run_capture(const std::vector<std::string>& argv) {
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) throw Error(errno_message("pipe", errno), "", errno);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    int e = errno;
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    throw Error(errno_message("pipe", e), "", e);
-  }
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    for (int fd : {out_pipe[0], out_pipe[1], err_pipe[0], err_pipe[1]}) close(fd);
-    throw Error(errno_message("fork", e), "", e);
-  }
-  if (pid == 0) {
-    dup2(out_pipe[1], 1);
-    dup2(err_pipe[1], 2);
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execv(args[0], args.data());
-    _exit(127);
-  }
-  close(out_pipe[1]);
-  close(err_pipe[1]);
+  PipedProcess p = spawn_piped(argv);
+  close(p.stdin_fd);
   Output result;
-  drain_pipes(out_pipe[0], err_pipe[0], result.out, result.err);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  drain_pipes(p.stdout_fd, p.stderr_fd, result.out, result.err);
+  result.status = wait_exit_code(p.pid);
   return result;
 }
 
