@@ -7,12 +7,14 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
 #include "profile.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile bool filter_tgid = false; /* false: every process but perfbpf */
 const volatile __u32 self_tgid = 0;	 /* perfbpf itself, never sampled */
+const volatile __u64 min_block_ns = 1000; /* shorter off-CPU spells are not worth a record */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -34,6 +36,20 @@ struct {
 	__type(key, __u32); /* tgid */
 	__type(value, __u8);
 } targets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_COUNTS);
+	__type(key, __u32); /* tid */
+	__type(value, struct offcpu_start);
+} switched_out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_COUNTS);
+	__type(key, struct offcpu_key);
+	__type(value, __u64);
+} offcpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -85,5 +101,68 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 		else
 			count_loss(PROFILE_LOSS_COUNTS_FULL);
 	}
+	return 0;
+}
+
+/* Linux < 5.14 called task_struct::__state "state". */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 offcpu_state_of(struct task_struct *t)
+{
+	long state;
+
+	if (bpf_core_field_exists(t->__state))
+		state = BPF_CORE_READ(t, __state);
+	else
+		state = BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+	if (state == 0)
+		return OFFCPU_RUNNABLE;
+	return state & 2 /* TASK_UNINTERRUPTIBLE */ ? OFFCPU_IO : OFFCPU_SLEEP;
+}
+
+static __always_inline bool wanted(__u32 tgid, __u32 tid)
+{
+	if (tid == 0 || tgid == self_tgid)
+		return false;
+	return !filter_tgid || bpf_map_lookup_elem(&targets, &tgid);
+}
+
+/*
+ * Off-CPU time: at switch-out remember the thread's stacks (this runs in its context) and
+ * state; at switch-in add the time it was away to those stacks.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns(), *total;
+	__u32 prev_tid = BPF_CORE_READ(prev, pid), next_tid = BPF_CORE_READ(next, pid);
+	__u32 prev_tgid = BPF_CORE_READ(prev, tgid);
+	struct offcpu_start start = {}, *s;
+
+	if (wanted(prev_tgid, prev_tid)) {
+		start.ts_ns = now;
+		start.key.where.tgid = prev_tgid;
+		start.key.where.tid = prev_tid;
+		start.key.where.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+		start.key.where.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
+		start.key.state = offcpu_state_of(prev);
+		bpf_map_update_elem(&switched_out, &prev_tid, &start, BPF_ANY);
+	}
+	s = bpf_map_lookup_elem(&switched_out, &next_tid);
+	if (!s)
+		return 0;
+	if (now - s->ts_ns >= min_block_ns) {
+		struct offcpu_key key = s->key;
+		__u64 delta = now - s->ts_ns;
+
+		total = bpf_map_lookup_elem(&offcpu, &key);
+		if (total)
+			__sync_fetch_and_add(total, delta);
+		else if (bpf_map_update_elem(&offcpu, &key, &delta, BPF_NOEXIST))
+			count_loss(PROFILE_LOSS_COUNTS_FULL);
+	}
+	bpf_map_delete_elem(&switched_out, &next_tid);
 	return 0;
 }

@@ -38,10 +38,32 @@ struct profile_key {
 	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
 };
 
+/* Why a thread was off CPU, from its state when switched out. */
+enum offcpu_state {
+	OFFCPU_RUNNABLE = 0, /* preempted while runnable: waiting for a CPU */
+	OFFCPU_IO = 1,	     /* uninterruptible (D): I/O and the like */
+	OFFCPU_SLEEP = 2,    /* interruptible (S) and the rest: sleeps, locks, waits */
+};
+
+/* Key of the off-CPU time map; value: __u64 ns off CPU. */
+struct offcpu_key {
+	struct profile_key where; /* stacks at the moment of switching out */
+	__u32 state;		  /* enum offcpu_state */
+	__u32 pad;
+};
+
+/* A thread switched out, waiting to come back (map "switched_out", key tid). */
+struct offcpu_start {
+	__u64 ts_ns; /* CLOCK_MONOTONIC at switch-out */
+	struct offcpu_key key;
+};
+
 #ifdef __cplusplus
 static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
+static_assert(sizeof(struct offcpu_key) == 24, "offcpu_key ABI changed");
 #else
 _Static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
+_Static_assert(sizeof(struct offcpu_key) == 24, "offcpu_key ABI changed");
 #endif
 
 #endif /* PERFBPF_PROFILE_H */

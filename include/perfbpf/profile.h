@@ -90,7 +90,8 @@ struct FunctionShare {
 
 struct StackProfile {
   bool enabled = false;
-  unsigned frequency_hz = 0;
+  std::string unit = "samples";  // what counts count: "samples" (on-CPU) or "ns" (off-CPU)
+  unsigned frequency_hz = 0;     // on-CPU sampling rate; 0 for off-CPU
   uint64_t samples = 0;
   uint64_t lost = 0;
   std::map<std::string, uint64_t> lost_by_reason;
@@ -149,6 +150,7 @@ struct Profile {
   CalibrationInfo calibration;
   OverheadInfo overhead;
   StackProfile stacks;
+  StackProfile off_cpu;  // off-CPU time by stack; the leaf frame says why ([off-cpu: io] ...)
 };
 
 // Stats of a histogram in the report's shape.

@@ -33,6 +33,8 @@ struct SessionOptions {
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this
   bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
   unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling
+  bool off_cpu = false;                // also record where threads wait, by stack and reason
+  double min_block_us = 1;             // off-CPU spells shorter than this are not recorded
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

@@ -54,6 +54,13 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       frames_named += f.resolved ? s.count : 0;
       stack.frames.push_back(table.intern(f));
     }
+    if (s.off_cpu_state >= 0) {  // why it was off CPU, as the leaf
+      SymbolizedFrame why;
+      why.name = std::string("[off-cpu: ") + offcpu_state_name(s.off_cpu_state) + "]";
+      why.object = "[off-cpu]";
+      why.kernel = true;
+      stack.frames.push_back(table.intern(why));
+    }
     p.samples += s.count;
     if (!s.user.empty()) {
       with_user += s.count;

@@ -52,7 +52,7 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
   write_json_report(profile, options.output);
   if (!options.folded_path.empty()) {
     std::ofstream folded(options.folded_path);
-    write_folded(profile.stacks, folded);
+    write_folded(profile.off_cpu.enabled ? profile.off_cpu : profile.stacks, folded);
     if (!folded) throw Error("cannot write " + options.folded_path, "choose a writable path with --folded");
     give_to_invoking_user(options.folded_path);
   }
@@ -61,9 +61,15 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
     std::string target = profile.session.mode == "command" && !profile.session.command.empty()
                              ? profile.session.command[0]
                              : "pid " + std::to_string(profile.session.pid);
-    write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target, profile.stacks.samples,
-                                                     profile.stacks.frequency_hz),
-                         svg);
+    if (profile.off_cpu.enabled)
+      write_flamegraph_svg(profile.off_cpu,
+                           fmt::format("Off-CPU: {} ({} waiting, in ns)", target,
+                                       format_duration_ns(static_cast<double>(profile.off_cpu.samples))),
+                           svg);
+    else
+      write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target,
+                                                       profile.stacks.samples, profile.stacks.frequency_hz),
+                           svg);
     if (!svg) throw Error("cannot write " + options.flamegraph_path, "choose a writable path with --flamegraph");
     give_to_invoking_user(options.flamegraph_path);
   }

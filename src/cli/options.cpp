@@ -48,6 +48,12 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
                  "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off")
       ->capture_default_str()
       ->check(CLI::Range(0u, 10000u));
+  app.add_flag("--off-cpu", o.session.off_cpu,
+               "Also record where threads wait off CPU (run queue, I/O, sleep), by stack; --folded and "
+               "--flamegraph then show off-CPU time");
+  app.add_option("--min-block-us", o.session.min_block_us, "Off-CPU spells shorter than this are not recorded")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
   app.add_option("--flamegraph", o.flamegraph_path, "Write the sampled stacks as a self-contained SVG flame graph");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
@@ -60,7 +66,7 @@ void validate_profile(const CliOptions& o) {
     throw Error::usage("--pid and a command are exclusive", "use one target");
   if (s.pid <= 0 && s.command.empty())
     throw Error::usage("no target", "give --pid PID, or a command after --");
-  if (s.functions.empty() && s.sample_freq == 0)
+  if (s.functions.empty() && s.sample_freq == 0 && !s.off_cpu)
     throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or drop --sample-freq 0");
   if (std::any_of(s.functions.begin(), s.functions.end(), [](const auto& f) { return f.empty(); }))
     throw Error::usage("empty -f pattern");
@@ -68,7 +74,7 @@ void validate_profile(const CliOptions& o) {
     throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
   if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
   if (o.output.empty()) throw Error::usage("-o needs a path");
-  if ((!o.folded_path.empty() || !o.flamegraph_path.empty()) && s.sample_freq == 0)
+  if ((!o.folded_path.empty() || !o.flamegraph_path.empty()) && s.sample_freq == 0 && !s.off_cpu)
     throw Error::usage("--folded and --flamegraph need sampling", "drop --sample-freq 0");
 }
 

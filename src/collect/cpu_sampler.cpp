@@ -59,11 +59,21 @@ const char* profile_loss_name(unsigned reason) {
   }
 }
 
-CpuSampler::CpuSampler(const SamplerSettings& settings) : frequency_hz_(settings.frequency_hz) {
+const char* offcpu_state_name(int state) {
+  switch (state) {
+    case OFFCPU_RUNNABLE: return "runnable";
+    case OFFCPU_IO: return "io";
+    default: return "sleep";
+  }
+}
+
+CpuSampler::CpuSampler(const SamplerSettings& settings)
+    : frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
   skel_.reset(profile_bpf__open());
   if (!skel_) throw Error(errno_message("cannot open the sampling BPF object", errno), "", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
+  skel_->rodata->min_block_ns = settings.min_block_ns;
   if (settings.shared_targets_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
       throw Error(errno_message("cannot share the target set with the sampler", err), "", -err);
@@ -81,7 +91,12 @@ void CpuSampler::add_target_tgid(uint32_t tgid) {
 }
 
 void CpuSampler::start() {
-  for (int cpu : online_cpus()) {
+  if (off_cpu_) {
+    bpf_link* link = bpf_program__attach(skel_->progs.handle_switch);
+    if (!link) throw Error(errno_message("cannot attach the off-CPU program to sched_switch", errno), "", errno);
+    links_.push_back(link);
+  }
+  for (int cpu : frequency_hz_ ? online_cpus() : std::vector<int>{}) {
     perf_event_attr attr{};
     attr.size = sizeof(attr);
     attr.type = PERF_TYPE_SOFTWARE;  // cpu-clock: works without hardware counters (VMs)
@@ -125,6 +140,23 @@ std::vector<RawStackSample> CpuSampler::collect() const {
     uint64_t n = 0;
     if (bpf_map_lookup_elem(counts, &key, &n) != 0) continue;
     out.push_back({key.tgid, key.tid, read_stack(stacks, key.user_stack_id), read_stack(stacks, key.kernel_stack_id), n});
+  }
+  return out;
+}
+
+std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
+  std::vector<RawStackSample> out;
+  int times = bpf_map__fd(skel_->maps.offcpu), stacks = bpf_map__fd(skel_->maps.stacks);
+  offcpu_key key{}, next{};
+  const offcpu_key* prev = nullptr;
+  while (bpf_map_get_next_key(times, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    uint64_t ns = 0;
+    if (bpf_map_lookup_elem(times, &key, &ns) != 0) continue;
+    const profile_key& w = key.where;
+    out.push_back({w.tgid, w.tid, read_stack(stacks, w.user_stack_id), read_stack(stacks, w.kernel_stack_id), ns,
+                   static_cast<int>(key.state)});
   }
   return out;
 }

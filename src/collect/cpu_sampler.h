@@ -16,13 +16,16 @@ struct RawStackSample {
   uint32_t tgid = 0, tid = 0;
   std::vector<uint64_t> user;    // innermost first; empty for kernel threads or failed captures
   std::vector<uint64_t> kernel;  // innermost first
-  uint64_t count = 0;
+  uint64_t count = 0;            // samples, or ns off CPU
+  int off_cpu_state = -1;        // enum offcpu_state for off-CPU time, -1 for samples
 };
 
 struct SamplerSettings {
   unsigned frequency_hz = 99;
   bool filter_tgid = true;  // only processes added with add_target_tgid
   int shared_targets_fd = -1;  // use another object's target set (funclat's follows children)
+  bool off_cpu = false;         // also time threads switched out (sched_switch)
+  uint64_t min_block_ns = 1000; // off-CPU spells shorter than this are not recorded
 };
 
 class CpuSampler {
@@ -37,6 +40,7 @@ class CpuSampler {
   void stop();   // detaches; the counts stay readable
 
   std::vector<RawStackSample> collect() const;
+  std::vector<RawStackSample> collect_off_cpu() const;
   std::vector<uint64_t> losses() const;  // by enum profile_loss, summed over CPUs
 
  private:
@@ -45,8 +49,10 @@ class CpuSampler {
   std::vector<bpf_link*> links_;
   std::vector<int> event_fds_;
   unsigned frequency_hz_;
+  bool off_cpu_;
 };
 
 const char* profile_loss_name(unsigned reason);
+const char* offcpu_state_name(int state);  // "runnable", "io", "sleep"
 
 }  // namespace perfbpf

@@ -180,7 +180,7 @@ json stacks_json(const StackProfile& s) {
     top.push_back({{"name", t.name}, {"self", t.self}, {"total", t.total}, {"self_pct", t.self_pct},
                    {"total_pct", t.total_pct}});
   for (const auto& [tgid, comm] : s.processes) processes[std::to_string(tgid)] = comm;
-  return {{"frequency_hz", s.frequency_hz}, {"samples", s.samples}, {"lost", s.lost},
+  return {{"unit", s.unit}, {"frequency_hz", s.frequency_hz}, {"samples", s.samples}, {"lost", s.lost},
           {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct},
           {"shallow_user_pct", s.shallow_user_pct}, {"processes", processes},
           {"top", top}, {"frames", frames}, {"stacks", stacks}};
@@ -189,6 +189,7 @@ json stacks_json(const StackProfile& s) {
 StackProfile read_stacks(const Reader& r) {
   StackProfile s;
   s.enabled = true;
+  s.unit = r.str("unit");
   s.frequency_hz = static_cast<unsigned>(r.u64("frequency_hz"));
   s.samples = r.u64("samples");
   s.lost = r.u64("lost");
@@ -285,7 +286,8 @@ json to_json(const Profile& p) {
           {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
           {"calibration", calibration_to_json(p.calibration)},
           {"overhead", overhead_json(p.overhead)},
-          {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)}};
+          {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)},
+          {"off_cpu", p.off_cpu.enabled ? stacks_json(p.off_cpu) : json(nullptr)}};
 }
 
 Profile profile_from_json(const json& report) {
@@ -326,6 +328,7 @@ Profile profile_from_json(const json& report) {
   p.calibration = read_calibration(root.object("calibration"));
   p.overhead = read_overhead(root.object("overhead"));
   if (report.contains("stacks") && !report["stacks"].is_null()) p.stacks = read_stacks(root.object("stacks"));
+  if (report.contains("off_cpu") && !report["off_cpu"].is_null()) p.off_cpu = read_stacks(root.object("off_cpu"));
   return p;
 }
 

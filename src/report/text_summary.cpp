@@ -55,6 +55,22 @@ void write_hottest(const StackProfile& s, std::ostream& out) {
     out << fmt::format("  {:>7.1f} {:>7.1f}  {}\n", s.top[i].self_pct, s.top[i].total_pct, fit(s.top[i].name, 70));
 }
 
+// Where threads waited: off-CPU time by function on the stack, and by reason.
+void write_waits(const StackProfile& s, std::ostream& out) {
+  if (!s.enabled) return;
+  out << fmt::format("\nwhere threads wait ({} off CPU in all):\n", format_duration_ns(static_cast<double>(s.samples)));
+  if (s.samples == 0) {
+    out << "  no waits recorded\n";
+    return;
+  }
+  std::vector<const FunctionShare*> by_total;
+  for (const auto& t : s.top) by_total.push_back(&t);
+  std::sort(by_total.begin(), by_total.end(), [](auto* a, auto* b) { return a->total > b->total; });
+  for (size_t i = 0; i < by_total.size() && i < 10; i++)
+    out << fmt::format("  {:>10} {:>6.1f}%  {}\n", format_duration_ns(static_cast<double>(by_total[i]->total)),
+                       by_total[i]->total_pct, fit(by_total[i]->name, 70));
+}
+
 // How the numbers above were corrected, and what the probes cost the target.
 void write_probe_notes(const Profile& p, std::ostream& out) {
   if (p.functions.empty()) return;
@@ -152,6 +168,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   }
   write_probe_notes(p, out);
   write_hottest(p.stacks, out);
+  write_waits(p.off_cpu, out);
   out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
                      p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;

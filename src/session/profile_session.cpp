@@ -112,7 +112,7 @@ Profile run_session(const SessionOptions& options) {
   const bool command_mode = !options.command.empty();
   if (command_mode == (options.pid > 0))
     throw Error::usage("give exactly one target: --pid PID or -- COMMAND [ARGS]");
-  std::vector<FunctionSpec> specs = parse_specs(options.functions, options.sample_freq > 0);
+  std::vector<FunctionSpec> specs = parse_specs(options.functions, options.sample_freq > 0 || options.off_cpu);
   check_bpf_privileges();
   check_kernel_btf();
   // From here a Ctrl-C is held for the loop, so it ends the session instead of killing it.
@@ -166,10 +166,12 @@ Profile run_session(const SessionOptions& options) {
   // Sampling shares funclat's target set, so followed children are sampled too.
   std::optional<CpuSampler> sampler;
   Symbolizer symbols;
-  if (options.sample_freq > 0) {
+  if (options.sample_freq > 0 || options.off_cpu) {
     SamplerSettings s;
     s.frequency_hz = options.sample_freq;
     s.shared_targets_fd = bpf.targets_fd();
+    s.off_cpu = options.off_cpu;
+    s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
     sampler.emplace(s);
     sampler->start();
   }
@@ -224,7 +226,11 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) {
     sampler->stop();
     snapshot_targets();  // still alive in pid mode or after a duration limit
-    profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+    if (options.sample_freq > 0) profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+    if (options.off_cpu) {
+      profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0);
+      profile.off_cpu.unit = "ns";
+    }
     std::vector<uint64_t> lost = sampler->losses();
     for (unsigned r = 0; r < lost.size(); r++) {
       profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];

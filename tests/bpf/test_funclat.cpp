@@ -405,3 +405,30 @@ TEST_CASE("kernel stacks of a syscall-heavy workload are named from kallsyms", "
   CHECK(named_syscall_entry > with_kernel / 2);
   CHECK(under_caller > with_kernel / 2);       // user and kernel frames joined in one stack
 }
+
+TEST_CASE("off-CPU: a known nanosleep total lands on the sleeping function's stack", "[bpf][offcpu]") {
+  std::string truth_file = test::temp_path("slept.txt");
+  std::string target = workload("funclat_target");
+  SessionOptions o = command_session({}, {"/bin/sh", "-c", "exec " + target + " sleep 5 200 > " + truth_file});
+  o.sample_freq = 0;
+  o.off_cpu = true;
+  Profile p = run_session(o);
+  auto truth = ground_truth(truth_file);
+  REQUIRE(truth.count("slept_ns"));
+  const double slept = std::stod(truth["slept_ns"]);
+
+  REQUIRE(p.off_cpu.enabled);
+  CHECK(p.off_cpu.unit == "ns");
+  uint64_t in_sleeper = 0, sleeping = 0;
+  for (const auto& s : p.off_cpu.stacks) {
+    bool sleeper = false;
+    for (uint32_t idx : s.frames) sleeper |= p.off_cpu.frames[idx].name == "sleeper";
+    if (!sleeper) continue;
+    in_sleeper += s.count;
+    if (p.off_cpu.frames[s.frames.back()].name == "[off-cpu: sleep]") sleeping += s.count;
+  }
+  INFO("slept in-process " << slept << " ns; off-CPU under sleeper " << in_sleeper << " ns, as sleep " << sleeping);
+  // Within 5%: the in-process figure also holds the syscall's on-CPU moments.
+  CHECK(static_cast<double>(in_sleeper) == Approx(slept).epsilon(0.05));
+  CHECK(static_cast<double>(sleeping) > 0.95 * static_cast<double>(in_sleeper));
+}

@@ -76,6 +76,10 @@ Profile rich_profile() {
   p.stacks.stacks = {{4242, 4243, {0, 1}, 20}, {4242, 4243, {0, 1, 2}, 10}};
   p.stacks.processes = {{4242, "server"}};
   p.stacks.top = {{"handle", 20, 30, 66.7, 100}, {"do_syscall_64", 10, 10, 33.3, 33.3}};
+  p.off_cpu = p.stacks;
+  p.off_cpu.unit = "ns";
+  p.off_cpu.frequency_hz = 0;
+  p.off_cpu.samples = 1500000000;
   return p;
 }
 
@@ -164,6 +168,11 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.overhead.bpf_run_count == b.overhead.bpf_run_count);
   CHECK(a.overhead.completeness_pct == b.overhead.completeness_pct);
   CHECK(a.stacks.enabled == b.stacks.enabled);
+  CHECK(a.stacks.unit == b.stacks.unit);
+  CHECK(a.off_cpu.enabled == b.off_cpu.enabled);
+  CHECK(a.off_cpu.unit == b.off_cpu.unit);
+  CHECK(a.off_cpu.samples == b.off_cpu.samples);
+  CHECK(a.off_cpu.stacks.size() == b.off_cpu.stacks.size());
   CHECK(a.stacks.samples == b.stacks.samples);
   CHECK(a.stacks.coverage_pct == b.stacks.coverage_pct);
   CHECK(a.stacks.shallow_user_pct == b.stacks.shallow_user_pct);

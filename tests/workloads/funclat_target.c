@@ -18,6 +18,7 @@
 //   funclat_target wait-lib N       waits for a line on stdin, then "lib N"
 //   funclat_target shares MS        spends MS ms of CPU, 3/4 in spin_three(), 1/4 in spin_one()
 //   funclat_target syscalls MS      spends MS ms in getppid() system calls from in_syscalls()
+//   funclat_target sleep N MS       sleeper() sleeps N times MS ms (nanosleep), timed in-process
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -207,6 +208,20 @@ PROBED void in_syscalls(uint64_t ms)
 	}
 }
 
+PROBED uint64_t sleeper(long n, long ms)
+{
+	uint64_t start = now_ns();
+
+	for (long i = 0; i < n; i++) {
+		struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+		long ret = SYS_nanosleep;
+
+		/* The instruction itself, not libc's: this frame must be on the stack at switch-out. */
+		__asm__ volatile("syscall" : "+a"(ret) : "D"(&ts), "S"(0) : "rcx", "r11", "memory");
+	}
+	return now_ns() - start;
+}
+
 static void run_lib(long n)
 {
 	uint64_t x = 0;
@@ -290,6 +305,8 @@ int main(int argc, char **argv)
 			run_lib(a);
 		else
 			return 2;
+	} else if (!strcmp(mode, "sleep")) {
+		printf("slept_ns=%llu\n", (unsigned long long)sleeper(a, b));
 	} else if (!strcmp(mode, "syscalls")) {
 		in_syscalls((uint64_t)a);
 	} else if (!strcmp(mode, "shares")) {
@@ -297,7 +314,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|sleep|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
