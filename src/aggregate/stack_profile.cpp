@@ -26,6 +26,12 @@ class FrameTable {
   std::map<std::tuple<std::string, std::string, bool>, uint32_t> index_;
 };
 
+bool is_tracing_glue(const std::string& name) {
+  for (const char* prefix : {"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_", "bpf_get_stack"})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
@@ -48,8 +54,14 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       frames_named += f.resolved ? s.count : 0;
       stack.frames.push_back(table.intern(f));
     }
-    for (auto it = s.kernel.rbegin(); it != s.kernel.rend(); ++it) {
-      SymbolizedFrame f = symbols.kernel_frame(*it);
+    // A stack captured in a tracepoint handler starts with perfbpf's own program and the
+    // tracing glue: those frames describe the observer, not the thread.
+    std::vector<SymbolizedFrame> kernel;
+    for (uint64_t ip : s.kernel) kernel.push_back(symbols.kernel_frame(ip));
+    size_t own = 0;
+    while (own < kernel.size() && is_tracing_glue(kernel[own].name)) own++;
+    for (auto it = kernel.rbegin(); it != kernel.rend() - static_cast<long>(own); ++it) {
+      const SymbolizedFrame& f = *it;
       frames_seen += s.count;
       frames_named += f.resolved ? s.count : 0;
       stack.frames.push_back(table.intern(f));

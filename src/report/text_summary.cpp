@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 #include <vector>
 
 #include <fmt/format.h>
@@ -63,12 +64,27 @@ void write_waits(const StackProfile& s, std::ostream& out) {
     out << "  no waits recorded\n";
     return;
   }
-  std::vector<const FunctionShare*> by_total;
-  for (const auto& t : s.top) by_total.push_back(&t);
-  std::sort(by_total.begin(), by_total.end(), [](auto* a, auto* b) { return a->total > b->total; });
-  for (size_t i = 0; i < by_total.size() && i < 10; i++)
-    out << fmt::format("  {:>10} {:>6.1f}%  {}\n", format_duration_ns(static_cast<double>(by_total[i]->total)),
-                       by_total[i]->total_pct, fit(by_total[i]->name, 70));
+  // By reason (the leaf frames), then the program's own functions that were on the stack.
+  std::map<std::string, uint64_t> reasons;
+  std::map<uint32_t, uint64_t> user_total;  // frame index -> ns
+  for (const auto& st : s.stacks) {
+    if (st.frames.empty()) continue;
+    reasons[s.frames[st.frames.back()].name] += st.count;
+    std::set<uint32_t> seen;
+    for (uint32_t idx : st.frames)
+      if (!s.frames[idx].kernel && seen.insert(idx).second) user_total[idx] += st.count;
+  }
+  std::string why;
+  for (const auto& [reason, ns] : reasons)
+    why += fmt::format("{}{} {}", why.empty() ? "" : ", ", reason, format_duration_ns(static_cast<double>(ns)));
+  out << "  " << why << "\n";
+  std::vector<std::pair<uint64_t, uint32_t>> ranked;
+  for (const auto& [idx, ns] : user_total) ranked.emplace_back(ns, idx);
+  std::sort(ranked.rbegin(), ranked.rend());
+  for (size_t i = 0; i < ranked.size() && i < 10; i++)
+    out << fmt::format("  {:>10} {:>6.1f}%  {}\n", format_duration_ns(static_cast<double>(ranked[i].first)),
+                       100.0 * static_cast<double>(ranked[i].first) / static_cast<double>(s.samples),
+                       fit(s.frames[ranked[i].second].name, 70));
 }
 
 // How the numbers above were corrected, and what the probes cost the target.
