@@ -19,11 +19,32 @@ bool Symbolizer::snapshot(uint32_t tgid) {
     if (p.maps.empty()) return false;  // a zombie has no mappings left
     std::ifstream comm(proc_root_ + "/" + std::to_string(tgid) + "/comm");
     std::getline(comm, p.comm);
+    read_perf_map(tgid, p);
     processes_[tgid] = std::move(p);
     return true;
   } catch (const Error&) {
     return false;
   }
+}
+
+// "START SIZE name" per line, hex, as perf reads it; the file is in the process's /tmp.
+void Symbolizer::read_perf_map(uint32_t tgid, Process& p) const {
+  const std::string name = "/tmp/perf-" + std::to_string(tgid) + ".map";
+  std::ifstream in(proc_root_ + "/" + std::to_string(tgid) + "/root" + name);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string start, size;
+    if (!(fields >> start >> size)) continue;
+    std::string symbol;
+    std::getline(fields >> std::ws, symbol);
+    try {
+      p.perf_map.push_back({std::stoull(start, nullptr, 16), std::stoull(size, nullptr, 16), symbol});
+    } catch (const std::exception&) {
+      // a malformed line names nothing; the rest of the file still counts
+    }
+  }
+  std::sort(p.perf_map.begin(), p.perf_map.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
 }
 
 std::string Symbolizer::comm(uint32_t tgid) const {
@@ -54,6 +75,14 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
   for (const MapEntry& m : p->second.maps) {
     if (address < m.start || address >= m.end) continue;
     frame.object = m.path;
+    const auto& jit = p->second.perf_map;
+    auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
+    if (j != jit.begin() && address < std::prev(j)->start + std::prev(j)->size) {
+      frame.name = std::prev(j)->name;
+      frame.object = "[perf-map]";
+      frame.resolved = true;
+      return frame;
+    }
     if (m.path.empty() || m.path[0] != '/') {
       frame.name = m.path.empty() ? "[anon]" : m.path;  // [vdso], [heap], JIT code, ...
       return frame;

@@ -1,6 +1,7 @@
 // Addresses to function names after a session: user addresses through the process's
 // mappings (snapshotted while it lives; opened through /proc/PID/root) and its ELF symbols,
-// kernel addresses through /proc/kallsyms. ELF files are read once per path.
+// code outside any file through /tmp/perf-PID.map (JIT runtimes write it), kernel addresses
+// through /proc/kallsyms. ELF files are read once per path.
 #pragma once
 
 #include <cstdint>
@@ -35,10 +36,16 @@ class Symbolizer {
   SymbolizedFrame kernel_frame(uint64_t address);
 
  private:
+  struct JitSymbol {
+    uint64_t start, size;
+    std::string name;
+  };
   struct Process {
     std::vector<MapEntry> maps;
     std::string comm;
+    std::vector<JitSymbol> perf_map;  // /tmp/perf-PID.map, sorted by start
   };
+  void read_perf_map(uint32_t tgid, Process& p) const;
   struct KernelSymbol {
     uint64_t address;
     std::string name;

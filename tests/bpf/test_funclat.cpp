@@ -432,3 +432,16 @@ TEST_CASE("off-CPU: a known nanosleep total lands on the sleeping function's sta
   CHECK(static_cast<double>(in_sleeper) == Approx(slept).epsilon(0.05));
   CHECK(static_cast<double>(sleeping) > 0.95 * static_cast<double>(in_sleeper));
 }
+
+TEST_CASE("JIT code is named from /tmp/perf-PID.map", "[bpf][sampling]") {
+  SessionOptions o = command_session({}, {workload("funclat_target"), "jit", "1500000000"});
+  o.sample_freq = 999;
+  Profile p = run_session(o);
+  uint64_t jit = 0;
+  for (const auto& s : p.stacks.stacks)
+    if (!s.frames.empty() && p.stacks.frames[s.frames.back()].name == "jit_spin") jit += s.count;
+  INFO("samples " << p.stacks.samples << ", in jit_spin " << jit);
+  REQUIRE(p.stacks.samples > 100);
+  CHECK(jit > p.stacks.samples / 2);  // nearly all of the run is the JIT'd loop
+  std::filesystem::remove("/tmp/perf-" + std::to_string(p.session.pid) + ".map");
+}

@@ -19,6 +19,8 @@
 //   funclat_target shares MS        spends MS ms of CPU, 3/4 in spin_three(), 1/4 in spin_one()
 //   funclat_target syscalls MS      spends MS ms in getppid() system calls from in_syscalls()
 //   funclat_target sleep N MS       sleeper() sleeps N times MS ms (nanosleep), timed in-process
+//   funclat_target jit N            runs N iterations of a loop it wrote into anonymous memory,
+//                                   announced in /tmp/perf-PID.map as jit_spin (x86-64)
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -27,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -222,6 +225,32 @@ PROBED uint64_t sleeper(long n, long ms)
 	return now_ns() - start;
 }
 
+/* What a JIT does: code in anonymous memory, named only in /tmp/perf-PID.map. */
+static int run_jit(long n)
+{
+	static const unsigned char spin[] = {
+		0x48, 0xff, 0xcf, /* dec %rdi */
+		0x75, 0xfb,	  /* jnz -5 */
+		0xc3,		  /* ret */
+	};
+	char path[64];
+	FILE *map;
+	void *code = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (code == MAP_FAILED)
+		return 5;
+	memcpy(code, spin, sizeof(spin));
+	snprintf(path, sizeof(path), "/tmp/perf-%d.map", getpid());
+	map = fopen(path, "w");
+	if (!map)
+		return 6;
+	fprintf(map, "%lx %zx jit_spin\n", (unsigned long)code, sizeof(spin));
+	fclose(map);
+	((void (*)(long))code)(n);
+	printf("jit_iterations=%ld\n", n);
+	return 0;
+}
+
 static void run_lib(long n)
 {
 	uint64_t x = 0;
@@ -305,6 +334,8 @@ int main(int argc, char **argv)
 			run_lib(a);
 		else
 			return 2;
+	} else if (!strcmp(mode, "jit")) {
+		return run_jit(a);
 	} else if (!strcmp(mode, "sleep")) {
 		printf("slept_ns=%llu\n", (unsigned long long)sleeper(a, b));
 	} else if (!strcmp(mode, "syscalls")) {
@@ -314,7 +345,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|sleep|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|sleep|jit|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
