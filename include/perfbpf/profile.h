@@ -73,6 +73,7 @@ struct StackFrame {
   std::string name;    // function, or [unknown] / [object+0xoffset] when no symbol was found
   std::string object;  // ELF file, "[kernel]" for kernel frames
   bool kernel = false;
+  std::string source;  // "file.c:42" where the function is defined, "" without debug info
 };
 
 struct StackCount {
@@ -83,6 +84,7 @@ struct StackCount {
 
 struct FunctionShare {
   std::string name;
+  std::string source;  // as StackFrame::source
   uint64_t self = 0;   // samples with it as the leaf
   uint64_t total = 0;  // samples with it anywhere on the stack
   double self_pct = 0, total_pct = 0;

@@ -17,7 +17,7 @@ class FrameTable {
     auto key = std::make_tuple(f.name, f.object, f.kernel);
     auto it = index_.find(key);
     if (it != index_.end()) return it->second;
-    frames_.push_back({f.name, f.object, f.kernel});
+    frames_.push_back({f.name, f.object, f.kernel, f.source});
     return index_[key] = static_cast<uint32_t>(frames_.size() - 1);
   }
 
@@ -81,7 +81,10 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     p.processes[s.tgid] = symbols.comm(s.tgid);
     if (!stack.frames.empty()) {
       std::set<std::string> on_stack;
-      for (uint32_t idx : stack.frames) on_stack.insert(p.frames[idx].name);
+      for (uint32_t idx : stack.frames) {
+        on_stack.insert(p.frames[idx].name);
+        if (!p.frames[idx].source.empty()) shares[p.frames[idx].name].source = p.frames[idx].source;
+      }
       for (const auto& name : on_stack) shares[name].total += s.count;
       shares[p.frames[stack.frames.back()].name].self += s.count;
     }

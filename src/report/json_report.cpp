@@ -173,11 +173,12 @@ CalibrationInfo read_calibration(const Reader& r) {
 
 json stacks_json(const StackProfile& s) {
   json frames = json::array(), stacks = json::array(), top = json::array(), processes = json::object();
-  for (const auto& f : s.frames) frames.push_back({{"name", f.name}, {"object", f.object}, {"kernel", f.kernel}});
+  for (const auto& f : s.frames)
+    frames.push_back({{"name", f.name}, {"object", f.object}, {"kernel", f.kernel}, {"source", f.source}});
   for (const auto& st : s.stacks)
     stacks.push_back({{"tgid", st.tgid}, {"tid", st.tid}, {"frames", st.frames}, {"count", st.count}});
   for (const auto& t : s.top)
-    top.push_back({{"name", t.name}, {"self", t.self}, {"total", t.total}, {"self_pct", t.self_pct},
+    top.push_back({{"name", t.name}, {"source", t.source}, {"self", t.self}, {"total", t.total}, {"self_pct", t.self_pct},
                    {"total_pct", t.total_pct}});
   for (const auto& [tgid, comm] : s.processes) processes[std::to_string(tgid)] = comm;
   return {{"unit", s.unit}, {"frequency_hz", s.frequency_hz}, {"samples", s.samples}, {"lost", s.lost},
@@ -202,7 +203,7 @@ StackProfile read_stacks(const Reader& r) {
   const json& frames = r.array("frames");
   for (size_t i = 0; i < frames.size(); i++) {
     Reader f(frames[i], r.path("frames") + "[" + std::to_string(i) + "]");
-    s.frames.push_back({f.str("name"), f.str("object"), f.boolean("kernel")});
+    s.frames.push_back({f.str("name"), f.str("object"), f.boolean("kernel"), f.str("source")});
   }
   const json& stacks = r.array("stacks");
   for (size_t i = 0; i < stacks.size(); i++) {
@@ -221,7 +222,7 @@ StackProfile read_stacks(const Reader& r) {
   const json& top = r.array("top");
   for (size_t i = 0; i < top.size(); i++) {
     Reader t(top[i], r.path("top") + "[" + std::to_string(i) + "]");
-    s.top.push_back({t.str("name"), t.u64("self"), t.u64("total"), t.num("self_pct"), t.num("total_pct")});
+    s.top.push_back({t.str("name"), t.str("source"), t.u64("self"), t.u64("total"), t.num("self_pct"), t.num("total_pct")});
   }
   return s;
 }

@@ -48,12 +48,13 @@ void write_hottest(const StackProfile& s, std::ostream& out) {
   }
   if (s.shallow_user_pct > 90)
     out << fmt::format(
-        "  {:.0f}% of user stacks are 1-2 frames deep: the code likely lacks frame pointers; rebuild with "
-        "-fno-omit-frame-pointer (and -mno-omit-leaf-frame-pointer) for whole stacks\n",
+        "  {:.0f}% of user stacks are 1-2 frames deep: the code likely lacks frame pointers (rebuild with "
+        "-fno-omit-frame-pointer); samples inside frameless leaf functions also lose their caller\n",
         s.shallow_user_pct);
   out << fmt::format("  {:>7} {:>7}  {}\n", "SELF%", "TOTAL%", "FUNCTION");
   for (size_t i = 0; i < s.top.size() && i < 10; i++)
-    out << fmt::format("  {:>7.1f} {:>7.1f}  {}\n", s.top[i].self_pct, s.top[i].total_pct, fit(s.top[i].name, 70));
+    out << fmt::format("  {:>7.1f} {:>7.1f}  {}{}\n", s.top[i].self_pct, s.top[i].total_pct, fit(s.top[i].name, 70),
+                       s.top[i].source.empty() ? "" : "  (" + s.top[i].source + ")");
 }
 
 // Where threads waited: off-CPU time by function on the stack, and by reason.

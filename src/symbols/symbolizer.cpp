@@ -106,6 +106,8 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
         if (f->size == 0 || offset < f->file_offset + f->size) {
           frame.name = f->demangled;
           frame.resolved = true;
+          const uint64_t vaddr = offset - f->file_offset + f->address;
+          frame.source = dwarf_.function_source(symbols->debug_file().empty() ? file : symbols->debug_file(), vaddr);
           return frame;
         }
       }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "symbols/dwarf_sources.h"
 #include "symbols/elf_symbols.h"
 #include "symbols/proc_maps.h"
 
@@ -20,6 +21,7 @@ struct SymbolizedFrame {
   std::string object;  // file the address is in ("[kernel]" for kernel frames)
   bool kernel = false;
   bool resolved = false;  // a symbol was found
+  std::string source;     // "file.c:42" where the function is defined, when DWARF says
 };
 
 class Symbolizer {
@@ -58,6 +60,7 @@ class Symbolizer {
   std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
   std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
   std::vector<KernelSymbol> kallsyms_;
+  DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
 };
 

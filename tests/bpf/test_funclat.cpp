@@ -374,6 +374,8 @@ TEST_CASE("sampled CPU shares match the time measured in-process", "[bpf][sampli
   for (const auto& f : p.stacks.frames) {
     INFO(f.name << " in " << f.object);
     if (f.object.find("funclat_target") != std::string::npos) CHECK(f.name.front() != '[');
+    // Built with -g: where each of its functions is defined, from DWARF.
+    if (f.name == "spin_three" || f.name == "spin_one") CHECK_THAT(f.source, Catch::Contains("funclat_target.c:"));
   }
   CHECK(p.stacks.coverage_pct > 0);
   CHECK(p.stacks.lost == 0);

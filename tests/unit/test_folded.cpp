@@ -15,7 +15,9 @@ using namespace perfbpf;
 TEST_CASE("folded stacks parse back to the same totals", "[folded]") {
   StackProfile p;
   p.enabled = true;
-  p.frames = {{"main", "/bin/app", false}, {"parse(char const*)", "/bin/app", false}, {"do_syscall_64", "[kernel]", true}};
+  p.frames = {{"main", "/bin/app", false, "app.c:1"},
+              {"parse(char const*)", "/bin/app", false, "app.c:9"},
+              {"do_syscall_64", "[kernel]", true, ""}};
   p.stacks = {{10, 11, {0, 1}, 7}, {10, 12, {0, 1, 2}, 5}, {10, 11, {0}, 3}};
   p.processes = {{10, "app"}};
   p.samples = 15;
@@ -49,8 +51,8 @@ TEST_CASE("SVG flame graphs are written for XML validation", "[flamegraph]") {
   // tests/check_svg.py parses these with an XML parser; here, what a person would look for.
   StackProfile p;
   p.enabled = true;
-  p.frames = {{"main", "/bin/app", false}, {"std::vector<int>::push_back(int&&)", "/bin/app", false},
-              {"a & b \"quoted\"", "/bin/app", false}, {"do_syscall_64", "[kernel]", true}};
+  p.frames = {{"main", "/bin/app", false, ""}, {"std::vector<int>::push_back(int&&)", "/bin/app", false, ""},
+              {"a & b \"quoted\"", "/bin/app", false, ""}, {"do_syscall_64", "[kernel]", true, ""}};
   p.stacks = {{10, 11, {0, 1}, 70}, {10, 11, {0, 2, 3}, 30}};
   p.processes = {{10, "app"}};
   p.samples = 100;

@@ -72,10 +72,12 @@ Profile rich_profile() {
   p.stacks.coverage_pct = 87.5;
   p.stacks.shallow_user_pct = 12.5;
   p.stacks.lost_by_reason = {{"user_stack_failed", 2}};
-  p.stacks.frames = {{"main", "/usr/bin/server", false}, {"handle", "/usr/bin/server", false}, {"do_syscall_64", "[kernel]", true}};
+  p.stacks.frames = {{"main", "/usr/bin/server", false, "server.c:10"},
+                     {"handle", "/usr/bin/server", false, "server.c:42"},
+                     {"do_syscall_64", "[kernel]", true, ""}};
   p.stacks.stacks = {{4242, 4243, {0, 1}, 20}, {4242, 4243, {0, 1, 2}, 10}};
   p.stacks.processes = {{4242, "server"}};
-  p.stacks.top = {{"handle", 20, 30, 66.7, 100}, {"do_syscall_64", 10, 10, 33.3, 33.3}};
+  p.stacks.top = {{"handle", "server.c:42", 20, 30, 66.7, 100}, {"do_syscall_64", "", 10, 10, 33.3, 33.3}};
   p.off_cpu = p.stacks;
   p.off_cpu.unit = "ns";
   p.off_cpu.frequency_hz = 0;
@@ -182,6 +184,7 @@ void require_equal(const Profile& a, const Profile& b) {
   for (size_t i = 0; i < a.stacks.frames.size(); i++) {
     CHECK(a.stacks.frames[i].name == b.stacks.frames[i].name);
     CHECK(a.stacks.frames[i].kernel == b.stacks.frames[i].kernel);
+    CHECK(a.stacks.frames[i].source == b.stacks.frames[i].source);
   }
   REQUIRE(a.stacks.stacks.size() == b.stacks.stacks.size());
   for (size_t i = 0; i < a.stacks.stacks.size(); i++) {
@@ -192,6 +195,7 @@ void require_equal(const Profile& a, const Profile& b) {
   REQUIRE(a.stacks.top.size() == b.stacks.top.size());
   CHECK(a.stacks.top[0].name == b.stacks.top[0].name);
   CHECK(a.stacks.top[0].self == b.stacks.top[0].self);
+  CHECK(a.stacks.top[0].source == b.stacks.top[0].source);
 }
 
 void expect_malformed(json j, const std::string& says) {

@@ -1,0 +1,32 @@
+// Where a function is defined (file:line), from the DWARF of its ELF file or of that file's
+// separate debug file, read with libdw. Files are opened once and kept for the lookups.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+typedef struct Dwarf Dwarf;
+
+namespace perfbpf {
+
+class DwarfSources {
+ public:
+  DwarfSources() = default;
+  ~DwarfSources();
+  DwarfSources(const DwarfSources&) = delete;
+  DwarfSources& operator=(const DwarfSources&) = delete;
+
+  // "file.c:42" for the function holding VADDR (a virtual address as in the ELF file), or ""
+  // when the file has no DWARF or does not cover the address.
+  std::string function_source(const std::string& path, uint64_t vaddr);
+
+ private:
+  struct File {
+    int fd = -1;
+    Dwarf* dwarf = nullptr;
+  };
+  std::map<std::string, File> files_;
+};
+
+}  // namespace perfbpf
