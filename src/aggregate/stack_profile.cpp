@@ -49,10 +49,11 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     stack.count = s.count;
     // Root first: the user stack from main down, then the kernel stack it trapped into.
     for (auto it = s.user.rbegin(); it != s.user.rend(); ++it) {
-      SymbolizedFrame f = symbols.user_frame(s.tgid, *it);
-      frames_seen += s.count;
-      frames_named += f.resolved ? s.count : 0;
-      stack.frames.push_back(table.intern(f));
+      for (const SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1)) {
+        frames_seen += s.count;
+        frames_named += f.resolved ? s.count : 0;
+        stack.frames.push_back(table.intern(f));
+      }
     }
     // A stack captured in a tracepoint handler starts with perfbpf's own program and the
     // tracing glue: those frames describe the observer, not the thread.

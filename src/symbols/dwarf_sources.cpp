@@ -18,7 +18,7 @@ DwarfSources::~DwarfSources() {
   }
 }
 
-std::string DwarfSources::function_source(const std::string& path, uint64_t vaddr) {
+Dwarf* DwarfSources::open_dwarf(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     File f;
@@ -26,7 +26,38 @@ std::string DwarfSources::function_source(const std::string& path, uint64_t vadd
     if (f.fd >= 0) f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);  // null: no DWARF in this file
     it = files_.emplace(path, f).first;
   }
-  Dwarf* dw = it->second.dwarf;
+  return it->second.dwarf;
+}
+
+namespace {
+
+std::string decl_source(Dwarf_Die* die) {
+  const char* file = dwarf_decl_file(die);
+  int line = 0;
+  return file && dwarf_decl_line(die, &line) == 0 ? fmt::format("{}:{}", file, line) : std::string();
+}
+
+}  // namespace
+
+std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& path, uint64_t vaddr) {
+  std::vector<Inlined> chain;
+  Dwarf* dw = open_dwarf(path);
+  Dwarf_Die cu;
+  if (!dw || !dwarf_addrdie(dw, vaddr, &cu)) return chain;
+  Dwarf_Die* scopes = nullptr;
+  int n = dwarf_getscopes(&cu, vaddr, &scopes);
+  // Innermost first; stop at the physical function.
+  for (int i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram; i++) {
+    if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+    const char* name = dwarf_diename(&scopes[i]);  // follows DW_AT_abstract_origin
+    chain.push_back({name ? name : "[inlined]", decl_source(&scopes[i])});
+  }
+  free(scopes);
+  return {chain.rbegin(), chain.rend()};
+}
+
+std::string DwarfSources::function_source(const std::string& path, uint64_t vaddr) {
+  Dwarf* dw = open_dwarf(path);
   Dwarf_Die cu;
   if (!dw || !dwarf_addrdie(dw, vaddr, &cu)) return {};
   Dwarf_Die* scopes = nullptr;
@@ -36,9 +67,7 @@ std::string DwarfSources::function_source(const std::string& path, uint64_t vadd
   // (inlined callees appear as DW_TAG_inlined_subroutine, not as subprograms).
   for (int i = 0; i < n; i++) {
     if (dwarf_tag(&scopes[i]) != DW_TAG_subprogram) continue;
-    const char* file = dwarf_decl_file(&scopes[i]);
-    int line = 0;
-    if (file && dwarf_decl_line(&scopes[i], &line) == 0) source = fmt::format("{}:{}", file, line);
+    source = decl_source(&scopes[i]);
     break;
   }
   free(scopes);

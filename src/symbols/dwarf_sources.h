@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 typedef struct Dwarf Dwarf;
 
@@ -21,12 +22,20 @@ class DwarfSources {
   // when the file has no DWARF or does not cover the address.
   std::string function_source(const std::string& path, uint64_t vaddr);
 
+  struct Inlined {
+    std::string name;
+    std::string source;  // where the inlined function is defined
+  };
+  // Functions inlined at VADDR, outermost first (the physical function itself excluded).
+  std::vector<Inlined> inlined_at(const std::string& path, uint64_t vaddr);
+
  private:
   struct File {
     int fd = -1;
     Dwarf* dwarf = nullptr;
   };
   std::map<std::string, File> files_;
+  Dwarf* open_dwarf(const std::string& path);
 };
 
 }  // namespace perfbpf

@@ -106,8 +106,9 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
         if (f->size == 0 || offset < f->file_offset + f->size) {
           frame.name = f->demangled;
           frame.resolved = true;
-          const uint64_t vaddr = offset - f->file_offset + f->address;
-          frame.source = dwarf_.function_source(symbols->debug_file().empty() ? file : symbols->debug_file(), vaddr);
+          frame.vaddr = offset - f->file_offset + f->address;
+          frame.dwarf_path = symbols->debug_file().empty() ? file : symbols->debug_file();
+          frame.source = dwarf_.function_source(frame.dwarf_path, frame.vaddr);
           return frame;
         }
       }
@@ -119,6 +120,18 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     return frame;
   }
   return frame;
+}
+
+std::vector<SymbolizedFrame> Symbolizer::user_frames(uint32_t tgid, uint64_t address, bool leaf) {
+  std::vector<SymbolizedFrame> frames{user_frame(tgid, leaf || address == 0 ? address : address - 1)};
+  if (!frames[0].resolved || frames[0].dwarf_path.empty()) return frames;
+  for (auto& inl : dwarf_.inlined_at(frames[0].dwarf_path, frames[0].vaddr)) {
+    SymbolizedFrame f = frames[0];
+    f.name = inl.name + " [inlined]";
+    f.source = inl.source;
+    frames.push_back(std::move(f));
+  }
+  return frames;
 }
 
 void Symbolizer::load_kallsyms() {

@@ -22,6 +22,9 @@ struct SymbolizedFrame {
   bool kernel = false;
   bool resolved = false;  // a symbol was found
   std::string source;     // "file.c:42" where the function is defined, when DWARF says
+  // Where DWARF for it lives and its virtual address there (for inlined-frame lookups).
+  std::string dwarf_path;
+  uint64_t vaddr = 0;
 };
 
 class Symbolizer {
@@ -35,6 +38,9 @@ class Symbolizer {
   std::string comm(uint32_t tgid) const;
 
   SymbolizedFrame user_frame(uint32_t tgid, uint64_t address);
+  // The frame and the functions inlined into it at that point, outermost first. A return
+  // address (not the leaf) is looked up one byte back: the call, not what follows it.
+  std::vector<SymbolizedFrame> user_frames(uint32_t tgid, uint64_t address, bool leaf);
   SymbolizedFrame kernel_frame(uint64_t address);
 
  private:

@@ -24,6 +24,7 @@ struct TimingCase {
 // NOP sites on first use); a few empty calls first keep that out of the timed calls' tail.
 // They are calls like any other: measured in-process and by perfbpf alike.
 constexpr size_t kWarmupCalls = 5;
+constexpr int kTimingAttempts = 3;
 
 std::vector<uint64_t> with_warmup(std::vector<uint64_t> bodies) {
   bodies.insert(bodies.begin(), kWarmupCalls, 0);
@@ -88,14 +89,18 @@ std::vector<ValidationCheck> ProfilingValidationSystem::validate_timing_accuracy
     for (Site site : {Site::Plain, Site::Optimized}) {
       // A preemption inside the probe's own window (between its timestamp and the body's
       // clock read) is time the in-process truth cannot see; on a busy 2-CPU VM it moves a
-      // short function's p99 by a few us about once in ten runs. A failed case is measured once
-      // more and the detail says so: a real inaccuracy fails both times.
-      std::vector<ValidationCheck> result = timing_checks(c.name, c.body_ns, site);
-      bool failed = std::any_of(result.begin(), result.end(), [](const auto& r) { return !r.passed; });
-      if (failed) {
+      // short function's p99 by a few us about once in ten runs. A failed case is measured
+      // again, up to kTimingAttempts runs, and the detail says so: a real inaccuracy fails
+      // every time.
+      std::vector<ValidationCheck> result;
+      int runs = 0;
+      do {
         result = timing_checks(c.name, c.body_ns, site);
-        for (auto& r : result) r.detail += "; measured twice, the first run failed";
-      }
+        runs++;
+      } while (runs < kTimingAttempts &&
+               std::any_of(result.begin(), result.end(), [](const auto& r) { return !r.passed; }));
+      if (runs > 1)
+        for (auto& r : result) r.detail += fmt::format("; measured {} times, the earlier runs failed", runs);
       checks.insert(checks.end(), result.begin(), result.end());
     }
   }

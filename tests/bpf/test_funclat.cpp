@@ -447,3 +447,23 @@ TEST_CASE("JIT code is named from /tmp/perf-PID.map", "[bpf][sampling]") {
   CHECK(jit > p.stacks.samples / 2);  // nearly all of the run is the JIT'd loop
   std::filesystem::remove("/tmp/perf-" + std::to_string(p.session.pid) + ".map");
 }
+
+TEST_CASE("inlined functions appear as frames of their own, from DWARF", "[bpf][sampling]") {
+  SessionOptions o = command_session({}, {workload("funclat_target"), "inlined", "400"});
+  o.sample_freq = 999;
+  Profile p = run_session(o);
+  uint64_t inlined_under_outer = 0;
+  for (const auto& s : p.stacks.stacks) {
+    for (size_t i = 1; i < s.frames.size(); i++) {
+      const StackFrame& outer = p.stacks.frames[s.frames[i - 1]];
+      const StackFrame& inner = p.stacks.frames[s.frames[i]];
+      if (outer.name == "outer_with_inlined" && inner.name == "hot_inner [inlined]") {
+        inlined_under_outer += s.count;
+        CHECK_THAT(inner.source, Catch::Contains("funclat_target.c:"));
+      }
+    }
+  }
+  INFO("samples " << p.stacks.samples << ", hot_inner inlined under outer_with_inlined " << inlined_under_outer);
+  REQUIRE(p.stacks.samples > 100);
+  CHECK(inlined_under_outer > p.stacks.samples / 2);
+}

@@ -21,6 +21,7 @@
 //   funclat_target sleep N MS       sleeper() sleeps N times MS ms (nanosleep), timed in-process
 //   funclat_target jit N            runs N iterations of a loop it wrote into anonymous memory,
 //                                   announced in /tmp/perf-PID.map as jit_spin (x86-64)
+//   funclat_target inlined MS       MS ms in hot_inner(), inlined into outer_with_inlined()
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -251,6 +252,20 @@ static int run_jit(long n)
 	return 0;
 }
 
+static inline __attribute__((always_inline)) void hot_inner(uint64_t iterations)
+{
+	for (uint64_t i = 0; i < iterations; i++)
+		sink++;
+}
+
+PROBED void outer_with_inlined(long ms)
+{
+	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+
+	while (now_ns() < end)
+		hot_inner(1000000);
+}
+
 static void run_lib(long n)
 {
 	uint64_t x = 0;
@@ -334,6 +349,8 @@ int main(int argc, char **argv)
 			run_lib(a);
 		else
 			return 2;
+	} else if (!strcmp(mode, "inlined")) {
+		outer_with_inlined(a);
 	} else if (!strcmp(mode, "jit")) {
 		return run_jit(a);
 	} else if (!strcmp(mode, "sleep")) {
@@ -345,7 +362,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "detect-probe")) {
 		return detect_probe();
 	} else {
-		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|sleep|jit|detect-probe ...\n",
+		fprintf(stderr, "usage: %s count|recurse|threads|timed|lib|fork|exit-inside|wait|wait-fork|wait-loop|wait-timed|wait-lib|shares|syscalls|sleep|jit|inlined|detect-probe ...\n",
 			argv[0]);
 		return 2;
 	}
