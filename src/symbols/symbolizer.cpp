@@ -20,6 +20,17 @@ bool Symbolizer::snapshot(uint32_t tgid) {
     std::ifstream comm(proc_root_ + "/" + std::to_string(tgid) + "/comm");
     std::getline(comm, p.comm);
     read_perf_map(tgid, p);
+    // A process caught while exiting has lost some mappings already: what an earlier snapshot
+    // saw and nothing now overlaps is kept, so its samples still find their files.
+    auto old = processes_.find(tgid);
+    if (old != processes_.end()) {
+      for (const MapEntry& m : old->second.maps) {
+        bool overlapped = std::any_of(p.maps.begin(), p.maps.end(),
+                                      [&](const MapEntry& n) { return n.start < m.end && m.start < n.end; });
+        if (!overlapped) p.maps.push_back(m);
+      }
+      if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
+    }
     processes_[tgid] = std::move(p);
     return true;
   } catch (const Error&) {

@@ -467,3 +467,25 @@ TEST_CASE("inlined functions appear as frames of their own, from DWARF", "[bpf][
   REQUIRE(p.stacks.samples > 100);
   CHECK(inlined_under_outer > p.stacks.samples / 2);
 }
+
+TEST_CASE("sampled frames are named in a PIE, its shared library and C++ classes", "[bpf][sampling]") {
+  SessionOptions o = command_session({}, {workload("cpp_target"), "400"});
+  o.sample_freq = 999;
+  Profile p = run_session(o);
+  uint64_t method = 0, library = 0;
+  for (const auto& s : p.stacks.stacks) {
+    const StackFrame& leaf = p.stacks.frames[s.frames.back()];
+    if (leaf.name.rfind("app::Engine::spin(unsigned long)", 0) == 0) {  // gcc may name a clone
+      method += s.count;
+      CHECK_THAT(leaf.object, Catch::EndsWith("/cpp_target"));
+    }
+    if (leaf.name == "workload_lib_spin") {
+      library += s.count;
+      CHECK_THAT(leaf.object, Catch::EndsWith("/libworkload_lib.so"));
+    }
+  }
+  INFO("samples " << p.stacks.samples << ", in the method " << method << ", in the library " << library);
+  REQUIRE(p.stacks.samples > 200);
+  CHECK(method > p.stacks.samples / 5);
+  CHECK(library > p.stacks.samples / 5);
+}
