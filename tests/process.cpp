@@ -12,10 +12,7 @@
 
 namespace perfbpf::test {
 
-Spawned spawn(const std::vector<std::string>& argv, int as_uid) {
-  PipedProcess p = spawn_piped(argv, as_uid);
-  return {p.pid, p.stdin_fd, p.stdout_fd, p.stderr_fd};
-}
+Spawned spawn(const std::vector<std::string>& argv, int as_uid) { return spawn_piped(argv, as_uid); }
 
 Finished finish(Spawned& p) {
   Finished f;

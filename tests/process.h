@@ -7,14 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "util/subprocess.h"
+
 namespace perfbpf::test {
 
-struct Spawned {
-  pid_t pid = -1;
-  int stdin_fd = -1;   // write end
-  int stdout_fd = -1;  // read end
-  int stderr_fd = -1;  // read end
-};
+using Spawned = PipedProcess;  // pid and its three standard streams
 
 // Starts ARGV with piped stdin/stdout/stderr; AS_UID >= 0 drops to that uid and gid first.
 Spawned spawn(const std::vector<std::string>& argv, int as_uid = -1);
