@@ -17,6 +17,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -229,38 +230,102 @@ ElfSymbols ElfSymbols::load(const std::string& path) {
 
 namespace {
 
+// Where a compiler's copy-of-a-function suffix starts ("f.isra.0", "f.constprop.0.cold",
+// clang's "f.llvm.123"), or npos. A suffix is a run of ".KIND" and ".N" parts with one KIND at least.
+size_t clone_suffix_at(std::string_view name) {
+  static const std::set<std::string_view> kinds = {"isra",  "constprop",  "part",  "cold",
+                                                   "lto_priv", "localalias", "llvm", "clone"};
+  size_t at = std::string_view::npos;
+  size_t end = name.size();
+  while (end > 0) {
+    size_t dot = name.rfind('.', end - 1);
+    if (dot == std::string_view::npos || dot == 0) break;
+    std::string_view part = name.substr(dot + 1, end - dot - 1);
+    bool number = !part.empty() && std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!number && !kinds.count(part)) break;
+    if (!number) at = dot;
+    end = dot;
+  }
+  return at;
+}
+
+// gcc's hot/cold splitting puts a function's unlikely blocks in "f.cold": code jumped to from
+// inside f, never called. A probe there would count a call that never happened.
+bool is_cold_fragment(const ElfFunction& f) {
+  size_t at = clone_suffix_at(f.name);
+  return at != std::string::npos && f.name.find(".cold", at) != std::string::npos;
+}
+
+bool is_ident(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
+
+// Length of the symbolic operator at d[at] ("<<=", "->*", "=="), longest first; 0 if none.
+size_t operator_token_length(const std::string& d, size_t at) {
+  static const std::string_view tokens[] = {"->*", "<<=", ">>=", "<=>", "->", "<<", ">>", "<=", ">=", "==", "!=",
+                                            "&&",  "||",  "++",  "--",  "+=", "-=", "*=", "/=", "%=", "&=", "|=",
+                                            "^=",  "+",   "-",   "*",   "/",  "%",  "^",  "&",  "|",  "~",  "!",
+                                            "=",   "<",   ">",   ","};
+  for (std::string_view t : tokens)
+    if (d.compare(at, t.size(), t) == 0) return t.size();
+  return 0;
+}
+
 // "ns::Klass::method(int) const [clone .isra.0]" -> "ns::Klass::method", and for template
 // instances "double ns::twice<double>(double)" -> "ns::twice<double>": what a user types.
-// gcc's clone suffixes go too: users name the function, not the optimisation.
-std::string plain_name(std::string demangled) {
-  size_t clone = demangled.find(" [clone ");
-  if (clone != std::string::npos) demangled.resize(clone);
-  size_t close = demangled.rfind(')');
-  if (close == std::string::npos) return demangled;
-  // The '(' that opens the outermost parameter list, balancing parens from the end.
+// Brackets are balanced left to right, so "(anonymous namespace)::f", "operator<",
+// "operator()", "operator bool" and "{lambda(int, int)#1}" keep their own parentheses,
+// angles and spaces.
+std::string cxx_plain_name(std::string d) {
+  size_t clone = d.find(" [clone ");
+  if (clone != std::string::npos) d.resize(clone);
+  // A thunk adjusts `this` and jumps to the function: it keeps its prefix so that the
+  // function's own name does not probe both (one call would count twice).
+  for (std::string_view prefix :
+       {"non-virtual thunk to ", "virtual thunk to ", "covariant return thunk to ", "transaction clone for "})
+    if (d.rfind(prefix, 0) == 0) return std::string(prefix) + cxx_plain_name(d.substr(prefix.size()));
+  static const std::string_view kAnonymous = "(anonymous namespace)";
   int depth = 0;
-  size_t open = std::string::npos;
-  for (size_t i = close + 1; i-- > 0;) {
-    if (demangled[i] == ')') depth++;
-    else if (demangled[i] == '(' && --depth == 0) {
-      open = i;
-      break;
+  bool in_operator_name = false;  // "operator bool", "operator new[]": spaces belong to the name
+  size_t last_space = std::string::npos, name_start = 0, params = std::string::npos;
+  for (size_t i = 0; i < d.size(); i++) {
+    if (d.compare(i, kAnonymous.size(), kAnonymous) == 0) {
+      i += kAnonymous.size() - 1;
+      continue;
     }
-  }
-  if (open == std::string::npos || open == 0) return demangled;
-  demangled.resize(open);
-  // A return type (template instances carry one) ends at the last space outside <...>.
-  int angle = 0;
-  for (size_t i = demangled.size(); i-- > 0;) {
-    char c = demangled[i];
-    if (c == '>') angle++;
-    else if (c == '<') angle--;
-    else if (c == ' ' && angle == 0) {
-      // "operator<" and friends contain no spaces at depth 0, so this is the return type.
-      return demangled.substr(i + 1);
+    if (d.compare(i, 8, "operator") == 0 && (i == 0 || !is_ident(d[i - 1])) &&
+        (i + 8 == d.size() || !is_ident(d[i + 8]))) {
+      size_t j = i + 8;
+      if (d.compare(j, 2, "()") == 0 || d.compare(j, 2, "[]") == 0) {
+        j += 2;
+      } else if (size_t len = operator_token_length(d, j)) {
+        // "operator==<char>(...)": the template arguments start after the token; the
+        // demangler writes "operator< <int>" with a space when the token ends in '<'.
+        j += len;
+        if (d.compare(j, 2, " <") == 0) j++;
+      } else {
+        in_operator_name = true;
+      }
+      i = j - 1;
+      continue;
     }
+    char c = d[i];
+    if (c == '(' && depth == 0) {
+      // The first top-level '(' opens a parameter list; spaces before it end a return type.
+      if (params == std::string::npos) name_start = last_space == std::string::npos ? 0 : last_space + 1;
+      params = i;
+      in_operator_name = false;
+    }
+    if (c == '(' || c == '<' || c == '[' || c == '{') depth++;
+    else if (c == ')' || c == '>' || c == ']' || c == '}') depth--;
+    else if (c == ' ' && depth == 0 && !in_operator_name && params == std::string::npos) last_space = i;
   }
-  return demangled;
+  // The last top-level parameter list is the function's own ("f(int)::{lambda()#1}::operator()()").
+  if (params == std::string::npos) return d;
+  return d.substr(name_start, params - name_start);
+}
+
+std::string plain_name(const ElfFunction& f) {
+  if (f.demangled != f.name) return cxx_plain_name(f.demangled);
+  return f.name.substr(0, std::min(f.name.size(), clone_suffix_at(f.name)));
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -282,12 +347,12 @@ size_t edit_distance(const std::string& a, const std::string& b) {
 }  // namespace
 
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob) {
+  auto hit = [&](const std::string& name) { return fnmatch(glob.c_str(), name.c_str(), 0) == 0; };
+  bool wants_cold = glob.find(".cold") != std::string::npos;
   std::vector<const ElfFunction*> out;
   for (const auto& f : symbols.functions()) {
-    bool alias = std::any_of(f.aliases.begin(), f.aliases.end(),
-                             [&](const std::string& a) { return fnmatch(glob.c_str(), a.c_str(), 0) == 0; });
-    if (alias || fnmatch(glob.c_str(), f.name.c_str(), 0) == 0 || fnmatch(glob.c_str(), f.demangled.c_str(), 0) == 0 ||
-        fnmatch(glob.c_str(), plain_name(f.demangled).c_str(), 0) == 0)
+    if (!wants_cold && is_cold_fragment(f)) continue;
+    if (std::any_of(f.aliases.begin(), f.aliases.end(), hit) || hit(f.name) || hit(f.demangled) || hit(plain_name(f)))
       out.push_back(&f);
   }
   return out;
@@ -297,7 +362,8 @@ std::vector<std::string> closest_function_names(const ElfSymbols& symbols, const
   std::vector<std::pair<size_t, std::string>> scored;
   std::set<std::string> seen;
   for (const auto& f : symbols.functions()) {
-    std::string name = plain_name(f.demangled);
+    if (is_cold_fragment(f)) continue;
+    std::string name = plain_name(f);
     if (!seen.insert(name).second) continue;
     scored.emplace_back(edit_distance(pattern, name), name);
   }

@@ -45,7 +45,9 @@ class ElfSymbols {
 
 // Functions whose mangled name, an alias, demangled name, or plain name (demangled without parameter
 // list, template return type and gcc clone suffix) matches the glob (fnmatch, no flags):
-// "Parser::parse" matches "Parser::parse(char const*) [clone .isra.0]".
+// "Parser::parse" matches "Parser::parse(char const*) [clone .isra.0]", "scale" matches
+// "scale.constprop.0". A thunk keeps its prefix ("non-virtual thunk to X::f"), and gcc's ".cold"
+// fragments (not entry points) match only a glob that says ".cold".
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob);
 
 // Up to n function names nearest to the pattern (edit distance, case-insensitive), for errors.

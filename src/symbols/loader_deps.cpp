@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <sstream>
+#include <string>
 
 #include "perfbpf/error.h"
 #include "symbols/target_resolver.h"
@@ -25,16 +26,29 @@ Output run_capture(const std::vector<std::string>& argv) {
   return result;
 }
 
+// The loader's complaint as one line: "x: error while loading shared libraries: libfoo.so: ...".
+std::string one_line(std::string err, int status) {
+  for (char& c : err)
+    if (c == '\n') c = ' ';
+  while (!err.empty() && err.back() == ' ') err.pop_back();
+  return err.empty() ? "its loader exited with status " + std::to_string(status) : err;
+}
+
 }  // namespace
 
 std::vector<std::string> loader_dependencies(const std::string& executable) {
   ElfSymbols elf = ElfSymbols::load(executable);
   if (elf.interpreter().empty()) return {};  // static: nothing is loaded
+  if (access(elf.interpreter().c_str(), X_OK) != 0)
+    throw Error(executable + " needs the loader " + elf.interpreter() + ", which is not here",
+                "is it built for another architecture or distribution?", ENOENT);
   // The loader itself answers, so LD_LIBRARY_PATH, RUNPATH, hwcaps and ld.so.cache all count
-  // exactly as they will when the command runs.
+  // exactly as they will when the command runs. Unlike ldd's trace mode, --list stops at a
+  // missing library, and its message names it: the command would not start either.
   Output r = run_capture({elf.interpreter(), "--list", executable});
   if (r.status != 0)
-    throw Error("cannot list the libraries of " + executable + ": " + r.err, "is its dynamic loader runnable?", ENOEXEC);
+    throw Error("cannot list the libraries of " + executable + ": " + one_line(r.err, r.status),
+                "check LD_LIBRARY_PATH and that every library it links is installed", ENOEXEC);
   std::vector<std::string> libs;
   std::istringstream lines(r.out);
   std::string line;

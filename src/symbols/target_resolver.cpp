@@ -29,6 +29,14 @@ bool exists(const std::string& path) {
   return stat(path.c_str(), &st) == 0;
 }
 
+// The file itself, whichever way its path is spelled (a symlink, "libx" and "/path/libx.so.1",
+// /proc/PID/root/...): uprobes are per inode, so one probe per (file, offset).
+std::string file_identity(const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) return path;
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+}
+
 struct ObjectLocation {
   std::string attach_path;  // opened by perfbpf
   std::string object;       // as the target sees it
@@ -71,11 +79,13 @@ ObjectLocation locate_object(const std::string& object, const ResolveContext& ct
                 "rebuild it without stripping, or install its debug symbols", ENOENT);
   size_t exported = 0;
   for (const auto& f : symbols.functions()) exported += f.dynamic ? 1 : 0;
+  std::vector<std::string> closest = closest_function_names(symbols, spec.pattern);
   if (!symbols.has_symtab())
     throw Error("no function matching '" + spec.pattern + "' in " + object + ": it is stripped (no .symtab; only " +
                     std::to_string(exported) + " exported functions in .dynsym)",
-                "rebuild without -s/strip, or probe an exported function", ENOENT);
-  std::vector<std::string> closest = closest_function_names(symbols, spec.pattern);
+                "install its debug symbols (found by build-id or .gnu_debuglink) or rebuild it with symbols" +
+                    (closest.empty() ? std::string() : "; closest exported: " + join(closest, 5)),
+                ENOENT);
   throw Error("no function matching '" + spec.pattern + "' in " + object,
               closest.empty() ? "it defines no functions" : "closest: " + join(closest, 5), ENOENT);
 }
@@ -109,17 +119,18 @@ FunctionSpec parse_function_spec(const std::string& text) {
 
 std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs, const ResolveContext& ctx) {
   std::vector<ProbeTarget> targets;
-  std::map<std::string, ElfSymbols> loaded;  // by attach path
+  std::map<std::string, ElfSymbols> loaded;  // by file identity
   std::set<std::pair<std::string, uint64_t>> seen;
   for (const auto& spec : specs) {
     ObjectLocation where = locate_object(spec.object, ctx);
-    auto it = loaded.find(where.attach_path);
-    if (it == loaded.end()) it = loaded.emplace(where.attach_path, ElfSymbols::load(where.attach_path)).first;
+    std::string file = file_identity(where.attach_path);
+    auto it = loaded.find(file);
+    if (it == loaded.end()) it = loaded.emplace(file, ElfSymbols::load(where.attach_path)).first;
     const ElfSymbols& symbols = it->second;
     std::vector<const ElfFunction*> matched = match_functions(symbols, spec.pattern);
     if (matched.empty()) throw_no_match(spec, symbols, where.object);
     for (const ElfFunction* f : matched) {
-      if (!seen.emplace(where.attach_path, f->file_offset).second) continue;
+      if (!seen.emplace(file, f->file_offset).second) continue;
       targets.push_back({where.attach_path, where.object, *f, spec.text});
     }
   }

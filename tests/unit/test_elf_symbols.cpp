@@ -53,12 +53,17 @@ std::vector<std::string> names(const std::vector<const ElfFunction*>& fs) {
 }  // namespace
 
 TEST_CASE("file offsets hit the code the running program executes", "[symbols]") {
-  for (const char* exe : {"sym_pie", "sym_nopie"}) {
+  struct Case {
+    const char* exe;
+    bool dyn, interp;
+  };
+  for (Case c : {Case{"sym_pie", true, true}, Case{"sym_nopie", false, true}, Case{"sym_static", false, false}}) {
+    const char* exe = c.exe;
     INFO(exe);
     ElfSymbols s = ElfSymbols::load(fixture(exe));
-    CHECK(s.is_dyn() == (std::string(exe) == "sym_pie"));
+    CHECK(s.is_dyn() == c.dyn);
     CHECK(s.has_symtab());
-    CHECK_FALSE(s.interpreter().empty());
+    CHECK(s.interpreter().empty() != c.interp);
     const ElfFunction* alpha = find(s, "alpha");
     REQUIRE(alpha);
     // The program prints alpha's first 16 bytes as mapped in its own memory.
@@ -113,6 +118,49 @@ TEST_CASE("C++ names match mangled, demangled and without parameters", "[symbols
   CHECK(all.size() >= 7);  // constructor, area, grow, two scales, two twice
 }
 
+TEST_CASE("C++ names whose brackets and spaces are not a parameter list", "[symbols]") {
+  ElfSymbols s = ElfSymbols::load(fixture("sym_cpp"));
+  auto matched = [&](const std::string& glob) { return names(match_functions(s, glob)); };
+  using V = std::vector<std::string>;
+  CHECK(matched("shapes::(anonymous namespace)::hidden_helper") == V{"shapes::(anonymous namespace)::hidden_helper(int)"});
+  CHECK(matched("shapes::Flag::operator bool") == V{"shapes::Flag::operator bool() const"});
+  CHECK(matched("shapes::Flag::operator<") == V{"shapes::Flag::operator<(shapes::Flag const&) const"});
+  CHECK(matched("shapes::Flag::operator()") == V{"shapes::Flag::operator()(int, int) const"});
+  CHECK(matched("shapes::operator==<int>") ==
+        V{"bool shapes::operator==<int>(shapes::Box<int> const&, shapes::Box<int> const&)"});
+  CHECK(matched("main::{lambda(int, int)#1}::operator()") == V{"main::{lambda(int, int)#1}::operator()(int, int) const"});
+  // The thunk jumps into Both::kind: probing both would count a call through Base2* twice.
+  CHECK(matched("shapes::Both::kind") == V{"shapes::Both::kind()"});
+  CHECK(matched("*shapes::Both::kind") == V{"non-virtual thunk to shapes::Both::kind()", "shapes::Both::kind()"});
+
+  // The names an error suggests are the ones a user can type back.
+  auto all = closest_function_names(s, "x", 1000);
+  for (const char* name : {"shapes::(anonymous namespace)::hidden_helper", "shapes::Flag::operator bool",
+                           "shapes::operator==<int>", "main::{lambda(int, int)#1}::operator()"}) {
+    INFO(name);
+    CHECK(std::find(all.begin(), all.end(), name) != all.end());
+  }
+  CHECK(std::find(all.begin(), all.end(), "bool") == all.end());
+}
+
+TEST_CASE("gcc's copies: constant-propagated clones match, cold fragments do not", "[symbols]") {
+  ElfSymbols s = ElfSymbols::load(fixture("sym_clones"));
+  // The fixture's premise: gcc made these copies (if not, the checks below test nothing).
+  REQUIRE(find(s, "scaled.constprop.0"));
+  REQUIRE(find(s, "checked.cold"));
+  REQUIRE(find(s, "_ZN6shapes7checkedEi.cold"));
+  using V = std::vector<std::string>;
+  CHECK(names(match_functions(s, "scaled")) == V{"scaled.constprop.0"});
+  // "checked.cold" is a block of checked moved away, jumped to and never called.
+  CHECK(names(match_functions(s, "checked")) == V{"checked"});
+  CHECK(names(match_functions(s, "shapes::checked")) == V{"shapes::checked(int)"});
+  CHECK(names(match_functions(s, "*checked")) == V{"checked", "cxx_checked", "shapes::checked(int)"});
+  // Asked for by name, a cold fragment is still found.
+  CHECK(names(match_functions(s, "checked.cold")) == V{"checked.cold"});
+  CHECK(names(match_functions(s, "*.cold")) == V{"checked.cold", "shapes::checked(int) [clone .cold]"});
+  for (const auto& name : closest_function_names(s, "checkd", 100)) CHECK(name.find("cold") == std::string::npos);
+}
+
 TEST_CASE("gcc's clones are found under the function's own name", "[symbols]") {
   ElfSymbols s = ElfSymbols::load(fixture("sym_cpp_o2"));
   auto area = match_functions(s, "shapes::Circle::area");
@@ -141,6 +189,14 @@ TEST_CASE("stripped binaries: which tables are left", "[symbols]") {
   REQUIRE(alpha);
   CHECK(alpha->dynamic);
   CHECK(find(exported, "local_helper") == nullptr);  // static: never exported
+
+  // A static executable keeps no .dynsym: stripped, nothing is left to name.
+  ElfSymbols bare = ElfSymbols::load(fixture("sym_static_stripped"));
+  CHECK_FALSE(bare.has_symtab());
+  CHECK_FALSE(bare.has_dynsym());
+  CHECK(bare.functions().empty());
+  CHECK_FALSE(bare.is_dyn());
+  CHECK(bare.interpreter().empty());
 }
 
 TEST_CASE("a stripped binary is symbolized from its separate debug file", "[symbols]") {

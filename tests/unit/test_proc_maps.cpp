@@ -8,7 +8,7 @@ using namespace perfbpf;
 
 TEST_CASE("maps lines: ranges, offsets, anonymous and odd paths", "[proc_maps]") {
   auto maps = read_proc_maps(PERFBPF_TEST_DATA "/proc", 4242);
-  REQUIRE(maps.size() == 13);
+  REQUIRE(maps.size() == 14);
   CHECK(maps[1].start == 0x55d0c3a01000);
   CHECK(maps[1].end == 0x55d0c3a05000);
   CHECK(maps[1].perms == "r-xp");
@@ -18,7 +18,15 @@ TEST_CASE("maps lines: ranges, offsets, anonymous and odd paths", "[proc_maps]")
   CHECK(maps[2].path == "[heap]");
   CHECK(maps[3].path.empty());
   CHECK(maps[3].inode == 0);
-  CHECK(maps[9].path == "/srv/my libs/libspace.so");
+  // The kernel pads anonymous lines with a space; a line without it is read the same.
+  CHECK(maps[4].start == 0x7f1e2a100000);
+  CHECK(maps[4].perms == "---p");
+  CHECK(maps[4].path.empty());
+  CHECK(maps[6].offset == 0x28000);
+  CHECK(maps[9].path == "/tmp/plugin dir/libplugin.so (deleted)");
+  CHECK(maps[9].inode == 3000001);
+  CHECK(maps[10].path == "/srv/my libs/libspace.so");
+  CHECK(maps[13].path == "[vdso]");
 
   auto objects = mapped_objects(maps);
   CHECK(objects == std::vector<std::string>{"/opt/app/bin/server", "/usr/lib/x86_64-linux-gnu/libc.so.6",
@@ -27,7 +35,14 @@ TEST_CASE("maps lines: ranges, offsets, anonymous and odd paths", "[proc_maps]")
 }
 
 TEST_CASE("a pid that does not exist", "[proc_maps]") {
-  REQUIRE_THROWS_WITH(read_proc_maps(PERFBPF_TEST_DATA "/proc", 99999), Catch::Contains("no process with pid 99999"));
+  try {
+    read_proc_maps(PERFBPF_TEST_DATA "/proc", 99999);
+    FAIL("read maps of a process that does not exist");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) == "no process with pid 99999");
+    CHECK_THAT(e.hint(), Catch::Contains("check the pid"));
+    CHECK(e.kind() == ErrorKind::Runtime);
+  }
 }
 
 TEST_CASE("library names as users type them", "[proc_maps]") {
@@ -40,4 +55,9 @@ TEST_CASE("library names as users type them", "[proc_maps]") {
   CHECK_FALSE(library_name_matches("/usr/lib/x86_64-linux-gnu/libssl3.so", "libssl"));
   CHECK_FALSE(library_name_matches("/usr/lib/libfoo.so.1", "libfoo.so.1.2"));
   CHECK_FALSE(library_name_matches("/usr/lib/libfoo.so", ""));
+  CHECK(library_name_matches("/usr/lib/libfoo.so.1.2", "libfoo.so"));
+  CHECK_FALSE(library_name_matches("/usr/lib/libfoo.so.1.2", "libfoo.s"));
+  CHECK_FALSE(library_name_matches("/usr/lib/libfoo.so.bak", "libfoo.so"));
+  CHECK_FALSE(library_name_matches("/opt/libc/libz.so.1", "libc"));  // the basename, not a directory
+  CHECK(library_name_matches("libssl.so.3", "libssl"));
 }
