@@ -217,7 +217,8 @@ TEST_CASE("a profile survives JSON and a file unchanged", "[report]") {
   require_equal(read_json_report(path), p);
   CHECK_FALSE(fs::exists(path + ".tmp"));
   // A re-read histogram gives back the same quantiles.
-  const auto& f = read_json_report(path).functions[0];
+  const Profile reread = read_json_report(path);  // kept: f must not refer into a temporary
+  const auto& f = reread.functions[0];
   auto h = LatencyHistogram::from_buckets(f.histogram, f.latency.total, f.latency.min, f.latency.max, 0);
   CHECK(h.quantile(0.99) == f.latency.p99);
 }
