@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Validates every report in a directory against docs/report-schema.json with python3-jsonschema,
 an implementation independent of perfbpf's own reader. Also proves the schema has teeth: a
-report with a required field removed must fail.
+report with a required field removed must fail, and so must broken copies of a report's
+system section.
 
     validate_reports.py SCHEMA REPORT_DIR
 """
@@ -42,7 +43,36 @@ def main() -> int:
     }
     if base["functions"]:
         mutations["functions[0].latency_ns removed"] = lambda r: r["functions"][0].pop("latency_ns")
-    for name, mutate in mutations.items():
+    negatives = [(name, base, mutate) for name, mutate in mutations.items()]
+
+    # The system section is optional at the top, so its shape is checked on a report that has one.
+    # The unit test's fixture (system.json) has every part filled (threads, disks, series); a
+    # real session's may not, so it is preferred for the mutations.
+    loaded = sorted(((p.name != "system.json", json.loads(p.read_text())) for p in reports), key=lambda t: t[0])
+    with_system = [r for _, r in loaded if "system" in r]
+    if not with_system:
+        print(f"FAIL no report in {sys.argv[2]} has a system section: the unit test that writes one did not run")
+        failed += 1
+        negatives.append(("(no system section to mutate)", None, None))
+    else:
+        sys_base = with_system[0]
+        system = {
+            "system.totals.cpu_time_ns as a string": lambda r: r["system"]["totals"].__setitem__("cpu_time_ns", "1"),
+            "system.totals.net.retransmits removed": lambda r: r["system"]["totals"]["net"].pop("retransmits"),
+            "system.processes[0].threads[0].tid removed": lambda r: r["system"]["processes"][0]["threads"][0].pop("tid"),
+            "system.processes[0].cpu_pct negative": lambda r: r["system"]["processes"][0].__setitem__("cpu_pct", -1),
+            "system.disks[0].latency_ns.total.histogram removed":
+                lambda r: r["system"]["disks"][0]["latency_ns"]["total"].pop("histogram"),
+            "system.runqueue_latency_ns.p99 removed": lambda r: r["system"]["runqueue_latency_ns"].pop("p99"),
+            "system.series[0].dt removed": lambda r: r["system"]["series"][0].pop("dt"),
+            "system.scope unknown": lambda r: r["system"].__setitem__("scope", "host"),
+            "system.lost_by_reason negative": lambda r: r["system"]["lost_by_reason"].__setitem__("x", -1),
+        }
+        negatives += [(name, sys_base, mutate) for name, mutate in system.items()]
+
+    for name, base, mutate in negatives:
+        if base is None:
+            continue
         broken = copy.deepcopy(base)
         mutate(broken)
         if validator.is_valid(broken):
@@ -50,7 +80,7 @@ def main() -> int:
             failed += 1
         else:
             print(f"ok   rejects {name}")
-    checks = len(reports) + len(mutations)
+    checks = len(reports) + len(negatives)
     print(f"{checks - failed} passed, {failed} failed")
     return 1 if failed else 0
 

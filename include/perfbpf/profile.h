@@ -143,6 +143,127 @@ struct OverheadInfo {
   double completeness_pct = 100;   // received / (received + lost)
 };
 
+// ---- System resources (src/collect/*_collector): CPU and scheduler, block I/O, memory,
+// network. Counters are totals over the session; cpu_pct is 100 per fully busy CPU.
+
+struct OffCpuTime {
+  uint64_t runqueue = 0;  // ns runnable but waiting for a CPU (after a wakeup or a preemption)
+  uint64_t io = 0;        // ns in uninterruptible sleep (D): I/O wait
+  uint64_t sleep = 0;     // ns in interruptible sleep (S): sleeps, locks, polls
+};
+
+struct ContextSwitches {
+  uint64_t voluntary = 0;    // the thread blocked
+  uint64_t involuntary = 0;  // the thread was preempted while runnable
+};
+
+struct MemoryUsage {
+  uint64_t rss_peak_bytes = 0;  // highest resident set seen during the session
+  uint64_t rss_last_bytes = 0;  // at the end (or at exit)
+  uint64_t anon_bytes = 0, file_bytes = 0, shmem_bytes = 0;  // rss_last split by kind
+};
+
+struct FaultCounts {
+  uint64_t minor = 0;
+  uint64_t major = 0;  // needed a read from disk
+};
+
+struct DiskTraffic {
+  uint64_t read_bytes = 0, write_bytes = 0;
+  uint64_t read_ios = 0, write_ios = 0;  // completed requests
+};
+
+struct NetTraffic {
+  uint64_t tx_bytes = 0, rx_bytes = 0;  // payload through inet (TCP/UDP) sockets
+  uint64_t tx_calls = 0, rx_calls = 0;  // send/recv calls that moved bytes
+  uint64_t retransmits = 0;             // TCP segments retransmitted
+  uint64_t connections = 0;             // TCP connections this process opened (connect)
+};
+
+// The same keys for the whole target, a process and a thread.
+struct ResourceUsage {
+  uint64_t cpu_time_ns = 0;
+  double cpu_pct = 0;  // cpu_time_ns / session wall time; 100 = one CPU busy throughout
+  OffCpuTime off_cpu_ns;
+  ContextSwitches ctx_switches;
+  uint64_t migrations = 0;  // moves between CPUs
+  MemoryUsage memory;
+  FaultCounts faults;
+  DiskTraffic disk;
+  NetTraffic net;
+};
+
+struct ThreadResources {
+  uint32_t tid = 0;
+  std::string comm;
+  ResourceUsage usage;  // sched fields only (cpu, off-CPU, switches, migrations)
+};
+
+struct ProcessResources {
+  uint32_t pid = 0;   // tgid
+  uint32_t ppid = 0;
+  std::string comm;   // recorded at exit for processes that ended during the session
+  bool exited = false;
+  ResourceUsage usage;
+  std::vector<ThreadResources> threads;  // by cpu_time_ns descending
+};
+
+// A latency distribution: summary plus the log-linear buckets it was computed from.
+struct LatencyDistribution {
+  LatencySummary summary;  // ns
+  std::vector<HistogramBucket> histogram;
+};
+
+struct DiskDevice {
+  std::string name;  // "vda", as in /proc/diskstats
+  uint32_t major = 0, minor = 0;
+  DiskTraffic traffic;
+  LatencyDistribution queue_ns;    // insert -> issue to the driver
+  LatencyDistribution service_ns;  // issue -> complete
+  LatencyDistribution total_ns;    // insert (or issue when never queued) -> complete
+};
+
+struct NetInterface {  // /proc/net/dev deltas, system mode
+  std::string name;
+  uint64_t rx_bytes = 0, tx_bytes = 0, rx_packets = 0, tx_packets = 0;
+};
+
+// One interval of the time series; counters are what happened within the interval.
+struct SeriesSample {
+  double t = 0;   // seconds from the session start to the end of the interval
+  double dt = 0;  // interval length, seconds (longer after old samples were merged)
+  double cpu_pct = 0;
+  uint64_t rss_bytes = 0;  // at the end of the interval, summed over the target's processes
+  uint64_t minor_faults = 0, major_faults = 0;
+  uint64_t disk_read_bytes = 0, disk_write_bytes = 0, disk_ios = 0;
+  uint64_t disk_p99_ns = 0;  // total latency of requests completed in the interval
+  uint64_t net_tx_bytes = 0, net_rx_bytes = 0;
+  uint64_t runqueue_p99_ns = 0;
+  double memory_used_pct = 0;  // machine-wide, /proc/meminfo
+};
+
+struct SystemProfile {
+  bool enabled = false;
+  std::string source = "bpf";   // "bpf": the collectors; "proc": /proc sampling (unprivileged)
+  std::string scope = "pid";    // "pid", "cgroup" or "system"
+  std::string cgroup;           // --cgroup path
+  std::vector<std::string> collectors;  // sched, block, memory, network
+  double interval_s = 1.0;
+  unsigned cpus = 0;
+  uint64_t memory_total_bytes = 0;
+  double memory_used_pct_peak = 0, memory_used_pct_last = 0;  // machine-wide
+  ResourceUsage totals;                 // the whole target (every process in scope)
+  LatencyDistribution runqueue_latency_ns;
+  LatencyDistribution connect_latency_ns;
+  std::vector<ProcessResources> processes;  // by cpu_time_ns; system mode keeps the top N
+  uint64_t processes_omitted = 0;           // beyond the top N
+  std::vector<DiskDevice> disks;
+  std::vector<NetInterface> interfaces;
+  std::vector<SeriesSample> series;
+  uint64_t series_merges = 0;  // times the series was halved to stay bounded (pairs merged)
+  std::map<std::string, uint64_t> lost_by_reason;  // map full and the like, per collector
+};
+
 struct Profile {
   std::string schema = kReportSchema;
   std::string tool_version;
@@ -153,6 +274,7 @@ struct Profile {
   OverheadInfo overhead;
   StackProfile stacks;
   StackProfile off_cpu;  // off-CPU time by stack; the leaf frame says why ([off-cpu: io] ...)
+  SystemProfile system;  // resource collectors; enabled = false when none ran
 };
 
 // Stats of a histogram in the report's shape.

@@ -22,12 +22,20 @@ json latency_json(const LatencySummary& l) {
           {"p90", l.p90}, {"p99", l.p99}, {"p999", l.p999}, {"total", l.total}};
 }
 
-json function_json(const FunctionProfile& f) {
+// Non-empty buckets as two parallel arrays: the shape every histogram in the report shares.
+json histogram_json(const std::vector<HistogramBucket>& buckets) {
   json bounds = json::array(), counts = json::array();
-  for (const auto& b : f.histogram) {
+  for (const auto& b : buckets) {
     bounds.push_back(b.upper_ns);
     counts.push_back(b.count);
   }
+  return {{"scheme", "log-linear"},
+          {"sub_buckets", LatencyHistogram::kSubBuckets},
+          {"bounds_ns", bounds},
+          {"counts", counts}};
+}
+
+json function_json(const FunctionProfile& f) {
   json threads = json::array();
   for (const auto& t : f.threads)
     threads.push_back({{"tid", t.tid}, {"tgid", t.tgid}, {"calls", t.calls}, {"total_ns", t.total_ns}});
@@ -43,11 +51,7 @@ json function_json(const FunctionProfile& f) {
           {"probe",
            {{"site", f.probe_site}, {"offset", f.probe_offset}, {"bias_ns", f.bias_ns}, {"cost_ns", f.probe_cost_ns}}},
           {"overhead_pct", f.overhead_pct},
-          {"histogram",
-           {{"scheme", "log-linear"},
-            {"sub_buckets", LatencyHistogram::kSubBuckets},
-            {"bounds_ns", bounds},
-            {"counts", counts}}},
+          {"histogram", histogram_json(f.histogram)},
           {"threads", threads}};
 }
 
@@ -74,7 +78,30 @@ class Reader {
     return Reader(j_.at(key), path_.empty() ? key : path_ + "." + key);
   }
   const json& array(const std::string& key) const { return field(key, json::value_t::array); }
+  bool has(const std::string& key) const { return j_.is_object() && j_.contains(key); }
   std::string path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  // Element I of the array KEY, read with its own path ("system.processes[2]").
+  Reader item(const std::string& key, size_t i) const {
+    return Reader(array(key).at(i), path(key) + "[" + std::to_string(i) + "]");
+  }
+  // An object of name -> non-negative integer (lost_by_reason and the like).
+  std::map<std::string, uint64_t> counts(const std::string& key) const {
+    std::map<std::string, uint64_t> out;
+    for (const auto& [name, n] : field(key, json::value_t::object).items()) {
+      if (!n.is_number_unsigned()) fail(path(key) + "." + name, "should be a non-negative integer");
+      out[name] = n.get<uint64_t>();
+    }
+    return out;
+  }
+  std::vector<std::string> strings(const std::string& key) const {
+    std::vector<std::string> out;
+    const json& a = array(key);
+    for (size_t i = 0; i < a.size(); i++) {
+      if (!a[i].is_string()) fail(path(key) + "[" + std::to_string(i) + "]", "should be a string");
+      out.push_back(a[i].get<std::string>());
+    }
+    return out;
+  }
 
   [[noreturn]] static void fail(const std::string& where, const std::string& what) {
     throw Error("malformed report: " + where + " " + what, "was it written by perfbpf?", EINVAL);
@@ -118,6 +145,22 @@ LatencySummary read_latency(const Reader& r) {
   return l;
 }
 
+std::vector<HistogramBucket> read_histogram(const Reader& r, const std::string& key) {
+  Reader h = r.object(key);
+  const json& bounds = h.array("bounds_ns");
+  const json& counts = h.array("counts");
+  if (bounds.size() != counts.size())
+    Reader::fail(r.path(key), "has " + std::to_string(bounds.size()) + " bounds_ns but " +
+                                  std::to_string(counts.size()) + " counts");
+  std::vector<HistogramBucket> buckets;
+  for (size_t i = 0; i < bounds.size(); i++) {
+    if (!bounds[i].is_number_unsigned() || !counts[i].is_number_unsigned())
+      Reader::fail(r.path(key), "entry " + std::to_string(i) + " is not a non-negative integer");
+    buckets.push_back({bounds[i].get<uint64_t>(), counts[i].get<uint64_t>()});
+  }
+  return buckets;
+}
+
 FunctionProfile read_function(const Reader& r) {
   FunctionProfile f;
   f.name = r.str("name");
@@ -135,17 +178,7 @@ FunctionProfile read_function(const Reader& r) {
   f.bias_ns = probe.num("bias_ns");
   f.probe_cost_ns = probe.num("cost_ns");
   f.overhead_pct = r.num("overhead_pct");
-  Reader h = r.object("histogram");
-  const json& bounds = h.array("bounds_ns");
-  const json& counts = h.array("counts");
-  if (bounds.size() != counts.size())
-    Reader::fail(r.path("histogram"), "has " + std::to_string(bounds.size()) + " bounds_ns but " +
-                                          std::to_string(counts.size()) + " counts");
-  for (size_t i = 0; i < bounds.size(); i++) {
-    if (!bounds[i].is_number_unsigned() || !counts[i].is_number_unsigned())
-      Reader::fail(r.path("histogram"), "entry " + std::to_string(i) + " is not a non-negative integer");
-    f.histogram.push_back({bounds[i].get<uint64_t>(), counts[i].get<uint64_t>()});
-  }
+  f.histogram = read_histogram(r, "histogram");
   const json& threads = r.array("threads");
   for (size_t i = 0; i < threads.size(); i++) {
     Reader t(threads[i], r.path("threads") + "[" + std::to_string(i) + "]");
@@ -194,8 +227,7 @@ StackProfile read_stacks(const Reader& r) {
   s.frequency_hz = static_cast<unsigned>(r.u64("frequency_hz"));
   s.samples = r.u64("samples");
   s.lost = r.u64("lost");
-  for (const auto& [reason, n] : r.field("lost_by_reason", json::value_t::object).items())
-    s.lost_by_reason[reason] = n.get<uint64_t>();
+  s.lost_by_reason = r.counts("lost_by_reason");
   s.coverage_pct = r.num("coverage_pct");
   s.shallow_user_pct = r.num("shallow_user_pct");
   for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items())
@@ -248,6 +280,208 @@ OverheadInfo read_overhead(const Reader& r) {
   return o;
 }
 
+// ---- system: the resource collectors
+
+json distribution_json(const LatencyDistribution& d) {
+  json j = latency_json(d.summary);
+  j["histogram"] = histogram_json(d.histogram);
+  return j;
+}
+
+LatencyDistribution read_distribution(const Reader& r) {
+  return {read_latency(r), read_histogram(r, "histogram")};
+}
+
+json disk_traffic_json(const DiskTraffic& d) {
+  return {{"read_bytes", d.read_bytes}, {"write_bytes", d.write_bytes}, {"read_ios", d.read_ios},
+          {"write_ios", d.write_ios}};
+}
+
+DiskTraffic read_disk_traffic(const Reader& r) {
+  return {r.u64("read_bytes"), r.u64("write_bytes"), r.u64("read_ios"), r.u64("write_ios")};
+}
+
+// The same keys for the totals, each process and each thread, flattened into the object J so
+// that a consumer reads processes[i].cpu_pct like totals.cpu_pct.
+void put_usage(json& j, const ResourceUsage& u) {
+  j["cpu_time_ns"] = u.cpu_time_ns;
+  j["cpu_pct"] = u.cpu_pct;
+  j["off_cpu_ns"] = {{"runqueue", u.off_cpu_ns.runqueue}, {"io", u.off_cpu_ns.io}, {"sleep", u.off_cpu_ns.sleep}};
+  j["ctx_switches"] = {{"voluntary", u.ctx_switches.voluntary}, {"involuntary", u.ctx_switches.involuntary}};
+  j["migrations"] = u.migrations;
+  j["memory"] = {{"rss_peak_bytes", u.memory.rss_peak_bytes}, {"rss_last_bytes", u.memory.rss_last_bytes},
+                 {"anon_bytes", u.memory.anon_bytes},         {"file_bytes", u.memory.file_bytes},
+                 {"shmem_bytes", u.memory.shmem_bytes}};
+  j["faults"] = {{"minor", u.faults.minor}, {"major", u.faults.major}};
+  j["disk"] = disk_traffic_json(u.disk);
+  j["net"] = {{"tx_bytes", u.net.tx_bytes},       {"rx_bytes", u.net.rx_bytes},
+              {"tx_calls", u.net.tx_calls},       {"rx_calls", u.net.rx_calls},
+              {"retransmits", u.net.retransmits}, {"connections", u.net.connections}};
+}
+
+ResourceUsage read_usage(const Reader& r) {
+  ResourceUsage u;
+  u.cpu_time_ns = r.u64("cpu_time_ns");
+  u.cpu_pct = r.num("cpu_pct");
+  Reader off = r.object("off_cpu_ns");
+  u.off_cpu_ns = {off.u64("runqueue"), off.u64("io"), off.u64("sleep")};
+  Reader cs = r.object("ctx_switches");
+  u.ctx_switches = {cs.u64("voluntary"), cs.u64("involuntary")};
+  u.migrations = r.u64("migrations");
+  Reader m = r.object("memory");
+  u.memory = {m.u64("rss_peak_bytes"), m.u64("rss_last_bytes"), m.u64("anon_bytes"), m.u64("file_bytes"),
+              m.u64("shmem_bytes")};
+  Reader f = r.object("faults");
+  u.faults = {f.u64("minor"), f.u64("major")};
+  u.disk = read_disk_traffic(r.object("disk"));
+  Reader n = r.object("net");
+  u.net = {n.u64("tx_bytes"), n.u64("rx_bytes"), n.u64("tx_calls"), n.u64("rx_calls"), n.u64("retransmits"),
+           n.u64("connections")};
+  return u;
+}
+
+json series_json(const SeriesSample& s) {
+  return {{"t", s.t},
+          {"dt", s.dt},
+          {"cpu_pct", s.cpu_pct},
+          {"rss_bytes", s.rss_bytes},
+          {"minor_faults", s.minor_faults},
+          {"major_faults", s.major_faults},
+          {"disk_read_bytes", s.disk_read_bytes},
+          {"disk_write_bytes", s.disk_write_bytes},
+          {"disk_ios", s.disk_ios},
+          {"disk_p99_ns", s.disk_p99_ns},
+          {"net_tx_bytes", s.net_tx_bytes},
+          {"net_rx_bytes", s.net_rx_bytes},
+          {"runqueue_p99_ns", s.runqueue_p99_ns},
+          {"memory_used_pct", s.memory_used_pct}};
+}
+
+SeriesSample read_series(const Reader& r) {
+  SeriesSample s;
+  s.t = r.num("t");
+  s.dt = r.num("dt");
+  s.cpu_pct = r.num("cpu_pct");
+  s.rss_bytes = r.u64("rss_bytes");
+  s.minor_faults = r.u64("minor_faults");
+  s.major_faults = r.u64("major_faults");
+  s.disk_read_bytes = r.u64("disk_read_bytes");
+  s.disk_write_bytes = r.u64("disk_write_bytes");
+  s.disk_ios = r.u64("disk_ios");
+  s.disk_p99_ns = r.u64("disk_p99_ns");
+  s.net_tx_bytes = r.u64("net_tx_bytes");
+  s.net_rx_bytes = r.u64("net_rx_bytes");
+  s.runqueue_p99_ns = r.u64("runqueue_p99_ns");
+  s.memory_used_pct = r.num("memory_used_pct");
+  return s;
+}
+
+json system_json(const SystemProfile& s) {
+  json totals = json::object(), processes = json::array(), disks = json::array(), interfaces = json::array(),
+       series = json::array();
+  put_usage(totals, s.totals);
+  for (const auto& p : s.processes) {
+    json threads = json::array();
+    for (const auto& t : p.threads) {
+      json tj = {{"tid", t.tid}, {"comm", t.comm}};
+      put_usage(tj, t.usage);
+      threads.push_back(std::move(tj));
+    }
+    json pj = {{"pid", p.pid}, {"ppid", p.ppid}, {"comm", p.comm}, {"exited", p.exited}};
+    put_usage(pj, p.usage);
+    pj["threads"] = std::move(threads);
+    processes.push_back(std::move(pj));
+  }
+  for (const auto& d : s.disks) {
+    json dj = disk_traffic_json(d.traffic);
+    dj["name"] = d.name;
+    dj["major"] = d.major;
+    dj["minor"] = d.minor;
+    dj["latency_ns"] = {{"queue", distribution_json(d.queue_ns)},
+                        {"service", distribution_json(d.service_ns)},
+                        {"total", distribution_json(d.total_ns)}};
+    disks.push_back(std::move(dj));
+  }
+  for (const auto& i : s.interfaces)
+    interfaces.push_back({{"name", i.name}, {"rx_bytes", i.rx_bytes}, {"tx_bytes", i.tx_bytes},
+                          {"rx_packets", i.rx_packets}, {"tx_packets", i.tx_packets}});
+  for (const auto& x : s.series) series.push_back(series_json(x));
+  json j = {{"source", s.source},
+            {"scope", s.scope},
+            {"collectors", s.collectors},
+            {"interval_s", s.interval_s},
+            {"cpus", s.cpus},
+            {"memory_total_bytes", s.memory_total_bytes},
+            {"memory_used_pct", {{"peak", s.memory_used_pct_peak}, {"last", s.memory_used_pct_last}}},
+            {"totals", totals},
+            {"runqueue_latency_ns", distribution_json(s.runqueue_latency_ns)},
+            {"connect_latency_ns", distribution_json(s.connect_latency_ns)},
+            {"processes", processes},
+            {"processes_omitted", s.processes_omitted},
+            {"disks", disks},
+            {"interfaces", interfaces},
+            {"series", series},
+            {"series_merges", s.series_merges},
+            {"lost_by_reason", s.lost_by_reason}};
+  if (!s.cgroup.empty()) j["cgroup"] = s.cgroup;
+  return j;
+}
+
+SystemProfile read_system(const Reader& r) {
+  SystemProfile s;
+  s.enabled = true;
+  s.source = r.str("source");
+  s.scope = r.str("scope");
+  if (r.has("cgroup")) s.cgroup = r.str("cgroup");
+  s.collectors = r.strings("collectors");
+  s.interval_s = r.num("interval_s");
+  s.cpus = static_cast<unsigned>(r.u64("cpus"));
+  s.memory_total_bytes = r.u64("memory_total_bytes");
+  Reader used = r.object("memory_used_pct");
+  s.memory_used_pct_peak = used.num("peak");
+  s.memory_used_pct_last = used.num("last");
+  s.totals = read_usage(r.object("totals"));
+  s.runqueue_latency_ns = read_distribution(r.object("runqueue_latency_ns"));
+  s.connect_latency_ns = read_distribution(r.object("connect_latency_ns"));
+  for (size_t i = 0; i < r.array("processes").size(); i++) {
+    Reader pr = r.item("processes", i);
+    ProcessResources p;
+    p.pid = static_cast<uint32_t>(pr.u64("pid"));
+    p.ppid = static_cast<uint32_t>(pr.u64("ppid"));
+    p.comm = pr.str("comm");
+    p.exited = pr.boolean("exited");
+    p.usage = read_usage(pr);
+    for (size_t k = 0; k < pr.array("threads").size(); k++) {
+      Reader tr = pr.item("threads", k);
+      p.threads.push_back({static_cast<uint32_t>(tr.u64("tid")), tr.str("comm"), read_usage(tr)});
+    }
+    s.processes.push_back(std::move(p));
+  }
+  s.processes_omitted = r.u64("processes_omitted");
+  for (size_t i = 0; i < r.array("disks").size(); i++) {
+    Reader dr = r.item("disks", i);
+    DiskDevice d;
+    d.name = dr.str("name");
+    d.major = static_cast<uint32_t>(dr.u64("major"));
+    d.minor = static_cast<uint32_t>(dr.u64("minor"));
+    d.traffic = read_disk_traffic(dr);
+    Reader lat = dr.object("latency_ns");
+    d.queue_ns = read_distribution(lat.object("queue"));
+    d.service_ns = read_distribution(lat.object("service"));
+    d.total_ns = read_distribution(lat.object("total"));
+    s.disks.push_back(std::move(d));
+  }
+  for (size_t i = 0; i < r.array("interfaces").size(); i++) {
+    Reader ir = r.item("interfaces", i);
+    s.interfaces.push_back({ir.str("name"), ir.u64("rx_bytes"), ir.u64("tx_bytes"), ir.u64("rx_packets"),
+                            ir.u64("tx_packets")});
+  }
+  for (size_t i = 0; i < r.array("series").size(); i++) s.series.push_back(read_series(r.item("series", i)));
+  s.series_merges = r.u64("series_merges");
+  s.lost_by_reason = r.counts("lost_by_reason");
+  return s;
+}
+
 [[noreturn]] void throw_unwritable(const std::string& path, int err) {
   throw Error(errno_message("cannot write report to " + path, err), "choose a writable path with -o", err);
 }
@@ -269,26 +503,30 @@ json to_json(const Profile& p) {
   const SessionInfo& s = p.session;
   json functions = json::array();
   for (const auto& f : p.functions) functions.push_back(function_json(f));
-  return {{"schema", p.schema},
-          {"tool", {{"name", "perfbpf"}, {"version", p.tool_version}}},
-          {"session",
-           {{"mode", s.mode},
-            {"pid", s.pid},
-            {"command", s.command},
-            {"follow_children", s.follow_children},
-            {"start", s.start},
-            {"start_monotonic_ns", s.start_monotonic_ns},
-            {"duration_s", s.duration_s},
-            {"kernel", s.kernel},
-            {"hostname", s.hostname},
-            {"end_reason", s.end_reason},
-            {"exit_code", s.exit_code}}},
-          {"functions", functions},
-          {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
-          {"calibration", calibration_to_json(p.calibration)},
-          {"overhead", overhead_json(p.overhead)},
-          {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)},
-          {"off_cpu", p.off_cpu.enabled ? stacks_json(p.off_cpu) : json(nullptr)}};
+  json report = {{"schema", p.schema},
+                 {"tool", {{"name", "perfbpf"}, {"version", p.tool_version}}},
+                 {"session",
+                  {{"mode", s.mode},
+                   {"pid", s.pid},
+                   {"command", s.command},
+                   {"follow_children", s.follow_children},
+                   {"start", s.start},
+                   {"start_monotonic_ns", s.start_monotonic_ns},
+                   {"duration_s", s.duration_s},
+                   {"kernel", s.kernel},
+                   {"hostname", s.hostname},
+                   {"end_reason", s.end_reason},
+                   {"exit_code", s.exit_code}}},
+                 {"functions", functions},
+                 {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
+                 {"calibration", calibration_to_json(p.calibration)},
+                 {"overhead", overhead_json(p.overhead)},
+                 {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)},
+                 {"off_cpu", p.off_cpu.enabled ? stacks_json(p.off_cpu) : json(nullptr)}};
+  // Absent rather than null when no collector ran, so reports from before the section stay
+  // byte-for-byte what they were.
+  if (p.system.enabled) report["system"] = system_json(p.system);
+  return report;
 }
 
 Profile profile_from_json(const json& report) {
@@ -302,11 +540,7 @@ Profile profile_from_json(const json& report) {
   Reader s = root.object("session");
   p.session.mode = s.str("mode");
   p.session.pid = s.i64("pid");
-  const json& command = s.array("command");
-  for (size_t i = 0; i < command.size(); i++) {
-    if (!command[i].is_string()) Reader::fail("session.command[" + std::to_string(i) + "]", "should be a string");
-    p.session.command.push_back(command[i].get<std::string>());
-  }
+  p.session.command = s.strings("command");
   p.session.follow_children = s.boolean("follow_children");
   p.session.start = s.str("start");
   p.session.start_monotonic_ns = s.u64("start_monotonic_ns");
@@ -321,15 +555,12 @@ Profile profile_from_json(const json& report) {
   Reader e = root.object("events");
   p.events.received = e.u64("received");
   p.events.lost = e.u64("lost");
-  const json& reasons = e.field("lost_by_reason", json::value_t::object);
-  for (const auto& [reason, n] : reasons.items()) {
-    if (!n.is_number_unsigned()) Reader::fail("events.lost_by_reason." + reason, "should be a non-negative integer");
-    p.events.lost_by_reason[reason] = n.get<uint64_t>();
-  }
+  p.events.lost_by_reason = e.counts("lost_by_reason");
   p.calibration = read_calibration(root.object("calibration"));
   p.overhead = read_overhead(root.object("overhead"));
   if (report.contains("stacks") && !report["stacks"].is_null()) p.stacks = read_stacks(root.object("stacks"));
   if (report.contains("off_cpu") && !report["off_cpu"].is_null()) p.off_cpu = read_stacks(root.object("off_cpu"));
+  if (root.has("system")) p.system = read_system(root.object("system"));
   return p;
 }
 

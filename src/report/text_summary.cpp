@@ -18,7 +18,9 @@ std::string fit(const std::string& name, size_t width) {
   return name.substr(0, width - 3) + "...";
 }
 
-std::string target_line(const SessionInfo& s) {
+std::string target_line(const SessionInfo& s, const SystemProfile& system) {
+  if (s.mode == "system") return "system-wide";
+  if (s.mode == "cgroup") return "cgroup " + system.cgroup;
   std::string target;
   if (s.mode == "command") {
     for (const auto& a : s.command) target += (target.empty() ? "" : " ") + a;
@@ -124,6 +126,163 @@ void write_probe_notes(const Profile& p, std::ostream& out) {
       o.target_slowdown_pct, o.budget_pct, names);
 }
 
+// ---- resources: the system section, pidstat/vmstat style
+
+bool ran(const std::vector<std::string>& collectors, const char* name) {
+  return std::find(collectors.begin(), collectors.end(), name) != collectors.end();
+}
+
+std::string join(const std::vector<std::string>& parts, const char* sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+// A latency distribution that recorded nothing has an all-zero summary and no buckets.
+bool has_data(const LatencyDistribution& d) { return d.summary.max > 0 || !d.histogram.empty(); }
+
+// Narrow forms for table cells and the live line: "45us", "3.1ms", "512.0M".
+std::string compact_duration(double ns) {
+  static constexpr std::pair<double, const char*> kUnits[] = {{1e9, "s"}, {1e6, "ms"}, {1e3, "us"}};
+  for (const auto& [scale, name] : kUnits)
+    if (std::fabs(ns) >= scale) return fmt::format("{:.{}f}{}", ns / scale, ns / scale >= 10 ? 0 : 1, name);
+  return fmt::format("{:.0f}ns", ns);
+}
+
+std::string compact_bytes(double bytes) {
+  static constexpr std::pair<double, const char*> kUnits[] = {
+      {1024.0 * 1024 * 1024 * 1024, "T"}, {1024.0 * 1024 * 1024, "G"}, {1024.0 * 1024, "M"}, {1024.0, "K"}};
+  for (const auto& [scale, name] : kUnits)
+    if (std::fabs(bytes) >= scale) return fmt::format("{:.1f}{}", bytes / scale, name);
+  return fmt::format("{:.0f}B", bytes);
+}
+
+std::string scope_text(const Profile& p) {
+  const SystemProfile& s = p.system;
+  if (s.scope == "system") return "system-wide";
+  if (s.scope == "cgroup") return "cgroup " + (s.cgroup.empty() ? std::string("?") : s.cgroup);
+  return fmt::format("pid {}{}", p.session.pid, p.session.follow_children ? " and descendants" : "");
+}
+
+void write_sched_line(const SystemProfile& s, std::ostream& out) {
+  const ResourceUsage& u = s.totals;
+  auto d = [](uint64_t ns) { return format_duration_ns(static_cast<double>(ns)); };
+  out << fmt::format("  cpu {:.1f}% ({} on CPU), off CPU: run queue {}, io {}, sleep {}; switches {} vol / {} invol, "
+                     "{} migrations",
+                     u.cpu_pct, d(u.cpu_time_ns), d(u.off_cpu_ns.runqueue), d(u.off_cpu_ns.io), d(u.off_cpu_ns.sleep),
+                     u.ctx_switches.voluntary, u.ctx_switches.involuntary, u.migrations);
+  if (has_data(s.runqueue_latency_ns))
+    out << fmt::format("; run-queue latency p50 {} p99 {}", d(s.runqueue_latency_ns.summary.p50),
+                       d(s.runqueue_latency_ns.summary.p99));
+  out << "\n";
+}
+
+void write_memory_line(const SystemProfile& s, std::ostream& out) {
+  const ResourceUsage& u = s.totals;
+  auto b = [](uint64_t n) { return format_bytes(static_cast<double>(n)); };
+  out << fmt::format("  memory rss peak {}, last {}; faults {} minor / {} major", b(u.memory.rss_peak_bytes),
+                     b(u.memory.rss_last_bytes), u.faults.minor, u.faults.major);
+  // The machine's figure says whether the target ran short of memory or the host did.
+  if (s.memory_total_bytes > 0)
+    out << fmt::format("; machine memory used {:.1f}% (peak {:.1f}%) of {}", s.memory_used_pct_last,
+                       s.memory_used_pct_peak, b(s.memory_total_bytes));
+  out << "\n";
+}
+
+void write_block_line(const SystemProfile& s, std::ostream& out) {
+  const DiskTraffic& t = s.totals.disk;
+  auto b = [](uint64_t n) { return format_bytes(static_cast<double>(n)); };
+  auto d = [](uint64_t ns) { return format_duration_ns(static_cast<double>(ns)); };
+  out << fmt::format("  disk read {} ({} ios) write {} ({} ios)", b(t.read_bytes), t.read_ios, b(t.write_bytes),
+                     t.write_ios);
+  std::vector<const DiskDevice*> busy;
+  for (const auto& disk : s.disks)
+    if (has_data(disk.total_ns)) busy.push_back(&disk);
+  std::stable_sort(busy.begin(), busy.end(), [](const DiskDevice* x, const DiskDevice* y) {
+    return x->traffic.read_ios + x->traffic.write_ios > y->traffic.read_ios + y->traffic.write_ios;
+  });
+  for (size_t i = 0; i < busy.size() && i < 3; i++)
+    out << fmt::format("; {}: total latency p50 {} p99 {}", busy[i]->name, d(busy[i]->total_ns.summary.p50),
+                       d(busy[i]->total_ns.summary.p99));
+  out << "\n";
+}
+
+void write_network_line(const SystemProfile& s, std::ostream& out) {
+  const NetTraffic& n = s.totals.net;
+  auto b = [](uint64_t v) { return format_bytes(static_cast<double>(v)); };
+  out << fmt::format("  net tx {} rx {}, {} retransmits, {} connections", b(n.tx_bytes), b(n.rx_bytes), n.retransmits,
+                     n.connections);
+  if (has_data(s.connect_latency_ns))
+    out << fmt::format("; connect latency p50 {} p99 {}",
+                       format_duration_ns(static_cast<double>(s.connect_latency_ns.summary.p50)),
+                       format_duration_ns(static_cast<double>(s.connect_latency_ns.summary.p99)));
+  std::vector<const NetInterface*> nics;
+  for (const auto& i : s.interfaces)
+    if (i.rx_bytes + i.tx_bytes > 0) nics.push_back(&i);
+  std::stable_sort(nics.begin(), nics.end(), [](const NetInterface* x, const NetInterface* y) {
+    return x->rx_bytes + x->tx_bytes > y->rx_bytes + y->tx_bytes;
+  });
+  for (size_t i = 0; i < nics.size() && i < 3; i++)
+    out << fmt::format("; {} rx {} tx {}", nics[i]->name, b(nics[i]->rx_bytes), b(nics[i]->tx_bytes));
+  out << "\n";
+}
+
+// The processes in scope, when there is more than the one the header already describes.
+void write_top_processes(const SystemProfile& s, std::ostream& out) {
+  if (s.scope == "pid" && s.processes.size() <= 1) return;
+  if (s.processes.empty()) return;
+  constexpr size_t kRows = 10;
+  bool sched = ran(s.collectors, "sched"), memory = ran(s.collectors, "memory"), block = ran(s.collectors, "block"),
+       network = ran(s.collectors, "network");
+  std::vector<const ProcessResources*> rows;
+  for (const auto& p : s.processes) rows.push_back(&p);
+  std::stable_sort(rows.begin(), rows.end(), [](const ProcessResources* a, const ProcessResources* b) {
+    return a->usage.cpu_time_ns > b->usage.cpu_time_ns;
+  });
+  auto pair = [](uint64_t x, uint64_t y) {
+    return compact_bytes(static_cast<double>(x)) + "/" + compact_bytes(static_cast<double>(y));
+  };
+  constexpr const char* kRow = "  {:<8} {:<16} {:>7} {:>8}  {:<15} {}\n";
+  out << "top processes by CPU:\n";
+  out << fmt::format(kRow, "PID", "COMM", "CPU%", "RSS", "DISK R/W", "NET TX/RX");
+  bool any_exited = false;
+  for (size_t i = 0; i < rows.size() && i < kRows; i++) {
+    const ProcessResources& p = *rows[i];
+    const ResourceUsage& u = p.usage;
+    any_exited |= p.exited;
+    out << fmt::format(kRow, p.pid, fit(p.comm, 15) + (p.exited ? "*" : ""),
+                       sched ? fmt::format("{:.1f}", u.cpu_pct) : "-",
+                       memory ? compact_bytes(static_cast<double>(u.memory.rss_peak_bytes)) : "-",
+                       block ? pair(u.disk.read_bytes, u.disk.write_bytes) : "-",
+                       network ? pair(u.net.tx_bytes, u.net.rx_bytes) : "-");
+  }
+  uint64_t more = s.processes_omitted + (rows.size() > kRows ? rows.size() - kRows : 0);
+  if (more) out << fmt::format("  ... and {} more process{}\n", more, more == 1 ? "" : "es");
+  if (any_exited) out << "  * exited during the session (RSS is the peak)\n";
+  else if (memory) out << "  RSS is the peak during the session\n";
+}
+
+void write_resources(const Profile& p, std::ostream& out) {
+  const SystemProfile& s = p.system;
+  if (!s.enabled) return;
+  out << fmt::format("\nresources ({}; {}, {:.1f} s{}):\n", s.collectors.empty() ? "none" : join(s.collectors, ", "),
+                     scope_text(p), p.session.duration_s, s.source == "proc" ? ", sampled from /proc" : "");
+  if (ran(s.collectors, "sched")) write_sched_line(s, out);
+  if (ran(s.collectors, "memory")) write_memory_line(s, out);
+  if (ran(s.collectors, "block")) write_block_line(s, out);
+  if (ran(s.collectors, "network")) write_network_line(s, out);
+  uint64_t lost = 0;
+  std::string why;
+  for (const auto& [reason, n] : s.lost_by_reason) {
+    lost += n;
+    if (n) why += fmt::format("{}{} {}", why.empty() ? "" : ", ", n, reason);
+  }
+  if (lost)
+    out << fmt::format("  WARNING: {} resource event{} lost ({}); the figures above undercount\n", lost,
+                       lost == 1 ? "" : "s", why);
+  write_top_processes(s, out);
+}
+
 }  // namespace
 
 std::string format_duration_ns(double ns) {
@@ -142,6 +301,38 @@ std::string format_duration_ns(double ns) {
   return fmt::format("{:.0f} ns", ns);
 }
 
+std::string format_bytes(double bytes) {
+  static constexpr std::pair<double, const char*> kUnits[] = {
+      {1024.0 * 1024 * 1024 * 1024, "TiB"}, {1024.0 * 1024 * 1024, "GiB"}, {1024.0 * 1024, "MiB"}, {1024.0, "KiB"}};
+  for (const auto& [scale, name] : kUnits) {
+    if (std::fabs(bytes) >= scale) {
+      double v = bytes / scale;
+      int decimals = v >= 100 ? 0 : v >= 10 ? 1 : 2;
+      return fmt::format("{:.{}f} {}", v, decimals, name);
+    }
+  }
+  return fmt::format("{:.0f} B", bytes);
+}
+
+std::string format_interval_line(const SeriesSample& s, const std::vector<std::string>& collectors) {
+  // MB/s in decimal megabytes, as iostat -m and sar print them.
+  auto mb_per_s = [&](uint64_t bytes) { return s.dt > 0 ? static_cast<double>(bytes) / s.dt / 1e6 : 0.0; };
+  auto ns = [](uint64_t v) { return compact_duration(static_cast<double>(v)); };
+  bool sched = ran(collectors, "sched");
+  std::string line = fmt::format("[{:5.1f}s]", s.t);
+  if (sched) line += fmt::format(" cpu {:.1f}%", s.cpu_pct);
+  if (ran(collectors, "memory"))
+    line += fmt::format(" rss {} flt {}/{}", compact_bytes(static_cast<double>(s.rss_bytes)), s.minor_faults,
+                        s.major_faults);
+  if (ran(collectors, "block"))
+    line += fmt::format(" disk r {:.1f} w {:.1f} MB/s p99 {}", mb_per_s(s.disk_read_bytes), mb_per_s(s.disk_write_bytes),
+                        s.disk_ios ? ns(s.disk_p99_ns) : "-");
+  if (ran(collectors, "network"))
+    line += fmt::format(" net tx {:.1f} rx {:.1f} MB/s", mb_per_s(s.net_tx_bytes), mb_per_s(s.net_rx_bytes));
+  if (sched) line += fmt::format(" rq p99 {}", ns(s.runqueue_p99_ns));
+  return line;
+}
+
 void write_text_summary(const Profile& p, std::ostream& out) {
   const SessionInfo& s = p.session;
   if (p.events.lost > 0) {
@@ -152,7 +343,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
                        p.events.lost, p.events.lost == 1 ? "" : "s", why);
   }
   out << fmt::format("perfbpf {}: {} for {:.2f} s, ended by {} (kernel {}, host {})\n", p.tool_version,
-                     target_line(s), s.duration_s, s.end_reason.empty() ? "?" : s.end_reason, s.kernel, s.hostname);
+                     target_line(s, p.system), s.duration_s, s.end_reason.empty() ? "?" : s.end_reason, s.kernel, s.hostname);
   if (s.mode == "command" && s.exit_code >= 0) out << fmt::format("command exit code: {}\n", s.exit_code);
   out << "\n";
 
@@ -162,7 +353,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
     return a->latency.total > b->latency.total;
   });
   bool any_calls = std::any_of(rows.begin(), rows.end(), [](const auto* f) { return f->calls || f->in_flight; });
-  if (rows.empty() || !any_calls) {
+  if (!rows.empty() && !any_calls) {
     out << "no calls recorded: the probed functions did not run during the session\n";
   }
   if (!rows.empty()) {
@@ -186,6 +377,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   write_probe_notes(p, out);
   write_hottest(p.stacks, out);
   write_waits(p.off_cpu, out);
+  write_resources(p, out);
   out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
                      p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;
@@ -193,8 +385,8 @@ void write_text_summary(const Profile& p, std::ostream& out) {
                         ? std::string("BPF run time unknown (uncalibrated)")
                         : fmt::format("BPF programs ran {} times, {} in all ({})", o.bpf_run_count,
                                       format_duration_ns(static_cast<double>(o.bpf_run_time_ns)), o.bpf_stats);
-  out << fmt::format("perfbpf itself: {:.2f} s CPU, peak RSS {:.1f} MiB; {}\n", o.perfbpf_cpu_s,
-                     static_cast<double>(o.perfbpf_peak_rss_bytes) / (1 << 20), bpf);
+  out << fmt::format("perfbpf itself: {:.2f} s CPU, peak RSS {}; {}\n", o.perfbpf_cpu_s,
+                     format_bytes(static_cast<double>(o.perfbpf_peak_rss_bytes)), bpf);
 }
 
 }  // namespace perfbpf

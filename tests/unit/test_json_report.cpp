@@ -85,6 +85,91 @@ Profile rich_profile() {
   return p;
 }
 
+LatencyDistribution distribution_of(uint64_t seed, size_t samples, double log_mean) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> d(log_mean, 1);
+  LatencyHistogram h;
+  for (size_t i = 0; i < samples; i++) h.record(static_cast<uint64_t>(d(rng)));
+  return {summarize(h), h.buckets()};
+}
+
+// Every field distinct (scaled by K), so a key read into the wrong field shows.
+ResourceUsage usage_with(uint64_t k) {
+  ResourceUsage u;
+  u.cpu_time_ns = 1500000000 * k;
+  u.cpu_pct = 50.25 * static_cast<double>(k);
+  u.off_cpu_ns = {1000 * k, 2000 * k, 3000 * k};
+  u.ctx_switches = {40 * k, 5 * k};
+  u.migrations = 6 * k;
+  u.memory = {(512ull << 20) * k, (498ull << 20) * k, (400ull << 20) * k, (90ull << 20) * k, (8ull << 20) * k};
+  u.faults = {12034 * k, 3 * k};
+  u.disk = {(12ull << 20) * k, (256ull << 20) * k, 300 * k, 260 * k};
+  u.net = {10000 * k, 20000 * k, 30 * k, 40 * k, 3 * k, 12 * k};
+  return u;
+}
+
+// Threads carry the scheduler's fields only.
+ResourceUsage sched_usage(uint64_t k) {
+  ResourceUsage full = usage_with(k), u;
+  u.cpu_time_ns = full.cpu_time_ns;
+  u.cpu_pct = full.cpu_pct;
+  u.off_cpu_ns = full.off_cpu_ns;
+  u.ctx_switches = full.ctx_switches;
+  u.migrations = full.migrations;
+  return u;
+}
+
+// A cgroup session: 2 processes (one exited) with a thread each, 1 disk, 3 intervals.
+SystemProfile system_section() {
+  SystemProfile s;
+  s.enabled = true;
+  s.source = "bpf";
+  s.scope = "cgroup";
+  s.cgroup = "/sys/fs/cgroup/system.slice/server.service";
+  s.collectors = {"sched", "block", "memory", "network"};
+  s.interval_s = 1;
+  s.cpus = 4;
+  s.memory_total_bytes = 16ull << 30;
+  s.memory_used_pct_peak = 43.0;
+  s.memory_used_pct_last = 41.25;
+  s.totals = usage_with(3);
+  s.runqueue_latency_ns = distribution_of(11, 2000, 8);
+  s.connect_latency_ns = distribution_of(12, 12, 11);
+  s.processes = {{4242, 1, "server", false, usage_with(2), {{4243, "worker", sched_usage(2)}}},
+                 {4300, 4242, "helper", true, usage_with(1), {{4300, "helper", sched_usage(1)}}}};
+  s.processes_omitted = 7;
+  s.disks = {{"vda", 253, 0, {12ull << 20, 256ull << 20, 300, 260}, distribution_of(13, 560, 9),
+              distribution_of(14, 560, 11), distribution_of(15, 560, 12)}};
+  s.interfaces = {{"eth0", 1500000, 10200000, 1200, 7300}};
+  for (int i = 1; i <= 3; i++) {
+    SeriesSample x;
+    x.t = i;
+    x.dt = 1;
+    x.cpu_pct = 150.5 + i;
+    x.rss_bytes = (500ull << 20) + static_cast<uint64_t>(i);
+    x.minor_faults = 100u * static_cast<unsigned>(i);
+    x.major_faults = static_cast<uint64_t>(i) - 1;
+    x.disk_read_bytes = 4096u * static_cast<unsigned>(i);
+    x.disk_write_bytes = 25300000;
+    x.disk_ios = 100;
+    x.disk_p99_ns = 3100000;
+    x.net_tx_bytes = 1200000;
+    x.net_rx_bytes = 100000;
+    x.runqueue_p99_ns = 45000;
+    x.memory_used_pct = 41.25 + i;
+    s.series.push_back(x);
+  }
+  s.series_merges = 1;
+  s.lost_by_reason = {{"sched_map_full", 0}, {"block_map_full", 2}};
+  return s;
+}
+
+Profile system_profile() {
+  Profile p = rich_profile();
+  p.system = system_section();
+  return p;
+}
+
 Profile lossy_profile() {
   Profile p = rich_profile();
   p.session.mode = "pid";
@@ -198,6 +283,120 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.stacks.top[0].source == b.stacks.top[0].source);
 }
 
+void require_equal_usage(const ResourceUsage& a, const ResourceUsage& b) {
+  CHECK(a.cpu_time_ns == b.cpu_time_ns);
+  CHECK(a.cpu_pct == b.cpu_pct);
+  CHECK(a.off_cpu_ns.runqueue == b.off_cpu_ns.runqueue);
+  CHECK(a.off_cpu_ns.io == b.off_cpu_ns.io);
+  CHECK(a.off_cpu_ns.sleep == b.off_cpu_ns.sleep);
+  CHECK(a.ctx_switches.voluntary == b.ctx_switches.voluntary);
+  CHECK(a.ctx_switches.involuntary == b.ctx_switches.involuntary);
+  CHECK(a.migrations == b.migrations);
+  CHECK(a.memory.rss_peak_bytes == b.memory.rss_peak_bytes);
+  CHECK(a.memory.rss_last_bytes == b.memory.rss_last_bytes);
+  CHECK(a.memory.anon_bytes == b.memory.anon_bytes);
+  CHECK(a.memory.file_bytes == b.memory.file_bytes);
+  CHECK(a.memory.shmem_bytes == b.memory.shmem_bytes);
+  CHECK(a.faults.minor == b.faults.minor);
+  CHECK(a.faults.major == b.faults.major);
+  CHECK(a.disk.read_bytes == b.disk.read_bytes);
+  CHECK(a.disk.write_bytes == b.disk.write_bytes);
+  CHECK(a.disk.read_ios == b.disk.read_ios);
+  CHECK(a.disk.write_ios == b.disk.write_ios);
+  CHECK(a.net.tx_bytes == b.net.tx_bytes);
+  CHECK(a.net.rx_bytes == b.net.rx_bytes);
+  CHECK(a.net.tx_calls == b.net.tx_calls);
+  CHECK(a.net.rx_calls == b.net.rx_calls);
+  CHECK(a.net.retransmits == b.net.retransmits);
+  CHECK(a.net.connections == b.net.connections);
+}
+
+void require_equal_distribution(const LatencyDistribution& a, const LatencyDistribution& b) {
+  CHECK(a.summary.min == b.summary.min);
+  CHECK(a.summary.max == b.summary.max);
+  CHECK(a.summary.mean == b.summary.mean);
+  CHECK(a.summary.p50 == b.summary.p50);
+  CHECK(a.summary.p99 == b.summary.p99);
+  CHECK(a.summary.total == b.summary.total);
+  REQUIRE(a.histogram.size() == b.histogram.size());
+  for (size_t k = 0; k < a.histogram.size(); k++) {
+    CHECK(a.histogram[k].upper_ns == b.histogram[k].upper_ns);
+    CHECK(a.histogram[k].count == b.histogram[k].count);
+  }
+}
+
+void require_equal_system(const SystemProfile& a, const SystemProfile& b) {
+  CHECK(a.enabled == b.enabled);
+  CHECK(a.source == b.source);
+  CHECK(a.scope == b.scope);
+  CHECK(a.cgroup == b.cgroup);
+  CHECK(a.collectors == b.collectors);
+  CHECK(a.interval_s == b.interval_s);
+  CHECK(a.cpus == b.cpus);
+  CHECK(a.memory_total_bytes == b.memory_total_bytes);
+  CHECK(a.memory_used_pct_peak == b.memory_used_pct_peak);
+  CHECK(a.memory_used_pct_last == b.memory_used_pct_last);
+  require_equal_usage(a.totals, b.totals);
+  require_equal_distribution(a.runqueue_latency_ns, b.runqueue_latency_ns);
+  require_equal_distribution(a.connect_latency_ns, b.connect_latency_ns);
+  REQUIRE(a.processes.size() == b.processes.size());
+  for (size_t i = 0; i < a.processes.size(); i++) {
+    const auto &x = a.processes[i], &y = b.processes[i];
+    CHECK(x.pid == y.pid);
+    CHECK(x.ppid == y.ppid);
+    CHECK(x.comm == y.comm);
+    CHECK(x.exited == y.exited);
+    require_equal_usage(x.usage, y.usage);
+    REQUIRE(x.threads.size() == y.threads.size());
+    for (size_t k = 0; k < x.threads.size(); k++) {
+      CHECK(x.threads[k].tid == y.threads[k].tid);
+      CHECK(x.threads[k].comm == y.threads[k].comm);
+      require_equal_usage(x.threads[k].usage, y.threads[k].usage);
+    }
+  }
+  CHECK(a.processes_omitted == b.processes_omitted);
+  REQUIRE(a.disks.size() == b.disks.size());
+  for (size_t i = 0; i < a.disks.size(); i++) {
+    const auto &x = a.disks[i], &y = b.disks[i];
+    CHECK(x.name == y.name);
+    CHECK(x.major == y.major);
+    CHECK(x.minor == y.minor);
+    CHECK(x.traffic.read_bytes == y.traffic.read_bytes);
+    CHECK(x.traffic.write_ios == y.traffic.write_ios);
+    require_equal_distribution(x.queue_ns, y.queue_ns);
+    require_equal_distribution(x.service_ns, y.service_ns);
+    require_equal_distribution(x.total_ns, y.total_ns);
+  }
+  REQUIRE(a.interfaces.size() == b.interfaces.size());
+  for (size_t i = 0; i < a.interfaces.size(); i++) {
+    CHECK(a.interfaces[i].name == b.interfaces[i].name);
+    CHECK(a.interfaces[i].rx_bytes == b.interfaces[i].rx_bytes);
+    CHECK(a.interfaces[i].tx_bytes == b.interfaces[i].tx_bytes);
+    CHECK(a.interfaces[i].rx_packets == b.interfaces[i].rx_packets);
+    CHECK(a.interfaces[i].tx_packets == b.interfaces[i].tx_packets);
+  }
+  REQUIRE(a.series.size() == b.series.size());
+  for (size_t i = 0; i < a.series.size(); i++) {
+    const auto &x = a.series[i], &y = b.series[i];
+    CHECK(x.t == y.t);
+    CHECK(x.dt == y.dt);
+    CHECK(x.cpu_pct == y.cpu_pct);
+    CHECK(x.rss_bytes == y.rss_bytes);
+    CHECK(x.minor_faults == y.minor_faults);
+    CHECK(x.major_faults == y.major_faults);
+    CHECK(x.disk_read_bytes == y.disk_read_bytes);
+    CHECK(x.disk_write_bytes == y.disk_write_bytes);
+    CHECK(x.disk_ios == y.disk_ios);
+    CHECK(x.disk_p99_ns == y.disk_p99_ns);
+    CHECK(x.net_tx_bytes == y.net_tx_bytes);
+    CHECK(x.net_rx_bytes == y.net_rx_bytes);
+    CHECK(x.runqueue_p99_ns == y.runqueue_p99_ns);
+    CHECK(x.memory_used_pct == y.memory_used_pct);
+  }
+  CHECK(a.series_merges == b.series_merges);
+  CHECK(a.lost_by_reason == b.lost_by_reason);
+}
+
 void expect_malformed(json j, const std::string& says) {
   try {
     profile_from_json(j);
@@ -243,7 +442,89 @@ TEST_CASE("JSON report files are written for schema validation", "[report]") {
   write_json_report(rich_profile(), (dir / "rich.json").string());
   write_json_report(empty, (dir / "empty.json").string());
   write_json_report(lossy_profile(), (dir / "lossy.json").string());
-  for (const char* name : {"rich.json", "empty.json", "lossy.json"}) CHECK(fs::exists(dir / name));
+  write_json_report(system_profile(), (dir / "system.json").string());
+  for (const char* name : {"rich.json", "empty.json", "lossy.json", "system.json"}) CHECK(fs::exists(dir / name));
+}
+
+TEST_CASE("the system section survives JSON and a file unchanged", "[report]") {
+  Profile p = system_profile();
+  require_equal_system(profile_from_json(to_json(p)).system, p.system);
+  require_equal(profile_from_json(to_json(p)), p);
+  std::string path = test::temp_path("system.json");
+  write_json_report(p, path);
+  require_equal_system(read_json_report(path).system, p.system);
+
+  // Without a cgroup the key is left out, and reads back empty.
+  p.system.scope = "system";
+  p.system.cgroup.clear();
+  json j = to_json(p);
+  CHECK_FALSE(j["system"].contains("cgroup"));
+  require_equal_system(profile_from_json(j).system, p.system);
+}
+
+TEST_CASE("the system section is absent when no collector ran", "[report]") {
+  json j = to_json(rich_profile());
+  CHECK_FALSE(j.contains("system"));
+  CHECK_FALSE(profile_from_json(j).system.enabled);
+}
+
+TEST_CASE("the system section has the documented shape", "[report]") {
+  json s = to_json(system_profile())["system"];
+  CHECK(s["scope"] == "cgroup");
+  CHECK(s["cgroup"] == "/sys/fs/cgroup/system.slice/server.service");
+  CHECK(s["memory_used_pct"]["peak"] == 43.0);
+  CHECK(s["totals"]["cpu_time_ns"] == 4500000000ull);
+  CHECK(s["totals"]["off_cpu_ns"]["io"] == 6000);
+  CHECK(s["totals"]["net"]["connections"] == 36);
+  // ResourceUsage is flattened into each process and thread, beside their own keys.
+  CHECK(s["processes"][0]["pid"] == 4242);
+  CHECK(s["processes"][0]["cpu_pct"] == 100.5);
+  CHECK(s["processes"][0]["memory"]["rss_peak_bytes"] == 1024ull << 20);
+  CHECK(s["processes"][1]["exited"] == true);
+  CHECK(s["processes"][0]["threads"][0]["tid"] == 4243);
+  CHECK(s["processes"][0]["threads"][0]["ctx_switches"]["voluntary"] == 80);
+  CHECK(s["disks"][0]["read_ios"] == 300);
+  const json& total = s["disks"][0]["latency_ns"]["total"];
+  CHECK(total["p99"].is_number_unsigned());
+  CHECK(total["histogram"]["scheme"] == "log-linear");
+  CHECK(total["histogram"]["bounds_ns"].size() == total["histogram"]["counts"].size());
+  CHECK(s["runqueue_latency_ns"]["histogram"]["sub_buckets"] == LatencyHistogram::kSubBuckets);
+  CHECK(s["series"].size() == 3);
+  CHECK(s["series"][2]["t"] == 3.0);
+  CHECK(s["series"][2]["disk_p99_ns"] == 3100000);
+  CHECK(s["lost_by_reason"]["block_map_full"] == 2);
+}
+
+TEST_CASE("a malformed system section names the field that is wrong", "[report]") {
+  json good = to_json(system_profile());
+
+  json j = good;
+  j["system"]["totals"]["cpu_time_ns"] = "lots";
+  expect_malformed(j, "system.totals.cpu_time_ns should be a non-negative integer");
+
+  j = good;
+  j["system"]["processes"][1]["threads"][0].erase("tid");
+  expect_malformed(j, "system.processes[1].threads[0].tid is missing");
+
+  j = good;
+  j["system"]["disks"][0]["latency_ns"]["queue"]["histogram"]["counts"].push_back(1);
+  expect_malformed(j, "system.disks[0].latency_ns.queue.histogram has");
+
+  j = good;
+  j["system"]["series"][2]["cpu_pct"] = nullptr;
+  expect_malformed(j, "system.series[2].cpu_pct should be a number");
+
+  j = good;
+  j["system"]["collectors"][1] = 7;
+  expect_malformed(j, "system.collectors[1] should be a string");
+
+  j = good;
+  j["system"]["lost_by_reason"]["block_map_full"] = -2;
+  expect_malformed(j, "system.lost_by_reason.block_map_full should be a non-negative integer");
+
+  j = good;
+  j["system"] = "on";
+  expect_malformed(j, "system should be an object");
 }
 
 TEST_CASE("malformed reports name the field that is wrong", "[report]") {
