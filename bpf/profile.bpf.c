@@ -9,11 +9,12 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "profile.h"
+#define TARGET_FILTER_MAX_TGIDS PROFILE_MAX_TGIDS
+#include "target_filter.bpf.h"
+#include "task_state.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile bool filter_tgid = false; /* false: every process but perfbpf */
-const volatile __u32 self_tgid = 0;	 /* perfbpf itself, never sampled */
 const volatile __u64 min_block_ns = 1000; /* shorter off-CPU spells are not worth a record */
 
 struct {
@@ -29,13 +30,6 @@ struct {
 	__type(key, struct profile_key);
 	__type(value, __u64);
 } counts SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROFILE_MAX_TGIDS);
-	__type(key, __u32); /* tgid */
-	__type(value, __u8);
-} targets SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -75,10 +69,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
-	/* The idle task (pid 0) is not a process. */
-	if (key.tid == 0 || key.tgid == self_tgid)
-		return 0;
-	if (filter_tgid && !bpf_map_lookup_elem(&targets, &key.tgid))
+	if (!wanted(key.tgid, key.tid))
 		return 0;
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
@@ -104,29 +95,13 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-/* Linux < 5.14 called task_struct::__state "state". */
-struct task_struct___pre514 {
-	long state;
-} __attribute__((preserve_access_index));
-
 static __always_inline __u32 offcpu_state_of(struct task_struct *t)
 {
-	long state;
+	long state = task_state(t);
 
-	if (bpf_core_field_exists(t->__state))
-		state = BPF_CORE_READ(t, __state);
-	else
-		state = BPF_CORE_READ((struct task_struct___pre514 *)t, state);
-	if (state == 0)
+	if (state == PERFBPF_TASK_RUNNING)
 		return OFFCPU_RUNNABLE;
-	return state & 2 /* TASK_UNINTERRUPTIBLE */ ? OFFCPU_IO : OFFCPU_SLEEP;
-}
-
-static __always_inline bool wanted(__u32 tgid, __u32 tid)
-{
-	if (tid == 0 || tgid == self_tgid)
-		return false;
-	return !filter_tgid || bpf_map_lookup_elem(&targets, &tgid);
+	return task_state_is_io(state) ? OFFCPU_IO : OFFCPU_SLEEP;
 }
 
 /*

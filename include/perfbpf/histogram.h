@@ -26,6 +26,9 @@ class LatencyHistogram {
   void record(uint64_t value_ns) { record_n(value_ns, 1); }
   void record_n(uint64_t value_ns, uint64_t n);
   void merge(const LatencyHistogram& other);
+  // What was recorded since EARLIER, an earlier state of this same histogram (cumulative
+  // counts read twice). Min and max become the bounds of the first and last bucket left.
+  void subtract(const LatencyHistogram& earlier);
   void clear();
 
   uint64_t count() const { return count_; }

@@ -51,6 +51,26 @@ void LatencyHistogram::record_n(uint64_t value, uint64_t n) {
   sum_squares_ += v * v * static_cast<double>(n);
 }
 
+void LatencyHistogram::subtract(const LatencyHistogram& earlier) {
+  size_t first = kBucketCount, last = 0;
+  for (size_t i = 0; i < kBucketCount; i++) {
+    counts_[i] -= std::min(counts_[i], earlier.counts_[i]);
+    if (counts_[i]) {
+      first = std::min(first, i);
+      last = i;
+    }
+  }
+  count_ -= std::min(count_, earlier.count_);
+  sum_ -= std::min(sum_, earlier.sum_);
+  sum_squares_ = std::max(0.0, sum_squares_ - earlier.sum_squares_);
+  if (first == kBucketCount) {
+    clear();
+    return;
+  }
+  min_ = bucket_lower(first);
+  max_ = std::min(max_, bucket_upper(last));
+}
+
 void LatencyHistogram::merge(const LatencyHistogram& other) {
   for (size_t i = 0; i < kBucketCount; i++) counts_[i] += other.counts_[i];
   count_ += other.count_;

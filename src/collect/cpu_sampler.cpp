@@ -1,5 +1,7 @@
 #include "collect/cpu_sampler.h"
 
+#include "collect/bpf_maps.h"
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/perf_event.h>
@@ -8,7 +10,7 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <fstream>
+#include <set>
 
 #include "perfbpf/error.h"
 #include "profile.h"
@@ -16,22 +18,6 @@
 
 namespace perfbpf {
 namespace {
-
-// "0-3,5" from /sys/devices/system/cpu/online.
-std::vector<int> online_cpus() {
-  std::vector<int> cpus;
-  std::ifstream in("/sys/devices/system/cpu/online");
-  std::string range;
-  while (std::getline(in, range, ',')) {
-    int lo = 0, hi = 0;
-    if (std::sscanf(range.c_str(), "%d-%d", &lo, &hi) == 2) {
-      for (int c = lo; c <= hi; c++) cpus.push_back(c);
-    } else if (std::sscanf(range.c_str(), "%d", &lo) == 1) {
-      cpus.push_back(lo);
-    }
-  }
-  return cpus;
-}
 
 std::vector<uint64_t> read_stack(int fd, int32_t id) {
   std::vector<uint64_t> frames;
@@ -96,37 +82,24 @@ void CpuSampler::start() {
     if (!link) throw Error(errno_message("cannot attach the off-CPU program to sched_switch", errno), "", errno);
     links_.push_back(link);
   }
-  for (int cpu : frequency_hz_ ? online_cpus() : std::vector<int>{}) {
-    perf_event_attr attr{};
-    attr.size = sizeof(attr);
-    attr.type = PERF_TYPE_SOFTWARE;  // cpu-clock: works without hardware counters (VMs)
-    attr.config = PERF_COUNT_SW_CPU_CLOCK;
-    attr.freq = 1;
-    attr.sample_freq = frequency_hz_;
-    int fd = static_cast<int>(syscall(SYS_perf_event_open, &attr, -1 /* every pid */, cpu, -1, PERF_FLAG_FD_CLOEXEC));
-    if (fd < 0) {
-      if (errno == ENODEV) continue;  // went offline meanwhile
-      int e = errno;
-      stop();
-      throw Error(errno_message("cannot open a cpu-clock event on CPU " + std::to_string(cpu), e),
-                  e == EACCES ? "needs CAP_PERFMON" : "", e);
-    }
-    event_fds_.push_back(fd);
-    bpf_link* link = bpf_program__attach_perf_event(skel_->progs.handle_sample, fd);
-    if (!link) {
-      int e = errno;
-      stop();
-      throw Error(errno_message("cannot attach the sampler on CPU " + std::to_string(cpu), e), "", e);
-    }
-    links_.push_back(link);
+  if (frequency_hz_ == 0) return;
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_SOFTWARE;  // cpu-clock: works without hardware counters (VMs)
+  attr.config = PERF_COUNT_SW_CPU_CLOCK;
+  attr.freq = 1;
+  attr.sample_freq = frequency_hz_;
+  try {
+    events_.open(skel_->progs.handle_sample, attr, "cpu-clock");
+  } catch (...) {
+    stop();
+    throw;
   }
 }
 
 void CpuSampler::stop() {
   for (bpf_link* l : links_) bpf_link__destroy(l);
   links_.clear();
-  for (int fd : event_fds_) close(fd);
-  event_fds_.clear();
+  events_.close();
 }
 
 std::vector<RawStackSample> CpuSampler::collect() const {
@@ -142,6 +115,19 @@ std::vector<RawStackSample> CpuSampler::collect() const {
     out.push_back({key.tgid, key.tid, read_stack(stacks, key.user_stack_id), read_stack(stacks, key.kernel_stack_id), n});
   }
   return out;
+}
+
+std::vector<uint32_t> CpuSampler::sampled_tgids() const {
+  std::set<uint32_t> tgids;
+  int counts = bpf_map__fd(skel_->maps.counts);
+  profile_key key{}, next{};
+  const profile_key* prev = nullptr;
+  while (bpf_map_get_next_key(counts, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    tgids.insert(key.tgid);
+  }
+  return {tgids.begin(), tgids.end()};
 }
 
 std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
@@ -162,14 +148,7 @@ std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
 }
 
 std::vector<uint64_t> CpuSampler::losses() const {
-  int ncpus = libbpf_num_possible_cpus();
-  std::vector<uint64_t> per_cpu(ncpus > 0 ? ncpus : 1), totals(PROFILE_LOSS_NR, 0);
-  int fd = bpf_map__fd(skel_->maps.losses);
-  for (uint32_t r = 0; r < PROFILE_LOSS_NR; r++) {
-    if (bpf_map_lookup_elem(fd, &r, per_cpu.data()) != 0) continue;
-    for (uint64_t v : per_cpu) totals[r] += v;
-  }
-  return totals;
+  return sum_percpu_counters(bpf_map__fd(skel_->maps.losses), PROFILE_LOSS_NR);
 }
 
 }  // namespace perfbpf

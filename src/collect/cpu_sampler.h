@@ -7,6 +7,8 @@
 #include <memory>
 #include <vector>
 
+#include "collect/perf_events.h"
+
 struct profile_bpf;
 struct bpf_link;
 
@@ -40,6 +42,7 @@ class CpuSampler {
   void stop();   // detaches; the counts stay readable
 
   std::vector<RawStackSample> collect() const;
+  std::vector<uint32_t> sampled_tgids() const;  // processes with samples so far (keys only, cheap)
   std::vector<RawStackSample> collect_off_cpu() const;
   std::vector<uint64_t> losses() const;  // by enum profile_loss, summed over CPUs
 
@@ -47,7 +50,7 @@ class CpuSampler {
   struct SkelDeleter { void operator()(profile_bpf* s) const; };
   std::unique_ptr<profile_bpf, SkelDeleter> skel_;
   std::vector<bpf_link*> links_;
-  std::vector<int> event_fds_;
+  PerCpuEvents events_;
   unsigned frequency_hz_;
   bool off_cpu_;
 };

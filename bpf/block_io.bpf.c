@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Block I/O collector: bytes and requests per submitting process and per disk, and queue,
+ * service and total latency histograms per disk, from block_rq_insert/issue/complete.
+ *
+ * The submitter is who inserts the request (or issues it, when blk-mq sends it straight to
+ * the driver without a scheduler queue); completion usually runs in interrupt context, so it
+ * is charged to the submitter remembered per request.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "block_io.h"
+#include "target_filter.bpf.h"
+#include "log_hist.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PERFBPF_REQ_OP_MASK 0xff /* enum req_op lives in the low bits of cmd_flags */
+#define PERFBPF_REQ_OP_READ 0
+#define PERFBPF_REQ_OP_WRITE 1
+#define PERFBPF_MINORBITS 20
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BLOCK_MAX_INFLIGHT);
+	__type(key, __u64); /* struct request * */
+	__type(value, struct block_start);
+} inflight SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BLOCK_MAX_PROCS);
+	__type(key, __u32); /* tgid */
+	__type(value, struct block_traffic);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BLOCK_MAX_DEVICES);
+	__type(key, __u32); /* dev_t */
+	__type(value, struct block_traffic);
+} devices SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BLOCK_HIST_ENTRIES);
+	__type(key, struct log_hist_key);
+	__type(value, __u64);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BLOCK_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline void remember_submitter(__u64 rq, __u64 insert_ns, __u64 issue_ns)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct block_start s = {
+		.insert_ns = insert_ns,
+		.issue_ns = issue_ns,
+		.tgid = id >> 32,
+		.wanted = current_wanted(),
+	};
+
+	if (bpf_map_update_elem(&inflight, &rq, &s, BPF_ANY))
+		count_loss(BLOCK_LOSS_INFLIGHT_FULL);
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(handle_insert, struct request *rq)
+{
+	remember_submitter((__u64)rq, bpf_ktime_get_ns(), 0);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(handle_issue, struct request *rq)
+{
+	__u64 key = (__u64)rq;
+	struct block_start *s = bpf_map_lookup_elem(&inflight, &key);
+
+	if (s)
+		s->issue_ns = bpf_ktime_get_ns();
+	else
+		remember_submitter(key, 0, bpf_ktime_get_ns());
+	return 0;
+}
+
+static __always_inline struct block_traffic *traffic_of(void *map, const void *key, __u32 loss)
+{
+	struct block_traffic zero = {}, *t = bpf_map_lookup_elem(map, key);
+
+	if (t)
+		return t;
+	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
+	t = bpf_map_lookup_elem(map, key);
+	if (!t)
+		count_loss(loss);
+	return t;
+}
+
+static __always_inline void add_traffic(struct block_traffic *t, bool write, __u64 bytes, __u64 ios)
+{
+	if (!t)
+		return;
+	if (write) {
+		__sync_fetch_and_add(&t->write_bytes, bytes);
+		__sync_fetch_and_add(&t->write_ios, ios);
+	} else {
+		__sync_fetch_and_add(&t->read_bytes, bytes);
+		__sync_fetch_and_add(&t->read_ios, ios);
+	}
+}
+
+static __always_inline void record_latency(__u32 dev, __u32 kind, __u64 ns)
+{
+	if (!log_hist_record(&hists, dev, kind, ns))
+		count_loss(BLOCK_LOSS_HIST_FULL);
+}
+
+/* May run once per partial completion: bytes every time, the request once, at its end. */
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(handle_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	__u64 now = bpf_ktime_get_ns(), key = (__u64)rq;
+	struct block_start *s = bpf_map_lookup_elem(&inflight, &key);
+	bool last = nr_bytes >= BPF_CORE_READ(rq, __data_len);
+	__u32 op, dev, tgid;
+	struct gendisk *disk;
+	bool write;
+
+	if (!s)
+		return 0;
+	op = BPF_CORE_READ(rq, cmd_flags) & PERFBPF_REQ_OP_MASK;
+	if (!s->wanted || (op != PERFBPF_REQ_OP_READ && op != PERFBPF_REQ_OP_WRITE))
+		goto done;
+	write = op == PERFBPF_REQ_OP_WRITE;
+	disk = BPF_CORE_READ(rq, q, disk);
+	dev = ((__u32)BPF_CORE_READ(disk, major) << PERFBPF_MINORBITS) | BPF_CORE_READ(disk, first_minor);
+	tgid = s->tgid;
+	add_traffic(traffic_of(&procs, &tgid, BLOCK_LOSS_PROCS_FULL), write, nr_bytes, last);
+	add_traffic(traffic_of(&devices, &dev, BLOCK_LOSS_DEVICES_FULL), write, nr_bytes, last);
+	if (last && s->issue_ns) {
+		__u64 begin = s->insert_ns ? s->insert_ns : s->issue_ns;
+
+		if (s->insert_ns)
+			record_latency(dev, BLOCK_HIST_QUEUE, s->issue_ns - s->insert_ns);
+		record_latency(dev, BLOCK_HIST_SERVICE, now - s->issue_ns);
+		record_latency(dev, BLOCK_HIST_TOTAL, now - begin);
+	}
+done:
+	if (last)
+		bpf_map_delete_elem(&inflight, &key);
+	return 0;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Counters and log-linear histograms kept in hash maps, shared by the collector families. */
+#ifndef PERFBPF_LOG_HIST_BPF_H
+#define PERFBPF_LOG_HIST_BPF_H
+
+#include "log_hist.h"
+
+/* floor(log2(v)) for v > 0, without loops the verifier would have to bound. */
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r, shift;
+
+	r = (v > 0xffffffffULL) << 5;
+	v >>= r;
+	shift = (v > 0xffff) << 4;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xff) << 3;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0xf) << 2;
+	v >>= shift;
+	r |= shift;
+	shift = (v > 0x3) << 1;
+	v >>= shift;
+	r |= shift;
+	return r | (__u32)(v >> 1);
+}
+
+/* LatencyHistogram::bucket_index, in BPF. */
+static __always_inline __u32 log_hist_bucket(__u64 v)
+{
+	const __u64 sub_buckets = 1ULL << LOG_HIST_SUB_BUCKET_BITS;
+	__u32 magnitude, shift;
+
+	if (v < 2 * sub_buckets)
+		return (__u32)v;
+	magnitude = log2_u64(v);
+	shift = magnitude - LOG_HIST_SUB_BUCKET_BITS;
+	return 2 * sub_buckets + (magnitude - LOG_HIST_SUB_BUCKET_BITS - 1) * sub_buckets +
+	       ((v >> shift) - sub_buckets);
+}
+
+/* Adds N to the u64 at KEY, creating it; false when the map is full. */
+static __always_inline bool counter_add(void *map, const void *key, __u64 n)
+{
+	__u64 *v = bpf_map_lookup_elem(map, key);
+
+	if (v) {
+		__sync_fetch_and_add(v, n);
+		return true;
+	}
+	if (!bpf_map_update_elem(map, key, &n, BPF_NOEXIST))
+		return true;
+	v = bpf_map_lookup_elem(map, key); /* another CPU inserted it first */
+	if (!v)
+		return false;
+	__sync_fetch_and_add(v, n);
+	return true;
+}
+
+/* Records VALUE_NS; false when the map is full (the caller counts the loss). */
+static __always_inline bool log_hist_record(void *map, __u32 id, __u32 kind, __u64 value_ns)
+{
+	struct log_hist_key key = { .id = id, .kind = kind };
+	__u64 *max;
+
+	key.bucket = log_hist_bucket(value_ns);
+	if (!counter_add(map, &key, 1))
+		return false;
+	key.bucket = LOG_HIST_SUM;
+	counter_add(map, &key, value_ns);
+	key.bucket = LOG_HIST_MAX;
+	if (!counter_add(map, &key, 0))
+		return true;
+	max = bpf_map_lookup_elem(map, &key);
+	if (max && *max < value_ns)
+		*max = value_ns; /* a racing larger value may be lost: max is a best effort */
+	return true;
+}
+
+#endif /* PERFBPF_LOG_HIST_BPF_H */

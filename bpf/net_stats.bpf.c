@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Network collector: bytes and calls sent and received per process on inet sockets
+ * (sock_send_length / sock_recv_length, Linux 6.3+), TCP retransmits and connects with their
+ * latency (tcp_retransmit_skb, inet_sock_set_state).
+ *
+ * Retransmits and connection set-up happen in softirq context, not in the owner's: the
+ * owning process is remembered per socket when it sends, receives or connects.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "net_stats.h"
+#include "target_filter.bpf.h"
+#include "log_hist.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PERFBPF_AF_INET 2
+#define PERFBPF_AF_INET6 10
+#define PERFBPF_IPPROTO_TCP 6
+#define PERFBPF_MSG_PEEK 2 /* a peek leaves the data queued: not received yet */
+#define PERFBPF_TCP_ESTABLISHED 1
+#define PERFBPF_TCP_SYN_SENT 2
+#define PERFBPF_TCP_CLOSE 7
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_MAX_PROCS);
+	__type(key, __u32); /* tgid */
+	__type(value, struct net_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, NET_MAX_SOCKETS);
+	__type(key, __u64); /* struct sock * */
+	__type(value, __u32); /* tgid of a target process that used it */
+} owners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_MAX_CONNECTING);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct net_connect);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, NET_HIST_ENTRIES);
+	__type(key, struct log_hist_key);
+	__type(value, __u64);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, NET_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline struct net_proc *proc_of(__u32 tgid)
+{
+	struct net_proc zero = {}, *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p)
+		return p;
+	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p)
+		count_loss(NET_LOSS_PROCS_FULL);
+	return p;
+}
+
+static __always_inline bool is_inet(const struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	return family == PERFBPF_AF_INET || family == PERFBPF_AF_INET6;
+}
+
+static __always_inline int count_transfer(struct sock *sk, int bytes, bool send)
+{
+	__u64 id = bpf_get_current_pid_tgid(), key = (__u64)sk;
+	__u32 tgid = id >> 32;
+	struct net_proc *p;
+
+	if (bytes <= 0 || !is_inet(sk) || !wanted(tgid, (__u32)id))
+		return 0;
+	bpf_map_update_elem(&owners, &key, &tgid, BPF_ANY);
+	p = proc_of(tgid);
+	if (!p)
+		return 0;
+	if (send) {
+		__sync_fetch_and_add(&p->tx_bytes, bytes);
+		__sync_fetch_and_add(&p->tx_calls, 1);
+	} else {
+		__sync_fetch_and_add(&p->rx_bytes, bytes);
+		__sync_fetch_and_add(&p->rx_calls, 1);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sock_send_length")
+int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
+{
+	return count_transfer(sk, ret, true);
+}
+
+SEC("tp_btf/sock_recv_length")
+int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
+{
+	if (flags & PERFBPF_MSG_PEEK)
+		return 0;
+	return count_transfer(sk, ret, false);
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb)
+{
+	__u64 key = (__u64)sk;
+	__u32 *tgid = bpf_map_lookup_elem(&owners, &key);
+	struct net_proc *p;
+
+	if (!tgid)
+		return 0;
+	p = proc_of(*tgid);
+	if (p)
+		__sync_fetch_and_add(&p->retransmits, 1);
+	return 0;
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
+	struct net_connect *c;
+	struct net_proc *p;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != PERFBPF_IPPROTO_TCP)
+		return 0;
+	if (newstate == PERFBPF_TCP_SYN_SENT) {
+		/* connect() runs in the caller's context */
+		__u64 id = bpf_get_current_pid_tgid();
+		struct net_connect start = { .start_ns = now, .tgid = id >> 32 };
+
+		if (!wanted(start.tgid, (__u32)id))
+			return 0;
+		bpf_map_update_elem(&owners, &key, &start.tgid, BPF_ANY);
+		if (bpf_map_update_elem(&connecting, &key, &start, BPF_ANY))
+			count_loss(NET_LOSS_CONNECTING_FULL);
+		return 0;
+	}
+	if (oldstate != PERFBPF_TCP_SYN_SENT)
+		return 0;
+	c = bpf_map_lookup_elem(&connecting, &key);
+	if (!c)
+		return 0;
+	if (newstate == PERFBPF_TCP_ESTABLISHED) {
+		if (!log_hist_record(&hists, 0, NET_HIST_CONNECT, now - c->start_ns))
+			count_loss(NET_LOSS_HIST_FULL);
+		p = proc_of(c->tgid);
+		if (p)
+			__sync_fetch_and_add(&p->connections, 1);
+	}
+	bpf_map_delete_elem(&connecting, &key); /* established, or failed (CLOSE) */
+	return 0;
+}

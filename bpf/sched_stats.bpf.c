@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * CPU and scheduler collector: per-thread on-CPU time, off-CPU time split by why (run queue,
+ * I/O, sleep), voluntary and involuntary switches, migrations, and a run-queue latency
+ * histogram, all aggregated in maps that userspace reads once per interval.
+ *
+ * A thread is always in one state (enum sched_where) since a time; each switch or wakeup
+ * closes the interval and adds it to the state's total.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "sched_stats.h"
+#include "target_filter.bpf.h"
+#include "task_state.bpf.h"
+#include "log_hist.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/*
+ * CLOCK_MONOTONIC when the programs were attached, written by userspace just before: a thread
+ * first seen switching out has been on its CPU since then.
+ */
+__u64 session_start_ns = 0;
+
+#define PERFBPF_PF_EXITING 0x00000004 /* task_struct::flags: in do_exit() */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_MAX_THREADS);
+	__type(key, __u32); /* tid */
+	__type(value, struct sched_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_MAX_PROCS);
+	__type(key, __u32); /* tgid */
+	__type(value, struct sched_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_HIST_ENTRIES);
+	__type(key, struct log_hist_key);
+	__type(value, __u64);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCHED_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
+
+	if (v)
+		*v += 1;
+}
+
+/* The thread's record, created in STATE since SINCE when it has none. */
+static __always_inline struct sched_thread *thread_get(__u32 tid, __u32 tgid, __u32 state, __u64 since)
+{
+	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid), fresh = {};
+
+	if (t)
+		return t;
+	fresh.tgid = tgid;
+	fresh.state = state;
+	fresh.since_ns = since;
+	fresh.cpu = ~0u;
+	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&threads, &tid)) {
+		count_loss(SCHED_LOSS_THREADS_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/* Closes the thread's current interval at NOW: its length goes to the state's total. */
+static __always_inline void close_interval(struct sched_thread *t, __u64 now)
+{
+	__u64 delta = now > t->since_ns ? now - t->since_ns : 0;
+
+	switch (t->state) {
+	case SCHED_ON_CPU:
+		t->totals.on_cpu_ns += delta;
+		break;
+	case SCHED_RUNNABLE:
+		t->totals.runqueue_ns += delta;
+		if (!log_hist_record(&hists, 0, SCHED_HIST_RUNQUEUE, delta))
+			count_loss(SCHED_LOSS_HIST_FULL);
+		break;
+	case SCHED_IO:
+		t->totals.io_ns += delta;
+		break;
+	default:
+		t->totals.sleep_ns += delta;
+		break;
+	}
+	t->since_ns = now;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(prev, pid), tgid = BPF_CORE_READ(prev, tgid);
+	struct sched_thread *t;
+
+	/*
+	 * An exiting thread's last switch comes after sched_process_exit moved its record to the
+	 * process: recreating it would count its whole life again.
+	 */
+	if (wanted(tgid, tid) && !(BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING)) {
+		/* No record yet: it has been on this CPU since before the session began. */
+		t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
+		if (t) {
+			long state = task_state(prev);
+
+			close_interval(t, now);
+			if (preempt || state == PERFBPF_TASK_RUNNING) {
+				t->totals.involuntary++;
+				t->state = SCHED_RUNNABLE;
+			} else {
+				t->totals.voluntary++;
+				t->state = task_state_is_io(state) ? SCHED_IO : SCHED_SLEEP;
+			}
+		}
+	}
+
+	tid = BPF_CORE_READ(next, pid);
+	tgid = BPF_CORE_READ(next, tgid);
+	if (!wanted(tgid, tid))
+		return 0;
+	/* Never seen: how long it waited before the session is unknown, so nothing is counted. */
+	t = thread_get(tid, tgid, SCHED_ON_CPU, now);
+	if (!t)
+		return 0;
+	if (t->state != SCHED_ON_CPU)
+		close_interval(t, now);
+	else
+		t->since_ns = now;
+	t->state = SCHED_ON_CPU;
+	{
+		__u32 cpu = bpf_get_smp_processor_id();
+
+		if (t->cpu != ~0u && t->cpu != cpu)
+			t->totals.migrations++;
+		t->cpu = cpu;
+	}
+	return 0;
+}
+
+static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(p, pid), tgid = BPF_CORE_READ(p, tgid);
+	struct sched_thread *t;
+
+	if (!wanted(tgid, tid))
+		return 0;
+	if (new_task) {
+		thread_get(tid, tgid, SCHED_RUNNABLE, now);
+		return 0;
+	}
+	/*
+	 * First seen waking up: it slept since before the session. in_iowait is still set
+	 * while a task woken from io_schedule() has not run yet.
+	 */
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t) {
+		__u32 state = BPF_CORE_READ_BITFIELD_PROBED(p, in_iowait) ? SCHED_IO : SCHED_SLEEP;
+
+		t = thread_get(tid, tgid, state, session_start_ns);
+		if (!t)
+			return 0;
+	}
+	if (t->state == SCHED_IO || t->state == SCHED_SLEEP) {
+		close_interval(t, now);
+		t->state = SCHED_RUNNABLE;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_wakeup, struct task_struct *p)
+{
+	return on_wakeup(p, false);
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_wakeup_new, struct task_struct *p)
+{
+	return on_wakeup(p, true);
+}
+
+static __always_inline void add_totals(struct sched_totals *to, const struct sched_totals *from)
+{
+	__sync_fetch_and_add(&to->on_cpu_ns, from->on_cpu_ns);
+	__sync_fetch_and_add(&to->runqueue_ns, from->runqueue_ns);
+	__sync_fetch_and_add(&to->io_ns, from->io_ns);
+	__sync_fetch_and_add(&to->sleep_ns, from->sleep_ns);
+	__sync_fetch_and_add(&to->voluntary, from->voluntary);
+	__sync_fetch_and_add(&to->involuntary, from->involuntary);
+	__sync_fetch_and_add(&to->migrations, from->migrations);
+}
+
+/*
+ * A thread exits (it is current, on CPU): its totals move to its process so the threads map
+ * only holds live threads; the process keeps its name and parent once its last thread is gone.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid = BPF_CORE_READ(task, pid), tgid = BPF_CORE_READ(task, tgid);
+	struct sched_thread *t;
+	struct sched_proc *p, fresh = {};
+
+	/*
+	 * A thread with a record was wanted; the target set may have dropped its process already
+	 * (funclat's exit program runs on this tracepoint too, in no set order).
+	 */
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (!t && !wanted(tgid, tid))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p) {
+		bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
+		p = bpf_map_lookup_elem(&procs, &tgid);
+		if (!p) {
+			count_loss(SCHED_LOSS_PROCS_FULL);
+			return 0;
+		}
+	}
+	if (!t)
+		t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
+	if (t) {
+		close_interval(t, now);
+		add_totals(&p->exited, &t->totals);
+		bpf_map_delete_elem(&threads, &tid);
+	}
+	__sync_fetch_and_add(&p->threads_exited, 1);
+	/* signal->live drops before this tracepoint (do_exit): zero means the last thread. */
+	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
+		p->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
+		p->dead = 1;
+	}
+	return 0;
+}

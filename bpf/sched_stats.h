@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * ABI between bpf/sched_stats.bpf.c (CPU and scheduler collector) and src/collect/sched_collector.cpp.
+ * "tgid" is a process id, "tid" a thread id (the kernel's pid). Times are ns of
+ * bpf_ktime_get_ns(), the same clock as CLOCK_MONOTONIC.
+ */
+#ifndef PERFBPF_SCHED_STATS_H
+#define PERFBPF_SCHED_STATS_H
+
+#include "log_hist.h"
+
+#ifndef SCHED_MAX_THREADS
+#define SCHED_MAX_THREADS 32768 /* live threads tracked at once */
+#endif
+#ifndef SCHED_MAX_PROCS
+#define SCHED_MAX_PROCS 16384 /* processes with exited threads, until userspace harvests them */
+#endif
+#define SCHED_HIST_ENTRIES 8192
+#define SCHED_COMM_LEN 16
+
+/* Where a thread is now (sched_thread.state). */
+enum sched_where {
+	SCHED_ON_CPU = 0,
+	SCHED_RUNNABLE = 1, /* woken or preempted, waiting for a CPU */
+	SCHED_IO = 2,	    /* switched out uninterruptible (D) */
+	SCHED_SLEEP = 3,    /* switched out interruptible (S) or otherwise blocked */
+};
+
+/* Histogram kinds (log_hist_key.kind, id 0 = the whole target). */
+enum sched_hist_kind {
+	SCHED_HIST_RUNQUEUE = 0, /* wakeup or preemption -> running again, ns */
+};
+
+enum sched_loss {
+	SCHED_LOSS_THREADS_FULL = 0, /* no room for a thread: its time is not counted */
+	SCHED_LOSS_PROCS_FULL = 1,   /* no room to keep an exited thread's totals */
+	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
+	SCHED_LOSS_NR = 3,
+};
+
+/* Totals of one thread, or summed over a process's exited threads. */
+struct sched_totals {
+	__u64 on_cpu_ns;
+	__u64 runqueue_ns; /* runnable, waiting for a CPU */
+	__u64 io_ns;	   /* off CPU, uninterruptible */
+	__u64 sleep_ns;	   /* off CPU, interruptible */
+	__u64 voluntary;   /* switched out blocking */
+	__u64 involuntary; /* switched out while runnable (preempted) */
+	__u64 migrations;  /* ran on another CPU than last time */
+};
+
+/* Map "threads", key tid. */
+struct sched_thread {
+	__u32 tgid;	/* process id */
+	__u32 state;	/* enum sched_where */
+	__u64 since_ns; /* when it entered state */
+	__u32 cpu;	/* CPU it last ran on, ~0 before it has run */
+	__u32 pad;
+	struct sched_totals totals;
+};
+
+/* Map "procs", key tgid: what exited threads leave behind. */
+struct sched_proc {
+	struct sched_totals exited; /* sums over the process's exited threads */
+	__u32 threads_exited;
+	__u32 ppid;		  /* set when the whole process exited */
+	__u32 dead;		  /* 1 once every thread exited: userspace may harvest it */
+	__u32 pad;
+	char comm[SCHED_COMM_LEN]; /* the process's name at exit */
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
+static_assert(sizeof(struct sched_thread) == 80, "sched_thread ABI changed");
+static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
+#else
+_Static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
+_Static_assert(sizeof(struct sched_thread) == 80, "sched_thread ABI changed");
+_Static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
+#endif
+
+#endif /* PERFBPF_SCHED_STATS_H */

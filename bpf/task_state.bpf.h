@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* A task's scheduler state, read the same way on kernels before and after 5.14. */
+#ifndef PERFBPF_TASK_STATE_BPF_H
+#define PERFBPF_TASK_STATE_BPF_H
+
+#define PERFBPF_TASK_RUNNING 0
+#define PERFBPF_TASK_UNINTERRUPTIBLE 2
+#define PERFBPF_TASK_NOLOAD 0x400
+
+/*
+ * Waiting in uninterruptible sleep: I/O and the like. TASK_IDLE (uninterruptible + noload) is
+ * how idle kernel workers wait for work; it is not I/O.
+ */
+static __always_inline bool task_state_is_io(long state)
+{
+	return (state & PERFBPF_TASK_UNINTERRUPTIBLE) && !(state & PERFBPF_TASK_NOLOAD);
+}
+
+/* Linux 5.14 (commit 2f064a59a11f) renamed task_struct::state to __state. */
+struct task_struct___pre514 {
+	long state;
+} __attribute__((preserve_access_index));
+
+static __always_inline long task_state(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return BPF_CORE_READ(t, __state);
+	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
+}
+
+#endif /* PERFBPF_TASK_STATE_BPF_H */

@@ -1,0 +1,67 @@
+// Block I/O collector (bpf/block.bpf.c): bytes and requests per submitting process and per
+// disk, with queue, service and total latency histograms per disk.
+#include <linux/types.h>
+
+#include "block_io.h"
+#include "block_io.skel.h"
+#include "collect/bpf_maps.h"
+#include "collect/bpf_skeleton.h"
+#include "collect/system_collectors.h"
+
+namespace perfbpf {
+namespace {
+
+using BlockSkeleton = BpfSkeleton<block_io_bpf, block_io_bpf__open, block_io_bpf__load, block_io_bpf__attach, block_io_bpf__destroy>;
+
+void add_traffic(DiskTraffic& d, const block_traffic& t) {
+  d.read_bytes += t.read_bytes;
+  d.write_bytes += t.write_bytes;
+  d.read_ios += t.read_ios;
+  d.write_ios += t.write_ios;
+}
+
+const char* loss_name(unsigned reason) {
+  switch (reason) {
+    case BLOCK_LOSS_INFLIGHT_FULL: return "block_inflight_map_full";
+    case BLOCK_LOSS_PROCS_FULL: return "block_procs_map_full";
+    case BLOCK_LOSS_DEVICES_FULL: return "block_devices_map_full";
+    default: return "block_histogram_full";
+  }
+}
+
+class BlockCollector : public Collector {
+ public:
+  explicit BlockCollector(const CollectorSettings& settings) : skel_("block", settings) { skel_.load(); }
+  const char* name() const override { return "block"; }
+  void attach() override { skel_.attach(); }
+
+  void read(ResourceSnapshot& into) const override {
+    for_each_entry<uint32_t, block_traffic>(bpf_map__fd(skel_->maps.procs), [&](uint32_t tgid, const block_traffic& t) {
+      ProcessSnapshot& p = into.processes[tgid];
+      p.pid = tgid;
+      add_traffic(p.usage.disk, t);
+    });
+    for_each_entry<uint32_t, block_traffic>(bpf_map__fd(skel_->maps.devices), [&](uint32_t dev, const block_traffic& t) {
+      add_traffic(into.disks[dev].traffic, t);
+    });
+    for (auto& [key, hist] : read_log_hists(bpf_map__fd(skel_->maps.hists))) {
+      DiskSnapshot& d = into.disks[key.first];
+      LatencyHistogram& to = key.second == BLOCK_HIST_QUEUE ? d.queue : key.second == BLOCK_HIST_SERVICE ? d.service : d.total;
+      to.merge(hist);
+    }
+    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), BLOCK_LOSS_NR);
+    for (unsigned r = 0; r < lost.size(); r++)
+      if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+  }
+
+ private:
+  BlockSkeleton skel_;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> make_block_collector(const CollectorSettings& settings) {
+  return std::make_unique<BlockCollector>(settings);
+}
+
+}  // namespace perfbpf

@@ -1,0 +1,76 @@
+#include "collect/bpf_maps.h"
+
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "perfbpf/error.h"
+
+#include "log_hist.h"
+
+namespace perfbpf {
+
+static_assert(LOG_HIST_SUB_BUCKET_BITS == LatencyHistogram::kSubBucketBits,
+              "BPF histograms must use the userspace bucket layout");
+
+int create_target_set(const std::vector<uint32_t>& tgids) {
+  constexpr uint32_t kMaxTgids = 8192;  // TARGET_FILTER_MAX_TGIDS
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), kMaxTgids, nullptr);
+  if (fd < 0) throw Error(errno_message("cannot create the BPF target set", errno), "run as root", errno);
+  for (uint32_t tgid : tgids) {
+    uint8_t one = 1;
+    if (bpf_map_update_elem(fd, &tgid, &one, BPF_ANY) != 0) {
+      int e = errno;
+      close(fd);
+      throw Error(errno_message("cannot add pid " + std::to_string(tgid) + " to the BPF target set", e), "", e);
+    }
+  }
+  return fd;
+}
+
+std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count) {
+  int ncpus = libbpf_num_possible_cpus();
+  std::vector<uint64_t> per_cpu(ncpus > 0 ? ncpus : 1), totals(count, 0);
+  for (uint32_t i = 0; i < count; i++) {
+    if (bpf_map_lookup_elem(map_fd, &i, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) totals[i] += v;
+  }
+  return totals;
+}
+
+std::map<HistogramKey, LatencyHistogram> read_log_hists(int map_fd) {
+  struct Parts {
+    std::vector<HistogramBucket> buckets;
+    uint64_t sum = 0, max = 0;
+    size_t min_index = SIZE_MAX;
+  };
+  std::map<HistogramKey, Parts> parts;
+  for_each_entry<log_hist_key, uint64_t>(map_fd, [&](const log_hist_key& k, uint64_t v) {
+    Parts& p = parts[{k.id, k.kind}];
+    if (k.bucket == LOG_HIST_SUM) {
+      p.sum = v;
+    } else if (k.bucket == LOG_HIST_MAX) {
+      p.max = v;
+    } else if (v > 0) {
+      p.buckets.push_back({LatencyHistogram::bucket_upper(k.bucket), v});
+      p.min_index = std::min<size_t>(p.min_index, k.bucket);
+    }
+  });
+  std::map<HistogramKey, LatencyHistogram> out;
+  for (auto& [key, p] : parts) {
+    if (p.buckets.empty()) continue;
+    // The BPF side keeps no squares: bucket midpoints give the spread within 0.4 %.
+    double squares = 0;
+    for (const auto& b : p.buckets) {
+      size_t i = LatencyHistogram::bucket_index(b.upper_ns);
+      double mid = (static_cast<double>(LatencyHistogram::bucket_lower(i)) + static_cast<double>(b.upper_ns)) / 2;
+      squares += mid * mid * static_cast<double>(b.count);
+    }
+    uint64_t min = LatencyHistogram::bucket_lower(p.min_index);
+    out.emplace(key, LatencyHistogram::from_buckets(p.buckets, p.sum, min, std::max(p.max, min), squares));
+  }
+  return out;
+}
+
+}  // namespace perfbpf

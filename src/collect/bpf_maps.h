@@ -1,0 +1,41 @@
+// Reading BPF maps from userspace: every entry of a hash map, per-CPU counters summed, and
+// the log-linear histograms of bpf/log_hist.bpf.h as LatencyHistograms.
+#pragma once
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cstdint>
+#include <map>
+#include <utility>
+#include <vector>
+
+#include "perfbpf/histogram.h"
+
+namespace perfbpf {
+
+// Calls FN(key, value) for every entry. Entries added or removed meanwhile may be missed.
+template <typename Key, typename Value, typename Fn>
+void for_each_entry(int map_fd, Fn&& fn) {
+  Key key{}, next{};
+  const Key* prev = nullptr;
+  while (bpf_map_get_next_key(map_fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    Value value{};
+    if (bpf_map_lookup_elem(map_fd, &key, &value) == 0) fn(key, value);
+  }
+}
+
+// A target set (bpf/target_filter.bpf.h: tgid -> 1) holding TGIDS, for collectors loaded
+// without funclat, which otherwise owns it. Returns the map fd; throws Error.
+int create_target_set(const std::vector<uint32_t>& tgids);
+
+// Entries 0..COUNT-1 of a per-CPU array of u64, each summed over the CPUs.
+std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count);
+
+// The histograms of a log_hist map, by (id, kind).
+using HistogramKey = std::pair<uint32_t, uint32_t>;
+std::map<HistogramKey, LatencyHistogram> read_log_hists(int map_fd);
+
+}  // namespace perfbpf

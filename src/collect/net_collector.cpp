@@ -1,0 +1,59 @@
+// Network collector (bpf/net.bpf.c): inet socket bytes and calls per process, TCP
+// retransmits, connects and their latency.
+#include <linux/types.h>
+
+#include "collect/bpf_maps.h"
+#include "collect/bpf_skeleton.h"
+#include "collect/system_collectors.h"
+#include "net_stats.h"
+#include "net_stats.skel.h"
+
+namespace perfbpf {
+namespace {
+
+using NetSkeleton = BpfSkeleton<net_stats_bpf, net_stats_bpf__open, net_stats_bpf__load, net_stats_bpf__attach, net_stats_bpf__destroy>;
+
+const char* loss_name(unsigned reason) {
+  switch (reason) {
+    case NET_LOSS_PROCS_FULL: return "net_procs_map_full";
+    case NET_LOSS_CONNECTING_FULL: return "net_connecting_map_full";
+    default: return "net_histogram_full";
+  }
+}
+
+class NetCollector : public Collector {
+ public:
+  explicit NetCollector(const CollectorSettings& settings) : skel_("network", settings) { skel_.load(); }
+  const char* name() const override { return "network"; }
+  void attach() override { skel_.attach(); }
+
+  void read(ResourceSnapshot& into) const override {
+    for_each_entry<uint32_t, net_proc>(bpf_map__fd(skel_->maps.procs), [&](uint32_t tgid, const net_proc& n) {
+      ProcessSnapshot& p = into.processes[tgid];
+      p.pid = tgid;
+      NetTraffic& t = p.usage.net;
+      t.tx_bytes += n.tx_bytes;
+      t.rx_bytes += n.rx_bytes;
+      t.tx_calls += n.tx_calls;
+      t.rx_calls += n.rx_calls;
+      t.retransmits += n.retransmits;
+      t.connections += n.connections;
+    });
+    auto hists = read_log_hists(bpf_map__fd(skel_->maps.hists));
+    if (auto it = hists.find({0, NET_HIST_CONNECT}); it != hists.end()) into.connect.merge(it->second);
+    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), NET_LOSS_NR);
+    for (unsigned r = 0; r < lost.size(); r++)
+      if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+  }
+
+ private:
+  NetSkeleton skel_;
+};
+
+}  // namespace
+
+std::unique_ptr<Collector> make_net_collector(const CollectorSettings& settings) {
+  return std::make_unique<NetCollector>(settings);
+}
+
+}  // namespace perfbpf
