@@ -13,8 +13,10 @@
 namespace perfbpf {
 
 struct AttachedProbes {
-  int pid = 0;                      // the target process (the command's pid in command mode)
+  int pid = 0;                      // the target process (the command's pid in command mode); 0 for system and cgroup
+  std::string scope;                // "pid", "command", "cgroup" or "system"
   size_t functions = 0;             // functions probed
+  std::vector<std::string> collectors;  // resource collectors attached
   bool follow_children = false;     // probes fire in the target's descendants too
   std::vector<uint32_t> program_ids;  // kernel ids of the loaded programs
   std::vector<uint32_t> link_ids;     // kernel ids of the links that hold the probes
@@ -22,9 +24,12 @@ struct AttachedProbes {
 };
 
 struct SessionOptions {
-  std::vector<std::string> functions;  // -f [OBJECT:]PATTERN, at least one
+  // The target: exactly one of pid, command, cgroup and system_wide.
+  std::vector<std::string> functions;  // -f [OBJECT:]PATTERN (pid and command mode)
   int pid = 0;                         // --pid; 0 in command mode
   std::vector<std::string> command;    // -- CMD ARGS; empty in pid mode
+  std::string cgroup;                  // --cgroup DIR: every process in a cgroup (v1 or v2)
+  bool system_wide = false;            // --system: every process but perfbpf
   bool follow_children = false;        // --children; command mode follows unless no_children
   bool no_children = false;            // command mode: probe only the command's own process
   double duration_s = 0;               // 0: until Ctrl-C or the target exits
@@ -35,6 +40,12 @@ struct SessionOptions {
   unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling
   bool off_cpu = false;                // also record where threads wait, by stack and reason
   double min_block_us = 1;             // off-CPU spells shorter than this are not recorded
+  // Resource collectors (sched, block, memory, network): all by default; empty list: none.
+  std::vector<std::string> collectors{"sched", "block", "memory", "network"};
+  double interval_s = 1.0;             // one time-series sample per interval
+  size_t top_n = 10;                   // system and cgroup mode: processes kept in the report
+  // Called with each interval's sample as it closes (the CLI's live line).
+  std::function<void(const SeriesSample&)> on_interval;
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

@@ -6,6 +6,7 @@
 #include <ostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "aggregate/stack_profile.h"
 #include "perfbpf/calibration.h"
@@ -39,11 +40,23 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
-  session.on_attached = [&err](const AttachedProbes& a) {
-    err << fmt::format("perfbpf: timing {} function{} in pid {}{}. Ctrl-C to stop.\n", a.functions,
-                       a.functions == 1 ? "" : "s", a.pid, a.follow_children ? " and its descendants" : "");
+  session.on_attached = [&err, &options](const AttachedProbes& a) {
+    std::string what;
+    if (a.functions) what = fmt::format("timing {} function{}", a.functions, a.functions == 1 ? "" : "s");
+    if (!a.collectors.empty())
+      what += fmt::format("{}collecting {}", what.empty() ? "" : ", ", fmt::join(a.collectors, ", "));
+    if (options.session.sample_freq > 0) what += fmt::format("{}sampling stacks", what.empty() ? "" : ", ");
+    std::string where = a.scope == "system"   ? std::string("system-wide")
+                        : a.scope == "cgroup" ? "in cgroup " + options.session.cgroup
+                                              : fmt::format("in pid {}{}", a.pid, a.follow_children ? " and its descendants" : "");
+    err << fmt::format("perfbpf: {} {}. Ctrl-C to stop.\n", what, where);
     err.flush();
   };
+  if (!options.quiet && !session.collectors.empty())
+    session.on_interval = [&err, &options](const SeriesSample& s) {
+      err << format_interval_line(s, options.session.collectors) << "\n";
+      err.flush();
+    };
   Profile profile = run_session(session);
 
   std::ostream& summary_out = options.output == "-" ? err : out;
@@ -60,7 +73,9 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
     std::ofstream svg(options.flamegraph_path);
     std::string target = profile.session.mode == "command" && !profile.session.command.empty()
                              ? profile.session.command[0]
-                             : "pid " + std::to_string(profile.session.pid);
+                             : profile.session.mode == "system" ? std::string("system-wide")
+                             : profile.session.mode == "cgroup" ? "cgroup " + options.session.cgroup
+                                                                : "pid " + std::to_string(profile.session.pid);
     if (profile.off_cpu.enabled)
       write_flamegraph_svg(profile.off_cpu,
                            fmt::format("Off-CPU: {} ({} waiting, in ns)", target,

@@ -3,6 +3,9 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <sstream>
+
+#include "collect/collector.h"
 
 #include "perfbpf/error.h"
 
@@ -13,6 +16,8 @@ constexpr const char* kDescription =
     "perfbpf: exact per-function latency with CO-RE BPF uprobes.\n\n"
     "  sudo perfbpf --pid PID -f 'handle_*' -f 'libssl:SSL_read' -d 30 -o report.json\n"
     "  sudo perfbpf -f spin_fixed -f 'parse*' -o report.json -- ./myprog --flag\n"
+    "  sudo perfbpf --system -d 30 -i 1 -o report.json\n"
+    "  sudo perfbpf --cgroup /sys/fs/cgroup/my.slice -d 30\n"
     "  perfbpf report report.json\n\n"
     "-f takes [OBJECT:]PATTERN: PATTERN is a glob over function names (mangled or demangled\n"
     "C++, with or without the parameter list); OBJECT is a path or a library name such as\n"
@@ -22,6 +27,18 @@ constexpr const char* kDescription =
 void add_profile_options(CLI::App& app, CliOptions& o) {
   app.add_option("-p,--pid", o.session.pid, "Profile the running process PID (all its threads)")
       ->check(CLI::PositiveNumber);
+  app.add_flag("--system", o.session.system_wide, "Every process on the machine (resources and stacks; top processes)");
+  app.add_option("--cgroup", o.session.cgroup, "Every process in the cgroup directory DIR and its descendants (v1 or v2)");
+  app.add_option("-i,--interval", o.session.interval_s,
+                 "Resource time-series interval in seconds; a live line per interval on stderr")
+      ->capture_default_str()
+      ->check(CLI::Range(0.01, 3600.0));
+  app.add_option("--collectors", o.collectors_text,
+                 "Resource collectors, comma-separated: sched, block, memory, network, all or none")
+      ->capture_default_str();
+  app.add_option("--top", o.session.top_n, "System and cgroup mode: processes kept in the report (by CPU, disk, network)")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
   app.add_option("-f,--function", o.session.functions,
                  "Function(s) to time: [OBJECT:]PATTERN, repeatable")
       ->expected(1)
@@ -60,14 +77,34 @@ void add_profile_options(CLI::App& app, CliOptions& o) {
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
 
-void validate_profile(const CliOptions& o) {
-  const auto& s = o.session;
-  if (s.pid > 0 && !s.command.empty())
-    throw Error::usage("--pid and a command are exclusive", "use one target");
-  if (s.pid <= 0 && s.command.empty())
-    throw Error::usage("no target", "give --pid PID, or a command after --");
-  if (s.functions.empty() && s.sample_freq == 0 && !s.off_cpu)
-    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or drop --sample-freq 0");
+// "sched,block" / "all" / "none" into collector names; unknown names are usage errors.
+std::vector<std::string> parse_collectors(const std::string& text) {
+  if (text == "all") return all_collector_names();
+  if (text == "none") return {};
+  std::vector<std::string> names;
+  std::stringstream in(text);
+  for (std::string name; std::getline(in, name, ',');) {
+    const auto& known = all_collector_names();
+    if (std::find(known.begin(), known.end(), name) == known.end())
+      throw Error::usage("unknown collector '" + name + "' in --collectors", "choose from sched, block, memory, network, all, none");
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
+  if (names.empty()) throw Error::usage("--collectors is empty", "give all, none or a list such as sched,memory");
+  return names;
+}
+
+void validate_profile(CliOptions& o) {
+  auto& s = o.session;
+  s.collectors = parse_collectors(o.collectors_text);
+  int targets = (s.pid > 0) + !s.command.empty() + !s.cgroup.empty() + s.system_wide;
+  if (targets > 1)
+    throw Error::usage("--pid, --cgroup, --system and a command are exclusive", "use one target");
+  if (targets == 0)
+    throw Error::usage("no target", "give --pid PID, a command after --, --cgroup DIR or --system");
+  if (!s.functions.empty() && (s.system_wide || !s.cgroup.empty()))
+    throw Error::usage("-f needs a process", "time functions with --pid PID or -- COMMAND");
+  if (s.functions.empty() && s.sample_freq == 0 && !s.off_cpu && s.collectors.empty())
+    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or drop --sample-freq 0 or --collectors none");
   if (std::any_of(s.functions.begin(), s.functions.end(), [](const auto& f) { return f.empty(); }))
     throw Error::usage("empty -f pattern");
   if (s.follow_children && s.pid <= 0)

@@ -22,6 +22,7 @@ struct CliOptions {
   std::string report_path;                     // `perfbpf report FILE`
   bool quick = false;                          // `perfbpf validate --quick`
   std::string json_path;                       // `perfbpf validate --json FILE`
+  std::string collectors_text = "all";          // --collectors, parsed into session.collectors
 };
 
 // What parsing decided: run with options, or print text and exit (help, version, usage error).

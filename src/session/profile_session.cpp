@@ -13,12 +13,14 @@
 #include "aggregate/stack_profile.h"
 #include "collect/cpu_sampler.h"
 #include "collect/funclat_decoder.h"
+#include "collect/procfs.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/session.h"
 #include "session/command_launcher.h"
 #include "session/funclat_session.h"
 #include "session/privileges.h"
+#include "session/resource_monitor.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
 #include "symbols/probe_site.h"
@@ -28,9 +30,26 @@
 namespace perfbpf {
 namespace {
 
-std::vector<FunctionSpec> parse_specs(const std::vector<std::string>& texts, bool sampling) {
-  if (texts.empty() && !sampling)
-    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, or sample with --sample-freq");
+enum class Scope { Pid, Command, Cgroup, System };
+
+Scope scope_of(const SessionOptions& o) {
+  int given = (o.pid > 0) + !o.command.empty() + !o.cgroup.empty() + o.system_wide;
+  if (given != 1) throw Error::usage("give exactly one target: --pid PID, -- COMMAND [ARGS], --cgroup DIR or --system");
+  return o.pid > 0 ? Scope::Pid : !o.command.empty() ? Scope::Command : !o.cgroup.empty() ? Scope::Cgroup : Scope::System;
+}
+
+const char* scope_name(Scope s) {
+  switch (s) {
+    case Scope::Pid: return "pid";
+    case Scope::Command: return "command";
+    case Scope::Cgroup: return "cgroup";
+    default: return "system";
+  }
+}
+
+std::vector<FunctionSpec> parse_specs(const std::vector<std::string>& texts, bool other_work) {
+  if (texts.empty() && !other_work)
+    throw Error::usage("nothing to profile", "name functions with -f [OBJECT:]PATTERN, sample with --sample-freq or collect with --collectors");
   std::vector<FunctionSpec> specs;
   for (const auto& t : texts) specs.push_back(parse_function_spec(t));
   return specs;
@@ -109,10 +128,12 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
 }  // namespace
 
 Profile run_session(const SessionOptions& options) {
-  const bool command_mode = !options.command.empty();
-  if (command_mode == (options.pid > 0))
-    throw Error::usage("give exactly one target: --pid PID or -- COMMAND [ARGS]");
-  std::vector<FunctionSpec> specs = parse_specs(options.functions, options.sample_freq > 0 || options.off_cpu);
+  const Scope scope = scope_of(options);
+  const bool sampling = options.sample_freq > 0 || options.off_cpu;
+  const bool monitoring = !options.collectors.empty();
+  std::vector<FunctionSpec> specs = parse_specs(options.functions, sampling || monitoring);
+  if (!specs.empty() && (scope == Scope::System || scope == Scope::Cgroup))
+    throw Error::usage("-f needs a process: --pid PID or -- COMMAND", "--system and --cgroup collect resources and stacks");
   check_bpf_privileges();
   check_kernel_btf();
   // From here a Ctrl-C is held for the loop, so it ends the session instead of killing it.
@@ -124,19 +145,22 @@ Profile run_session(const SessionOptions& options) {
   std::optional<LaunchedCommand> command;
   ResolveContext ctx;
   int pidfd = -1;
-  if (command_mode) {
+  if (scope == Scope::Command) {
     command.emplace(options.command);
     ctx.executable = command->executable();
-    ctx.libraries = loader_dependencies(ctx.executable);
-  } else {
+    if (!specs.empty()) ctx.libraries = loader_dependencies(ctx.executable);
+  } else if (scope == Scope::Pid) {
     pidfd = open_pidfd(options.pid);
     ctx.pid = options.pid;
     ctx.executable = "/proc/" + std::to_string(options.pid) + "/exe";
   }
+  std::vector<uint32_t> cgroup_members;
+  if (scope == Scope::Cgroup) cgroup_members = cgroup_pids(options.cgroup);  // fails early on a bad path
   FdCloser pidfd_closer{pidfd};
-  const int target_pid = command_mode ? command->pid() : options.pid;
-  std::vector<ProbeTarget> targets = resolve_targets(specs, ctx);
-  if (!command_mode) {
+  const int target_pid = command ? command->pid() : options.pid;
+  std::vector<ProbeTarget> targets;
+  if (!specs.empty()) targets = resolve_targets(specs, ctx);
+  if (scope == Scope::Pid) {
     // Reports name the executable as the process sees it, not through /proc/PID/exe.
     std::error_code ec;
     auto real = std::filesystem::read_symlink(ctx.executable, ec);
@@ -145,7 +169,7 @@ Profile run_session(const SessionOptions& options) {
   }
 
   Profile profile;
-  if (options.calibrate) profile.calibration = load_or_calibrate();
+  if (options.calibrate && !targets.empty()) profile.calibration = load_or_calibrate();
   profile.functions = place_probes(targets, profile.calibration);
   std::vector<uint64_t> bias, cost;
   for (const auto& f : profile.functions) {
@@ -153,7 +177,11 @@ Profile run_session(const SessionOptions& options) {
     cost.push_back(static_cast<uint64_t>(std::llround(f.probe_cost_ns)));
   }
 
-  const bool follow = command_mode ? !options.no_children : options.follow_children;
+  // The funclat object also owns the target set every other program filters by; a cgroup's
+  // members join it as they are found, and their children by fork.
+  const bool follow = scope == Scope::Command ? !options.no_children
+                      : scope == Scope::Pid   ? options.follow_children
+                                              : scope == Scope::Cgroup;
   Aggregator aggregator(targets.size(), bias);
   FuncLatSettings settings;
   // Per-pid probes fire only in the target already; the BPF-side set is for following children.
@@ -161,36 +189,58 @@ Profile run_session(const SessionOptions& options) {
   settings.follow_children = follow;
   settings.bpf_stats = options.bpf_stats;
   FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
-  bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
+  if (target_pid > 0) bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
+  for (uint32_t pid : cgroup_members) bpf.add_target_tgid(pid);
   bpf.set_probe_costs(cost);
-  // Sampling shares funclat's target set, so followed children are sampled too.
+  const bool filter = scope != Scope::System;
   std::optional<CpuSampler> sampler;
   Symbolizer symbols;
-  if (options.sample_freq > 0 || options.off_cpu) {
+  if (sampling) {
     SamplerSettings s;
     s.frequency_hz = options.sample_freq;
+    s.filter_tgid = filter;
     s.shared_targets_fd = bpf.targets_fd();
     s.off_cpu = options.off_cpu;
     s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
     sampler.emplace(s);
     sampler->start();
   }
+  std::optional<ResourceMonitor> monitor;
+  if (monitoring) {
+    MonitorSettings m;
+    m.collectors = options.collectors;
+    m.scope = scope == Scope::Command ? "pid" : scope_name(scope);  // a command is a process too
+    m.cgroup = options.cgroup;
+    m.interval_s = options.interval_s;
+    m.top_n = options.top_n;
+    if (filter) m.members = [&bpf] { return bpf.target_tgids(); };
+    m.on_interval = options.on_interval;
+    CollectorSettings c;
+    c.filter_tgid = filter;
+    c.targets_fd = bpf.targets_fd();
+    monitor.emplace(m, c);
+  }
   // Per-pid probes cost nothing to other processes; following descendants needs probes in
   // every process, filtered in BPF by the target set.
-  bpf.attach(targets, follow ? -1 : target_pid);
+  if (!targets.empty()) bpf.attach(targets, follow ? -1 : target_pid);
 
   profile.tool_version = PERFBPF_VERSION;
-  profile.session.mode = command_mode ? "command" : "pid";
+  profile.session.mode = scope_name(scope);
   profile.session.pid = target_pid;
   profile.session.command = options.command;
   profile.session.follow_children = follow;
   profile.session.kernel = kernel_release();
   profile.session.hostname = host_name();
 
+  // The collectors count from here to the loop's end, about the span the report's duration
+  // gives; before on_attached, which promises everything is in place.
+  if (monitor) monitor->start();
   if (options.on_attached) {
     AttachedProbes info;
     info.pid = target_pid;
+    info.scope = scope_name(scope);
     info.functions = targets.size();
+    info.collectors = options.collectors;
     info.follow_children = follow;
     info.program_ids = bpf.program_ids();
     info.link_ids = bpf.link_ids();
@@ -202,18 +252,24 @@ Profile run_session(const SessionOptions& options) {
   profile.session.start_monotonic_ns = monotonic_ns();
   if (command) command->release();
   // Mappings are read while the processes live: exec has happened once release() returns.
+  // System-wide, only processes not seen yet are read during the session.
   uint64_t last_snapshot_ns = 0;
-  auto snapshot_targets = [&] {
+  auto snapshot_targets = [&](bool all) {
     if (!sampler) return;
     last_snapshot_ns = monotonic_ns();
-    for (uint32_t tgid : bpf.target_tgids()) symbols.snapshot(tgid);
+    for (uint32_t tgid : filter ? bpf.target_tgids() : sampler->sampled_tgids())
+      if (filter || all || !symbols.has_snapshot(tgid)) symbols.snapshot(tgid);
   };
-  snapshot_targets();
+  snapshot_targets(true);
 
   LoopConfig loop;
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
   loop.consume = [&] {
-    if (sampler && monotonic_ns() - last_snapshot_ns > 100'000'000) snapshot_targets();  // libraries load later
+    if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 1'000'000'000u))
+      snapshot_targets(false);  // libraries load later
+    if (scope == Scope::Cgroup)
+      for (uint32_t pid : cgroup_pids(options.cgroup)) bpf.add_target_tgid(pid);
+    if (monitor) monitor->poll();
     return bpf.consume();
   };
   loop.target_pidfd = command ? command->pidfd() : pidfd;
@@ -221,11 +277,14 @@ Profile run_session(const SessionOptions& options) {
   loop.signals = signals.get();
   LoopResult end = run_event_loop(loop);
   const uint64_t end_ns = monotonic_ns();
-
+  if (monitor) {
+    monitor->stop();
+    profile.system = monitor->result();
+  }
   bpf.detach_and_drain();
   if (sampler) {
     sampler->stop();
-    snapshot_targets();  // still alive in pid mode or after a duration limit
+    snapshot_targets(true);  // still alive in pid mode or after a duration limit
     if (options.sample_freq > 0) profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
     if (options.off_cpu) {
       profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0);

@@ -89,7 +89,8 @@ TEST_CASE("help and version print and do not run", "[cli]") {
 TEST_CASE("usage errors", "[cli]") {
   expect_usage_error({"-f", "x"}, "no target");
   expect_usage_error({"--pid", "1", "-f", "x", "--", "true"}, "exclusive");
-  expect_usage_error({"--pid", "1", "--sample-freq", "0"}, "nothing to profile");
+  expect_usage_error({"--pid", "1", "--sample-freq", "0", "--collectors", "none"}, "nothing to profile");
+  CHECK(parse({"--pid", "1", "--sample-freq", "0"}).run);  // resource collectors only
   expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--folded", "x"}, "need sampling");
   expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--flamegraph", "x"}, "need sampling");
   CHECK(parse({"--pid", "1"}).run);  // sampling only
@@ -101,4 +102,24 @@ TEST_CASE("usage errors", "[cli]") {
   expect_usage_error({"-f", "x", "--children", "--", "true"}, "--children goes with --pid");
   expect_usage_error({"--pid", "1", "-f", "x", "--no-children"}, "--no-children");
   expect_usage_error({"--pid", "1", "-f", ""}, "empty");
+}
+
+TEST_CASE("resource options: targets, collectors, interval", "[cli]") {
+  auto system = parse({"--system", "-d", "5", "-i", "0.5"});
+  REQUIRE(system.run);
+  CHECK(system.options.session.system_wide);
+  CHECK(system.options.session.interval_s == 0.5);
+  CHECK(system.options.session.collectors == std::vector<std::string>{"sched", "block", "memory", "network"});
+  auto cgroup = parse({"--cgroup", "/sys/fs/cgroup/x", "--collectors", "sched,memory,sched", "--top", "3"});
+  REQUIRE(cgroup.run);
+  CHECK(cgroup.options.session.cgroup == "/sys/fs/cgroup/x");
+  CHECK(cgroup.options.session.collectors == std::vector<std::string>{"sched", "memory"});
+  CHECK(cgroup.options.session.top_n == 3);
+  CHECK(parse({"--pid", "1", "--collectors", "none"}).options.session.collectors.empty());
+  expect_usage_error({"--pid", "1", "--collectors", "disk"}, "unknown collector 'disk'");
+  expect_usage_error({"--pid", "1", "--collectors", ""}, "empty");
+  expect_usage_error({"--system", "--pid", "1"}, "exclusive");
+  expect_usage_error({"--system", "--cgroup", "/x"}, "exclusive");
+  expect_usage_error({"--system", "-f", "main"}, "-f needs a process");
+  expect_usage_error({"--system", "-i", "0"}, "interval");
 }
