@@ -18,6 +18,7 @@
 #include "collect/procfs.h"
 #include "perfbpf/session.h"
 #include "process.h"
+#include "profiler_api_check.h"
 
 using namespace perfbpf;
 using perfbpf::test::workload;
@@ -220,4 +221,9 @@ TEST_CASE("a bad cgroup path is a clear error before anything is attached", "[bp
   SessionOptions o = quiet_session();
   o.cgroup = "/tmp";
   CHECK_THROWS_WITH(run_session(o), Catch::Contains("cgroup"));
+}
+
+TEST_CASE("profiler: monitoring this process with the BPF collectors follows its CPU time", "[bpf][collectors]") {
+  SystemProfile p = test::check_self_monitoring(MonitoringSource::Auto, "bpf", 0.005);
+  CHECK(p.collectors.size() == 4);
 }
