@@ -109,25 +109,49 @@ std::vector<ValidationCheck> ProfilingValidationSystem::validate_timing_accuracy
 
 std::vector<ValidationCheck> ProfilingValidationSystem::validate_cpu_measurement() {
   // A spinning function is on CPU for all of its measured time, so the time perfbpf measured
-  // in it should match the CPU time the kernel charged the process (10 ms clock ticks).
-  validation::WorkloadRun run = validation::run_workload({Site::Plain, repeat(10000000, quick_ ? 30 : 60)});
+  // in it should match the CPU time the kernel charged the process (10 ms clock ticks); the
+  // sched collector's on-CPU time for the process should too.
+  validation::WorkloadSpec spec{Site::Plain, repeat(10000000, quick_ ? 30 : 60)};
+  spec.collectors = {"sched"};
+  validation::WorkloadRun run = validation::run_workload(spec);
   const double measured_s = static_cast<double>(run.profile.functions.at(0).latency.total) / 1e9;
   const double tolerance = std::max(0.05 * measured_s, 0.03);
+  double on_cpu_s = 0;
+  for (const auto& p : run.profile.system.processes)
+    if (p.pid == static_cast<uint32_t>(run.profile.session.pid)) on_cpu_s = static_cast<double>(p.usage.cpu_time_ns) / 1e9;
   return {
       within("cpu", "time in a CPU-bound function vs /proc/PID/stat utime+stime", measured_s, run.proc_cpu_s, tolerance,
              "s", "the process does nothing but call it"),
       within("cpu", "time in a CPU-bound function vs getrusage(RUSAGE_CHILDREN)", measured_s, run.rusage_cpu_s,
              tolerance, "s", "the process does nothing but call it"),
+      within("cpu", "sched collector on-CPU time vs /proc/PID/stat utime+stime", on_cpu_s, run.proc_cpu_s,
+             std::max(0.05 * run.proc_cpu_s, 0.03), "s", "the process's whole life under the session"),
   };
 }
 
 std::vector<ValidationCheck> ProfilingValidationSystem::validate_memory_measurement() {
-  ValidationCheck c;
-  c.category = "memory";
-  c.name = "RSS vs /proc/PID/status VmRSS";
-  c.skipped = true;
-  c.detail = "perfbpf has no memory collector yet (system resource collectors issue)";
-  return {c};
+  // The child touches a known amount of memory and reads its own VmRSS; the memory collector
+  // sees the same mm counters through rss_stat, and one minor fault per page at least.
+  const uint64_t touch = (quick_ ? 64 : 256) << 20;
+  validation::WorkloadSpec spec{Site::Plain, repeat(1000, 10)};
+  spec.touch_bytes = touch;
+  spec.collectors = {"memory"};
+  validation::WorkloadRun run = validation::run_workload(spec);
+  const ProcessResources* p = nullptr;
+  for (const auto& proc : run.profile.system.processes)
+    if (proc.pid == static_cast<uint32_t>(run.profile.session.pid)) p = &proc;
+  const double peak = p ? static_cast<double>(p->usage.memory.rss_peak_bytes) : 0;
+  const double faults = p ? static_cast<double>(p->usage.faults.minor) : 0;
+  const double pages = static_cast<double>(touch / static_cast<uint64_t>(sysconf(_SC_PAGESIZE)));
+  ValidationCheck enough = within("memory", "minor faults of touching fresh pages vs the page count", faults, pages, 0,
+                                  "faults", "passes at one per page or more: the stack and libraries add a few");
+  enough.passed = faults >= pages;  // more is expected, fewer is wrong
+  return {
+      within("memory", "peak RSS vs /proc/PID/status VmRSS after touching " + std::to_string(touch >> 20) + " MiB", peak,
+             static_cast<double>(run.vm_rss_bytes), 0.02 * static_cast<double>(run.vm_rss_bytes), "B",
+             "the kernel's mm counters, read at each change (rss_stat)"),
+      enough,
+  };
 }
 
 std::vector<ValidationCheck> ProfilingValidationSystem::validate_statistical_significance() {

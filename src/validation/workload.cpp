@@ -1,5 +1,6 @@
 #include "validation/workload.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -8,6 +9,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -63,9 +66,28 @@ double proc_cpu_s(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// VmRSS from /proc/self/status with plain system calls: this runs in a forked child.
+uint64_t self_vm_rss_bytes() {
+  char buf[4096];
+  int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  const char* line = strstr(buf, "VmRSS:");
+  return line ? strtoull(line + 6, nullptr, 10) * 1024 : 0;
+}
+
 [[noreturn]] void child_main(const WorkloadSpec& spec, uint64_t* truth, int go_fd) {
   char go;
   if (read(go_fd, &go, 1) != 1) _exit(1);  // the parent gave up
+  if (spec.touch_bytes) {
+    void* p = mmap(nullptr, spec.touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(2);
+    memset(p, 1, spec.touch_bytes);  // every page faulted in; freed at exit
+    truth[spec.body_ns.size()] = self_vm_rss_bytes();
+  }
   auto fn = spec.site == Site::Optimized ? perfbpf_validate_optimized : perfbpf_validate_plain;
   for (size_t i = 0; i < spec.body_ns.size(); i++) fn(spec.body_ns[i], &truth[i]);
   _exit(0);
@@ -83,7 +105,7 @@ uint64_t exact_quantile(std::vector<uint64_t> values, double q) {
 }
 
 WorkloadRun run_workload(const WorkloadSpec& spec) {
-  const size_t bytes = std::max<size_t>(1, spec.body_ns.size()) * sizeof(uint64_t);
+  const size_t bytes = (spec.body_ns.size() + 1) * sizeof(uint64_t);  // the last slot: VmRSS
   void* shared = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) throw Error(errno_message("mmap", errno), "", errno);
   auto* truth = static_cast<uint64_t*>(shared);
@@ -107,6 +129,7 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     options.pid = child;
     options.handle_signals = false;
     options.sample_freq = 0;  // sampling interrupts would land in the timed calls
+    options.collectors = spec.collectors;
     options.on_attached = [&](const AttachedProbes&) {
       if (write(go[1], "g", 1) != 1) throw Error(errno_message("cannot start the validation workload", errno));
     };
@@ -123,6 +146,7 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
   waitpid(child, &status, 0);
   run.rusage_cpu_s = rusage_children_cpu_s() - rusage_before;
   run.truth_ns.assign(truth, truth + spec.body_ns.size());
+  run.vm_rss_bytes = truth[spec.body_ns.size()];
   munmap(shared, bytes);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the validation workload failed", "run perfbpf validate with -v");

@@ -17,8 +17,11 @@ enum class Site { Plain, Optimized };
 const char* site_name(Site site);
 
 struct WorkloadSpec {
+  WorkloadSpec(Site s, std::vector<uint64_t> bodies) : site(s), body_ns(std::move(bodies)) {}
   Site site = Site::Plain;
   std::vector<uint64_t> body_ns;  // one call per entry, spinning that long
+  uint64_t touch_bytes = 0;       // memory the child allocates and touches before its calls
+  std::vector<std::string> collectors;  // resource collectors in the session; none by default
 };
 
 struct WorkloadRun {
@@ -26,6 +29,7 @@ struct WorkloadRun {
   std::vector<uint64_t> truth_ns;  // what each body measured of itself, in call order
   double proc_cpu_s = 0;           // utime + stime from /proc/PID/stat at exit
   double rusage_cpu_s = 0;         // getrusage(RUSAGE_CHILDREN) delta over the run
+  uint64_t vm_rss_bytes = 0;       // the child's VmRSS after touching, read by itself
 };
 
 // Forks the workload, profiles its function with a real session, returns both sides.
