@@ -122,6 +122,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 			long state = task_state(prev);
 
 			close_interval(t, now);
+			t->woken_ns = 0;
 			if (preempt || state == PERFBPF_TASK_RUNNING) {
 				t->totals.involuntary++;
 				t->state = SCHED_RUNNABLE;
@@ -140,11 +141,21 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	t = thread_get(tid, tgid, SCHED_ON_CPU, now);
 	if (!t)
 		return 0;
+	if (t->state == SCHED_IO || t->state == SCHED_SLEEP) {
+		__u64 woken = t->woken_ns;
+
+		/* Asleep until the wakeup, then waiting for a CPU. */
+		if (woken > t->since_ns && woken < now) {
+			close_interval(t, woken);
+			t->state = SCHED_RUNNABLE;
+		}
+	}
 	if (t->state != SCHED_ON_CPU)
 		close_interval(t, now);
 	else
 		t->since_ns = now;
 	t->state = SCHED_ON_CPU;
+	t->woken_ns = 0;
 	{
 		__u32 cpu = bpf_get_smp_processor_id();
 
@@ -179,10 +190,13 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 		if (!t)
 			return 0;
 	}
-	if (t->state == SCHED_IO || t->state == SCHED_SLEEP) {
-		close_interval(t, now);
-		t->state = SCHED_RUNNABLE;
-	}
+	/*
+	 * The tracepoint fires after the task is queued: another CPU may be switching it in
+	 * right now, so the state is left to the switch; the stamp tells it when the wait for a
+	 * CPU began.
+	 */
+	if (t->state == SCHED_IO || t->state == SCHED_SLEEP)
+		t->woken_ns = now;
 	return 0;
 }
 

@@ -49,11 +49,16 @@ struct sched_totals {
 	__u64 migrations;  /* ran on another CPU than last time */
 };
 
-/* Map "threads", key tid. */
+/*
+ * Map "threads", key tid. Only the thread's own switches (serialized: it is on one CPU at a
+ * time) change state and since_ns; a wakeup, which may run on another CPU while the thread is
+ * already being switched in there, only stamps woken_ns.
+ */
 struct sched_thread {
 	__u32 tgid;	/* process id */
 	__u32 state;	/* enum sched_where */
 	__u64 since_ns; /* when it entered state */
+	__u64 woken_ns; /* last wakeup while off CPU (IO/SLEEP); 0 when none since switching out */
 	__u32 cpu;	/* CPU it last ran on, ~0 before it has run */
 	__u32 pad;
 	struct sched_totals totals;
@@ -71,11 +76,11 @@ struct sched_proc {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-static_assert(sizeof(struct sched_thread) == 80, "sched_thread ABI changed");
+static_assert(sizeof(struct sched_thread) == 88, "sched_thread ABI changed");
 static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
 #else
 _Static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-_Static_assert(sizeof(struct sched_thread) == 80, "sched_thread ABI changed");
+_Static_assert(sizeof(struct sched_thread) == 88, "sched_thread ABI changed");
 _Static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
 #endif
 

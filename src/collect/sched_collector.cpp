@@ -28,7 +28,14 @@ void add_sched(ResourceUsage& u, const sched_totals& t) {
 // the interval it happens in rather than when it ends.
 sched_totals with_open_interval(const sched_thread& t, uint64_t now) {
   sched_totals out = t.totals;
-  uint64_t open = now > t.since_ns ? now - t.since_ns : 0;
+  uint64_t since = t.since_ns;
+  const bool off_cpu = t.state == SCHED_IO || t.state == SCHED_SLEEP;
+  if (off_cpu && t.woken_ns > since && t.woken_ns < now) {  // woken, not running yet
+    (t.state == SCHED_IO ? out.io_ns : out.sleep_ns) += t.woken_ns - since;
+    out.runqueue_ns += now - t.woken_ns;
+    return out;
+  }
+  uint64_t open = now > since ? now - since : 0;
   switch (t.state) {
     case SCHED_ON_CPU: out.on_cpu_ns += open; break;
     case SCHED_RUNNABLE: out.runqueue_ns += open; break;
