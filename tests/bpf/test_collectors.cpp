@@ -119,27 +119,23 @@ TEST_CASE("sched: more spinners than CPUs wait in the run queue; one spinner har
   CHECK(a.usage.off_cpu_ns.runqueue < a.usage.cpu_time_ns / 10);
 }
 
-TEST_CASE("block: O_DIRECT writes are counted to the byte and match /proc/diskstats", "[bpf][collectors]") {
+uint64_t sectors_written(uint32_t maj, uint32_t min) {
+  for (const auto& d : ProcFs().diskstats())
+    if (d.major == maj && d.minor == min) return d.sectors_written;
+  FAIL("no /proc/diskstats line for " << maj << ":" << min);
+  return 0;
+}
+
+TEST_CASE("block: O_DIRECT writes are charged to the writer, one histogram entry per request", "[bpf][collectors]") {
   const std::string file = "/var/tmp/perfbpf-dio-" + std::to_string(getpid());
-  struct stat st {};
-  REQUIRE(stat("/var/tmp", &st) == 0);
-  const uint32_t maj = major(st.st_dev), min = minor(st.st_dev);
-  ProcFs procfs;
-  auto written_sectors = [&] {
-    for (const auto& d : procfs.diskstats())
-      if (d.major == maj && d.minor == min) return d.sectors_written;
-    FAIL("no /proc/diskstats line for " << maj << ":" << min);
-    return uint64_t{0};
-  };
-  const uint64_t before = written_sectors();
   Workload w = run_workload({"dio-write", file, "32"});
-  const uint64_t disk_bytes = (written_sectors() - before) * 512;
   const auto& p = process(w.profile, static_cast<uint32_t>(w.profile.session.pid));
   const uint64_t n = w.u64("bytes_written");
-  INFO("perfbpf " << p.usage.disk.write_bytes << " bytes, workload " << n << ", diskstats delta " << disk_bytes);
+  INFO("perfbpf " << p.usage.disk.write_bytes << " bytes, workload " << n);
   CHECK(p.usage.disk.write_bytes >= n);
-  // diskstats also holds the file system's journal and anything else written meanwhile.
-  CHECK(near(static_cast<double>(p.usage.disk.write_bytes), static_cast<double>(disk_bytes), 0.05));
+  // fsync also writes the file's metadata in the writer's context: a block per call or so.
+  CHECK(p.usage.disk.write_bytes <= n + n / 100);
+  CHECK(p.usage.disk.write_ios >= w.u64("writes"));
   REQUIRE(!w.profile.system.disks.empty());
   for (const auto& d : w.profile.system.disks) {
     INFO("disk " << d.name);
@@ -148,6 +144,35 @@ TEST_CASE("block: O_DIRECT writes are counted to the byte and match /proc/diskst
     CHECK(counted == ios);
     CHECK(d.total_ns.summary.p50 >= d.service_ns.summary.p50 / 2);
   }
+}
+
+TEST_CASE("block: system-wide bytes per disk match /proc/diskstats over the session", "[bpf][collectors]") {
+  // Every writer counts here, perfbpf's own build or journal commits included, so the whole
+  // disk is compared with the kernel's own counter over the same window.
+  SessionOptions o = quiet_session();
+  o.system_wide = true;
+  o.collectors = {"block"};
+  o.duration_s = 2.0;
+  std::map<std::string, uint64_t> before;
+  o.on_attached = [&](const AttachedProbes&) {
+    for (const auto& d : ProcFs().diskstats()) before[std::to_string(d.major) + ":" + std::to_string(d.minor)] = d.sectors_written;
+  };
+  Profile p;
+  std::thread session([&] { p = run_session(o); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string file = "/var/tmp/perfbpf-dio-sys-" + std::to_string(getpid());
+  test::Finished writer = test::run({workload("resource_target"), "dio-write", file, "32"});
+  session.join();
+  REQUIRE(writer.exit_code == 0);
+  const DiskDevice* busiest = nullptr;
+  for (const auto& d : p.system.disks)
+    if (!busiest || d.traffic.write_bytes > busiest->traffic.write_bytes) busiest = &d;
+  REQUIRE(busiest);
+  const uint64_t kernel =
+      (sectors_written(busiest->major, busiest->minor) - before[std::to_string(busiest->major) + ":" + std::to_string(busiest->minor)]) * 512;
+  INFO("disk " << busiest->name << ": perfbpf " << busiest->traffic.write_bytes << " bytes, diskstats " << kernel);
+  CHECK(busiest->traffic.write_bytes >= 32u << 20);
+  CHECK(near(static_cast<double>(busiest->traffic.write_bytes), static_cast<double>(kernel), 0.05));
 }
 
 TEST_CASE("memory: peak RSS of a process touching 128 MiB matches VmRSS; faults cover every page", "[bpf][collectors]") {
