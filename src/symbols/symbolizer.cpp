@@ -1,5 +1,7 @@
 #include "symbols/symbolizer.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -60,7 +62,17 @@ void Symbolizer::read_perf_map(uint32_t tgid, Process& p) const {
 
 std::string Symbolizer::comm(uint32_t tgid) const {
   auto it = processes_.find(tgid);
-  return it != processes_.end() && !it->second.comm.empty() ? it->second.comm : "pid-" + std::to_string(tgid);
+  if (it != processes_.end() && !it->second.comm.empty()) return it->second.comm;
+  auto fallback = fallback_comms_.find(tgid);
+  return fallback != fallback_comms_.end() && !fallback->second.empty() ? fallback->second : "pid-" + std::to_string(tgid);
+}
+
+// One file seen through many paths (each process's /proc/PID/root, bind mounts) is read once:
+// the cache is keyed by device and inode, and the first path seen stands for the file.
+const std::string& Symbolizer::canonical_path(const std::string& path) {
+  struct stat st {};
+  std::string key = ::stat(path.c_str(), &st) == 0 ? fmt::format("{}:{}", st.st_dev, st.st_ino) : "path:" + path;
+  return canonical_.try_emplace(key, path).first->second;
 }
 
 const ElfSymbols* Symbolizer::elf(const std::string& path) {
@@ -100,11 +112,11 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     }
     // Through the process's root while it lives (other mount namespaces); once it has exited
     // that is gone, and the path as it saw it is the best guess left.
-    std::string file = proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path;
+    std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);
     const uint64_t offset = address - m.start + m.offset;
     const ElfSymbols* symbols = elf(file);
     if (!symbols) {
-      file = m.path;
+      file = canonical_path(m.path);
       symbols = elf(file);
     }
     if (symbols) {

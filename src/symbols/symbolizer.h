@@ -35,7 +35,10 @@ class Symbolizer {
   // when the process is already gone.
   bool snapshot(uint32_t tgid);
   bool has_snapshot(uint32_t tgid) const { return processes_.count(tgid) != 0; }
-  std::string comm(uint32_t tgid) const;
+  std::string comm(uint32_t tgid) const;  // from the snapshot, else the fallback, else pid-N
+  // The name to use for a process never snapshotted (it exited first).
+  void set_fallback_comm(uint32_t tgid, std::string comm) { fallback_comms_[tgid] = std::move(comm); }
+  size_t files_loaded() const { return elves_.size(); }  // ELF files read so far (each once)
 
   SymbolizedFrame user_frame(uint32_t tgid, uint64_t address);
   // The frame and the functions inlined into it at that point, outermost first. A return
@@ -58,11 +61,14 @@ class Symbolizer {
     uint64_t address;
     std::string name;
   };
-  const ElfSymbols* elf(const std::string& path);
+  const ElfSymbols* elf(const std::string& path);  // by canonical path
+  const std::string& canonical_path(const std::string& path);
   void load_kallsyms();
 
   std::string proc_root_;
   std::map<uint32_t, Process> processes_;
+  std::map<uint32_t, std::string> fallback_comms_;
+  std::map<std::string, std::string> canonical_;  // "dev:inode" -> the first path seen for it
   std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
   std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
   std::vector<KernelSymbol> kallsyms_;
