@@ -31,6 +31,17 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
+/*
+ * Each sampled process's name, taken at its first sample: a short-lived process has often
+ * exited before userspace could read /proc, and its stacks still need a name.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PROFILE_MAX_TGIDS);
+	__type(key, __u32); /* tgid */
+	__type(value, char[PROFILE_COMM_LEN]);
+} comms SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PROFILE_MAX_COUNTS);
@@ -60,6 +71,18 @@ static __always_inline void count_loss(__u32 reason)
 		*v += 1; /* per-CPU slot; perf_event programs do not nest on a CPU */
 }
 
+static __always_inline void remember_comm(__u32 tgid)
+{
+	char comm[PROFILE_COMM_LEN];
+	struct task_struct *task;
+
+	if (bpf_map_lookup_elem(&comms, &tgid))
+		return;
+	task = (struct task_struct *)bpf_get_current_task_btf();
+	BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
+	bpf_map_update_elem(&comms, &tgid, &comm, BPF_NOEXIST); /* full: userspace says pid-N */
+}
+
 SEC("perf_event")
 int handle_sample(struct bpf_perf_event_data *ctx)
 {
@@ -71,6 +94,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	key.tid = (__u32)id;
 	if (!wanted(key.tgid, key.tid))
 		return 0;
+	remember_comm(key.tgid);
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	if (key.kernel_stack_id < 0)

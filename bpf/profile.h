@@ -18,6 +18,8 @@
 #define PROFILE_MAX_COUNTS 32768 /* distinct (tgid, tid, user stack, kernel stack) */
 #endif
 
+#define PROFILE_COMM_LEN 16 /* TASK_COMM_LEN */
+
 #ifndef PROFILE_MAX_TGIDS
 #define PROFILE_MAX_TGIDS 8192
 #endif

@@ -94,6 +94,7 @@ struct StackProfile {
   bool enabled = false;
   std::string unit = "samples";  // what counts count: "samples" (on-CPU) or "ns" (off-CPU)
   unsigned frequency_hz = 0;     // on-CPU sampling rate; 0 for off-CPU
+  std::string event;             // what drove sampling: "cycles" (hardware) or "cpu-clock"; "" off-CPU
   uint64_t samples = 0;
   uint64_t lost = 0;
   std::map<std::string, uint64_t> lost_by_reason;

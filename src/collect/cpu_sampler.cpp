@@ -9,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstring>
 #include <set>
 
 #include "perfbpf/error.h"
@@ -84,12 +86,24 @@ void CpuSampler::start() {
   }
   if (frequency_hz_ == 0) return;
   perf_event_attr attr{};
-  attr.type = PERF_TYPE_SOFTWARE;  // cpu-clock: works without hardware counters (VMs)
-  attr.config = PERF_COUNT_SW_CPU_CLOCK;
   attr.freq = 1;
   attr.sample_freq = frequency_hz_;
   try {
+    // Cycles sample where the CPU spends its cycles, as perf does by default; virtual
+    // machines seldom expose the counter, and then the cpu-clock timer stands in.
+    attr.type = PERF_TYPE_HARDWARE;
+    attr.config = PERF_COUNT_HW_CPU_CYCLES;
+    try {
+      events_.open(skel_->progs.handle_sample, attr, "cycles");
+      event_ = "cycles";
+      return;
+    } catch (const Error& e) {
+      if (e.errno_value() != ENOENT && e.errno_value() != EOPNOTSUPP && e.errno_value() != ENODEV) throw;
+    }
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_CPU_CLOCK;
     events_.open(skel_->progs.handle_sample, attr, "cpu-clock");
+    event_ = "cpu-clock";
   } catch (...) {
     stop();
     throw;
@@ -128,6 +142,15 @@ std::vector<uint32_t> CpuSampler::sampled_tgids() const {
     tgids.insert(key.tgid);
   }
   return {tgids.begin(), tgids.end()};
+}
+
+std::map<uint32_t, std::string> CpuSampler::process_names() const {
+  std::map<uint32_t, std::string> names;
+  for_each_entry<uint32_t, std::array<char, PROFILE_COMM_LEN>>(
+      bpf_map__fd(skel_->maps.comms), [&](uint32_t tgid, const std::array<char, PROFILE_COMM_LEN>& comm) {
+        names[tgid].assign(comm.data(), strnlen(comm.data(), comm.size()));
+      });
+  return names;
 }
 
 std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {

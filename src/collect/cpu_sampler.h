@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "collect/perf_events.h"
@@ -42,9 +44,11 @@ class CpuSampler {
   void stop();   // detaches; the counts stay readable
 
   std::vector<RawStackSample> collect() const;
-  std::vector<uint32_t> sampled_tgids() const;  // processes with samples so far (keys only, cheap)
+  std::vector<uint32_t> sampled_tgids() const;
+  std::map<uint32_t, std::string> process_names() const;  // as at each process's first sample  // processes with samples so far (keys only, cheap)
   std::vector<RawStackSample> collect_off_cpu() const;
   std::vector<uint64_t> losses() const;  // by enum profile_loss, summed over CPUs
+  const std::string& event() const { return event_; }  // "cycles" or "cpu-clock" once started
 
  private:
   struct SkelDeleter { void operator()(profile_bpf* s) const; };
@@ -52,6 +56,7 @@ class CpuSampler {
   std::vector<bpf_link*> links_;
   PerCpuEvents events_;
   unsigned frequency_hz_;
+  std::string event_;
   bool off_cpu_;
 };
 

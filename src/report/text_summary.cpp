@@ -42,7 +42,8 @@ void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_
 // Where the CPU time went, from the samples: the functions named by nobody.
 void write_hottest(const StackProfile& s, std::ostream& out) {
   if (!s.enabled) return;
-  out << fmt::format("\nhottest functions ({} samples at {} Hz, {:.1f}% of frames named):\n", s.samples, s.frequency_hz,
+  out << fmt::format("\nhottest functions ({} {} samples at {} Hz, {:.1f}% of frames named):\n", s.samples,
+                     s.event.empty() ? "cpu-clock" : s.event, s.frequency_hz,
                      s.coverage_pct);
   if (s.samples == 0) {
     out << "  no samples: the target was hardly on CPU\n";

@@ -265,7 +265,7 @@ Profile run_session(const SessionOptions& options) {
   LoopConfig loop;
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
   loop.consume = [&] {
-    if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 1'000'000'000u))
+    if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 250'000'000u))
       snapshot_targets(false);  // libraries load later
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup)) bpf.add_target_tgid(pid);
@@ -285,7 +285,11 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) {
     sampler->stop();
     snapshot_targets(true);  // still alive in pid mode or after a duration limit
-    if (options.sample_freq > 0) profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+    for (auto& [tgid, comm] : sampler->process_names()) symbols.set_fallback_comm(tgid, std::move(comm));
+    if (options.sample_freq > 0) {
+      profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+      profile.stacks.event = sampler->event();
+    }
     if (options.off_cpu) {
       profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0);
       profile.off_cpu.unit = "ns";
