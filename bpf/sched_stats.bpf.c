@@ -111,13 +111,15 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	__u32 tid = BPF_CORE_READ(prev, pid), tgid = BPF_CORE_READ(prev, tgid);
 	struct sched_thread *t;
 
-	/*
-	 * An exiting thread's last switch comes after sched_process_exit moved its record to the
-	 * process: recreating it would count its whole life again.
-	 */
-	if (wanted(tgid, tid) && !(BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING)) {
-		/* No record yet: it has been on this CPU since before the session began. */
-		t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
+	if (wanted(tgid, tid)) {
+		t = bpf_map_lookup_elem(&threads, &tid);
+		/*
+		 * No record: it has been on this CPU since before the session began, unless it is
+		 * past its exit tracepoint, which moved its record to the process (PF_EXITING is
+		 * set earlier in do_exit(), so it alone must not skip a thread that still has one).
+		 */
+		if (!t && !(BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING))
+			t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
 		if (t) {
 			long state = task_state(prev);
 
@@ -137,10 +139,19 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	tgid = BPF_CORE_READ(next, tgid);
 	if (!wanted(tgid, tid))
 		return 0;
-	/* Never seen: how long it waited before the session is unknown, so nothing is counted. */
-	t = thread_get(tid, tgid, SCHED_ON_CPU, now);
-	if (!t)
-		return 0;
+	t = bpf_map_lookup_elem(&threads, &tid);
+	if (t) {
+		if (t->state == SCHED_ON_CPU)
+			count_loss(SCHED_LOSS_MISSED_SWITCH); /* the interval since since_ns is lost */
+	} else {
+		/* Past its exit tracepoint: its totals are with the process already. */
+		if (BPF_CORE_READ(next, flags) & PERFBPF_PF_EXITING)
+			return 0;
+		/* Never seen: how long it waited before the session is unknown; nothing counted. */
+		t = thread_get(tid, tgid, SCHED_ON_CPU, now);
+		if (!t)
+			return 0;
+	}
 	if (t->state == SCHED_IO || t->state == SCHED_SLEEP) {
 		__u64 woken = t->woken_ns;
 

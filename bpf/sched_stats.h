@@ -35,7 +35,8 @@ enum sched_loss {
 	SCHED_LOSS_THREADS_FULL = 0, /* no room for a thread: its time is not counted */
 	SCHED_LOSS_PROCS_FULL = 1,   /* no room to keep an exited thread's totals */
 	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
-	SCHED_LOSS_NR = 3,
+	SCHED_LOSS_MISSED_SWITCH = 3, /* switched in while still on CPU by our books: time lost */
+	SCHED_LOSS_NR = 4,
 };
 
 /* Totals of one thread, or summed over a process's exited threads. */

@@ -29,6 +29,17 @@ int create_target_set(const std::vector<uint32_t>& tgids) {
   return fd;
 }
 
+uint64_t recursion_misses(const bpf_object* object) {
+  uint64_t missed = 0;
+  bpf_program* prog = nullptr;
+  while ((prog = bpf_object__next_program(object, prog))) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) missed += info.recursion_misses;
+  }
+  return missed;
+}
+
 std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count) {
   int ncpus = libbpf_num_possible_cpus();
   std::vector<uint64_t> per_cpu(ncpus > 0 ? ncpus : 1), totals(count, 0);

@@ -31,6 +31,10 @@ void for_each_entry(int map_fd, Fn&& fn) {
 // without funclat, which otherwise owns it. Returns the map fd; throws Error.
 int create_target_set(const std::vector<uint32_t>& tgids);
 
+// Runs of OBJECT's programs the kernel skipped because one was already running on that CPU
+// (bpf_prog_info.recursion_misses, summed): events the maps never saw.
+uint64_t recursion_misses(const bpf_object* object);
+
 // Entries 0..COUNT-1 of a per-CPU array of u64, each summed over the CPUs.
 std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count);
 

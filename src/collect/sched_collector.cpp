@@ -49,6 +49,7 @@ const char* loss_name(unsigned reason) {
   switch (reason) {
     case SCHED_LOSS_THREADS_FULL: return "sched_threads_map_full";
     case SCHED_LOSS_PROCS_FULL: return "sched_procs_map_full";
+    case SCHED_LOSS_MISSED_SWITCH: return "sched_missed_switch_out";
     default: return "sched_histogram_full";
   }
 }
@@ -88,6 +89,9 @@ class SchedCollector : public Collector {
     std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), SCHED_LOSS_NR);
     for (unsigned r = 0; r < lost.size(); r++)
       if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+    // Runs the kernel skipped because the program was already running on that CPU: each one
+    // is a switch or wakeup these books never saw.
+    if (uint64_t missed = recursion_misses(skel_.get()->obj)) into.lost_by_reason["sched_recursion_misses"] += missed;
   }
 
  private:

@@ -80,7 +80,10 @@ TEST_CASE("sched: two spinning threads' CPU time matches the process's own clock
   const auto& p = process(w.profile, static_cast<uint32_t>(w.profile.session.pid));
   const double in_process = static_cast<double>(w.u64("process_cpu_ns"));
   const double proc_stat = static_cast<double>(w.u64("proc_cpu_ns"));
-  INFO("perfbpf " << p.usage.cpu_time_ns << " ns, in-process " << in_process << ", /proc " << proc_stat);
+  INFO("perfbpf " << p.usage.cpu_time_ns << " ns, in-process " << in_process << ", /proc " << proc_stat
+                   << "; run queue " << p.usage.off_cpu_ns.runqueue << " sleep " << p.usage.off_cpu_ns.sleep << "; "
+                   << p.usage.ctx_switches.involuntary << " preemptions; losses " << w.profile.system.lost_by_reason.size());
+  for (const auto& [reason, n] : w.profile.system.lost_by_reason) UNSCOPED_INFO(reason << ": " << n);
   // The process also runs its start-up and exit, which the in-process clock does not see: a
   // millisecond or two against a second of spinning. 5 % is the issue's bound.
   CHECK(near(static_cast<double>(p.usage.cpu_time_ns), in_process, 0.05));
