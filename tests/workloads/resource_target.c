@@ -100,6 +100,22 @@ static void start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
 static uint64_t spin_ms;
 static volatile uint64_t sink;
 
+/* The kernel's own count of time this thread waited on a run queue (schedstat field 2). */
+static uint64_t thread_run_delay_ns(void)
+{
+	unsigned long long on_cpu = 0, delay = 0;
+	FILE *f = fopen("/proc/thread-self/schedstat", "r");
+
+	if (!f)
+		die("/proc/thread-self/schedstat");
+	if (fscanf(f, "%llu %llu", &on_cpu, &delay) != 2)
+		die("parsing /proc/thread-self/schedstat");
+	fclose(f);
+	return delay;
+}
+
+static uint64_t run_delay_total; /* summed over the spin threads, before each exits */
+
 static void *spin_thread(void *arg)
 {
 	// The thread's own CPU clock, not wall time: preemption by the other threads on a
@@ -116,6 +132,7 @@ static void *spin_thread(void *arg)
 	} while (used < spin_ms * 1000000u);
 	printf("thread_cpu_ns=%" PRIu64 " tid=%d\n", used, (int)tid());
 	fflush(stdout);
+	__atomic_add_fetch(&run_delay_total, thread_run_delay_ns(), __ATOMIC_RELAXED);
 	return NULL;
 }
 
@@ -139,11 +156,12 @@ static uint64_t proc_self_cpu_ns(void)
 static void mode_spin(uint64_t threads, uint64_t ms)
 {
 	pthread_t *t = calloc(threads, sizeof(*t));
-	uint64_t cpu0, wall0;
+	uint64_t cpu0, wall0, delay0;
 
 	if (!t || threads == 0)
 		usage();
 	spin_ms = ms;
+	delay0 = thread_run_delay_ns(); /* waits before the spin (start-up) are not the spin's */
 	cpu0 = clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 	wall0 = now_ns();
 	for (uint64_t i = 0; i < threads; i++)
@@ -152,6 +170,7 @@ static void mode_spin(uint64_t threads, uint64_t ms)
 		pthread_join(t[i], NULL);
 	printf("process_cpu_ns=%" PRIu64 "\n", clock_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0);
 	printf("proc_cpu_ns=%" PRIu64 "\n", proc_self_cpu_ns());
+	printf("run_delay_ns=%" PRIu64 "\n", run_delay_total + thread_run_delay_ns() - delay0);
 	fflush(stdout);
 	printf("wall_ns=%" PRIu64 "\n", now_ns() - wall0);
 	fflush(stdout);
