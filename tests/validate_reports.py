@@ -2,7 +2,7 @@
 """Validates every report in a directory against docs/report-schema.json with python3-jsonschema,
 an implementation independent of perfbpf's own reader. Also proves the schema has teeth: a
 report with a required field removed must fail, and so must broken copies of a report's
-system section.
+system and analysis sections.
 
     validate_reports.py SCHEMA REPORT_DIR
 """
@@ -69,6 +69,26 @@ def main() -> int:
             "system.lost_by_reason negative": lambda r: r["system"]["lost_by_reason"].__setitem__("x", -1),
         }
         negatives += [(name, sys_base, mutate) for name, mutate in system.items()]
+
+    # The analysis section, on the unit test's fixture (analysis.json) that has every part filled.
+    with_analysis = [r for _, r in sorted(((p.name != "analysis.json", json.loads(p.read_text())) for p in reports),
+                                          key=lambda t: t[0]) if "analysis" in r]
+    if not with_analysis:
+        print(f"FAIL no report in {sys.argv[2]} has an analysis section: the unit test that writes one did not run")
+        failed += 1
+    else:
+        analysis = {
+            "analysis.bottlenecks[0].severity not in the enum":
+                lambda r: r["analysis"]["bottlenecks"][0].__setitem__("severity", "severe"),
+            "analysis.health.score as a string": lambda r: r["analysis"]["health"].__setitem__("score", "72"),
+            "analysis.bottlenecks[0].evidence removed": lambda r: r["analysis"]["bottlenecks"][0].pop("evidence"),
+            "analysis.health.grade unknown": lambda r: r["analysis"]["health"].__setitem__("grade", "E"),
+            "analysis.trends[0].direction unknown": lambda r: r["analysis"]["trends"][0].__setitem__("direction", "up"),
+            "analysis.bottlenecks[0].evidence.data_share above 1":
+                lambda r: r["analysis"]["bottlenecks"][0]["evidence"].__setitem__("data_share", 1.5),
+            "functions[0].series[0].p99 removed": lambda r: r["functions"][0]["series"][0].pop("p99"),
+        }
+        negatives += [(name, with_analysis[0], mutate) for name, mutate in analysis.items()]
 
     for name, base, mutate in negatives:
         if base is None:

@@ -27,6 +27,13 @@ struct ThreadCalls {
   uint64_t total_ns = 0;
 };
 
+// One monitoring interval of a function: calls that returned in it and their latency.
+struct FunctionInterval {
+  double t = 0;  // seconds from the session start to the end of the interval
+  uint64_t calls = 0;
+  uint64_t p50 = 0, p99 = 0, max = 0;  // ns, probe cost subtracted
+};
+
 struct FunctionProfile {
   std::string name;       // symbol as in the ELF file (mangled for C++)
   std::string demangled;  // demangled, equal to name for C symbols
@@ -45,6 +52,7 @@ struct FunctionProfile {
   double probe_cost_ns = 0;   // what one probed call costs the target in all
   double overhead_pct = 0;    // calls * probe_cost_ns / session wall time
   std::vector<ThreadCalls> threads;  // by total_ns descending
+  std::vector<FunctionInterval> series;  // per monitoring interval, when resources were collected
 };
 
 struct EventStats {
@@ -265,6 +273,94 @@ struct SystemProfile {
   std::map<std::string, uint64_t> lost_by_reason;  // map full and the like, per collector
 };
 
+// ---- Analysis (src/analysis/): what is slow and why, with the evidence.
+
+// The original design's thresholds; per-function ones are set with --threshold or a config.
+struct FunctionThreshold {
+  std::string pattern;       // glob over demangled names
+  std::string stat = "p99";  // "p99" or "mean"
+  double value_ns = 0;
+};
+
+struct PerformanceThresholds {
+  double function_time_warning = 0.5;  // seconds: a function whose p99 (or mean) exceeds it
+  double memory_usage_warning = 75.0;  // % of machine memory in use
+  double cpu_usage_warning = 85.0;     // % of one CPU, per process
+  std::vector<FunctionThreshold> functions;
+};
+
+struct Evidence {
+  std::string metric;      // e.g. "latency.p99", "off_cpu.io_share", "system.memory_used_pct"
+  double value = 0;
+  double threshold = 0;
+  std::string unit;        // ns, %, bytes/min, count
+  double data_share = 1;   // how much of the data the claim rests on, 0..1 (calls, time, samples)
+  std::string detail;      // how it was measured, in words
+};
+
+struct Affects {  // what the bottleneck is in; empty / 0 where it does not apply
+  std::string function;
+  uint32_t pid = 0;
+  std::string comm;
+  std::string device;
+};
+
+struct Bottleneck {
+  std::string id;        // stable per rule and subject, e.g. "io-bound:write_records"
+  std::string category;  // cpu, latency, io, memory, scheduling, network, data-quality
+  std::string severity;  // critical, high, medium, low
+  std::string title;     // a sentence a person understands
+  Evidence evidence;
+  Affects affects;
+  std::vector<std::string> recommendations;  // Recommendation ids
+};
+
+struct Trend {
+  std::string series;     // e.g. "system.cpu_pct", "system.rss_bytes", "function:parse.p99"
+  std::string unit;       // of the series' values
+  double slope_per_s = 0; // Theil-Sen, unit per second (per run for cross-run trends)
+  double p_value = 1;     // Mann-Kendall, two-sided
+  std::string direction;  // increasing, decreasing, stable
+  size_t samples = 0;
+};
+
+struct Recommendation {
+  std::string id;
+  std::string text;                  // names the function / process / device and the evidence
+  std::vector<std::string> because;  // Bottleneck ids
+};
+
+struct Deduction {
+  std::string bottleneck;  // id
+  std::string severity;
+  double points = 0;
+};
+
+struct HealthScore {
+  double score = 100;   // 0-100
+  std::string grade = "A";
+  std::vector<Deduction> deductions;
+};
+
+// A threshold crossed during a live session (printed once when it starts to hold).
+struct Alert {
+  double t = 0;  // seconds from the session start
+  std::string metric;
+  std::string subject;  // function, pid/comm or "machine"
+  double value = 0, threshold = 0;
+  std::string unit;
+};
+
+struct AnalysisSection {
+  bool enabled = false;
+  PerformanceThresholds thresholds;  // what the rules compared against
+  HealthScore health;
+  std::vector<Bottleneck> bottlenecks;  // by severity, then evidence value
+  std::vector<Trend> trends;
+  std::vector<Recommendation> recommendations;
+  std::vector<Alert> alerts;
+};
+
 struct Profile {
   std::string schema = kReportSchema;
   std::string tool_version;
@@ -276,6 +372,7 @@ struct Profile {
   StackProfile stacks;
   StackProfile off_cpu;  // off-CPU time by stack; the leaf frame says why ([off-cpu: io] ...)
   SystemProfile system;  // resource collectors; enabled = false when none ran
+  AnalysisSection analysis;  // rules, trends, health; enabled = false when not analysed
 };
 
 // Stats of a histogram in the report's shape.

@@ -27,13 +27,6 @@ struct SystemMetrics {
   uint64_t runqueue_p99_ns = 0;   // its threads' waits for a CPU
 };
 
-// The original design's thresholds and defaults.
-struct PerformanceThresholds {
-  double function_time_warning = 0.5;  // seconds
-  double memory_usage_warning = 75.0;  // % of machine memory
-  double cpu_usage_warning = 85.0;     // % of one CPU
-};
-
 enum class MonitoringSource { Auto, Bpf, Proc };
 
 class ResourceMonitor;

@@ -36,9 +36,11 @@ json histogram_json(const std::vector<HistogramBucket>& buckets) {
 }
 
 json function_json(const FunctionProfile& f) {
-  json threads = json::array();
+  json threads = json::array(), series = json::array();
   for (const auto& t : f.threads)
     threads.push_back({{"tid", t.tid}, {"tgid", t.tgid}, {"calls", t.calls}, {"total_ns", t.total_ns}});
+  for (const auto& i : f.series)
+    series.push_back({{"t", i.t}, {"calls", i.calls}, {"p50", i.p50}, {"p99", i.p99}, {"max", i.max}});
   return {{"name", f.name},
           {"demangled", f.demangled},
           {"object", f.object},
@@ -52,7 +54,8 @@ json function_json(const FunctionProfile& f) {
            {{"site", f.probe_site}, {"offset", f.probe_offset}, {"bias_ns", f.bias_ns}, {"cost_ns", f.probe_cost_ns}}},
           {"overhead_pct", f.overhead_pct},
           {"histogram", histogram_json(f.histogram)},
-          {"threads", threads}};
+          {"threads", threads},
+          {"series", series}};
 }
 
 // Reads fields with the JSON path of each in every error, so a malformed report says where.
@@ -185,6 +188,11 @@ FunctionProfile read_function(const Reader& r) {
     f.threads.push_back({static_cast<uint32_t>(t.u64("tid")), static_cast<uint32_t>(t.u64("tgid")), t.u64("calls"),
                          t.u64("total_ns")});
   }
+  if (r.has("series"))  // absent in reports from before per-interval function latency
+    for (size_t i = 0; i < r.array("series").size(); i++) {
+      Reader x = r.item("series", i);
+      f.series.push_back({x.num("t"), x.u64("calls"), x.u64("p50"), x.u64("p99"), x.u64("max")});
+    }
   return f;
 }
 
@@ -484,6 +492,109 @@ SystemProfile read_system(const Reader& r) {
   return s;
 }
 
+// ---- analysis: bottlenecks, trends, health (src/analysis/)
+
+json analysis_json(const AnalysisSection& a) {
+  json functions = json::array(), deductions = json::array(), bottlenecks = json::array(), trends = json::array(),
+       recommendations = json::array(), alerts = json::array();
+  for (const auto& f : a.thresholds.functions)
+    functions.push_back({{"pattern", f.pattern}, {"stat", f.stat}, {"value_ns", f.value_ns}});
+  for (const auto& d : a.health.deductions)
+    deductions.push_back({{"bottleneck", d.bottleneck}, {"severity", d.severity}, {"points", d.points}});
+  for (const auto& b : a.bottlenecks) {
+    const Evidence& e = b.evidence;
+    // Only what the bottleneck is in: a device has no pid, a machine-wide finding has nothing.
+    json affects = json::object();
+    if (!b.affects.function.empty()) affects["function"] = b.affects.function;
+    if (b.affects.pid) affects["pid"] = b.affects.pid;
+    if (!b.affects.comm.empty()) affects["comm"] = b.affects.comm;
+    if (!b.affects.device.empty()) affects["device"] = b.affects.device;
+    bottlenecks.push_back({{"id", b.id},
+                           {"category", b.category},
+                           {"severity", b.severity},
+                           {"title", b.title},
+                           {"evidence",
+                            {{"metric", e.metric},
+                             {"value", e.value},
+                             {"threshold", e.threshold},
+                             {"unit", e.unit},
+                             {"data_share", e.data_share},
+                             {"detail", e.detail}}},
+                           {"affects", affects},
+                           {"recommendations", b.recommendations}});
+  }
+  for (const auto& t : a.trends)
+    trends.push_back({{"series", t.series}, {"unit", t.unit}, {"slope_per_s", t.slope_per_s}, {"p_value", t.p_value},
+                      {"direction", t.direction}, {"samples", t.samples}});
+  for (const auto& r : a.recommendations)
+    recommendations.push_back({{"id", r.id}, {"text", r.text}, {"because", r.because}});
+  for (const auto& x : a.alerts)
+    alerts.push_back({{"t", x.t}, {"metric", x.metric}, {"subject", x.subject}, {"value", x.value},
+                      {"threshold", x.threshold}, {"unit", x.unit}});
+  const PerformanceThresholds& th = a.thresholds;
+  return {{"thresholds",
+           {{"function_time_warning", th.function_time_warning},
+            {"memory_usage_warning", th.memory_usage_warning},
+            {"cpu_usage_warning", th.cpu_usage_warning},
+            {"functions", functions}}},
+          {"health", {{"score", a.health.score}, {"grade", a.health.grade}, {"deductions", deductions}}},
+          {"bottlenecks", bottlenecks},
+          {"trends", trends},
+          {"recommendations", recommendations},
+          {"alerts", alerts}};
+}
+
+AnalysisSection read_analysis(const Reader& r) {
+  AnalysisSection a;
+  a.enabled = true;
+  Reader th = r.object("thresholds");
+  a.thresholds.function_time_warning = th.num("function_time_warning");
+  a.thresholds.memory_usage_warning = th.num("memory_usage_warning");
+  a.thresholds.cpu_usage_warning = th.num("cpu_usage_warning");
+  for (size_t i = 0; i < th.array("functions").size(); i++) {
+    Reader f = th.item("functions", i);
+    a.thresholds.functions.push_back({f.str("pattern"), f.str("stat"), f.num("value_ns")});
+  }
+  Reader h = r.object("health");
+  a.health.score = h.num("score");
+  a.health.grade = h.str("grade");
+  for (size_t i = 0; i < h.array("deductions").size(); i++) {
+    Reader d = h.item("deductions", i);
+    a.health.deductions.push_back({d.str("bottleneck"), d.str("severity"), d.num("points")});
+  }
+  for (size_t i = 0; i < r.array("bottlenecks").size(); i++) {
+    Reader br = r.item("bottlenecks", i);
+    Bottleneck b;
+    b.id = br.str("id");
+    b.category = br.str("category");
+    b.severity = br.str("severity");
+    b.title = br.str("title");
+    Reader e = br.object("evidence");
+    b.evidence = {e.str("metric"), e.num("value"), e.num("threshold"), e.str("unit"), e.num("data_share"), e.str("detail")};
+    Reader af = br.object("affects");
+    if (af.has("function")) b.affects.function = af.str("function");
+    if (af.has("pid")) b.affects.pid = static_cast<uint32_t>(af.u64("pid"));
+    if (af.has("comm")) b.affects.comm = af.str("comm");
+    if (af.has("device")) b.affects.device = af.str("device");
+    b.recommendations = br.strings("recommendations");
+    a.bottlenecks.push_back(std::move(b));
+  }
+  for (size_t i = 0; i < r.array("trends").size(); i++) {
+    Reader t = r.item("trends", i);
+    a.trends.push_back({t.str("series"), t.str("unit"), t.num("slope_per_s"), t.num("p_value"), t.str("direction"),
+                        static_cast<size_t>(t.u64("samples"))});
+  }
+  for (size_t i = 0; i < r.array("recommendations").size(); i++) {
+    Reader x = r.item("recommendations", i);
+    a.recommendations.push_back({x.str("id"), x.str("text"), x.strings("because")});
+  }
+  for (size_t i = 0; i < r.array("alerts").size(); i++) {
+    Reader x = r.item("alerts", i);
+    a.alerts.push_back({x.num("t"), x.str("metric"), x.str("subject"), x.num("value"), x.num("threshold"), x.str("unit")});
+  }
+  return a;
+}
+
 [[noreturn]] void throw_unwritable(const std::string& path, int err) {
   throw Error(errno_message("cannot write report to " + path, err), "choose a writable path with -o", err);
 }
@@ -528,6 +639,7 @@ json to_json(const Profile& p) {
   // Absent rather than null when no collector ran, so reports from before the section stay
   // byte-for-byte what they were.
   if (p.system.enabled) report["system"] = system_json(p.system);
+  if (p.analysis.enabled) report["analysis"] = analysis_json(p.analysis);
   return report;
 }
 
@@ -563,6 +675,7 @@ Profile profile_from_json(const json& report) {
   if (report.contains("stacks") && !report["stacks"].is_null()) p.stacks = read_stacks(root.object("stacks"));
   if (report.contains("off_cpu") && !report["off_cpu"].is_null()) p.off_cpu = read_stacks(root.object("off_cpu"));
   if (root.has("system")) p.system = read_system(root.object("system"));
+  if (root.has("analysis")) p.analysis = read_analysis(root.object("analysis"));
   return p;
 }
 

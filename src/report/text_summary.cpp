@@ -1,6 +1,7 @@
 #include "report/text_summary.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -284,7 +285,59 @@ void write_resources(const Profile& p, std::ostream& out) {
   write_top_processes(s, out);
 }
 
+// An evidence or trend figure in its unit: "97.0%", "3.10 ms", "1.20 MiB/min".
+std::string format_value(double v, const std::string& unit) {
+  if (unit == "ns") return format_duration_ns(v);
+  if (unit == "%") return fmt::format("{:.1f}%", v);
+  if (unit == "bytes") return format_bytes(v);
+  if (unit.rfind("bytes/", 0) == 0) return format_bytes(v) + unit.substr(5);
+  if (unit == "count") return fmt::format("{:.0f}", v);
+  return fmt::format("{:.3g} {}", v, unit);
+}
+
+std::string upper(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
 }  // namespace
+
+void write_analysis(const AnalysisSection& a, std::ostream& out) {
+  const HealthScore& h = a.health;
+  std::string deductions;
+  for (const auto& d : h.deductions)
+    deductions += fmt::format("{}-{:g} {} {}", deductions.empty() ? "" : ", ", d.points, d.severity, d.bottleneck);
+  out << fmt::format("\nhealth: {:g}/100 ({}){}\n", h.score, h.grade,
+                     deductions.empty() ? std::string() : "  " + deductions);
+  if (a.bottlenecks.empty()) {
+    out << "no bottlenecks found\n";
+  } else {
+    out << "bottlenecks:\n";
+    for (const auto& b : a.bottlenecks)
+      out << fmt::format("  {:<8} {} ({} {} vs {})\n", upper(b.severity), b.title, b.evidence.metric,
+                         format_value(b.evidence.value, b.evidence.unit),
+                         format_value(b.evidence.threshold, b.evidence.unit));
+  }
+  std::vector<const Trend*> significant;
+  for (const auto& t : a.trends)
+    if (t.direction != "stable") significant.push_back(&t);
+  if (!significant.empty()) {
+    out << "trends:\n";
+    // A session's trends are per second; cross_run_trends' slopes are per run and are not
+    // stored in a report's section, so "per s" holds for what is printed here.
+    for (const Trend* t : significant)
+      out << fmt::format("  {} {}, {}{} per s (p {:.2g}, {} samples)\n", t->series, t->direction,
+                         t->slope_per_s >= 0 ? "+" : "-", format_value(std::fabs(t->slope_per_s), t->unit), t->p_value,
+                         t->samples);
+  }
+  if (!a.recommendations.empty()) {
+    out << "recommendations:\n";
+    for (const auto& r : a.recommendations) out << "  - " << r.text << "\n";
+  }
+  if (!a.alerts.empty())
+    out << fmt::format("alerts: {} raised during the session (first at {:.1f}s: {} of {})\n", a.alerts.size(),
+                       a.alerts.front().t, a.alerts.front().metric, a.alerts.front().subject);
+}
 
 std::string format_duration_ns(double ns) {
   struct Unit {
@@ -379,6 +432,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   write_hottest(p.stacks, out);
   write_waits(p.off_cpu, out);
   write_resources(p, out);
+  if (p.analysis.enabled) write_analysis(p.analysis, out);
   out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
                      p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;

@@ -11,6 +11,10 @@ namespace perfbpf {
 
 void write_text_summary(const Profile& profile, std::ostream& out);
 
+// The analysis block (health and its deductions, bottlenecks with value vs threshold,
+// significant trends, recommendations): part of the summary, and what `perfbpf analyze` prints.
+void write_analysis(const AnalysisSection& analysis, std::ostream& out);
+
 // "850 ns", "12.3 us", "4.56 ms", "1.23 s": three significant digits, for tables.
 std::string format_duration_ns(double ns);
 

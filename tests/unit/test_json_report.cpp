@@ -6,6 +6,7 @@
 #include <fstream>
 #include <random>
 
+#include "analysis/analyze.h"
 #include "perfbpf/error.h"
 #include "process.h"
 #include "report/json_report.h"
@@ -181,6 +182,116 @@ Profile lossy_profile() {
   return p;
 }
 
+// Every field of the analysis section set, and per-interval series on the functions.
+Profile analysed_profile() {
+  Profile p = system_profile();
+  p.functions[0].series = {{1, 2500, 12000, 98000, 150000}, {2, 2500, 12500, 99000, 160000}};
+  AnalysisSection& a = p.analysis;
+  a.enabled = true;
+  a.thresholds.function_time_warning = 0.25;
+  a.thresholds.memory_usage_warning = 80;
+  a.thresholds.cpu_usage_warning = 90.5;
+  a.thresholds.functions = {{"ns::parse*", "p99", 2e6}, {"handle_*", "mean", 1.5e6}};
+  a.health.score = 72;
+  a.health.grade = "C";
+  a.health.deductions = {{"cpu-saturation:server[4242]", "high", 15}, {"io-wait:server[4242]", "medium", 7},
+                         {"lost-events:system", "low", 1.5}, {"disk-latency:vda", "low", 3}};
+  Bottleneck cpu;
+  cpu.id = "cpu-saturation:server[4242]";
+  cpu.category = "cpu";
+  cpu.severity = "high";
+  cpu.title = "server[4242] is CPU-bound: 100.5% CPU (100% = one CPU)";
+  cpu.evidence = {"process.cpu_pct", 100.5, 90.5, "%", 1, "3.00 s on CPU over 30.2 s of session, 4 CPUs"};
+  cpu.affects = {"", 4242, "server", ""};
+  cpu.recommendations = {"rec:cpu-saturation:server[4242]"};
+  Bottleneck disk;
+  disk.id = "disk-latency:vda";
+  disk.category = "io";
+  disk.severity = "low";
+  disk.title = "vda is slow";
+  disk.evidence = {"disk.total_latency.p99", 60e6, 50e6, "ns", 0.25, "560 requests"};
+  disk.affects.device = "vda";
+  disk.recommendations = {"rec:disk-latency:vda"};
+  Bottleneck fn;
+  fn.id = "io-bound-function:ns::parse(char const*)";
+  fn.category = "io";
+  fn.severity = "medium";
+  fn.title = "ns::parse(char const*) is I/O-bound";
+  fn.evidence = {"off_cpu.io_share", 75, 50, "%", 0.8, "off-CPU stacks"};
+  fn.affects = {"ns::parse(char const*)", 4242, "server", ""};
+  a.bottlenecks = {cpu, disk, fn};
+  a.trends = {{"system.rss_bytes", "bytes", 1048576.5, 0.0001, "increasing", 30},
+              {"function:handle_request.p99", "ns", -2.5, 0.5, "stable", 12}};
+  a.recommendations = {{"rec:cpu-saturation:server[4242]", "server (pid 4242) uses 100.5% CPU", {cpu.id}},
+                       {"rec:disk-latency:vda", "vda: requests take 60.0 ms at p99", {disk.id, cpu.id}}};
+  a.alerts = {{3.5, "cpu_pct", "pid 4242", 100.5, 90.5, "%"}, {4, "function.p99", "handle_request", 3e6, 2.5e8, "ns"}};
+  return p;
+}
+
+void require_equal_analysis(const AnalysisSection& a, const AnalysisSection& b) {
+  CHECK(a.enabled == b.enabled);
+  CHECK(a.thresholds.function_time_warning == b.thresholds.function_time_warning);
+  CHECK(a.thresholds.memory_usage_warning == b.thresholds.memory_usage_warning);
+  CHECK(a.thresholds.cpu_usage_warning == b.thresholds.cpu_usage_warning);
+  REQUIRE(a.thresholds.functions.size() == b.thresholds.functions.size());
+  for (size_t i = 0; i < a.thresholds.functions.size(); i++) {
+    CHECK(a.thresholds.functions[i].pattern == b.thresholds.functions[i].pattern);
+    CHECK(a.thresholds.functions[i].stat == b.thresholds.functions[i].stat);
+    CHECK(a.thresholds.functions[i].value_ns == b.thresholds.functions[i].value_ns);
+  }
+  CHECK(a.health.score == b.health.score);
+  CHECK(a.health.grade == b.health.grade);
+  REQUIRE(a.health.deductions.size() == b.health.deductions.size());
+  for (size_t i = 0; i < a.health.deductions.size(); i++) {
+    CHECK(a.health.deductions[i].bottleneck == b.health.deductions[i].bottleneck);
+    CHECK(a.health.deductions[i].severity == b.health.deductions[i].severity);
+    CHECK(a.health.deductions[i].points == b.health.deductions[i].points);
+  }
+  REQUIRE(a.bottlenecks.size() == b.bottlenecks.size());
+  for (size_t i = 0; i < a.bottlenecks.size(); i++) {
+    const Bottleneck &x = a.bottlenecks[i], &y = b.bottlenecks[i];
+    CHECK(x.id == y.id);
+    CHECK(x.category == y.category);
+    CHECK(x.severity == y.severity);
+    CHECK(x.title == y.title);
+    CHECK(x.evidence.metric == y.evidence.metric);
+    CHECK(x.evidence.value == y.evidence.value);
+    CHECK(x.evidence.threshold == y.evidence.threshold);
+    CHECK(x.evidence.unit == y.evidence.unit);
+    CHECK(x.evidence.data_share == y.evidence.data_share);
+    CHECK(x.evidence.detail == y.evidence.detail);
+    CHECK(x.affects.function == y.affects.function);
+    CHECK(x.affects.pid == y.affects.pid);
+    CHECK(x.affects.comm == y.affects.comm);
+    CHECK(x.affects.device == y.affects.device);
+    CHECK(x.recommendations == y.recommendations);
+  }
+  REQUIRE(a.trends.size() == b.trends.size());
+  for (size_t i = 0; i < a.trends.size(); i++) {
+    CHECK(a.trends[i].series == b.trends[i].series);
+    CHECK(a.trends[i].unit == b.trends[i].unit);
+    CHECK(a.trends[i].slope_per_s == b.trends[i].slope_per_s);
+    CHECK(a.trends[i].p_value == b.trends[i].p_value);
+    CHECK(a.trends[i].direction == b.trends[i].direction);
+    CHECK(a.trends[i].samples == b.trends[i].samples);
+  }
+  REQUIRE(a.recommendations.size() == b.recommendations.size());
+  for (size_t i = 0; i < a.recommendations.size(); i++) {
+    CHECK(a.recommendations[i].id == b.recommendations[i].id);
+    CHECK(a.recommendations[i].text == b.recommendations[i].text);
+    CHECK(a.recommendations[i].because == b.recommendations[i].because);
+  }
+  REQUIRE(a.alerts.size() == b.alerts.size());
+  for (size_t i = 0; i < a.alerts.size(); i++) {
+    CHECK(a.alerts[i].t == b.alerts[i].t);
+    CHECK(a.alerts[i].metric == b.alerts[i].metric);
+    CHECK(a.alerts[i].subject == b.alerts[i].subject);
+    CHECK(a.alerts[i].value == b.alerts[i].value);
+    CHECK(a.alerts[i].threshold == b.alerts[i].threshold);
+    CHECK(a.alerts[i].unit == b.alerts[i].unit);
+  }
+}
+
 void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.schema == b.schema);
   CHECK(a.tool_version == b.tool_version);
@@ -232,6 +343,14 @@ void require_equal(const Profile& a, const Profile& b) {
       CHECK(x.threads[k].tgid == y.threads[k].tgid);
       CHECK(x.threads[k].calls == y.threads[k].calls);
       CHECK(x.threads[k].total_ns == y.threads[k].total_ns);
+    }
+    REQUIRE(x.series.size() == y.series.size());
+    for (size_t k = 0; k < x.series.size(); k++) {
+      CHECK(x.series[k].t == y.series[k].t);
+      CHECK(x.series[k].calls == y.series[k].calls);
+      CHECK(x.series[k].p50 == y.series[k].p50);
+      CHECK(x.series[k].p99 == y.series[k].p99);
+      CHECK(x.series[k].max == y.series[k].max);
     }
   }
   CHECK(a.events.received == b.events.received);
@@ -443,7 +562,15 @@ TEST_CASE("JSON report files are written for schema validation", "[report]") {
   write_json_report(empty, (dir / "empty.json").string());
   write_json_report(lossy_profile(), (dir / "lossy.json").string());
   write_json_report(system_profile(), (dir / "system.json").string());
-  for (const char* name : {"rich.json", "empty.json", "lossy.json", "system.json"}) CHECK(fs::exists(dir / name));
+  write_json_report(analysed_profile(), (dir / "analysis.json").string());
+  // And what the rules themselves write, on a profile they find something in.
+  Profile ruled = lossy_profile();
+  ruled.system = system_section();
+  ruled.analysis = analyze_profile(ruled, {});
+  CHECK(ruled.analysis.bottlenecks.size() >= 2);
+  write_json_report(ruled, (dir / "analysed.json").string());
+  for (const char* name : {"rich.json", "empty.json", "lossy.json", "system.json", "analysis.json", "analysed.json"})
+    CHECK(fs::exists(dir / name));
 }
 
 TEST_CASE("the system section survives JSON and a file unchanged", "[report]") {
@@ -460,6 +587,61 @@ TEST_CASE("the system section survives JSON and a file unchanged", "[report]") {
   json j = to_json(p);
   CHECK_FALSE(j["system"].contains("cgroup"));
   require_equal_system(profile_from_json(j).system, p.system);
+}
+
+TEST_CASE("the analysis section and function series survive JSON and a file unchanged", "[report]") {
+  Profile p = analysed_profile();
+  Profile back = profile_from_json(to_json(p));
+  require_equal_analysis(back.analysis, p.analysis);
+  require_equal(back, p);
+  std::string path = test::temp_path("analysis.json");
+  write_json_report(p, path);
+  require_equal_analysis(read_json_report(path).analysis, p.analysis);
+}
+
+TEST_CASE("the analysis section has the documented shape", "[report]") {
+  json j = to_json(analysed_profile());
+  const json& a = j["analysis"];
+  CHECK(a["health"]["score"] == 72.0);
+  CHECK(a["health"]["grade"] == "C");
+  CHECK(a["health"]["deductions"][2]["points"] == 1.5);
+  CHECK(a["thresholds"]["functions"][0]["value_ns"] == 2e6);
+  // affects carries only what applies: a device has no pid, a process no device.
+  CHECK(a["bottlenecks"][0]["affects"] == json{{"pid", 4242}, {"comm", "server"}});
+  CHECK(a["bottlenecks"][1]["affects"] == json{{"device", "vda"}});
+  CHECK(a["bottlenecks"][0]["evidence"]["unit"] == "%");
+  CHECK(a["trends"][0]["samples"] == 30);
+  CHECK(a["recommendations"][1]["because"].size() == 2);
+  CHECK(a["alerts"][1]["metric"] == "function.p99");
+  CHECK(j["functions"][0]["series"][1] == json{{"t", 2.0}, {"calls", 2500}, {"p50", 12500}, {"p99", 99000}, {"max", 160000}});
+  CHECK(j["functions"][1]["series"] == json::array());  // written even when empty
+}
+
+TEST_CASE("reports without analysis or function series read back as not analysed", "[report]") {
+  json j = to_json(analysed_profile());
+  j.erase("analysis");
+  j["functions"][0].erase("series");
+  Profile p = profile_from_json(j);
+  CHECK_FALSE(p.analysis.enabled);
+  CHECK(p.analysis.bottlenecks.empty());
+  CHECK(p.functions[0].series.empty());
+  CHECK_FALSE(to_json(rich_profile()).contains("analysis"));
+}
+
+TEST_CASE("a malformed analysis section names the field that is wrong", "[report]") {
+  json good = to_json(analysed_profile());
+  json j = good;
+  j["analysis"]["health"]["score"] = "72";
+  expect_malformed(j, "analysis.health.score should be a number");
+  j = good;
+  j["analysis"]["bottlenecks"][1].erase("evidence");
+  expect_malformed(j, "analysis.bottlenecks[1].evidence is missing");
+  j = good;
+  j["analysis"]["bottlenecks"][0]["affects"]["pid"] = -1;
+  expect_malformed(j, "analysis.bottlenecks[0].affects.pid should be a non-negative integer");
+  j = good;
+  j["functions"][0]["series"][0].erase("p99");
+  expect_malformed(j, "functions[0].series[0].p99 is missing");
 }
 
 TEST_CASE("the system section is absent when no collector ran", "[report]") {
@@ -562,7 +744,7 @@ TEST_CASE("malformed reports name the field that is wrong", "[report]") {
 
   // Unknown sections from later versions are ignored.
   j = good;
-  j["analysis"] = {{"health", 97}};
+  j["verdict"] = {{"health", 97}};  // (analysis, once the example here, is a known section now)
   CHECK_NOTHROW(profile_from_json(j));
 }
 

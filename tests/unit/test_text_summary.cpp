@@ -260,3 +260,66 @@ TEST_CASE("the interval line has the fields of the collectors that ran", "[summa
   x.disk_ios = 0;  // no request completed: no latency to speak of
   CHECK_THAT(format_interval_line(x, {"block"}), Catch::EndsWith("p99 -"));
 }
+
+namespace {
+
+AnalysisSection analysed() {
+  AnalysisSection a;
+  a.enabled = true;
+  a.health = {72, "C", {{"cpu-saturation:server[4242]", "high", 15}, {"io-wait:server[4242]", "medium", 7},
+                        {"lost-events:events", "low", 1.5}, {"disk-latency:vda", "low", 3}, {"x:y", "low", 1.5}}};
+  Bottleneck cpu;
+  cpu.id = "cpu-saturation:server[4242]";
+  cpu.category = "cpu";
+  cpu.severity = "high";
+  cpu.title = "server[4242] is CPU-bound: 97.0% CPU (100% = one CPU)";
+  cpu.evidence = {"process.cpu_pct", 97, 85, "%", 1, ""};
+  Bottleneck disk;
+  disk.id = "disk-latency:vda";
+  disk.category = "io";
+  disk.severity = "medium";
+  disk.title = "vda is slow: I/O request latency p99 60.0 ms";
+  disk.evidence = {"disk.total_latency.p99", 60e6, 50e6, "ns", 1, ""};
+  a.bottlenecks = {cpu, disk};
+  a.trends = {{"system.rss_bytes", "bytes", 1048576, 0.0001, "increasing", 30},
+              {"system.cpu_pct", "%", 0.01, 0.6, "stable", 30}};
+  a.recommendations = {{"rec:cpu-saturation:server[4242]", "server (pid 4242) uses 97.0% CPU: optimise", {cpu.id}}};
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("the analysis block: health, bottlenecks, significant trends, recommendations", "[summary]") {
+  Profile p = with_resources();
+  p.analysis = analysed();
+  std::string text = render(p);
+  CHECK_THAT(text, Catch::Contains("health: 72/100 (C)  -15 high cpu-saturation:server[4242], -7 medium"));
+  CHECK_THAT(text, Catch::Contains("-1.5 low lost-events:events"));
+  CHECK_THAT(text, Catch::Contains("HIGH     server[4242] is CPU-bound: 97.0% CPU (100% = one CPU) "
+                                   "(process.cpu_pct 97.0% vs 85.0%)"));
+  CHECK_THAT(text, Catch::Contains("MEDIUM   vda is slow: I/O request latency p99 60.0 ms (disk.total_latency.p99 60.0 ms vs 50.0 ms)"));
+  CHECK_THAT(text, Catch::Contains("system.rss_bytes increasing, +1.00 MiB per s (p 0.0001, 30 samples)"));
+  CHECK_THAT(text, !Catch::Contains("system.cpu_pct stable"));
+  CHECK_THAT(text, Catch::Contains("  - server (pid 4242) uses 97.0% CPU: optimise"));
+  // After the resources block, before the event counts.
+  CHECK(text.find("resources (") < text.find("health: "));
+  CHECK(text.find("health: ") < text.find("\nevents: "));
+
+  // write_analysis prints the same block on its own.
+  std::ostringstream alone;
+  write_analysis(p.analysis, alone);
+  CHECK_THAT(text, Catch::Contains(alone.str()));
+
+  p.analysis.enabled = false;
+  CHECK_THAT(render(p), !Catch::Contains("health:"));
+}
+
+TEST_CASE("an analysis with nothing found says so", "[summary]") {
+  AnalysisSection a;
+  a.enabled = true;
+  std::ostringstream out;
+  write_analysis(a, out);
+  CHECK_THAT(out.str(), Catch::Contains("health: 100/100 (A)"));
+  CHECK_THAT(out.str(), Catch::Contains("no bottlenecks found"));
+  CHECK_THAT(out.str(), !Catch::Contains("recommendations:"));
+}

@@ -1,0 +1,561 @@
+// The bottleneck rules: each compares one measured figure with a threshold and, when crossed,
+// says what is slow, how sure the claim is (data_share) and what it rests on (detail). The
+// thresholds not in PerformanceThresholds are constants here, listed with docs/analysis.md.
+#include "analysis/bottleneck_rules.h"
+
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "analysis/analyze.h"
+#include "analysis/trends.h"
+#include "report/text_summary.h"
+
+namespace perfbpf {
+namespace {
+
+// The leaf frame the off-CPU profile ends each stack with (aggregate/stack_profile.cpp names
+// it "[off-cpu: " + offcpu_state_name() + "]").
+constexpr const char* kLeafIo = "[off-cpu: io]";
+constexpr const char* kLeafSleep = "[off-cpu: sleep]";
+constexpr const char* kLeafRunnable = "[off-cpu: runnable]";
+
+constexpr double kMachineCpuCritical = 0.95;  // of cpus * 100
+constexpr double kRunqueueMedium = 0.2, kRunqueueHigh = 0.5;  // runqueue / (cpu + runqueue)
+constexpr double kIoMedium = 0.3, kIoHigh = 0.6;              // io / (cpu + runqueue + io + sleep)
+constexpr double kDiskMediumNs = 50e6, kDiskHighNs = 500e6;   // device total latency p99
+constexpr double kFunctionWaitShare = 0.5;    // off-CPU ns inside a function / its latency total
+constexpr double kCorrelatedSessionShare = 0.5;  // function latency total / session wall time
+constexpr uint64_t kMajorFaults = 100;           // per process
+constexpr double kMemoryCritical = 95;           // % of machine memory in use
+constexpr size_t kLeakMinSamples = 8;
+constexpr double kLeakAlpha = 0.01;
+// A significant but tiny slope (a few pages over the session) is allocator noise, not a leak.
+constexpr double kLeakMinGrowth = 0.01;           // of the first sample's RSS over the series
+constexpr double kRetransmitMedium = 1, kRetransmitHigh = 5;  // % of send calls
+constexpr double kLostHigh = 1;                                // % of events
+// A share of a few milliseconds of thread time says nothing: a process that barely ran.
+constexpr uint64_t kMinThreadTimeNs = 10'000'000;
+
+double d(uint64_t v) { return static_cast<double>(v); }
+double pct(double part, double whole) { return whole > 0 ? 100.0 * part / whole : 0; }
+
+const std::string& display_name(const FunctionProfile& f) { return f.demangled.empty() ? f.name : f.demangled; }
+
+std::string subject_of(const ProcessResources& p) {
+  if (p.pid == 0) return p.comm;  // system-wide totals without a process table: "target"
+  return fmt::format("{}[{}]", p.comm.empty() ? std::string("?") : p.comm, p.pid);
+}
+
+// The processes the per-process rules look at. A session that recorded only totals (no
+// per-process table) is treated as one process: the target.
+std::vector<ProcessResources> processes_of(const Profile& p) {
+  if (!p.system.processes.empty()) return p.system.processes;
+  ProcessResources target;
+  target.pid = static_cast<uint32_t>(std::max<int64_t>(p.session.pid, 0));
+  if (!p.session.command.empty()) target.comm = p.session.command[0].substr(p.session.command[0].rfind('/') + 1);
+  else target.comm = "target";
+  target.usage = p.system.totals;
+  return {target};
+}
+
+std::string comm_of(const Profile& p, uint32_t tgid) {
+  for (const auto& proc : p.system.processes)
+    if (proc.pid == tgid) return proc.comm;
+  auto it = p.stacks.processes.find(tgid);
+  if (it != p.stacks.processes.end()) return it->second;
+  it = p.off_cpu.processes.find(tgid);
+  return it != p.off_cpu.processes.end() ? it->second : std::string();
+}
+
+Affects function_affects(const Profile& p, const FunctionProfile& f) {
+  Affects a;
+  a.function = display_name(f);
+  if (!f.threads.empty()) {
+    a.pid = f.threads.front().tgid;
+    a.comm = comm_of(p, a.pid);
+  }
+  return a;
+}
+
+Affects process_affects(const ProcessResources& proc) {
+  Affects a;
+  a.pid = proc.pid;
+  a.comm = proc.comm;
+  return a;
+}
+
+std::string ns_text(double ns) { return format_duration_ns(ns); }
+
+// ---- 1. latency: a function over function_time_warning or its own --threshold
+
+void latency_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bottleneck>& out) {
+  uint64_t all_calls = 0;
+  for (const auto& f : p.functions) all_calls += f.calls;
+  struct Limit {
+    std::string stat;  // "mean" or "p99"
+    double ns;
+    std::string source;
+  };
+  for (const auto& f : p.functions) {
+    if (f.calls == 0) continue;
+    const std::string& name = display_name(f);
+    // A per-function threshold replaces the global one for the functions it matches: the user
+    // said what this function may take.
+    std::vector<Limit> limits;
+    for (const auto& ft : th.functions)
+      if (fnmatch(ft.pattern.c_str(), name.c_str(), 0) == 0 || fnmatch(ft.pattern.c_str(), f.name.c_str(), 0) == 0)
+        limits.push_back({ft.stat, ft.value_ns, "function:" + ft.pattern + "." + ft.stat});
+    if (limits.empty()) {
+      const double global_ns = th.function_time_warning * 1e9;
+      limits = {{"mean", global_ns, "function_time_warning"}, {"p99", global_ns, "function_time_warning"}};
+    }
+    // A mean over the limit means most calls are (critical); a p99 over it, the slowest 1% (high).
+    const Limit* hit = nullptr;
+    double value = 0;
+    for (const char* stat : {"mean", "p99"}) {
+      double v = std::string(stat) == "mean" ? f.latency.mean : d(f.latency.p99);
+      for (const auto& l : limits)
+        if (l.stat == stat && v > l.ns && !hit) {
+          hit = &l;
+          value = v;
+        }
+    }
+    if (!hit) continue;
+    Bottleneck b;
+    b.id = "slow-function:" + name;
+    b.category = "latency";
+    b.severity = hit->stat == "mean" ? "critical" : "high";
+    b.title = fmt::format("{} is slow: {} latency {} is over the {} threshold", name, hit->stat, ns_text(value),
+                          ns_text(hit->ns));
+    b.evidence = {"latency." + hit->stat,
+                  value,
+                  hit->ns,
+                  "ns",
+                  all_calls ? d(f.calls) / d(all_calls) : 0,
+                  fmt::format("{} of {} calls ({}), against {}", hit->stat, f.calls,
+                              p.calibration.method == "none" ? "raw, probe cost included" : "probe cost subtracted",
+                              hit->source)};
+    b.affects = function_affects(p, f);
+    out.push_back(std::move(b));
+  }
+}
+
+// ---- 2. CPU saturation and run-queue wait
+
+void cpu_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bottleneck>& out) {
+  if (!p.system.enabled) return;
+  const double capacity = 100.0 * p.system.cpus;
+  bool machine_named = false;
+  uint64_t all_sched = p.system.totals.cpu_time_ns + p.system.totals.off_cpu_ns.runqueue;
+  for (const auto& proc : processes_of(p)) {
+    const ResourceUsage& u = proc.usage;
+    const std::string subject = subject_of(proc);
+    if (u.cpu_pct > th.cpu_usage_warning) {
+      bool saturates = capacity > 0 && u.cpu_pct >= kMachineCpuCritical * capacity;
+      machine_named |= saturates;
+      Bottleneck b;
+      b.id = "cpu-saturation:" + subject;
+      b.category = "cpu";
+      b.severity = saturates ? "critical" : "high";
+      b.title = saturates ? fmt::format("{} keeps all {} CPUs busy ({:.1f}% of {:.0f}%)", subject, p.system.cpus,
+                                        u.cpu_pct, capacity)
+                          : fmt::format("{} is CPU-bound: {:.1f}% CPU (100% = one CPU)", subject, u.cpu_pct);
+      b.evidence = {"process.cpu_pct",
+                    u.cpu_pct,
+                    saturates ? kMachineCpuCritical * capacity : th.cpu_usage_warning,
+                    "%",
+                    1,
+                    fmt::format("{} on CPU over {:.1f} s of session, {} CPUs", ns_text(d(u.cpu_time_ns)),
+                                p.session.duration_s, p.system.cpus)};
+      b.affects = process_affects(proc);
+      out.push_back(std::move(b));
+    }
+    const uint64_t sched = u.cpu_time_ns + u.off_cpu_ns.runqueue;
+    if (sched >= kMinThreadTimeNs) {
+      const double share = d(u.off_cpu_ns.runqueue) / d(sched);
+      if (share > kRunqueueMedium) {
+        bool high = share > kRunqueueHigh;
+        Bottleneck b;
+        b.id = "runqueue-wait:" + subject;
+        b.category = "scheduling";
+        b.severity = high ? "high" : "medium";
+        b.title = fmt::format("{} waits for a CPU {:.1f}% of the time it is runnable", subject, 100 * share);
+        std::string rq_latency;
+        if (p.system.runqueue_latency_ns.summary.max > 0)
+          rq_latency = fmt::format("; run-queue latency p99 {}", ns_text(d(p.system.runqueue_latency_ns.summary.p99)));
+        b.evidence = {"off_cpu.runqueue_share",
+                      100 * share,
+                      100 * (high ? kRunqueueHigh : kRunqueueMedium),
+                      "%",
+                      all_sched ? std::min(1.0, d(sched) / d(all_sched)) : 1,
+                      fmt::format("runqueue {} / (on CPU {} + runqueue){}", ns_text(d(u.off_cpu_ns.runqueue)),
+                                  ns_text(d(u.cpu_time_ns)), rq_latency)};
+        b.affects = process_affects(proc);
+        out.push_back(std::move(b));
+      }
+    }
+  }
+  const double machine = p.system.totals.cpu_pct;
+  if (!machine_named && capacity > 0 && machine >= kMachineCpuCritical * capacity) {
+    Bottleneck b;
+    b.id = "cpu-saturation:machine";
+    b.category = "cpu";
+    b.severity = "critical";
+    b.title = fmt::format("the target keeps all {} CPUs busy ({:.1f}% of {:.0f}%)", p.system.cpus, machine, capacity);
+    b.evidence = {"system.totals.cpu_pct", machine, kMachineCpuCritical * capacity, "%", 1,
+                  fmt::format("{} processes together, {} on CPU", p.system.processes.size(),
+                              ns_text(d(p.system.totals.cpu_time_ns)))};
+    out.push_back(std::move(b));
+  }
+}
+
+// ---- 3. I/O: processes waiting on I/O, slow devices, and the function the waits are in
+
+void io_rules(const Profile& p, std::vector<Bottleneck>& out) {
+  if (!p.system.enabled) return;
+  for (const auto& proc : processes_of(p)) {
+    const ResourceUsage& u = proc.usage;
+    const uint64_t all = u.cpu_time_ns + u.off_cpu_ns.runqueue + u.off_cpu_ns.io + u.off_cpu_ns.sleep;
+    if (all < kMinThreadTimeNs) continue;
+    const double share = d(u.off_cpu_ns.io) / d(all);
+    if (share <= kIoMedium) continue;
+    bool high = share > kIoHigh;
+    const std::string subject = subject_of(proc);
+    Bottleneck b;
+    b.id = "io-wait:" + subject;
+    b.category = "io";
+    b.severity = high ? "high" : "medium";
+    b.title = fmt::format("{} spends {:.1f}% of its thread time waiting on I/O", subject, 100 * share);
+    b.evidence = {"off_cpu.io_share", 100 * share, 100 * (high ? kIoHigh : kIoMedium), "%", 1,
+                  fmt::format("io wait {} / (on CPU {} + runqueue {} + io {} + sleep {}); disk read {} write {}",
+                              ns_text(d(u.off_cpu_ns.io)), ns_text(d(u.cpu_time_ns)), ns_text(d(u.off_cpu_ns.runqueue)),
+                              ns_text(d(u.off_cpu_ns.io)), ns_text(d(u.off_cpu_ns.sleep)),
+                              format_bytes(d(u.disk.read_bytes)), format_bytes(d(u.disk.write_bytes)))};
+    b.affects = process_affects(proc);
+    out.push_back(std::move(b));
+  }
+  uint64_t all_ios = 0;
+  for (const auto& disk : p.system.disks) all_ios += disk.traffic.read_ios + disk.traffic.write_ios;
+  for (const auto& disk : p.system.disks) {
+    const double p99 = d(disk.total_ns.summary.p99);
+    if (p99 <= kDiskMediumNs) continue;
+    bool high = p99 > kDiskHighNs;
+    const uint64_t ios = disk.traffic.read_ios + disk.traffic.write_ios;
+    Bottleneck b;
+    b.id = "disk-latency:" + disk.name;
+    b.category = "io";
+    b.severity = high ? "high" : "medium";
+    b.title = fmt::format("{} is slow: I/O request latency p99 {}", disk.name, ns_text(p99));
+    b.evidence = {"disk.total_latency.p99", p99, high ? kDiskHighNs : kDiskMediumNs, "ns",
+                  all_ios ? d(ios) / d(all_ios) : 1,
+                  fmt::format("{} requests; in the queue p99 {}, at the device p99 {}: {}", ios,
+                              ns_text(d(disk.queue_ns.summary.p99)), ns_text(d(disk.service_ns.summary.p99)),
+                              disk.queue_ns.summary.p99 > disk.service_ns.summary.p99 ? kDiskQueued : kDiskDevice)};
+    b.affects.device = disk.name;
+    out.push_back(std::move(b));
+  }
+}
+
+struct Waits {
+  uint64_t io = 0, sleep = 0, runnable = 0;
+};
+
+// Off-CPU ns of the stacks that pass through F, by why the thread was off CPU.
+Waits waits_inside(const StackProfile& oc, const FunctionProfile& f) {
+  std::set<uint32_t> mine;
+  for (uint32_t i = 0; i < oc.frames.size(); i++)
+    if (oc.frames[i].name == display_name(f) || oc.frames[i].name == f.name) mine.insert(i);
+  Waits w;
+  if (mine.empty()) return w;
+  for (const auto& st : oc.stacks) {
+    if (st.frames.empty()) continue;
+    if (std::none_of(st.frames.begin(), st.frames.end(), [&](uint32_t i) { return mine.count(i) > 0; })) continue;
+    const std::string& leaf = oc.frames[st.frames.back()].name;
+    if (leaf == kLeafIo) w.io += st.count;
+    else if (leaf == kLeafSleep) w.sleep += st.count;
+    else if (leaf == kLeafRunnable) w.runnable += st.count;
+  }
+  return w;
+}
+
+void function_wait_rules(const Profile& p, std::vector<Bottleneck>& out) {
+  const StackProfile& oc = p.off_cpu;
+  if (oc.enabled) {
+    for (const auto& f : p.functions) {
+      if (f.calls == 0 || f.latency.total == 0) continue;
+      const Waits w = waits_inside(oc, f);
+      const double total = d(f.latency.total);
+      const double covered = std::min(1.0, d(w.io + w.sleep + w.runnable) / total);
+      const std::string& name = display_name(f);
+      const std::string detail =
+          fmt::format("off-CPU stacks through {}: io {}, sleep {}, runnable {} of its {} total latency ({} calls)",
+                      name, ns_text(d(w.io)), ns_text(d(w.sleep)), ns_text(d(w.runnable)), ns_text(total), f.calls);
+      if (d(w.io) > kFunctionWaitShare * total) {
+        Bottleneck b;
+        b.id = "io-bound-function:" + name;
+        b.category = "io";
+        b.severity = "high";
+        b.title = fmt::format("{} is I/O-bound: {:.1f}% of its time is I/O wait", name, pct(d(w.io), total));
+        b.evidence = {"off_cpu.io_share", pct(d(w.io), total), 100 * kFunctionWaitShare, "%", covered, detail};
+        b.affects = function_affects(p, f);
+        out.push_back(std::move(b));
+      }
+      if (d(w.sleep) > kFunctionWaitShare * total) {
+        Bottleneck b;
+        b.id = "sleep-bound-function:" + name;
+        b.category = "latency";
+        b.severity = "medium";
+        b.title = fmt::format("{} is sleep/lock-bound: {:.1f}% of its time is spent blocked (sleeps, locks, polls)",
+                              name, pct(d(w.sleep), total));
+        b.evidence = {"off_cpu.sleep_share", pct(d(w.sleep), total), 100 * kFunctionWaitShare, "%", covered, detail};
+        b.affects = function_affects(p, f);
+        out.push_back(std::move(b));
+      }
+    }
+    return;
+  }
+  // Without off-CPU stacks the waits cannot be placed inside a function; a function that fills
+  // the session in a process that mostly waits on I/O is the likely place, and said to be a guess.
+  if (!p.system.enabled || p.session.duration_s <= 0) return;
+  const std::vector<ProcessResources> processes = processes_of(p);
+  for (const auto& f : p.functions) {
+    if (f.calls == 0) continue;
+    const double session_share = d(f.latency.total) / (p.session.duration_s * 1e9);
+    if (session_share <= kCorrelatedSessionShare) continue;
+    const ProcessResources* proc = processes.size() == 1 ? &processes.front() : nullptr;
+    if (!f.threads.empty())
+      for (const auto& candidate : processes)
+        if (candidate.pid == f.threads.front().tgid) proc = &candidate;
+    if (!proc) continue;
+    const ResourceUsage& u = proc->usage;
+    const uint64_t all = u.cpu_time_ns + u.off_cpu_ns.runqueue + u.off_cpu_ns.io + u.off_cpu_ns.sleep;
+    if (all < kMinThreadTimeNs) continue;
+    const double io_share = d(u.off_cpu_ns.io) / d(all);
+    if (io_share <= kIoMedium) continue;
+    const std::string& name = display_name(f);
+    Bottleneck b;
+    b.id = "io-bound-function:" + name;
+    b.category = "io";
+    b.severity = "medium";
+    b.title = fmt::format("{} is likely I/O-bound: it takes {:.1f}% of the session and {} waits on I/O {:.1f}% of "
+                          "its thread time",
+                          name, 100 * session_share, subject_of(*proc), 100 * io_share);
+    b.evidence = {"process.off_cpu.io_share", 100 * io_share, 100 * kIoMedium, "%",
+                  std::min(1.0, session_share) * io_share,
+                  fmt::format("attributed by correlation, not by stacks: {} takes {:.1f}% of the session and its "
+                              "process waits on I/O {:.1f}% of its thread time; --off-cpu would show where the waits are",
+                              name, 100 * session_share, 100 * io_share)};
+    b.affects = function_affects(p, f);
+    b.affects.pid = proc->pid;
+    b.affects.comm = proc->comm;
+    out.push_back(std::move(b));
+  }
+}
+
+// ---- 4. memory: machine-wide pressure, major faults, RSS that keeps growing
+
+void memory_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bottleneck>& out) {
+  if (!p.system.enabled) return;
+  const SystemProfile& s = p.system;
+  if (s.memory_used_pct_peak > th.memory_usage_warning) {
+    bool critical = s.memory_used_pct_peak > kMemoryCritical;
+    Bottleneck b;
+    b.id = "memory-pressure:machine";
+    b.category = "memory";
+    b.severity = critical ? "critical" : "high";
+    b.title = fmt::format("the machine ran short of memory: {:.1f}% in use at the peak", s.memory_used_pct_peak);
+    b.evidence = {"system.memory_used_pct_peak", s.memory_used_pct_peak,
+                  critical ? kMemoryCritical : th.memory_usage_warning, "%", 1,
+                  fmt::format("/proc/meminfo, machine-wide: peak {:.1f}%, last {:.1f}% of {}; the target's RSS peak {}",
+                              s.memory_used_pct_peak, s.memory_used_pct_last, format_bytes(d(s.memory_total_bytes)),
+                              format_bytes(d(s.totals.memory.rss_peak_bytes)))};
+    out.push_back(std::move(b));
+  }
+  const std::vector<ProcessResources> processes = processes_of(p);
+  for (const auto& proc : processes) {
+    if (proc.usage.faults.major <= kMajorFaults) continue;
+    Bottleneck b;
+    b.id = "major-faults:" + subject_of(proc);
+    b.category = "memory";
+    b.severity = "medium";
+    b.title = fmt::format("{} took {} major page faults (each a read from disk)", subject_of(proc), proc.usage.faults.major);
+    b.evidence = {"process.faults.major", d(proc.usage.faults.major), d(kMajorFaults), "count", 1,
+                  fmt::format("{} major and {} minor faults; RSS peak {}", proc.usage.faults.major,
+                              proc.usage.faults.minor, format_bytes(d(proc.usage.memory.rss_peak_bytes)))};
+    b.affects = process_affects(proc);
+    out.push_back(std::move(b));
+  }
+  // RSS growth: a significant monotonic trend over enough intervals, and enough of it to matter.
+  if (s.series.size() < kLeakMinSamples) return;
+  std::vector<double> t, y;
+  for (const auto& x : s.series) {
+    t.push_back(x.t);
+    y.push_back(d(x.rss_bytes));
+  }
+  const TrendTest trend = trend_test(t, y, kLeakAlpha);
+  if (trend.direction != "increasing" || !(trend.p_value < kLeakAlpha) || trend.slope <= 0) return;
+  const double span_s = t.back() - t.front();
+  if (trend.slope * span_s < kLeakMinGrowth * y.front()) return;
+  const uint64_t last = s.series.back().rss_bytes;
+  const double per_min = trend.slope * 60;
+  const double doubling_per_min = d(last) / 60;  // what doubles RSS within an hour
+  const bool high = last > 0 && per_min >= doubling_per_min;
+  const MemoryUsage& m = s.totals.memory;
+  std::string subject = processes.size() == 1 ? subject_of(processes.front()) : std::string("target");
+  Bottleneck b;
+  b.id = "rss-growth:" + subject;
+  b.category = "memory";
+  b.severity = high ? "high" : "medium";
+  b.title = fmt::format("possible memory leak: RSS of {} grows {}/min", subject, format_bytes(per_min));
+  b.evidence = {"system.rss_bytes.slope",
+                per_min,
+                high ? doubling_per_min : 0,
+                "bytes/min",
+                p.session.duration_s > 0 ? std::min(1.0, span_s / p.session.duration_s) : 1,
+                fmt::format("Theil-Sen slope over {} intervals ({:.0f}-{:.0f} s), Mann-Kendall p = {:.2g}; RSS {} -> {}; "
+                            "at the end anon {}, file {}, shmem {}: {}",
+                            s.series.size(), t.front(), t.back(), trend.p_value, format_bytes(y.front()),
+                            format_bytes(d(last)), format_bytes(d(m.anon_bytes)), format_bytes(d(m.file_bytes)),
+                            format_bytes(d(m.shmem_bytes)), m.file_bytes > m.anon_bytes ? kGrowthFile : kGrowthAnon)};
+  if (processes.size() == 1) b.affects = process_affects(processes.front());
+  out.push_back(std::move(b));
+}
+
+// ---- 5. network: TCP retransmits
+
+void network_rules(const Profile& p, std::vector<Bottleneck>& out) {
+  if (!p.system.enabled) return;
+  for (const auto& proc : processes_of(p)) {
+    const NetTraffic& n = proc.usage.net;
+    if (n.retransmits == 0) continue;
+    const std::string subject = subject_of(proc);
+    Bottleneck b;
+    b.id = "tcp-retransmits:" + subject;
+    b.category = "network";
+    b.affects = process_affects(proc);
+    const std::string detail = fmt::format("{} TCP segments retransmitted, {} send calls moving {}", n.retransmits,
+                                           n.tx_calls, format_bytes(d(n.tx_bytes)));
+    if (n.tx_calls == 0) {
+      b.severity = "medium";
+      b.title = fmt::format("{} had {} TCP retransmits", subject, n.retransmits);
+      b.evidence = {"process.net.retransmits", d(n.retransmits), 0, "count", 1, detail};
+    } else {
+      const double rate = pct(d(n.retransmits), d(n.tx_calls));
+      if (rate <= kRetransmitMedium) continue;
+      bool high = rate > kRetransmitHigh;
+      b.severity = high ? "high" : "medium";
+      b.title = fmt::format("{} retransmits TCP segments: {:.1f} per 100 sends", subject, rate);
+      b.evidence = {"process.net.retransmit_pct", rate, high ? kRetransmitHigh : kRetransmitMedium, "%", 1, detail};
+    }
+    out.push_back(std::move(b));
+  }
+}
+
+// ---- 6. data quality: what makes the figures above less than complete
+
+std::string reasons_text(const std::map<std::string, uint64_t>& by_reason) {
+  std::string text;
+  for (const auto& [reason, n] : by_reason)
+    if (n) text += fmt::format("{}{} {}", text.empty() ? "" : ", ", n, reason);
+  return text.empty() ? "no reason recorded" : text;
+}
+
+void data_quality_rules(const Profile& p, std::vector<Bottleneck>& out) {
+  auto lost = [&](const std::string& subject, const std::string& what, uint64_t n, double of,
+                  const std::map<std::string, uint64_t>& by_reason) {
+    Bottleneck b;
+    b.id = "lost-events:" + subject;
+    b.category = "data-quality";
+    if (of > 0) {
+      const double share = pct(d(n), of);
+      b.severity = share > kLostHigh ? "high" : "low";
+      b.title = fmt::format("{} {} lost ({:.2f}%): the figures undercount", n, what, share);
+      b.evidence = {subject + ".lost_pct", share, share > kLostHigh ? kLostHigh : 0, "%", 1 - share / 100,
+                    "lost: " + reasons_text(by_reason)};
+    } else {
+      b.severity = "low";
+      b.title = fmt::format("{} {} lost: the figures undercount", n, what);
+      b.evidence = {subject + ".lost", d(n), 0, "count", 1, "lost: " + reasons_text(by_reason)};
+    }
+    out.push_back(std::move(b));
+  };
+  if (p.events.lost > 0)
+    lost("events", "function events", p.events.lost, d(p.events.received + p.events.lost), p.events.lost_by_reason);
+  if (p.stacks.enabled && p.stacks.lost > 0)
+    lost("stacks", "stack samples", p.stacks.lost, d(p.stacks.samples + p.stacks.lost), p.stacks.lost_by_reason);
+  // Off-CPU counts are ns, the losses are events: no share can be formed.
+  if (p.off_cpu.enabled && p.off_cpu.lost > 0)
+    lost("off_cpu", "off-CPU events", p.off_cpu.lost, 0, p.off_cpu.lost_by_reason);
+  uint64_t system_lost = 0;
+  for (const auto& [reason, n] : p.system.lost_by_reason) system_lost += n;
+  if (p.system.enabled && system_lost > 0)
+    lost("system", "resource events", system_lost, 0, p.system.lost_by_reason);
+
+  const OverheadInfo& o = p.overhead;
+  if (o.target_slowdown_pct > o.budget_pct) {
+    const FunctionProfile* costliest = nullptr;
+    for (const auto& f : p.functions)
+      if (!costliest || f.overhead_pct > costliest->overhead_pct) costliest = &f;
+    Bottleneck b;
+    b.id = "probe-overhead:target";
+    b.category = "data-quality";
+    b.severity = "medium";
+    b.title = fmt::format("the probes slowed the target ~{:.1f}%, over the {:.0f}% budget", o.target_slowdown_pct,
+                          o.budget_pct);
+    b.evidence = {"overhead.target_slowdown_pct", o.target_slowdown_pct, o.budget_pct, "%", 1,
+                  costliest ? fmt::format("costliest probe: {} ({:.1f}%, {} calls, {} site)", display_name(*costliest),
+                                          costliest->overhead_pct, costliest->calls, costliest->probe_site)
+                            : std::string("no function probes")};
+    if (costliest) b.affects.function = display_name(*costliest);
+    out.push_back(std::move(b));
+  }
+  if (p.calibration.method == "none" && !p.functions.empty()) {
+    Bottleneck b;
+    b.id = "uncalibrated:probes";
+    b.category = "data-quality";
+    b.severity = "low";
+    b.title = fmt::format("latencies of {} function{} include the probe cost (no calibration)", p.functions.size(),
+                          p.functions.size() == 1 ? "" : "s");
+    b.evidence = {"calibration.functions_uncorrected", d(p.functions.size()), 0, "count", 1,
+                  "calibration method none: each call's latency includes its probes' cost (about 1.3 us on an "
+                  "optimized site, about 20 us single-stepped)"};
+    out.push_back(std::move(b));
+  }
+}
+
+}  // namespace
+
+int severity_rank(const std::string& severity) {
+  if (severity == "critical") return 0;
+  if (severity == "high") return 1;
+  if (severity == "medium") return 2;
+  if (severity == "low") return 3;
+  return 4;
+}
+
+std::string rule_of(const std::string& id) { return id.substr(0, id.find(':')); }
+
+std::vector<Bottleneck> identify_bottlenecks(const Profile& profile, const PerformanceThresholds& thresholds) {
+  std::vector<Bottleneck> out;
+  latency_rules(profile, thresholds, out);
+  cpu_rules(profile, thresholds, out);
+  io_rules(profile, out);
+  function_wait_rules(profile, out);
+  memory_rules(profile, thresholds, out);
+  network_rules(profile, out);
+  data_quality_rules(profile, out);
+  std::stable_sort(out.begin(), out.end(), [](const Bottleneck& a, const Bottleneck& b) {
+    int ra = severity_rank(a.severity), rb = severity_rank(b.severity);
+    if (ra != rb) return ra < rb;
+    if (a.evidence.value != b.evidence.value) return a.evidence.value > b.evidence.value;
+    return a.id < b.id;
+  });
+  return out;
+}
+
+}  // namespace perfbpf
