@@ -46,6 +46,9 @@ struct SessionOptions {
   size_t top_n = 10;                   // system and cgroup mode: processes kept in the report
   // Called with each interval's sample as it closes (the CLI's live line).
   std::function<void(const SeriesSample&)> on_interval;
+  // What the analysis compares against; crossed during the session, each raises one alert.
+  PerformanceThresholds thresholds;
+  std::function<void(const Alert&)> on_alert;  // as each alert starts (the CLI prints it)
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

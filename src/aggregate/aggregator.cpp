@@ -38,6 +38,42 @@ void Aggregator::fill(std::vector<FunctionProfile>& functions) const {
     std::sort(out.threads.begin(), out.threads.end(), [](const ThreadCalls& a, const ThreadCalls& b) {
       return a.total_ns != b.total_ns ? a.total_ns > b.total_ns : a.tid < b.tid;
     });
+    out.series = f.series;
+  }
+}
+
+namespace {
+
+// Two adjacent intervals as one: calls add up, p99 and max are the larger (an upper bound for
+// the pair), p50 the call-weighted mean of the two (an approximation, the buckets are gone).
+FunctionInterval merge_intervals(const FunctionInterval& a, const FunctionInterval& b) {
+  FunctionInterval m = b;
+  m.calls = a.calls + b.calls;
+  m.p50 = m.calls ? (a.p50 * a.calls + b.p50 * b.calls) / m.calls : 0;
+  m.p99 = std::max(a.p99, b.p99);
+  m.max = std::max(a.max, b.max);
+  return m;
+}
+
+}  // namespace
+
+std::vector<FunctionInterval> Aggregator::last_intervals() const {
+  std::vector<FunctionInterval> out;
+  for (const PerFunction& f : functions_) out.push_back(f.series.empty() ? FunctionInterval{} : f.series.back());
+  return out;
+}
+
+void Aggregator::close_interval(double t_s, size_t max_intervals) {
+  for (PerFunction& f : functions_) {
+    LatencyHistogram delta = f.histogram;
+    delta.subtract(f.at_last_interval);
+    f.at_last_interval = f.histogram;
+    f.series.push_back({t_s, delta.count(), delta.quantile(0.5), delta.quantile(0.99), delta.max()});
+    if (max_intervals < 2 || f.series.size() <= max_intervals) continue;
+    std::vector<FunctionInterval> halved;
+    for (size_t i = 0; i + 1 < f.series.size(); i += 2) halved.push_back(merge_intervals(f.series[i], f.series[i + 1]));
+    if (f.series.size() % 2) halved.push_back(f.series.back());
+    f.series = std::move(halved);
   }
 }
 

@@ -45,6 +45,13 @@ class Aggregator {
   // functions.size() must equal probe_count(). Other fields are left as they are.
   void fill(std::vector<FunctionProfile>& functions) const;
 
+  // Closes a monitoring interval ending T_S seconds into the session: each function's calls
+  // since the last close become one FunctionInterval (from the cumulative histograms, so the
+  // hot path pays nothing). Past MAX_INTERVALS, adjacent pairs are merged.
+  void close_interval(double t_s, size_t max_intervals = 3600);
+  // Each function's interval closed last (empty intervals before the first close).
+  std::vector<FunctionInterval> last_intervals() const;
+
  private:
   struct ThreadTotals {
     uint32_t tgid = 0;
@@ -56,6 +63,8 @@ class Aggregator {
     LatencyHistogram histogram;  // corrected
     LatencyHistogram raw;
     std::unordered_map<uint32_t, ThreadTotals> threads;  // key: tid
+    LatencyHistogram at_last_interval;  // histogram when the last interval closed
+    std::vector<FunctionInterval> series;
   };
   std::vector<PerFunction> functions_;
   uint64_t received_ = 0;

@@ -9,6 +9,8 @@
 #include <fmt/ranges.h>
 
 #include "aggregate/stack_profile.h"
+#include "analysis/thresholds.h"
+#include "perfbpf/dashboard.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/validation.h"
@@ -51,6 +53,17 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
                                               : fmt::format("in pid {}{}", a.pid, a.follow_children ? " and its descendants" : "");
     err << fmt::format("perfbpf: {} {}. Ctrl-C to stop.\n", what, where);
     err.flush();
+  };
+  std::ofstream alerts_file;
+  if (!options.alerts_path.empty()) {
+    check_output_writable(options.alerts_path);
+    alerts_file.open(options.alerts_path);
+    give_to_invoking_user(options.alerts_path);
+  }
+  session.on_alert = [&err, &alerts_file](const Alert& a) {
+    err << format_alert(a) << "\n";
+    err.flush();
+    if (alerts_file.is_open()) alerts_file << alert_json_line(a) << std::endl;  // shipped as it happens
   };
   if (!options.quiet && !session.collectors.empty())
     session.on_interval = [&err, &options](const SeriesSample& s) {
@@ -137,6 +150,23 @@ int run_validate(const CliOptions& options, std::ostream& out) {
     if (!json) throw Error("cannot write " + options.json_path, "choose a writable path");
   }
   return r.all_passed() ? 0 : 1;
+}
+
+int run_analyze(const CliOptions& options, std::ostream& out) {
+  PerformanceAnalysisDashboard dashboard(options.session.thresholds);
+  for (const auto& path : options.analyze_paths) dashboard.load_profiler_data(path);
+  // Without thresholds of its own, analyze judges by those the session recorded.
+  if (options.threshold_texts.empty() && options.config_path.empty()) {
+    Profile latest = read_json_report(options.analyze_paths.back());
+    if (latest.analysis.enabled) dashboard.thresholds = latest.analysis.thresholds;
+  }
+  if (!options.json_path.empty()) check_output_writable(options.json_path);
+  const AnalysisSection a = dashboard.analysis();
+  out << fmt::format("perfbpf analyze: {} report{}, latest {}\n", dashboard.reports(),
+                     dashboard.reports() == 1 ? "" : "s", options.analyze_paths.back());
+  write_analysis(a, out);
+  if (!options.json_path.empty()) dashboard.export_analysis_report(options.json_path);
+  return 0;
 }
 
 int run_report(const CliOptions& options, std::ostream& out) {

@@ -9,6 +9,7 @@ namespace perfbpf::cli {
 
 int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err);
 int run_report(const CliOptions& options, std::ostream& out);
+int run_analyze(const CliOptions& options, std::ostream& out);
 int run_calibrate(std::ostream& out);
 int run_validate(const CliOptions& options, std::ostream& out);
 

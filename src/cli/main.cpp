@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
       return parsed.exit_code;
     }
     if (parsed.options.command == cli::Command::Report) return cli::run_report(parsed.options, std::cout);
+    if (parsed.options.command == cli::Command::Analyze) return cli::run_analyze(parsed.options, std::cout);
     if (parsed.options.command == cli::Command::Calibrate) return cli::run_calibrate(std::cout);
     if (parsed.options.command == cli::Command::Validate) return cli::run_validate(parsed.options, std::cout);
     return cli::run_profile(parsed.options, std::cout, std::cerr);

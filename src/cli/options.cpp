@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "analysis/thresholds.h"
 #include "collect/collector.h"
 
 #include "perfbpf/error.h"
@@ -24,7 +25,18 @@ constexpr const char* kDescription =
     "libssl or libc, found in the process's mappings (--pid) or the command's dependencies.\n"
     "Without OBJECT the main executable is searched.";
 
+void add_threshold_options(CLI::App& app, CliOptions& o) {
+  app.add_option("--threshold", o.threshold_texts,
+                 "KEY=VALUE, repeatable: function_time_warning=500ms, memory_usage_warning=75, cpu_usage_warning=85, "
+                 "function:PATTERN.p99=20ms or function:PATTERN.mean=5ms")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_option("--config", o.config_path, "JSON file with {\"thresholds\": {...}}; --threshold overrides it");
+}
+
 void add_profile_options(CLI::App& app, CliOptions& o) {
+  add_threshold_options(app, o);
+  app.add_option("--alerts", o.alerts_path, "Also write each alert as a JSON line to FILE (for log shippers)");
   app.add_option("-p,--pid", o.session.pid, "Profile the running process PID (all its threads)")
       ->check(CLI::PositiveNumber);
   app.add_flag("--system", o.session.system_wide, "Every process on the machine (resources and stacks; top processes)");
@@ -134,6 +146,12 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   add_profile_options(app, o);
   CLI::App* report = app.add_subcommand("report", "Print the summary of a saved JSON report (no root needed)");
   report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
+  CLI::App* analyze = app.add_subcommand(
+      "analyze", "Bottlenecks, trends, health score and recommendations of saved reports (no root needed); several "
+                 "reports of one target, oldest first, add per-function trends across runs");
+  analyze->add_option("REPORT", o.analyze_paths, "Reports written by perfbpf -o")->required();
+  analyze->add_option("--json", o.json_path, "Also write the analysis as JSON to FILE");
+  add_threshold_options(*analyze, o);
   CLI::App* calibrate =
       app.add_subcommand("calibrate", "Measure what a probe hit costs on this machine and refresh the cache (root)");
   CLI::App* validate = app.add_subcommand(
@@ -157,9 +175,19 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     throw Error::usage(e.what(), "see perfbpf --help");
   }
 
-  CLI::App* chosen = report->parsed() ? report : calibrate->parsed() ? calibrate : validate->parsed() ? validate : nullptr;
+  if (!o.config_path.empty()) o.session.thresholds = load_thresholds_config(o.config_path, o.session.thresholds);
+  for (const auto& t : o.threshold_texts) apply_threshold(o.session.thresholds, t);
+
+  CLI::App* chosen = report->parsed()      ? report
+                     : calibrate->parsed() ? calibrate
+                     : validate->parsed()  ? validate
+                     : analyze->parsed()   ? analyze
+                                           : nullptr;
   if (chosen) {
-    o.command = chosen == report ? Command::Report : chosen == calibrate ? Command::Calibrate : Command::Validate;
+    o.command = chosen == report      ? Command::Report
+                : chosen == calibrate ? Command::Calibrate
+                : chosen == analyze   ? Command::Analyze
+                                      : Command::Validate;
     if (!o.session.command.empty()) throw Error::usage(chosen->get_name() + " takes no command");
   } else {
     validate_profile(o);

@@ -9,7 +9,7 @@
 
 namespace perfbpf::cli {
 
-enum class Command { Profile, Report, Calibrate, Validate };
+enum class Command { Profile, Report, Calibrate, Validate, Analyze };
 
 struct CliOptions {
   Command command = Command::Profile;
@@ -23,6 +23,10 @@ struct CliOptions {
   bool quick = false;                          // `perfbpf validate --quick`
   std::string json_path;                       // `perfbpf validate --json FILE`
   std::string collectors_text = "all";          // --collectors, parsed into session.collectors
+  std::vector<std::string> threshold_texts;     // --threshold KEY=VALUE, into session.thresholds
+  std::string config_path;                      // --config FILE: thresholds, before --threshold
+  std::string alerts_path;                      // --alerts FILE: alerts as JSON lines
+  std::vector<std::string> analyze_paths;       // `perfbpf analyze REPORT...`
 };
 
 // What parsing decided: run with options, or print text and exit (help, version, usage error).

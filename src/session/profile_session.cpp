@@ -20,6 +20,9 @@
 #include "session/command_launcher.h"
 #include "session/funclat_session.h"
 #include "session/privileges.h"
+#include "analysis/analyze.h"
+#include "analysis/thresholds.h"
+#include "collect/perf_events.h"
 #include "session/resource_monitor.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
@@ -183,6 +186,7 @@ Profile run_session(const SessionOptions& options) {
                       : scope == Scope::Pid   ? options.follow_children
                                               : scope == Scope::Cgroup;
   Aggregator aggregator(targets.size(), bias);
+  AlertTracker alerts(options.thresholds);
   FuncLatSettings settings;
   // Per-pid probes fire only in the target already; the BPF-side set is for following children.
   settings.filter_tgid = follow;
@@ -214,7 +218,25 @@ Profile run_session(const SessionOptions& options) {
     m.interval_s = options.interval_s;
     m.top_n = options.top_n;
     if (filter) m.members = [&bpf] { return bpf.target_tgids(); };
-    m.on_interval = options.on_interval;
+    // Each interval also closes the functions' per-interval latency (after the loop drained
+    // the ring buffer of the calls that returned in it).
+    m.on_interval = [&aggregator, &options, &alerts, &profile, scope](const SeriesSample& s) {
+      aggregator.close_interval(s.t);
+      if (options.on_interval) options.on_interval(s);
+      IntervalView view;
+      view.t = s.t;
+      view.scope = scope_name(scope);
+      view.subject = scope == Scope::System ? "machine"
+                     : scope == Scope::Cgroup ? "cgroup " + options.cgroup
+                                              : "pid " + std::to_string(profile.session.pid);
+      view.cpu_pct = scope == Scope::System && !online_cpus().empty() ? s.cpu_pct / static_cast<double>(online_cpus().size()) : s.cpu_pct;
+      view.memory_used_pct = s.memory_used_pct;
+      std::vector<FunctionInterval> last = aggregator.last_intervals();
+      for (size_t i = 0; i < last.size() && i < profile.functions.size(); i++)
+        view.functions.emplace_back(profile.functions[i].demangled, last[i]);
+      for (const Alert& a : alerts.check(view))
+        if (options.on_alert) options.on_alert(a);
+    };
     CollectorSettings c;
     c.filter_tgid = filter;
     c.targets_fd = bpf.targets_fd();
@@ -269,8 +291,9 @@ Profile run_session(const SessionOptions& options) {
       snapshot_targets(false);  // libraries load later
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup)) bpf.add_target_tgid(pid);
+    int consumed = bpf.consume();
     if (monitor) monitor->poll();
-    return bpf.consume();
+    return consumed;
   };
   loop.target_pidfd = command ? command->pidfd() : pidfd;
   loop.duration_s = options.duration_s;
@@ -278,6 +301,7 @@ Profile run_session(const SessionOptions& options) {
   LoopResult end = run_event_loop(loop);
   const uint64_t end_ns = monotonic_ns();
   if (monitor) {
+    bpf.consume();  // the last interval's calls
     monitor->stop();
     profile.system = monitor->result();
   }
@@ -317,6 +341,8 @@ Profile run_session(const SessionOptions& options) {
   }
 
   account_overhead(profile, options.overhead_budget_pct, bpf);
+  profile.analysis.alerts = alerts.all();
+  profile.analysis = analyze_profile(profile, options.thresholds);
 
   if (command) {
     // The command outlives a duration limit or a signal sent to perfbpf alone: stop it, so

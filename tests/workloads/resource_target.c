@@ -48,7 +48,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: resource_target spin THREADS MS | sleep COUNT MS | dio-write PATH MIB |\n"
-		"       touch MIB | tcp BYTES | pingpong ROUNDS | idle MS\n");
+		"       fsync-writes PATH COUNT | touch MIB | tcp BYTES | pingpong ROUNDS | idle MS\n");
 	exit(2);
 }
 
@@ -481,6 +481,43 @@ static void mode_pingpong(uint64_t rounds)
 	close(to_ping[1]);
 }
 
+// ---- fsync-writes: one function that waits on the disk, for the analysis tests ----
+
+static volatile uint64_t records_synced;
+
+/*
+ * Appends a 4 KiB record and waits for it to reach the disk: its time is I/O wait. fsync is
+ * the syscall instruction itself: Debian's libc has no frame pointers, so a wait inside its
+ * fsync() would hide this function from the stack; the count after it prevents a tail call.
+ */
+__attribute__((noinline)) void write_record(int fd, const char *record)
+{
+	long ret = SYS_fsync;
+
+	if (write(fd, record, 4096) != 4096)
+		die("write");
+	__asm__ volatile("syscall" : "+a"(ret) : "D"((long)fd) : "rcx", "r11", "memory");
+	if (ret != 0)
+		die("fsync");
+	records_synced++;
+}
+
+static void mode_fsync_writes(const char *path, uint64_t count)
+{
+	static char record[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	if (fd < 0)
+		die(path);
+	memset(record, 'r', sizeof(record));
+	for (uint64_t i = 0; i < count; i++)
+		write_record(fd, record);
+	close(fd);
+	unlink(path);
+	printf("records=%" PRIu64 "\n", count);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	const char *wait = getenv("RESOURCE_TARGET_WAIT");
@@ -501,6 +538,8 @@ int main(int argc, char **argv)
 		mode_sleep(parse_u64(argv[2]), parse_u64(argv[3]));
 	else if (strcmp(mode, "dio-write") == 0 && argc == 4)
 		mode_dio_write(argv[2], parse_u64(argv[3]));
+	else if (strcmp(mode, "fsync-writes") == 0 && argc == 4)
+		mode_fsync_writes(argv[2], parse_u64(argv[3]));
 	else if (strcmp(mode, "touch") == 0 && argc == 3)
 		mode_touch(parse_u64(argv[2]));
 	else if (strcmp(mode, "tcp") == 0 && argc == 3)
