@@ -1,15 +1,21 @@
-// The library's profiler (the original design's PerformanceProfiler): system resource
-// monitoring of a process in the background, sample by sample. Backed by the BPF collectors
-// when the caller may load BPF, by /proc sampling otherwise; the result says which.
+// The library's profiler (the original design's PerformanceProfiler): functions timed in
+// process, call by call, and system resource monitoring in the background. Monitoring uses
+// the BPF collectors when the caller may load BPF and /proc sampling otherwise; the result
+// says which. Every member function is thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "perfbpf/histogram.h"
 #include "perfbpf/profile.h"
 
 namespace perfbpf {
@@ -29,6 +35,27 @@ struct SystemMetrics {
 
 enum class MonitoringSource { Auto, Bpf, Proc };
 
+// What profiling a function measured, over all its calls so far (the original design's
+// ProfilingMetrics). Times in seconds.
+struct ProfilingMetrics {
+  std::string function_name;
+  uint64_t call_count = 0;
+  double total_time = 0, avg_time = 0, min_time = 0, max_time = 0;
+  double time_variance = 0;  // of the call durations, s^2
+  double p50_time = 0, p99_time = 0;
+  double cpu_time = 0;       // CPU the calling thread used during the calls
+  double cpu_percent = 0;    // cpu_time / total_time * 100
+  int64_t memory_delta = 0;  // bytes: process RSS after the last call less before it
+  uint64_t peak_memory = 0;  // bytes: the process's peak RSS (VmHWM) after the last call
+  // How the calling thread spent the calls' time off CPU, from the sched collector; only when
+  // the process may load BPF (off_cpu_measured says so).
+  bool off_cpu_measured = false;
+  OffCpuTime off_cpu_ns;
+};
+
+class FunctionTimer;  // per-function state (src/session/function_timer.h)
+class CallSched;      // the calling thread's off-CPU time (src/session/function_timer.h)
+
 class ResourceMonitor;
 
 class PerformanceProfiler {
@@ -37,6 +64,34 @@ class PerformanceProfiler {
   ~PerformanceProfiler();  // stops monitoring
   PerformanceProfiler(const PerformanceProfiler&) = delete;
   PerformanceProfiler& operator=(const PerformanceProfiler&) = delete;
+
+  // Calls FN(ARGS...) once, timed, and returns NAME's metrics over all its calls so far.
+  // An exception from FN propagates after the call is recorded.
+  template <typename Fn, typename... Args>
+  ProfilingMetrics profile_function(const std::string& name, Fn&& fn, Args&&... args) {
+    uint64_t id = start_function_profiling(name);
+    try {
+      std::invoke(std::forward<Fn>(fn), std::forward<Args>(args)...);
+    } catch (...) {
+      stop_function_profiling(id);
+      throw;
+    }
+    return stop_function_profiling(id);
+  }
+  // A call timed by hand, possibly across functions: start returns an id for stop, which
+  // must come from the same thread (CPU time is the thread's).
+  uint64_t start_function_profiling(const std::string& name);
+  ProfilingMetrics stop_function_profiling(uint64_t id);  // throws Error for an unknown id
+
+  std::map<std::string, ProfilingMetrics> profiling_data() const;
+  void clear_data();  // forgets functions and monitoring samples (monitoring keeps running)
+
+  // The JSON report (the CLI's schema) of everything so far, with its analysis, written into
+  // output_dir as perfbpf-report-<timestamp>.json; returns the path. Throws Error when the
+  // directory cannot be created or written.
+  std::string generate_profiling_report();
+  // The same content as a Profile, for the dashboard or other code.
+  Profile profiling_report() const;
 
   // Samples PID (0: this process) every INTERVAL_S seconds on a background thread until
   // stop_system_monitoring(). Auto uses BPF when privileged, else /proc. Throws Error when
@@ -56,6 +111,14 @@ class PerformanceProfiler {
 
   std::string output_dir_;
   mutable std::mutex mutex_;
+  mutable std::mutex functions_mutex_;
+  std::map<std::string, std::unique_ptr<FunctionTimer>> functions_;
+  struct OpenCall;
+  std::map<uint64_t, std::unique_ptr<OpenCall>> open_calls_;
+  uint64_t next_call_id_ = 1;
+  std::unique_ptr<CallSched> call_sched_;
+  bool call_sched_tried_ = false;
+  std::chrono::system_clock::time_point created_ = std::chrono::system_clock::now();
   std::unique_ptr<ResourceMonitor> monitor_;
   std::vector<SystemMetrics> metrics_;
   SystemProfile last_profile_;
@@ -63,5 +126,12 @@ class PerformanceProfiler {
   bool stopping_ = false;
   int target_fd_ = -1;  // the BPF target set, when monitoring with BPF
 };
+
+// Profiles one call of FN(ARGS...) with a throwaway profiler (the original quick_profile).
+template <typename Fn, typename... Args>
+ProfilingMetrics quick_profile(const std::string& name, Fn&& fn, Args&&... args) {
+  PerformanceProfiler profiler;
+  return profiler.profile_function(name, std::forward<Fn>(fn), std::forward<Args>(args)...);
+}
 
 }  // namespace perfbpf

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,8 +49,9 @@ class Collector {
   virtual const char* name() const = 0;
   virtual void attach() = 0;  // throws Error; detaches in the destructor
   virtual void read(ResourceSnapshot& into) const = 0;
-  // Drops processes the kernel side has finished with (exited) so long sessions stay bounded.
-  virtual void forget(const std::vector<uint32_t>& /*tgids*/) {}
+  // One live thread's usage now (sched only: CPU and off-CPU time); nullopt when the thread
+  // has no record or the collector keeps none per thread.
+  virtual std::optional<ResourceUsage> thread_usage(uint32_t /*tid*/) const { return std::nullopt; }
 };
 
 inline const std::vector<std::string>& all_collector_names() {

@@ -63,6 +63,14 @@ class SchedCollector : public Collector {
     skel_.attach();
   }
 
+  std::optional<ResourceUsage> thread_usage(uint32_t tid) const override {
+    sched_thread t{};
+    if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.threads), &tid, &t) != 0) return std::nullopt;
+    ResourceUsage u;
+    add_sched(u, with_open_interval(t, monotonic_ns()));
+    return u;
+  }
+
   void read(ResourceSnapshot& into) const override {
     const uint64_t now = monotonic_ns();
     for_each_entry<uint32_t, sched_thread>(bpf_map__fd(skel_->maps.threads), [&](uint32_t tid, const sched_thread& t) {

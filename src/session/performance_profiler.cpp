@@ -9,6 +9,7 @@
 #include "perfbpf/error.h"
 #include "perfbpf/profiler.h"
 #include "session/privileges.h"
+#include "session/function_timer.h"
 #include "session/resource_monitor.h"
 
 namespace perfbpf {

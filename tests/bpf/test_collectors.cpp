@@ -261,3 +261,18 @@ TEST_CASE("profiler: monitoring this process with the BPF collectors follows its
   SystemProfile p = test::check_self_monitoring(MonitoringSource::Auto, "bpf", 0.005);
   CHECK(p.collectors.size() == 4);
 }
+
+TEST_CASE("profiler: profile_function splits the calling thread's off-CPU time by why", "[bpf][collectors]") {
+  PerformanceProfiler profiler;
+  ProfilingMetrics m;
+  for (int i = 0; i < 5; i++)
+    m = profiler.profile_function("sleeper", [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+  REQUIRE(m.off_cpu_measured);
+  const double slept = static_cast<double>(m.off_cpu_ns.sleep), wall = m.total_time * 1e9;
+  INFO("asleep " << slept << " ns of " << wall << " ns in the calls; cpu " << m.cpu_time * 1e9);
+  // The calls are sleeps: off CPU asleep for their whole time but what ran on CPU or waited
+  // for one around each wake-up.
+  CHECK(slept <= wall);
+  CHECK(slept >= wall - m.cpu_time * 1e9 - static_cast<double>(m.off_cpu_ns.runqueue) - 0.02 * wall);
+  CHECK(m.off_cpu_ns.io == 0);
+}
