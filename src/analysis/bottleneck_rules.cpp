@@ -138,7 +138,9 @@ void latency_rules(const Profile& p, const PerformanceThresholds& th, std::vecto
                   "ns",
                   all_calls ? d(f.calls) / d(all_calls) : 0,
                   fmt::format("{} of {} calls ({}), against {}", hit->stat, f.calls,
-                              p.calibration.method == "none" ? "raw, probe cost included" : "probe cost subtracted",
+                              f.probe_site == "in-process"     ? "timed in process"
+                              : p.calibration.method == "none" ? "raw, probe cost included"
+                                                               : "probe cost subtracted",
                               hit->source)};
     b.affects = function_affects(p, f);
     out.push_back(std::move(b));
@@ -514,14 +516,17 @@ void data_quality_rules(const Profile& p, std::vector<Bottleneck>& out) {
     if (costliest) b.affects.function = display_name(*costliest);
     out.push_back(std::move(b));
   }
-  if (p.calibration.method == "none" && !p.functions.empty()) {
+  // Functions the library timed in process have no probe whose cost could be subtracted.
+  const size_t probed = static_cast<size_t>(std::count_if(p.functions.begin(), p.functions.end(),
+                                                          [](const FunctionProfile& f) { return f.probe_site != "in-process"; }));
+  if (p.calibration.method == "none" && probed > 0) {
     Bottleneck b;
     b.id = "uncalibrated:probes";
     b.category = "data-quality";
     b.severity = "low";
-    b.title = fmt::format("latencies of {} function{} include the probe cost (no calibration)", p.functions.size(),
-                          p.functions.size() == 1 ? "" : "s");
-    b.evidence = {"calibration.functions_uncorrected", d(p.functions.size()), 0, "count", 1,
+    b.title = fmt::format("latencies of {} function{} include the probe cost (no calibration)", probed,
+                          probed == 1 ? "" : "s");
+    b.evidence = {"calibration.functions_uncorrected", d(probed), 0, "count", 1,
                   "calibration method none: each call's latency includes its probes' cost (about 1.3 us on an "
                   "optimized site, about 20 us single-stepped)"};
     out.push_back(std::move(b));

@@ -128,14 +128,16 @@ uint64_t PerformanceProfiler::start_function_profiling(const std::string& name) 
   if (call_sched_) call->sched_before = call_sched_->thread_now(call->tid).value_or(ResourceUsage{});
   call->rss_before = self_memory().vm_rss_bytes;
   const uint64_t id = next_call_id_++;
+  // The CPU window sits inside the wall window (wall clock read first here, last in stop),
+  // so a call's CPU share cannot pass 100 % by the order of the reads.
+  call->start_ns = monotonic_ns();
   call->cpu_start_ns = thread_cpu_ns();
-  call->start_ns = monotonic_ns();  // last: the call's own time starts here
   open_calls_.emplace(id, std::move(call));
   return id;
 }
 
 ProfilingMetrics PerformanceProfiler::stop_function_profiling(uint64_t id) {
-  const uint64_t end_ns = monotonic_ns(), cpu_end_ns = thread_cpu_ns();
+  const uint64_t cpu_end_ns = thread_cpu_ns(), end_ns = monotonic_ns();
   std::lock_guard<std::mutex> lock(functions_mutex_);
   auto it = open_calls_.find(id);
   if (it == open_calls_.end())
