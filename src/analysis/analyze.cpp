@@ -94,7 +94,8 @@ std::vector<Trend> cross_run_trends(const std::vector<Profile>& runs) {
     }
   std::vector<Trend> out;
   for (const auto& name : names)
-    add_trend(out, "function:" + name + ".p99", "ns", points[name].first, points[name].second, kRunsAlpha);
+    // "runs:" tells these per-run slopes from a session's per-second ones.
+    add_trend(out, "runs:function:" + name + ".p99", "ns", points[name].first, points[name].second, kRunsAlpha);
   return out;
 }
 

@@ -323,12 +323,11 @@ void write_analysis(const AnalysisSection& a, std::ostream& out) {
     if (t.direction != "stable") significant.push_back(&t);
   if (!significant.empty()) {
     out << "trends:\n";
-    // A session's trends are per second; cross_run_trends' slopes are per run and are not
-    // stored in a report's section, so "per s" holds for what is printed here.
+    // A session's trends are per second; cross-run ones ("runs:...") per run.
     for (const Trend* t : significant)
-      out << fmt::format("  {} {}, {}{} per s (p {:.2g}, {} samples)\n", t->series, t->direction,
-                         t->slope_per_s >= 0 ? "+" : "-", format_value(std::fabs(t->slope_per_s), t->unit), t->p_value,
-                         t->samples);
+      out << fmt::format("  {} {}, {}{} per {} (p {:.2g}, {} samples)\n", t->series, t->direction,
+                         t->slope_per_s >= 0 ? "+" : "-", format_value(std::fabs(t->slope_per_s), t->unit),
+                         t->series.rfind("runs:", 0) == 0 ? "run" : "s", t->p_value, t->samples);
   }
   if (!a.recommendations.empty()) {
     out << "recommendations:\n";

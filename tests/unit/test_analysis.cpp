@@ -618,8 +618,8 @@ TEST_CASE("cross-run trends: p99 growing 10% a run is increasing, per run", "[an
   const Trend* parse = nullptr;
   const Trend* writes = nullptr;
   for (const auto& t : ts) {
-    if (t.series == "function:parse.p99") parse = &t;
-    if (t.series == "function:write_records.p99") writes = &t;
+    if (t.series == "runs:function:parse.p99") parse = &t;
+    if (t.series == "runs:function:write_records.p99") writes = &t;
   }
   REQUIRE(parse);
   CHECK(parse->direction == "increasing");
