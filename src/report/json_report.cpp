@@ -685,9 +685,9 @@ void check_output_writable(const std::string& path) {
   std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) throw_unwritable(path, EISDIR);
+    if (S_ISDIR(st.st_mode)) throw_unwritable(path, EISDIR);
     if (access(path.c_str(), W_OK) != 0) throw_unwritable(path, errno);
-    return;
+    return;  // a regular file, or a device or pipe (/dev/null, /dev/stdout) written in place
   }
   if (stat(dir.c_str(), &st) != 0) throw_unwritable(path, errno);
   if (!S_ISDIR(st.st_mode)) throw_unwritable(path, ENOTDIR);
@@ -701,6 +701,15 @@ void write_json_report(const Profile& profile, const std::string& path) {
     return;
   }
   check_output_writable(path);
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // A device or a pipe cannot be replaced by a rename (and must not be: -o /dev/null).
+    std::ofstream out(path);
+    out << text;
+    out.close();
+    if (!out) throw_unwritable(path, errno ? errno : EIO);
+    return;
+  }
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);

@@ -1,5 +1,7 @@
 // The JSON report: a lossless round trip, precise complaints about malformed input, and
 // writes that never leave a half-written file.
+#include <sys/stat.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -764,4 +766,12 @@ TEST_CASE("unwritable outputs fail early and leave nothing behind", "[report]") 
   CHECK_FALSE(fs::exists(dir + ".tmp"));
   CHECK_NOTHROW(check_output_writable("-"));
   CHECK_NOTHROW(check_output_writable(dir + "/fine.json"));
+}
+
+TEST_CASE("a report to /dev/null is discarded, and /dev/null stays a device", "[report]") {
+  CHECK_NOTHROW(write_json_report(rich_profile(), "/dev/null"));
+  struct stat st {};
+  REQUIRE(stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  CHECK_FALSE(fs::exists("/dev/null.tmp"));
 }
