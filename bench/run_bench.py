@@ -97,7 +97,7 @@ def tool_argv(tool, binary, pid, perfbpf, report):
         # stdbuf: funclatency prints its banner with stdio, fully buffered into a pipe.
         "funclatency": (["stdbuf", "-oL", "funclatency", "-p", str(pid), ":leaf"], "Tracing"),
         # Function timing only, like the peers: no stack sampling.
-        "perfbpf": ([perfbpf, "--pid", str(pid), "-f", "leaf", "--sample-freq", "0", "-q", "-o", report], "Ctrl-C to stop"),
+        "perfbpf": ([perfbpf, "--pid", str(pid), "-f", "leaf", "--sample-freq", "0", "--collectors", "none", "-q", "-o", report], "Ctrl-C to stop"),
     }[tool]
 
 
@@ -140,7 +140,7 @@ def accuracy(args, builds):
         row = {}
         with tempfile.NamedTemporaryFile(suffix=".json") as report:
             target = Target(binary, "wait-timed", "2000", "20")
-            tool = Tool("perfbpf", [args.perfbpf, "--pid", str(target.pid), "-f", "timed_work", "--sample-freq", "0",
+            tool = Tool("perfbpf", [args.perfbpf, "--pid", str(target.pid), "-f", "timed_work", "--sample-freq", "0", "--collectors", "none",
                                     "-q", "-o", report.name],
                         "Ctrl-C to stop")
             truth = target.run()

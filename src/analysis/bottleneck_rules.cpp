@@ -6,6 +6,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <cmath>
 #include <set>
 
@@ -17,6 +19,22 @@
 
 namespace perfbpf {
 namespace {
+
+// The leaf function with the most on-CPU samples in process TGID, and its share of them.
+std::optional<std::pair<std::string, double>> hottest_sampled_function(const StackProfile& stacks, uint32_t tgid) {
+  if (!stacks.enabled) return std::nullopt;
+  std::map<std::string, uint64_t> self;
+  uint64_t total = 0;
+  for (const auto& s : stacks.stacks) {
+    if (s.tgid != tgid || s.frames.empty()) continue;
+    total += s.count;
+    const StackFrame& leaf = stacks.frames.at(s.frames.back());
+    if (!leaf.kernel) self[leaf.name] += s.count;  // kernel leaves: syscalls, not the code to optimise
+  }
+  auto best = std::max_element(self.begin(), self.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
+  if (best == self.end() || total == 0) return std::nullopt;
+  return std::make_pair(best->first, 100.0 * static_cast<double>(best->second) / static_cast<double>(total));
+}
 
 // The leaf frame the off-CPU profile ends each stack with (aggregate/stack_profile.cpp names
 // it "[off-cpu: " + offcpu_state_name() + "]").
@@ -175,6 +193,11 @@ void cpu_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bo
                     fmt::format("{} on CPU over {:.1f} s of session, {} CPUs", ns_text(d(u.cpu_time_ns)),
                                 p.session.duration_s, p.system.cpus)};
       b.affects = process_affects(proc);
+      // Where the CPU goes, when stacks were sampled: the function to optimise first.
+      if (auto hot = hottest_sampled_function(p.stacks, proc.pid)) {
+        b.affects.function = hot->first;
+        b.evidence.detail += fmt::format("; hottest sampled function {} ({:.1f}% of its samples)", hot->first, hot->second);
+      }
       out.push_back(std::move(b));
     }
     const uint64_t sched = u.cpu_time_ns + u.off_cpu_ns.runqueue;

@@ -39,9 +39,14 @@ std::string text_for(const Bottleneck& b) {
           "{} uses {:.1f}% CPU, at least {:.0f}% of what the machine's CPUs can give: work queues up behind it. Add "
           "CPUs, or reduce the work: the hottest functions (--sample-freq) show which code to optimise first",
           process_of(b), e.value, e.threshold);
+    if (!b.affects.function.empty())
+      return fmt::format(
+          "{} uses {:.1f}% CPU (threshold {:.1f}%): it is CPU-bound, most of all in {} (the hottest function in its "
+          "sampled stacks). Optimise that first; if the work is parallel and CPUs are free, spread it over more threads",
+          process_of(b), e.value, e.threshold, b.affects.function);
     return fmt::format(
-        "{} uses {:.1f}% CPU (threshold {:.1f}%): it is CPU-bound. Optimise the hottest functions in the sampled "
-        "stacks first; if the work is parallel and CPUs are free, spread it over more threads",
+        "{} uses {:.1f}% CPU (threshold {:.1f}%): it is CPU-bound. Sample its stacks (--sample-freq) to see which "
+        "code to optimise first; if the work is parallel and CPUs are free, spread it over more threads",
         process_of(b), e.value, e.threshold);
   }
   if (rule == "runqueue-wait")

@@ -646,3 +646,20 @@ TEST_CASE("analyze_profile fills the section and keeps the live alerts", "[analy
   for (const auto& b : a.bottlenecks) CHECK(b.recommendations.size() == 1);
   CHECK_FALSE(a.trends.empty());
 }
+
+TEST_CASE("cpu: with sampled stacks, a CPU-bound process names its hottest function", "[analysis]") {
+  Profile p = healthy();
+  server(p).usage.cpu_pct = 95;
+  p.stacks.enabled = true;
+  p.stacks.frames = {{"main", "/srv/server", false, ""}, {"hot_loop", "/srv/server", false, ""},
+                     {"cold_path", "/srv/server", false, ""}, {"do_syscall_64", "[kernel]", true, ""}};
+  p.stacks.stacks = {{kPid, kPid, {0, 1}, 70}, {kPid, kPid, {0, 2}, 20}, {kPid, kPid, {0, 3}, 10},
+                     {999, 999, {0, 2}, 500}};  // another process's samples do not count
+  Bottleneck b = only(p, "cpu-saturation:server[4242]");
+  CHECK(b.affects.function == "hot_loop");
+  CHECK_THAT(b.evidence.detail, Catch::Contains("hot_loop (70.0% of its samples)"));
+  std::vector<Bottleneck> all{b};
+  std::vector<Recommendation> r = recommend(all);
+  REQUIRE(r.size() == 1);
+  CHECK_THAT(r[0].text, Catch::Contains("most of all in hot_loop"));
+}
