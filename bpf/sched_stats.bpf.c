@@ -62,10 +62,28 @@ static __always_inline void count_loss(__u32 reason)
 		*v += 1;
 }
 
-/* The thread's record, created in STATE since SINCE when it has none. */
-static __always_inline struct sched_thread *thread_get(__u32 tid, __u32 tgid, __u32 state, __u64 since)
+static __always_inline __u64 task_exec_ns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, se.sum_exec_runtime);
+}
+
+/* 0 without CONFIG_SCHED_INFO: run-queue time then comes from the intervals alone. */
+static __always_inline __u64 task_delay_ns(struct task_struct *task)
+{
+	if (!bpf_core_field_exists(task->sched_info.run_delay))
+		return 0;
+	return BPF_CORE_READ(task, sched_info.run_delay);
+}
+
+/*
+ * The thread's record, created in STATE since SINCE when it has none. RAN_NS: how long of its
+ * kernel CPU time falls inside the session already (it was on CPU since SINCE).
+ */
+static __always_inline struct sched_thread *thread_get(struct task_struct *task, __u32 tid, __u32 tgid, __u32 state,
+						       __u64 since, __u64 ran_ns)
 {
 	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid), fresh = {};
+	__u64 exec = task_exec_ns(task);
 
 	if (t)
 		return t;
@@ -73,11 +91,27 @@ static __always_inline struct sched_thread *thread_get(__u32 tid, __u32 tgid, __
 	fresh.state = state;
 	fresh.since_ns = since;
 	fresh.cpu = ~0u;
+	fresh.exec_base_ns = exec > ran_ns ? exec - ran_ns : 0;
+	fresh.delay_base_ns = task_delay_ns(task);
 	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&threads, &tid)) {
 		count_loss(SCHED_LOSS_THREADS_FULL);
 		return NULL;
 	}
 	return bpf_map_lookup_elem(&threads, &tid);
+}
+
+/*
+ * On-CPU and run-queue totals from the kernel's counters. Called where they are current: at
+ * switch-out (update_curr ran in __schedule) and exit (up to a tick stale).
+ */
+static __always_inline void sync_kernel_totals(struct sched_thread *t, struct task_struct *task)
+{
+	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task);
+
+	if (exec >= t->exec_base_ns)
+		t->totals.on_cpu_ns = exec - t->exec_base_ns;
+	if (delay && delay >= t->delay_base_ns)
+		t->totals.runqueue_ns = delay - t->delay_base_ns;
 }
 
 /* Closes the thread's current interval at NOW: its length goes to the state's total. */
@@ -119,11 +153,23 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		 * set earlier in do_exit(), so it alone must not skip a thread that still has one).
 		 */
 		if (!t && !(BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING))
-			t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
+			t = thread_get(prev, tid, tgid, SCHED_ON_CPU, session_start_ns,
+				       now > session_start_ns ? now - session_start_ns : 0);
 		if (t) {
 			long state = task_state(prev);
 
-			close_interval(t, now);
+			/*
+			 * Not on CPU by our books: a switch-in went unseen, so how the interval was
+			 * spent is unknown. It stays out of the histogram; the totals come from the
+			 * kernel's counters below either way.
+			 */
+			if (t->state != SCHED_ON_CPU) {
+				count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
+				t->since_ns = now;
+			} else {
+				close_interval(t, now);
+			}
+			sync_kernel_totals(t, prev);
 			t->woken_ns = 0;
 			if (preempt || state == PERFBPF_TASK_RUNNING) {
 				t->totals.involuntary++;
@@ -148,7 +194,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		if (BPF_CORE_READ(next, flags) & PERFBPF_PF_EXITING)
 			return 0;
 		/* Never seen: how long it waited before the session is unknown; nothing counted. */
-		t = thread_get(tid, tgid, SCHED_ON_CPU, now);
+		t = thread_get(next, tid, tgid, SCHED_ON_CPU, now, 0);
 		if (!t)
 			return 0;
 	}
@@ -186,7 +232,7 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	if (!wanted(tgid, tid))
 		return 0;
 	if (new_task) {
-		thread_get(tid, tgid, SCHED_RUNNABLE, now);
+		thread_get(p, tid, tgid, SCHED_RUNNABLE, now, 0);
 		return 0;
 	}
 	/*
@@ -197,7 +243,7 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	if (!t) {
 		__u32 state = BPF_CORE_READ_BITFIELD_PROBED(p, in_iowait) ? SCHED_IO : SCHED_SLEEP;
 
-		t = thread_get(tid, tgid, state, session_start_ns);
+		t = thread_get(p, tid, tgid, state, session_start_ns, 0);
 		if (!t)
 			return 0;
 	}
@@ -263,9 +309,11 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		}
 	}
 	if (!t)
-		t = thread_get(tid, tgid, SCHED_ON_CPU, session_start_ns);
+		t = thread_get(task, tid, tgid, SCHED_ON_CPU, session_start_ns,
+			       now > session_start_ns ? now - session_start_ns : 0);
 	if (t) {
 		close_interval(t, now);
+		sync_kernel_totals(t, task);
 		add_totals(&p->exited, &t->totals);
 		bpf_map_delete_elem(&threads, &tid);
 	}

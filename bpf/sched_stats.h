@@ -35,8 +35,9 @@ enum sched_loss {
 	SCHED_LOSS_THREADS_FULL = 0, /* no room for a thread: its time is not counted */
 	SCHED_LOSS_PROCS_FULL = 1,   /* no room to keep an exited thread's totals */
 	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
-	SCHED_LOSS_MISSED_SWITCH = 3, /* switched in while still on CPU by our books: time lost */
-	SCHED_LOSS_NR = 4,
+	SCHED_LOSS_MISSED_SWITCH = 3, /* switched in while still on CPU by our books */
+	SCHED_LOSS_MISSED_SWITCH_IN = 4, /* switched out while not on CPU by our books: a wait left out */
+	SCHED_LOSS_NR = 5,
 };
 
 /* Totals of one thread, or summed over a process's exited threads. */
@@ -62,6 +63,13 @@ struct sched_thread {
 	__u64 woken_ns; /* last wakeup while off CPU (IO/SLEEP); 0 when none since switching out */
 	__u32 cpu;	/* CPU it last ran on, ~0 before it has run */
 	__u32 pad;
+	/*
+	 * The kernel's own counters (se.sum_exec_runtime, sched_info.run_delay) when the session
+	 * first saw the thread: on-CPU and run-queue totals are the counters' growth since, exact
+	 * whatever switch an event-by-event account might miss.
+	 */
+	__u64 exec_base_ns;
+	__u64 delay_base_ns;
 	struct sched_totals totals;
 };
 
@@ -77,11 +85,11 @@ struct sched_proc {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-static_assert(sizeof(struct sched_thread) == 88, "sched_thread ABI changed");
+static_assert(sizeof(struct sched_thread) == 104, "sched_thread ABI changed");
 static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
 #else
 _Static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-_Static_assert(sizeof(struct sched_thread) == 88, "sched_thread ABI changed");
+_Static_assert(sizeof(struct sched_thread) == 104, "sched_thread ABI changed");
 _Static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
 #endif
 

@@ -50,6 +50,7 @@ const char* loss_name(unsigned reason) {
     case SCHED_LOSS_THREADS_FULL: return "sched_threads_map_full";
     case SCHED_LOSS_PROCS_FULL: return "sched_procs_map_full";
     case SCHED_LOSS_MISSED_SWITCH: return "sched_missed_switch_out";
+    case SCHED_LOSS_MISSED_SWITCH_IN: return "sched_missed_switch_in";
     default: return "sched_histogram_full";
   }
 }
