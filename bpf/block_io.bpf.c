@@ -57,14 +57,6 @@ struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
-
-	if (v)
-		*v += 1;
-}
-
 static __always_inline void remember_submitter(__u64 rq, __u64 insert_ns, __u64 issue_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -101,12 +93,8 @@ int BPF_PROG(handle_issue, struct request *rq)
 
 static __always_inline struct block_traffic *traffic_of(void *map, const void *key, __u32 loss)
 {
-	struct block_traffic zero = {}, *t = bpf_map_lookup_elem(map, key);
+	struct block_traffic zero = {}, *t = map_lookup_or_init(map, key, &zero);
 
-	if (t)
-		return t;
-	bpf_map_update_elem(map, key, &zero, BPF_NOEXIST);
-	t = bpf_map_lookup_elem(map, key);
 	if (!t)
 		count_loss(loss);
 	return t;

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "funclat.h"
+#include "map_helpers.bpf.h"
 
 _Static_assert((FUNCLAT_MAX_DEPTH & (FUNCLAT_MAX_DEPTH - 1)) == 0, "depth masks need a power of two");
 
@@ -73,14 +74,6 @@ struct {
 	__type(value, struct funclat_stack);
 } scratch SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
-
-	if (v)
-		*v += n; /* per-CPU slot, and uprobe programs do not nest on a CPU */
-}
-
 static __always_inline bool is_target(__u32 tgid)
 {
 	return !filter_tgid || bpf_map_lookup_elem(&targets, &tgid);
@@ -101,7 +94,7 @@ static __always_inline struct funclat_stack *thread_stack(__u32 tid, __u32 tgid)
 	bpf_map_update_elem(&stacks, &tid, st, BPF_NOEXIST);
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (!st)
-		count_loss(FUNCLAT_LOSS_THREAD_MAP_FULL, 1);
+		count_loss(FUNCLAT_LOSS_THREAD_MAP_FULL);
 	return st;
 }
 
@@ -122,7 +115,7 @@ int BPF_KPROBE(handle_entry)
 	if (d >= FUNCLAT_MAX_DEPTH) {
 		/* Keep the logical depth so the matching return is recognised and skipped. */
 		st->depth = d + 1;
-		count_loss(FUNCLAT_LOSS_DEPTH_OVERFLOW, 1);
+		count_loss(FUNCLAT_LOSS_DEPTH_OVERFLOW);
 		return 0;
 	}
 	st->frames[d].probe_id = (__u32)bpf_get_attach_cookie(ctx);
@@ -161,7 +154,7 @@ int BPF_KRETPROBE(handle_return)
 		return 0;
 	st = bpf_map_lookup_elem(&stacks, &tid);
 	if (!st || st->depth == 0) {
-		count_loss(FUNCLAT_LOSS_MISSING_ENTRY, 1);
+		count_loss(FUNCLAT_LOSS_MISSING_ENTRY);
 		return 0;
 	}
 	d = st->depth;
@@ -197,15 +190,15 @@ int BPF_KRETPROBE(handle_return)
 		break;
 	}
 	if (found < 0) {
-		count_loss(FUNCLAT_LOSS_MISSING_ENTRY, 1);
+		count_loss(FUNCLAT_LOSS_MISSING_ENTRY);
 		return 0;
 	}
 	if ((__u32)found + 1 < d)
-		count_loss(FUNCLAT_LOSS_UNWOUND, d - 1 - (__u32)found);
+		percpu_add(&losses, FUNCLAT_LOSS_UNWOUND, d - 1 - (__u32)found);
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count_loss(FUNCLAT_LOSS_RINGBUF_FULL, 1);
+		count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
 		return 0;
 	}
 	e->start_ns = start;

@@ -4,6 +4,7 @@
 #define PERFBPF_LOG_HIST_BPF_H
 
 #include "log_hist.h"
+#include "map_helpers.bpf.h"
 
 /* floor(log2(v)) for v > 0, without loops the verifier would have to bound. */
 static __always_inline __u32 log2_u64(__u64 v)
@@ -39,24 +40,6 @@ static __always_inline __u32 log_hist_bucket(__u64 v)
 	shift = magnitude - LOG_HIST_SUB_BUCKET_BITS;
 	return 2 * sub_buckets + (magnitude - LOG_HIST_SUB_BUCKET_BITS - 1) * sub_buckets +
 	       ((v >> shift) - sub_buckets);
-}
-
-/* Adds N to the u64 at KEY, creating it; false when the map is full. */
-static __always_inline bool counter_add(void *map, const void *key, __u64 n)
-{
-	__u64 *v = bpf_map_lookup_elem(map, key);
-
-	if (v) {
-		__sync_fetch_and_add(v, n);
-		return true;
-	}
-	if (!bpf_map_update_elem(map, key, &n, BPF_NOEXIST))
-		return true;
-	v = bpf_map_lookup_elem(map, key); /* another CPU inserted it first */
-	if (!v)
-		return false;
-	__sync_fetch_and_add(v, n);
-	return true;
 }
 
 /* Records VALUE_NS; false when the map is full (the caller counts the loss). */

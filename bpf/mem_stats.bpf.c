@@ -10,6 +10,7 @@
 #include <bpf/bpf_core_read.h>
 #include "mem_stats.h"
 #include "target_filter.bpf.h"
+#include "map_helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -34,19 +35,10 @@ struct {
 
 static __always_inline struct memory_proc *proc_of(__u32 tgid)
 {
-	struct memory_proc zero = {}, *p = bpf_map_lookup_elem(&procs, &tgid);
-	__u32 reason = MEMORY_LOSS_PROCS_FULL;
-	__u64 *lost;
+	struct memory_proc zero = {}, *p = map_lookup_or_init(&procs, &tgid, &zero);
 
-	if (p)
-		return p;
-	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (!p) {
-		lost = bpf_map_lookup_elem(&losses, &reason);
-		if (lost)
-			*lost += 1;
-	}
+	if (!p)
+		count_loss(MEMORY_LOSS_PROCS_FULL);
 	return p;
 }
 

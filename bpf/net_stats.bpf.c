@@ -60,22 +60,10 @@ struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
-
-	if (v)
-		*v += 1;
-}
-
 static __always_inline struct net_proc *proc_of(__u32 tgid)
 {
-	struct net_proc zero = {}, *p = bpf_map_lookup_elem(&procs, &tgid);
+	struct net_proc zero = {}, *p = map_lookup_or_init(&procs, &tgid, &zero);
 
-	if (p)
-		return p;
-	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
-	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (!p)
 		count_loss(NET_LOSS_PROCS_FULL);
 	return p;

@@ -12,6 +12,7 @@
 #define TARGET_FILTER_MAX_TGIDS PROFILE_MAX_TGIDS
 #include "target_filter.bpf.h"
 #include "task_state.bpf.h"
+#include "map_helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -63,14 +64,6 @@ struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
-
-	if (v)
-		*v += 1; /* per-CPU slot; perf_event programs do not nest on a CPU */
-}
-
 static __always_inline void remember_comm(__u32 tgid)
 {
 	char comm[PROFILE_COMM_LEN];
@@ -88,7 +81,6 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct profile_key key = {};
-	__u64 one = 1, *n;
 
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
@@ -104,18 +96,8 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	if (key.user_stack_id < 0 && bpf_get_current_task_btf()->mm)
 		count_loss(PROFILE_LOSS_USER_STACK);
 
-	n = bpf_map_lookup_elem(&counts, &key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-		return 0;
-	}
-	if (bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST)) {
-		n = bpf_map_lookup_elem(&counts, &key);
-		if (n)
-			__sync_fetch_and_add(n, 1); /* another CPU inserted it first */
-		else
-			count_loss(PROFILE_LOSS_COUNTS_FULL);
-	}
+	if (!counter_add(&counts, &key, 1))
+		count_loss(PROFILE_LOSS_COUNTS_FULL);
 	return 0;
 }
 
@@ -135,7 +117,7 @@ static __always_inline __u32 offcpu_state_of(struct task_struct *t)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns(), *total;
+	__u64 now = bpf_ktime_get_ns();
 	__u32 prev_tid = BPF_CORE_READ(prev, pid), next_tid = BPF_CORE_READ(next, pid);
 	__u32 prev_tgid = BPF_CORE_READ(prev, tgid);
 	struct offcpu_start start = {}, *s;
@@ -156,10 +138,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		struct offcpu_key key = s->key;
 		__u64 delta = now - s->ts_ns;
 
-		total = bpf_map_lookup_elem(&offcpu, &key);
-		if (total)
-			__sync_fetch_and_add(total, delta);
-		else if (bpf_map_update_elem(&offcpu, &key, &delta, BPF_NOEXIST))
+		if (!counter_add(&offcpu, &key, delta))
 			count_loss(PROFILE_LOSS_COUNTS_FULL);
 	}
 	bpf_map_delete_elem(&switched_out, &next_tid);

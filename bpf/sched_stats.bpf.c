@@ -54,14 +54,6 @@ struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *v = bpf_map_lookup_elem(&losses, &reason);
-
-	if (v)
-		*v += 1;
-}
-
 static __always_inline __u64 task_exec_ns(struct task_struct *task)
 {
 	return BPF_CORE_READ(task, se.sum_exec_runtime);
@@ -83,21 +75,21 @@ static __always_inline struct sched_thread *thread_get(struct task_struct *task,
 						       __u64 since, __u64 ran_ns)
 {
 	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid), fresh = {};
-	__u64 exec = task_exec_ns(task);
+	__u64 exec;
 
 	if (t)
 		return t;
+	exec = task_exec_ns(task);
 	fresh.tgid = tgid;
 	fresh.state = state;
 	fresh.since_ns = since;
 	fresh.cpu = ~0u;
 	fresh.exec_base_ns = exec > ran_ns ? exec - ran_ns : 0;
 	fresh.delay_base_ns = task_delay_ns(task);
-	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_NOEXIST) && !bpf_map_lookup_elem(&threads, &tid)) {
+	t = map_lookup_or_init(&threads, &tid, &fresh);
+	if (!t)
 		count_loss(SCHED_LOSS_THREADS_FULL);
-		return NULL;
-	}
-	return bpf_map_lookup_elem(&threads, &tid);
+	return t;
 }
 
 /*
@@ -299,14 +291,10 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t && !wanted(tgid, tid))
 		return 0;
-	p = bpf_map_lookup_elem(&procs, &tgid);
+	p = map_lookup_or_init(&procs, &tgid, &fresh);
 	if (!p) {
-		bpf_map_update_elem(&procs, &tgid, &fresh, BPF_NOEXIST);
-		p = bpf_map_lookup_elem(&procs, &tgid);
-		if (!p) {
-			count_loss(SCHED_LOSS_PROCS_FULL);
-			return 0;
-		}
+		count_loss(SCHED_LOSS_PROCS_FULL);
+		return 0;
 	}
 	if (!t)
 		t = thread_get(task, tid, tgid, SCHED_ON_CPU, session_start_ns,
