@@ -20,14 +20,10 @@ void add_traffic(DiskTraffic& d, const block_traffic& t) {
   d.write_ios += t.write_ios;
 }
 
-const char* loss_name(unsigned reason) {
-  switch (reason) {
-    case BLOCK_LOSS_INFLIGHT_FULL: return "block_inflight_map_full";
-    case BLOCK_LOSS_PROCS_FULL: return "block_procs_map_full";
-    case BLOCK_LOSS_DEVICES_FULL: return "block_devices_map_full";
-    default: return "block_histogram_full";
-  }
-}
+// By enum block_loss.
+constexpr const char* kLossNames[] = {"block_inflight_map_full", "block_procs_map_full", "block_devices_map_full",
+                                          "block_histogram_full"};
+static_assert(std::size(kLossNames) == BLOCK_LOSS_NR, "a name for every loss reason");
 
 class BlockCollector : public Collector {
  public:
@@ -49,9 +45,7 @@ class BlockCollector : public Collector {
       LatencyHistogram& to = key.second == BLOCK_HIST_QUEUE ? d.queue : key.second == BLOCK_HIST_SERVICE ? d.service : d.total;
       to.merge(hist);
     }
-    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), BLOCK_LOSS_NR);
-    for (unsigned r = 0; r < lost.size(); r++)
-      if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+    add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
   }
 
  private:

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -37,6 +38,15 @@ uint64_t recursion_misses(const bpf_object* object);
 
 // Entries 0..COUNT-1 of a per-CPU array of u64, each summed over the CPUs.
 std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count);
+
+// Adds the non-zero entries of a per-CPU loss array (enum order: NAMES[i] names entry i),
+// summed over CPUs, to INTO.
+template <size_t N>
+void add_losses(int map_fd, const char* const (&names)[N], std::map<std::string, uint64_t>& into) {
+  std::vector<uint64_t> lost = sum_percpu_counters(map_fd, static_cast<uint32_t>(N));
+  for (size_t i = 0; i < N; i++)
+    if (lost[i]) into[names[i]] += lost[i];
+}
 
 // The histograms of a log_hist map, by (id, kind).
 using HistogramKey = std::pair<uint32_t, uint32_t>;

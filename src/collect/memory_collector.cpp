@@ -13,6 +13,9 @@
 namespace perfbpf {
 namespace {
 
+constexpr const char* kLossNames[] = {"memory_procs_map_full"};  // by enum memory_loss
+static_assert(std::size(kLossNames) == MEMORY_LOSS_NR, "a name for every loss reason");
+
 using MemorySkeleton = BpfSkeleton<mem_stats_bpf, mem_stats_bpf__open, mem_stats_bpf__load, mem_stats_bpf__attach, mem_stats_bpf__destroy>;
 
 class MemoryCollector : public Collector {
@@ -51,8 +54,7 @@ class MemoryCollector : public Collector {
       mem.rss_peak_bytes = m.peak_pages * page_size_;
       p.rss_known = true;
     });
-    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), MEMORY_LOSS_NR);
-    if (lost[MEMORY_LOSS_PROCS_FULL]) into.lost_by_reason["memory_procs_map_full"] += lost[MEMORY_LOSS_PROCS_FULL];
+    add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
   }
 
  private:

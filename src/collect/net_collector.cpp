@@ -13,13 +13,9 @@ namespace {
 
 using NetSkeleton = BpfSkeleton<net_stats_bpf, net_stats_bpf__open, net_stats_bpf__load, net_stats_bpf__attach, net_stats_bpf__destroy>;
 
-const char* loss_name(unsigned reason) {
-  switch (reason) {
-    case NET_LOSS_PROCS_FULL: return "net_procs_map_full";
-    case NET_LOSS_CONNECTING_FULL: return "net_connecting_map_full";
-    default: return "net_histogram_full";
-  }
-}
+// By enum net_loss.
+constexpr const char* kLossNames[] = {"net_procs_map_full", "net_connecting_map_full", "net_histogram_full"};
+static_assert(std::size(kLossNames) == NET_LOSS_NR, "a name for every loss reason");
 
 class NetCollector : public Collector {
  public:
@@ -41,9 +37,7 @@ class NetCollector : public Collector {
     });
     auto hists = read_log_hists(bpf_map__fd(skel_->maps.hists));
     if (auto it = hists.find({0, NET_HIST_CONNECT}); it != hists.end()) into.connect.merge(it->second);
-    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), NET_LOSS_NR);
-    for (unsigned r = 0; r < lost.size(); r++)
-      if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+    add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
   }
 
  private:

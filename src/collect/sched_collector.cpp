@@ -45,15 +45,10 @@ sched_totals with_open_interval(const sched_thread& t, uint64_t now) {
   return out;
 }
 
-const char* loss_name(unsigned reason) {
-  switch (reason) {
-    case SCHED_LOSS_THREADS_FULL: return "sched_threads_map_full";
-    case SCHED_LOSS_PROCS_FULL: return "sched_procs_map_full";
-    case SCHED_LOSS_MISSED_SWITCH: return "sched_missed_switch_out";
-    case SCHED_LOSS_MISSED_SWITCH_IN: return "sched_missed_switch_in";
-    default: return "sched_histogram_full";
-  }
-}
+// By enum sched_loss.
+constexpr const char* kLossNames[] = {"sched_threads_map_full", "sched_procs_map_full", "sched_histogram_full",
+                                          "sched_missed_switch_out", "sched_missed_switch_in"};
+static_assert(std::size(kLossNames) == SCHED_LOSS_NR, "a name for every loss reason");
 
 class SchedCollector : public Collector {
  public:
@@ -95,9 +90,7 @@ class SchedCollector : public Collector {
     });
     auto hists = read_log_hists(bpf_map__fd(skel_->maps.hists));
     if (auto it = hists.find({0, SCHED_HIST_RUNQUEUE}); it != hists.end()) into.runqueue.merge(it->second);
-    std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), SCHED_LOSS_NR);
-    for (unsigned r = 0; r < lost.size(); r++)
-      if (lost[r]) into.lost_by_reason[loss_name(r)] += lost[r];
+    add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
     // Runs the kernel skipped because the program was already running on that CPU: each one
     // is a switch or wakeup these books never saw.
     if (uint64_t missed = recursion_misses(skel_.get()->obj)) into.lost_by_reason["sched_recursion_misses"] += missed;
