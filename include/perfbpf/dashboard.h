@@ -21,6 +21,7 @@ class PerformanceAnalysisDashboard {
   void load_profiler_data(const std::string& report_path);
   void load_profile(Profile profile);
   size_t reports() const { return profiles_.size(); }
+  const Profile& latest() const;  // the last report loaded; throws Error when none is
 
   // Trends of the latest report's time series, then per function across the loaded reports.
   std::vector<Trend> analyze_performance_trends() const;
@@ -38,7 +39,6 @@ class PerformanceAnalysisDashboard {
   PerformanceThresholds thresholds;
 
  private:
-  const Profile& latest() const;  // throws Error when nothing is loaded
   std::vector<Profile> profiles_;
 };
 

@@ -157,8 +157,7 @@ int run_analyze(const CliOptions& options, std::ostream& out) {
   for (const auto& path : options.analyze_paths) dashboard.load_profiler_data(path);
   // Without thresholds of its own, analyze judges by those the session recorded.
   if (options.threshold_texts.empty() && options.config_path.empty()) {
-    Profile latest = read_json_report(options.analyze_paths.back());
-    if (latest.analysis.enabled) dashboard.thresholds = latest.analysis.thresholds;
+    if (dashboard.latest().analysis.enabled) dashboard.thresholds = dashboard.latest().analysis.thresholds;
   }
   if (!options.json_path.empty()) check_output_writable(options.json_path);
   const AnalysisSection a = dashboard.analysis();

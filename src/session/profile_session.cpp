@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "aggregate/aggregator.h"
 #include "aggregate/stack_profile.h"
@@ -157,8 +158,13 @@ Profile run_session(const SessionOptions& options) {
     ctx.pid = options.pid;
     ctx.executable = "/proc/" + std::to_string(options.pid) + "/exe";
   }
-  std::vector<uint32_t> cgroup_members;
-  if (scope == Scope::Cgroup) cgroup_members = cgroup_pids(options.cgroup);  // fails early on a bad path
+  // A cgroup's members join the target set as they are found; those already in it are not
+  // written again each tick.
+  std::set<uint32_t> cgroup_members;
+  if (scope == Scope::Cgroup) {
+    std::vector<uint32_t> first = cgroup_pids(options.cgroup);  // fails early on a bad path
+    cgroup_members.insert(first.begin(), first.end());
+  }
   FdCloser pidfd_closer{pidfd};
   const int target_pid = command ? command->pid() : options.pid;
   std::vector<ProbeTarget> targets;
@@ -220,7 +226,8 @@ Profile run_session(const SessionOptions& options) {
     if (filter) m.members = [&bpf] { return bpf.target_tgids(); };
     // Each interval also closes the functions' per-interval latency (after the loop drained
     // the ring buffer of the calls that returned in it).
-    m.on_interval = [&aggregator, &options, &alerts, &profile, scope](const SeriesSample& s) {
+    const double cpus = static_cast<double>(std::max<size_t>(1, online_cpus().size()));
+    m.on_interval = [&aggregator, &options, &alerts, &profile, scope, cpus](const SeriesSample& s) {
       aggregator.close_interval(s.t);
       if (options.on_interval) options.on_interval(s);
       IntervalView view;
@@ -229,7 +236,7 @@ Profile run_session(const SessionOptions& options) {
       view.subject = scope == Scope::System ? "machine"
                      : scope == Scope::Cgroup ? "cgroup " + options.cgroup
                                               : "pid " + std::to_string(profile.session.pid);
-      view.cpu_pct = scope == Scope::System && !online_cpus().empty() ? s.cpu_pct / static_cast<double>(online_cpus().size()) : s.cpu_pct;
+      view.cpu_pct = scope == Scope::System ? s.cpu_pct / cpus : s.cpu_pct;
       view.memory_used_pct = s.memory_used_pct;
       std::vector<FunctionInterval> last = aggregator.last_intervals();
       for (size_t i = 0; i < last.size() && i < profile.functions.size(); i++)
@@ -290,7 +297,8 @@ Profile run_session(const SessionOptions& options) {
     if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 250'000'000u))
       snapshot_targets(false);  // libraries load later
     if (scope == Scope::Cgroup)
-      for (uint32_t pid : cgroup_pids(options.cgroup)) bpf.add_target_tgid(pid);
+      for (uint32_t pid : cgroup_pids(options.cgroup))
+        if (cgroup_members.insert(pid).second) bpf.add_target_tgid(pid);
     int consumed = bpf.consume();
     if (monitor) monitor->poll();
     return consumed;
