@@ -8,10 +8,14 @@ build_dir=${BUILD_DIR:-$root/build}
 "$root/scripts/bootstrap.sh" >/dev/null
 
 report="$build_dir/demo-report.json"
-echo "demo: sudo perfbpf -f '*_request' -f lookup_cache -f query_database -f render_response -o $report -- demo_service 400"
+# A per-function threshold the demo's slow path crosses, so the analysis and a live alert show
+# up; a short interval, so the live resource lines do too.
+threshold='function:handle_request.p99=1ms'
+echo "demo: sudo perfbpf -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.05 --threshold $threshold -o $report -- demo_service 400"
 echo
-"$build_dir/perfbpf" -f '*_request' -f lookup_cache -f query_database -f render_response \
-	-o "$report" -- "$build_dir/tests/workloads/demo_service" 400
+"$build_dir/perfbpf" -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.05 \
+	--threshold "$threshold" -o "$report" -- "$build_dir/tests/workloads/demo_service" 400
 echo
 echo "demo: JSON report: $report"
 echo "demo: re-render it any time, no root needed: $build_dir/perfbpf report $report"
+echo "demo: analyse it (bottlenecks, trends, health, advice): $build_dir/perfbpf analyze $report"

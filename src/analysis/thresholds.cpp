@@ -88,7 +88,7 @@ void apply_threshold(PerformanceThresholds& th, const std::string& key_value) {
 
 PerformanceThresholds load_thresholds_config(const std::string& path, PerformanceThresholds th) {
   std::ifstream in(path);
-  if (!in) throw Error("cannot read config " + path, "check the path", errno);
+  if (!in) throw Error(errno_message("cannot read config " + path, errno), "check the path", errno);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
