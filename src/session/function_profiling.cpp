@@ -1,16 +1,18 @@
 // PerformanceProfiler's function timing and its report.
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
 #include "collect/bpf_maps.h"
-#include "collect/procfs.h"
 #include "collect/system_collectors.h"
 #include "perfbpf/error.h"
 #include "report/json_report.h"
@@ -31,8 +33,24 @@ uint64_t thread_cpu_ns() {
 
 uint32_t current_tid() { return static_cast<uint32_t>(syscall(SYS_gettid)); }
 
-ProcMemory self_memory() {
-  return ProcFs().memory(static_cast<uint32_t>(getpid())).value_or(ProcMemory{});
+// This process's resident set now, from /proc/self/statm: one short line, read with pread on
+// a descriptor kept open, because it is read twice per profiled call.
+uint64_t self_rss_bytes() {
+  static const int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  static const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  char buf[128];
+  ssize_t n = fd >= 0 ? pread(fd, buf, sizeof(buf) - 1, 0) : -1;
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  unsigned long long size = 0, resident = 0;
+  return std::sscanf(buf, "%llu %llu", &size, &resident) == 2 ? resident * page : 0;
+}
+
+// The process's peak resident set (VmHWM), which getrusage reports without reading /proc.
+uint64_t self_peak_rss_bytes() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
 }
 
 OffCpuTime off_cpu_between(const ResourceUsage& before, const ResourceUsage& after) {
@@ -126,7 +144,7 @@ uint64_t PerformanceProfiler::start_function_profiling(const std::string& name) 
     call_sched_ = CallSched::try_create();
   }
   if (call_sched_) call->sched_before = call_sched_->thread_now(call->tid).value_or(ResourceUsage{});
-  call->rss_before = self_memory().vm_rss_bytes;
+  call->rss_before = self_rss_bytes();
   const uint64_t id = next_call_id_++;
   // The CPU window sits inside the wall window (wall clock read first here, last in stop),
   // so a call's CPU share cannot pass 100 % by the order of the reads.
@@ -147,11 +165,11 @@ ProfilingMetrics PerformanceProfiler::stop_function_profiling(uint64_t id) {
   std::optional<OffCpuTime> off_cpu;
   if (call_sched_ && call->sched_before)
     if (auto after = call_sched_->thread_now(call->tid)) off_cpu = off_cpu_between(*call->sched_before, *after);
-  ProcMemory memory = self_memory();
+  const uint64_t rss_after = self_rss_bytes();
   auto& timer = functions_[call->name];
   if (!timer) timer = std::make_unique<FunctionTimer>(call->name);
   timer->add(call->tid, end_ns - call->start_ns, cpu_end_ns - call->cpu_start_ns,
-             static_cast<int64_t>(memory.vm_rss_bytes) - static_cast<int64_t>(call->rss_before), memory.vm_hwm_bytes,
+             static_cast<int64_t>(rss_after) - static_cast<int64_t>(call->rss_before), self_peak_rss_bytes(),
              off_cpu);
   return timer->metrics();
 }
