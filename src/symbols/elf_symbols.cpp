@@ -22,18 +22,12 @@
 #include <fmt/format.h>
 
 #include "perfbpf/error.h"
+#include "symbols/elf_file.h"
+#include "symbols/go_pclntab.h"
+#include "symbols/xz_decode.h"
 
 namespace perfbpf {
 namespace {
-
-struct ElfHandle {
-  int fd = -1;
-  Elf* elf = nullptr;
-  ~ElfHandle() {
-    if (elf) elf_end(elf);
-    if (fd >= 0) close(fd);
-  }
-};
 
 std::string demangle(const std::string& name) {
   if (name.rfind("_Z", 0) != 0) return name;
@@ -43,33 +37,60 @@ std::string demangle(const std::string& name) {
   return status == 0 && out ? std::string(out.get()) : name;
 }
 
-struct Segment {
-  uint64_t vaddr, memsz, offset;
-  bool exec;
-};
-
-// st_value -> file offset through the loadable segment holding it (executable ones first).
-bool to_file_offset(const std::vector<Segment>& segments, uint64_t addr, uint64_t& offset) {
-  for (int pass = 0; pass < 2; pass++) {
-    for (const auto& s : segments) {
-      if ((pass == 0) != s.exec) continue;
-      if (addr >= s.vaddr && addr < s.vaddr + s.memsz) {
-        offset = addr - s.vaddr + s.offset;
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-// One function per address, named by its most public alias; the others kept as aliases.
 struct Candidate {
   ElfFunction fn;
   bool global;
 };
 
+// .symtab spells versions into the name: "vfn@V1", "vfn@@V2" (the default).
+void split_version(ElfFunction& fn) {
+  size_t at = fn.name.find('@');
+  if (at == std::string::npos || at == 0) return;
+  fn.default_version = fn.name.compare(at, 2, "@@") == 0;
+  fn.version = fn.name.substr(at + (fn.default_version ? 2 : 1));
+  fn.name.resize(at);
+}
+
+// One function per address, named by its most public alias; the others kept as aliases.
+void add_candidate(std::map<uint64_t, Candidate>& by_address, ElfFunction fn, bool global) {
+  auto it = by_address.find(fn.address);
+  if (it == by_address.end()) {
+    by_address.emplace(fn.address, Candidate{std::move(fn), global});
+    return;
+  }
+  Candidate& have = it->second;
+  // Among aliases the public name wins (global, no leading underscore: clock_nanosleep
+  // over __clock_nanosleep), whichever table it came from.
+  auto rank = [](const std::string& n, bool g) { return (g ? 2 : 0) + (n.rfind('_', 0) == 0 ? 0 : 1); };
+  bool better = rank(fn.name, global) > rank(have.fn.name, have.global);
+  // The name not chosen stays findable: -f clock_nanosleep must match __clock_nanosleep.
+  std::string other = better ? have.fn.name : fn.name;
+  std::vector<std::string> aliases = std::move(have.fn.aliases);
+  // What one table knows and the other not (the version, IFUNC, the size) is kept.
+  bool dynamic = have.fn.dynamic && fn.dynamic, ifunc = have.fn.ifunc || fn.ifunc;
+  uint64_t size = std::max(have.fn.size, fn.size);
+  if (have.fn.version.empty() && !fn.version.empty() && (better || fn.name == have.fn.name)) {
+    have.fn.version = fn.version;
+    have.fn.default_version = fn.default_version;
+  }
+  if (better) {
+    if (fn.version.empty() && have.fn.name == fn.name) {
+      fn.version = have.fn.version;
+      fn.default_version = have.fn.default_version;
+    }
+    have = Candidate{std::move(fn), global};
+  }
+  have.fn.dynamic = dynamic;
+  have.fn.ifunc = ifunc;
+  have.fn.size = size;
+  if (other != have.fn.name && std::find(aliases.begin(), aliases.end(), other) == aliases.end())
+    aliases.push_back(other);
+  have.fn.aliases = std::move(aliases);
+}
+
 void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map<uint64_t, Candidate>& by_address,
                         bool& has_symtab, bool& has_dynsym) {
+  const std::map<uint16_t, std::string> versions = version_names(elf);
   Elf_Scn* scn = nullptr;
   while ((scn = elf_nextscn(elf, scn))) {
     GElf_Shdr sh;
@@ -78,6 +99,7 @@ void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map
     (dynamic ? has_dynsym : has_symtab) = true;
     Elf_Data* data = elf_getdata(scn, nullptr);
     if (!data || sh.sh_entsize == 0) continue;
+    Elf_Data* versym = dynamic ? version_indices(elf, elf_ndxscn(scn)) : nullptr;
     size_t n = sh.sh_size / sh.sh_entsize;
     for (size_t i = 0; i < n; i++) {
       GElf_Sym sym;
@@ -91,41 +113,21 @@ void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map
       fn.address = sym.st_value;
       fn.size = sym.st_size;
       fn.dynamic = dynamic;
+      fn.ifunc = type == STT_GNU_IFUNC;
       if (!to_file_offset(segments, fn.address, fn.file_offset)) continue;
-      bool global = GELF_ST_BIND(sym.st_info) != STB_LOCAL;
-      auto it = by_address.find(fn.address);
-      if (it == by_address.end()) {
-        by_address.emplace(fn.address, Candidate{fn, global});
-        continue;
+      GElf_Versym index;
+      if (versym && gelf_getversym(versym, static_cast<int>(i), &index)) {
+        auto v = versions.find(static_cast<uint16_t>(index & kVersymIndex));
+        if (v != versions.end()) {
+          fn.version = v->second;
+          fn.default_version = !(index & kVersymHidden);
+        }
+      } else if (!dynamic) {
+        split_version(fn);
       }
-      Candidate& have = it->second;
-      // Among aliases the public name wins (global, no leading underscore: clock_nanosleep
-      // over __clock_nanosleep), whichever table it came from.
-      auto rank = [](const std::string& n, bool g) { return (g ? 2 : 0) + (n.rfind('_', 0) == 0 ? 0 : 1); };
-      bool better = rank(fn.name, global) > rank(have.fn.name, have.global);
-      // The name not chosen stays findable: -f clock_nanosleep must match __clock_nanosleep.
-      std::string other = better ? have.fn.name : fn.name;
-      std::vector<std::string> aliases = std::move(have.fn.aliases);
-      if (better) have = Candidate{fn, global};
-      else if (!dynamic) have.fn.dynamic = false;
-      if (other != have.fn.name && std::find(aliases.begin(), aliases.end(), other) == aliases.end())
-        aliases.push_back(other);
-      have.fn.aliases = std::move(aliases);
+      add_candidate(by_address, std::move(fn), GELF_ST_BIND(sym.st_info) != STB_LOCAL);
     }
   }
-}
-
-Elf_Data* section_data(Elf* elf, const char* wanted) {
-  size_t shstrndx = 0;
-  if (elf_getshdrstrndx(elf, &shstrndx) != 0) return nullptr;
-  Elf_Scn* scn = nullptr;
-  while ((scn = elf_nextscn(elf, scn))) {
-    GElf_Shdr sh;
-    if (!gelf_getshdr(scn, &sh)) continue;
-    const char* name = elf_strptr(elf, shstrndx, sh.sh_name);
-    if (name && std::strcmp(name, wanted) == 0) return elf_getdata(scn, nullptr);
-  }
-  return nullptr;
 }
 
 bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
@@ -171,16 +173,52 @@ std::string find_debug_file(Elf* elf, const std::string& path) {
   return {};
 }
 
+// MiniDebugInfo (Fedora, RHEL): .gnu_debugdata is an xz-compressed ELF file whose .symtab
+// holds the functions .dynsym lacks. Its addresses are the stripped file's own.
+bool read_minidebuginfo(Elf* elf, const std::vector<Segment>& segments, std::map<uint64_t, Candidate>& by_address) {
+  Elf_Data* packed = section_data(elf, ".gnu_debugdata");
+  if (!packed || !packed->d_buf || packed->d_size == 0) return false;
+  std::vector<uint8_t> bytes = xz_decode(static_cast<const uint8_t*>(packed->d_buf), packed->d_size);
+  if (bytes.empty()) return false;
+  Elf* mini = elf_memory(reinterpret_cast<char*>(bytes.data()), bytes.size());
+  bool has_symtab = false, ignored = false;
+  if (mini && elf_kind(mini) == ELF_K_ELF) read_symbol_tables(mini, segments, by_address, has_symtab, ignored);
+  if (mini) elf_end(mini);
+  return has_symtab;
+}
+
+// A stripped Go binary still carries the runtime's own function table.
+bool read_go_functions(Elf* elf, const std::vector<Segment>& segments, std::map<uint64_t, Candidate>& by_address) {
+  Elf_Scn* table = find_section(elf, ".gopclntab");
+  if (!table) table = find_section(elf, ".data.rel.ro.gopclntab");  // PIE builds
+  Elf_Scn* text = find_section(elf, ".text");
+  GElf_Shdr text_sh;
+  Elf_Data* data = table ? elf_getdata(table, nullptr) : nullptr;
+  if (!data || !text || !gelf_getshdr(text, &text_sh)) return false;
+  std::vector<GoFunction> functions =
+      read_go_pclntab(static_cast<const uint8_t*>(data->d_buf), data->d_size, text_sh.sh_addr);
+  for (GoFunction& g : functions) {
+    ElfFunction fn;
+    fn.name = std::move(g.name);
+    fn.address = g.entry;
+    fn.size = g.end - g.entry;
+    if (to_file_offset(segments, fn.address, fn.file_offset)) add_candidate(by_address, std::move(fn), true);
+  }
+  return !functions.empty();
+}
+
 }  // namespace
+
+std::string unversioned_name(const std::string& name) {
+  size_t at = name.find('@');
+  return at == std::string::npos || at == 0 ? name : name.substr(0, at);
+}
 
 ElfSymbols ElfSymbols::load(const std::string& path) {
   if (elf_version(EV_CURRENT) == EV_NONE) throw Error("libelf initialisation failed");
-  ElfHandle h;
-  h.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  ElfHandle h(path);
   if (h.fd < 0) throw Error(errno_message("cannot open " + path, errno), "check the path", errno);
-  h.elf = elf_begin(h.fd, ELF_C_READ, nullptr);
-  if (!h.elf || elf_kind(h.elf) != ELF_K_ELF)
-    throw Error(path + " is not an ELF file", "name an executable or shared library", ENOEXEC);
+  if (!h.elf) throw Error(path + " is not an ELF file", "name an executable or shared library", ENOEXEC);
   GElf_Ehdr ehdr;
   if (!gelf_getehdr(h.elf, &ehdr)) throw Error(path + " has no readable ELF header", "", ENOEXEC);
 
@@ -188,13 +226,12 @@ ElfSymbols ElfSymbols::load(const std::string& path) {
   out.path_ = path;
   out.is_dyn_ = ehdr.e_type == ET_DYN;
 
+  const std::vector<Segment> segments = load_segments(h.elf);
   size_t nphdr = 0;
   elf_getphdrnum(h.elf, &nphdr);
-  std::vector<Segment> segments;
   for (size_t i = 0; i < nphdr; i++) {
     GElf_Phdr ph;
     if (!gelf_getphdr(h.elf, static_cast<int>(i), &ph)) continue;
-    if (ph.p_type == PT_LOAD) segments.push_back({ph.p_vaddr, ph.p_memsz, ph.p_offset, (ph.p_flags & PF_X) != 0});
     if (ph.p_type == PT_INTERP) {
       size_t size = 0;
       char* raw = elf_rawfile(h.elf, &size);
@@ -204,23 +241,48 @@ ElfSymbols ElfSymbols::load(const std::string& path) {
   }
   if (segments.empty()) throw Error(path + " has no loadable segments", "name an executable or shared library", ENOEXEC);
 
+  out.is_go_ = section_data(h.elf, ".go.buildinfo") || section_data(h.elf, ".note.go.buildid") ||
+               find_section(h.elf, ".gopclntab") || find_section(h.elf, ".data.rel.ro.gopclntab");
+
   std::map<uint64_t, Candidate> by_address;
   read_symbol_tables(h.elf, segments, by_address, out.has_symtab_, out.has_dynsym_);
+  if (out.has_symtab_) out.symbol_source_ = ".symtab";
+  // Stripped: the local function names may still be found, fullest source first.
   if (!out.has_symtab_) {
-    // Stripped: the full symbol table may live in a separate debug file (build-id or
-    // .gnu_debuglink); its addresses are the stripped file's, so our segments map them.
+    // A separate debug file (build-id or .gnu_debuglink); its addresses are the stripped
+    // file's, so our segments map them.
     out.debug_file_ = find_debug_file(h.elf, path);
     if (!out.debug_file_.empty()) {
-      ElfHandle d;
-      d.fd = open(out.debug_file_.c_str(), O_RDONLY | O_CLOEXEC);
-      d.elf = d.fd >= 0 ? elf_begin(d.fd, ELF_C_READ, nullptr) : nullptr;
+      ElfHandle d(out.debug_file_);
       bool ignored = false;
-      if (d.elf && elf_kind(d.elf) == ELF_K_ELF) read_symbol_tables(d.elf, segments, by_address, out.has_symtab_, ignored);
-      if (!out.has_symtab_) out.debug_file_.clear();
+      if (d.elf) read_symbol_tables(d.elf, segments, by_address, out.has_symtab_, ignored);
+      if (out.has_symtab_) out.symbol_source_ = out.debug_file_;
+      else out.debug_file_.clear();
     }
+  }
+  if (!out.has_symtab_ && read_minidebuginfo(h.elf, segments, by_address)) {
+    out.has_symtab_ = true;
+    out.symbol_source_ = ".gnu_debugdata";
+  }
+  if (!out.has_symtab_ && out.is_go_ && read_go_functions(h.elf, segments, by_address)) {
+    out.has_symtab_ = true;
+    out.symbol_source_ = ".gopclntab";
+  }
+  // A name defined in several versions: each row says which ("vfn@V1", "vfn@@V2").
+  std::map<std::string, int> versions_of;
+  for (const auto& [addr, c] : by_address)
+    if (!c.fn.version.empty()) versions_of[c.fn.name]++;
+  for (auto& [addr, c] : by_address) {
+    if (c.fn.version.empty() || versions_of[c.fn.name] < 2) continue;
+    c.fn.name += (c.fn.default_version ? "@@" : "@") + c.fn.version;
   }
   for (auto& [addr, c] : by_address) {
     c.fn.demangled = demangle(c.fn.name);
+    // The demangler does not know versions: "_ZN2ns1fEv@V1" -> "ns::f()@V1".
+    if (c.fn.demangled == c.fn.name && c.fn.name.rfind("_Z", 0) == 0) {
+      std::string base = unversioned_name(c.fn.name);
+      if (base != c.fn.name) c.fn.demangled = demangle(base) + c.fn.name.substr(base.size());
+    }
     out.functions_.push_back(std::move(c.fn));
   }
   std::sort(out.functions_.begin(), out.functions_.end(),
@@ -325,7 +387,8 @@ std::string cxx_plain_name(std::string d) {
 
 std::string plain_name(const ElfFunction& f) {
   if (f.demangled != f.name) return cxx_plain_name(f.demangled);
-  return f.name.substr(0, std::min(f.name.size(), clone_suffix_at(f.name)));
+  std::string name = unversioned_name(f.name);
+  return name.substr(0, std::min(name.size(), clone_suffix_at(name)));
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -352,7 +415,13 @@ std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const
   std::vector<const ElfFunction*> out;
   for (const auto& f : symbols.functions()) {
     if (!wants_cold && is_cold_fragment(f)) continue;
-    if (std::any_of(f.aliases.begin(), f.aliases.end(), hit) || hit(f.name) || hit(f.demangled) || hit(plain_name(f)))
+    const std::string plain = plain_name(f);
+    bool versioned = false;
+    if (!f.version.empty())
+      for (const std::string& base : {unversioned_name(f.name), plain})
+        versioned = versioned || hit(base + "@" + f.version) || (f.default_version && hit(base + "@@" + f.version));
+    if (versioned || std::any_of(f.aliases.begin(), f.aliases.end(), hit) || hit(f.name) || hit(f.demangled) ||
+        hit(plain))
       out.push_back(&f);
   }
   return out;

@@ -14,6 +14,14 @@ struct ElfFunction {
   uint64_t size = 0;      // st_size
   uint64_t file_offset = 0;  // st_value mapped through the PT_LOAD segment that holds it
   bool dynamic = false;      // found only in .dynsym
+  // Symbol version (.gnu.version_d, or "name@V" in .symtab), "" when unversioned. When one
+  // object defines a name in several versions, name and demangled carry it ("vfn@V1",
+  // "vfn@@V2"), so each version is its own row.
+  std::string version;
+  bool default_version = true;  // "name@@V", what new links bind to; false for "name@V"
+  // STT_GNU_IFUNC: the address is the resolver, which runs once; the code callers run is the
+  // implementation it returns (symbols/ifunc_resolver.h finds it).
+  bool ifunc = false;
   std::vector<std::string> aliases;  // other names at the same address (libc: __clock_nanosleep)
 };
 
@@ -29,6 +37,12 @@ class ElfSymbols {
   const std::string& interpreter() const { return interpreter_; }  // PT_INTERP, "" if none
   // The separate debug file the full symbol table came from ("" if none was needed or found).
   const std::string& debug_file() const { return debug_file_; }
+  // Where the local (non-exported) function names came from: ".symtab", the debug file's path,
+  // ".gnu_debugdata" (MiniDebugInfo), ".gopclntab" (a stripped Go binary), "" when none.
+  const std::string& symbol_source() const { return symbol_source_; }
+  // A Go binary (.go.buildinfo, .gopclntab or a Go build-id note): its runtime moves goroutine
+  // stacks, so return addresses must never be replaced (no uretprobes).
+  bool is_go() const { return is_go_; }
   // Defined STT_FUNC / STT_GNU_IFUNC symbols with a non-zero address, one per address
   // (.symtab preferred over .dynsym; among aliases, a global name over a local one), sorted by name.
   const std::vector<ElfFunction>& functions() const { return functions_; }
@@ -40,14 +54,20 @@ class ElfSymbols {
   bool is_dyn_ = false;
   std::string interpreter_;
   std::string debug_file_;
+  std::string symbol_source_;
+  bool is_go_ = false;
   std::vector<ElfFunction> functions_;
 };
+
+// "vfn" for "vfn@V1" and "vfn@@V2"; NAME itself when it carries no version.
+std::string unversioned_name(const std::string& name);
 
 // Functions whose mangled name, an alias, demangled name, or plain name (demangled without parameter
 // list, template return type and gcc clone suffix) matches the glob (fnmatch, no flags):
 // "Parser::parse" matches "Parser::parse(char const*) [clone .isra.0]", "scale" matches
 // "scale.constprop.0". A thunk keeps its prefix ("non-virtual thunk to X::f"), and gcc's ".cold"
-// fragments (not entry points) match only a glob that says ".cold".
+// fragments (not entry points) match only a glob that says ".cold". A versioned symbol also
+// matches as "vfn" (every version), "vfn@V1" and, for the default version, "vfn@@V2".
 std::vector<const ElfFunction*> match_functions(const ElfSymbols& symbols, const std::string& glob);
 
 // Up to n function names nearest to the pattern (edit distance, case-insensitive), for errors.

@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <sstream>
 #include <string>
 
@@ -65,6 +66,10 @@ std::vector<std::string> loader_dependencies(const std::string& executable) {
       path = line.substr(start);
     }
     path = path.substr(0, path.find(" ("));
+    // A relative RUNPATH ("-Wl,-rpath,.") gives "./libx.so": relative to the working
+    // directory, which the command inherits from perfbpf.
+    if (path.rfind("./", 0) == 0 || path.rfind("../", 0) == 0)
+      path = (std::filesystem::current_path() / path).lexically_normal().string();
     if (!path.empty() && path[0] == '/') libs.push_back(path);
   }
   return libs;
