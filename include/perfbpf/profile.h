@@ -38,7 +38,14 @@ struct FunctionProfile {
   std::string name;       // symbol as in the ELF file (mangled for C++)
   std::string demangled;  // demangled, equal to name for C symbols
   std::string object;     // path of the ELF file probed
-  uint64_t address = 0;   // symbol value (st_value) in that file
+  std::string version;    // symbol version ("GLIBC_2.2.5", "V1"); "" when unversioned
+  // An IFUNC (strlen): the implementation the target runs and the probe is on
+  // ("__strlen_evex", or its address when unnamed), and who chose it: "target" (read from the
+  // target's relocated slots) or "perfbpf" (the same file resolved by perfbpf's own loader on
+  // the same CPU with the same GLIBC_TUNABLES). Both "" for other functions.
+  std::string implementation;
+  std::string implementation_source;
+  uint64_t address = 0;   // symbol value (st_value) in that file; an IFUNC's implementation's
   uint64_t file_offset = 0;  // where the probe sits in the file
   uint64_t calls = 0;        // completed calls
   uint64_t in_flight = 0;    // entered but not returned when the session ended

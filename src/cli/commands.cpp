@@ -43,6 +43,7 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
 
   SessionOptions session = options.session;
   session.on_attached = [&err, &options](const AttachedProbes& a) {
+    for (const std::string& note : a.notes) err << "perfbpf: " << note << "\n";
     std::string what;
     if (a.functions) what = fmt::format("timing {} function{}", a.functions, a.functions == 1 ? "" : "s");
     if (!a.collectors.empty())

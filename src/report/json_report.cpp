@@ -41,7 +41,7 @@ json function_json(const FunctionProfile& f) {
     threads.push_back({{"tid", t.tid}, {"tgid", t.tgid}, {"calls", t.calls}, {"total_ns", t.total_ns}});
   for (const auto& i : f.series)
     series.push_back({{"t", i.t}, {"calls", i.calls}, {"p50", i.p50}, {"p99", i.p99}, {"max", i.max}});
-  return {{"name", f.name},
+  json out = {{"name", f.name},
           {"demangled", f.demangled},
           {"object", f.object},
           {"address", f.address},
@@ -56,6 +56,9 @@ json function_json(const FunctionProfile& f) {
           {"histogram", histogram_json(f.histogram)},
           {"threads", threads},
           {"series", series}};
+  if (!f.version.empty()) out["version"] = f.version;
+  if (!f.implementation.empty()) out["implementation"] = {{"name", f.implementation}, {"source", f.implementation_source}};
+  return out;
 }
 
 // Reads fields with the JSON path of each in every error, so a malformed report says where.
@@ -169,6 +172,12 @@ FunctionProfile read_function(const Reader& r) {
   f.name = r.str("name");
   f.demangled = r.str("demangled");
   f.object = r.str("object");
+  if (r.has("version")) f.version = r.str("version");
+  if (r.has("implementation")) {
+    Reader impl = r.object("implementation");
+    f.implementation = impl.str("name");
+    f.implementation_source = impl.str("source");
+  }
   f.address = r.u64("address");
   f.file_offset = r.u64("file_offset");
   f.calls = r.u64("calls");

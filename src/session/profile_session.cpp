@@ -87,6 +87,9 @@ std::vector<FunctionProfile> place_probes(std::vector<ProbeTarget>& targets, con
     f.name = t.function.name;
     f.demangled = t.function.demangled;
     f.object = t.object;
+    f.version = t.function.version;
+    f.implementation = t.implementation;
+    f.implementation_source = t.implementation_source;
     f.address = t.function.address;
     f.file_offset = t.function.file_offset + site.offset_in_function;
     f.probe_site = probe_site_name(site.kind);
@@ -168,7 +171,13 @@ Profile run_session(const SessionOptions& options) {
   FdCloser pidfd_closer{pidfd};
   const int target_pid = command ? command->pid() : options.pid;
   std::vector<ProbeTarget> targets;
-  if (!specs.empty()) targets = resolve_targets(specs, ctx);
+  std::vector<std::string> notes;
+  if (!specs.empty()) targets = resolve_targets(specs, ctx, &notes);
+  for (const auto& t : targets)
+    if (!t.implementation.empty())
+      notes.push_back(t.function.demangled + " is an IFUNC: probing " + t.implementation + ", the implementation " +
+                      (t.implementation_source == "target" ? "the target bound it to"
+                                                           : "perfbpf's loader picks from the same file, CPU and tunables"));
   if (scope == Scope::Pid) {
     // Reports name the executable as the process sees it, not through /proc/PID/exe.
     std::error_code ec;
@@ -273,6 +282,7 @@ Profile run_session(const SessionOptions& options) {
     info.follow_children = follow;
     info.program_ids = bpf.program_ids();
     info.link_ids = bpf.link_ids();
+    info.notes = notes;
     for (const auto& f : profile.functions) info.names.push_back(f.demangled);
     options.on_attached(info);
   }

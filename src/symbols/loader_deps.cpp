@@ -1,6 +1,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
+#include <fstream>
 #include <filesystem>
 #include <sstream>
 #include <string>
@@ -35,20 +37,55 @@ std::string one_line(std::string err, int status) {
   return err.empty() ? "its loader exited with status " + std::to_string(status) : err;
 }
 
+// NAME as execvp finds it on PATH (env's way of finding a script's interpreter).
+std::string on_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path ? path : "/usr/local/bin:/usr/bin:/bin");
+  for (std::string dir; std::getline(dirs, dir, ':');) {
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return name;
+}
+
 }  // namespace
 
+std::string script_interpreter(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  // The kernel reads at most the first 256 bytes (BINPRM_BUF_SIZE) of a "#!" line.
+  if (!in || in.get() != '#' || in.get() != '!' || !std::getline(in, line)) return {};
+  std::istringstream words(line.substr(0, 254));
+  std::string interpreter, word;
+  words >> interpreter;
+  // "#!/usr/bin/env [-S] [VAR=value...] prog": the process ends up running prog.
+  if (interpreter.size() >= 4 && interpreter.compare(interpreter.size() - 4, 4, "/env") == 0) {
+    while (words >> word)
+      if (word[0] != '-' && word.find('=') == std::string::npos) return on_path(word);
+  }
+  return interpreter;
+}
+
 std::vector<std::string> loader_dependencies(const std::string& executable) {
-  ElfSymbols elf = ElfSymbols::load(executable);
+  // The kernel follows a few levels of interpreters (scripts run by scripts).
+  std::string program = executable;
+  for (int level = 0; level < 4; level++) {
+    std::string interpreter = script_interpreter(program);
+    if (interpreter.empty()) break;
+    program = interpreter;
+  }
+  ElfSymbols elf = ElfSymbols::load(program);
   if (elf.interpreter().empty()) return {};  // static: nothing is loaded
   if (access(elf.interpreter().c_str(), X_OK) != 0)
-    throw Error(executable + " needs the loader " + elf.interpreter() + ", which is not here",
+    throw Error(program + " needs the loader " + elf.interpreter() + ", which is not here",
                 "is it built for another architecture or distribution?", ENOENT);
   // The loader itself answers, so LD_LIBRARY_PATH, RUNPATH, hwcaps and ld.so.cache all count
   // exactly as they will when the command runs. Unlike ldd's trace mode, --list stops at a
   // missing library, and its message names it: the command would not start either.
-  Output r = run_capture({elf.interpreter(), "--list", executable});
+  Output r = run_capture({elf.interpreter(), "--list", program});
   if (r.status != 0)
-    throw Error("cannot list the libraries of " + executable + ": " + one_line(r.err, r.status),
+    throw Error("cannot list the libraries of " + program + ": " + one_line(r.err, r.status),
                 "check LD_LIBRARY_PATH and that every library it links is installed", ENOEXEC);
   std::vector<std::string> libs;
   std::istringstream lines(r.out);

@@ -6,7 +6,10 @@
 #include <map>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "perfbpf/error.h"
+#include "symbols/ifunc_resolver.h"
 #include "symbols/proc_maps.h"
 
 namespace perfbpf {
@@ -43,7 +46,15 @@ struct ObjectLocation {
 };
 
 ObjectLocation locate_object(const std::string& object, const ResolveContext& ctx) {
-  if (object.empty()) return {ctx.executable, ctx.executable};
+  if (object.empty()) {
+    // The kernel runs a script's interpreter; the script itself has no code to probe.
+    if (std::string interpreter = ctx.pid == 0 ? script_interpreter(ctx.executable) : ""; !interpreter.empty())
+      throw Error("the main executable " + ctx.executable + " is a script (run by " + interpreter +
+                      "), not an ELF file with functions",
+                  "name the ELF that holds the function: -f " + interpreter + ":FUNC, or a library: -f libc:FUNC",
+                  ENOEXEC);
+    return {ctx.executable, ctx.executable};
+  }
   const std::string root = ctx.proc_root + "/" + std::to_string(ctx.pid) + "/root";
   if (object.find('/') != std::string::npos) {
     if (exists(object) || ctx.pid == 0) return {object, object};
@@ -90,6 +101,25 @@ ObjectLocation locate_object(const std::string& object, const ResolveContext& ct
               closest.empty() ? "it defines no functions" : "closest: " + join(closest, 5), ENOENT);
 }
 
+// An IFUNC's probe goes on the implementation the target runs, named when a symbol says so.
+void resolve_implementation(ProbeTarget& t, const ElfSymbols& symbols, const ResolveContext& ctx) {
+  IfuncContext ictx;
+  ictx.proc_root = ctx.proc_root;
+  ictx.pid = ctx.pid;
+  IfuncImplementation impl = resolve_ifunc(t.attach_path, t.function, ictx);
+  t.implementation = fmt::format("0x{:x}", impl.address);  // a library without symbols for it
+  t.function.size = 0;
+  for (const ElfFunction& f : symbols.functions())
+    if (f.address == impl.address) {
+      t.implementation = f.demangled;
+      t.function.size = f.size;
+    }
+  t.implementation_source = impl.source;
+  t.function.address = impl.address;
+  t.function.file_offset = impl.file_offset;
+  t.function.ifunc = false;
+}
+
 }  // namespace
 
 FunctionSpec parse_function_spec(const std::string& text) {
@@ -117,10 +147,11 @@ FunctionSpec parse_function_spec(const std::string& text) {
   return spec;
 }
 
-std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs, const ResolveContext& ctx) {
+std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs, const ResolveContext& ctx,
+                                         std::vector<std::string>* notes) {
   std::vector<ProbeTarget> targets;
   std::map<std::string, ElfSymbols> loaded;  // by file identity
-  std::set<std::pair<std::string, uint64_t>> seen;
+  std::map<std::pair<std::string, uint64_t>, std::string> seen;  // (file, offset) -> the row's name
   for (const auto& spec : specs) {
     ObjectLocation where = locate_object(spec.object, ctx);
     std::string file = file_identity(where.attach_path);
@@ -129,9 +160,24 @@ std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs,
     const ElfSymbols& symbols = it->second;
     std::vector<const ElfFunction*> matched = match_functions(symbols, spec.pattern);
     if (matched.empty()) throw_no_match(spec, symbols, where.object);
+    const bool exact = spec.pattern.find_first_of("*?[") == std::string::npos;
     for (const ElfFunction* f : matched) {
-      if (!seen.emplace(file, f->file_offset).second) continue;
-      targets.push_back({where.attach_path, where.object, *f, spec.text});
+      ProbeTarget t{where.attach_path, where.object, *f, spec.text, {}, {}};
+      if (f->ifunc) {
+        try {
+          resolve_implementation(t, symbols, ctx);
+        } catch (const Error& e) {
+          // Named exactly: the user must know. Matched by a glob: the rest still count.
+          if (exact) throw;
+          if (notes) notes->push_back(std::string(e.what()) + ": left out");
+          continue;
+        }
+      }
+      auto [at, fresh] = seen.emplace(std::make_pair(file, t.function.file_offset), t.function.demangled);
+      if (!fresh && !t.implementation.empty() && notes && at->second != t.function.demangled)
+        notes->push_back(t.function.demangled + " runs the same code as " + at->second + " (" + t.implementation +
+                         "): its calls are counted in that row");
+      if (fresh) targets.push_back(std::move(t));
     }
   }
   return targets;

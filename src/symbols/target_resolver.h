@@ -29,17 +29,30 @@ struct ResolveContext {
 struct ProbeTarget {
   std::string attach_path;  // path this process opens to attach (may go through /proc/PID/root)
   std::string object;       // the object's path as the target sees it, for reports
+  // The function as named. For an IFUNC, address, size and file_offset are those of the
+  // implementation the target runs (ifunc is then false: the probe is on real code).
   ElfFunction function;
   std::string spec;         // which -f produced it
+  std::string implementation;         // IFUNC: the implementation's name ("__strlen_evex"), else ""
+  std::string implementation_source;  // IFUNC: "target" or "perfbpf" (symbols/ifunc_resolver.h)
 };
 
 // Resolves every spec, de-duplicating (same file offset in the same object). Throws Error:
 // object not found (lists what is mapped / what the command depends on), nothing matched
-// (closest names), stripped (which tables are missing), not an ELF file.
-std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs, const ResolveContext& ctx);
+// (closest names), stripped (which tables are missing), not an ELF file, the main executable
+// is a script, an IFUNC named exactly whose implementation cannot be known. NOTES, when given,
+// receives one line per function a glob matched but that was left out (an IFUNC that cannot be
+// resolved) or that shares its code with another row.
+std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs, const ResolveContext& ctx,
+                                         std::vector<std::string>* notes = nullptr);
+
+// "#!/bin/sh -e" -> "/bin/sh"; "#!/usr/bin/env python3" -> python3 found on PATH. "" when
+// PATH is not a script.
+std::string script_interpreter(const std::string& path);
 
 // The shared objects EXECUTABLE would load, found the way the dynamic loader finds them (asks
-// its PT_INTERP with --list, honouring LD_LIBRARY_PATH). Empty for static executables.
+// its PT_INTERP with --list, honouring LD_LIBRARY_PATH). Empty for static executables. For a
+// script, those of its interpreter: the process the kernel starts runs the interpreter.
 std::vector<std::string> loader_dependencies(const std::string& executable);
 
 }  // namespace perfbpf

@@ -1,0 +1,3 @@
+module perfbpf.test/go_target
+
+go 1.19
