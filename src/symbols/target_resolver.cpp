@@ -161,6 +161,7 @@ std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs,
     std::vector<const ElfFunction*> matched = match_functions(symbols, spec.pattern);
     if (matched.empty()) throw_no_match(spec, symbols, where.object);
     const bool exact = spec.pattern.find_first_of("*?[") == std::string::npos;
+    std::vector<Error> left_out;
     for (const ElfFunction* f : matched) {
       ProbeTarget t{where.attach_path, where.object, *f, spec.text, {}, {}};
       if (f->ifunc) {
@@ -169,7 +170,7 @@ std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs,
         } catch (const Error& e) {
           // Named exactly: the user must know. Matched by a glob: the rest still count.
           if (exact) throw;
-          if (notes) notes->push_back(std::string(e.what()) + ": left out");
+          left_out.push_back(e);
           continue;
         }
       }
@@ -179,6 +180,10 @@ std::vector<ProbeTarget> resolve_targets(const std::vector<FunctionSpec>& specs,
                          "): its calls are counted in that row");
       if (fresh) targets.push_back(std::move(t));
     }
+    // A glob whose every match was left out would probe nothing: that is an error.
+    if (!left_out.empty() && left_out.size() == matched.size()) throw left_out.front();
+    for (const Error& e : left_out)
+      if (notes) notes->push_back(std::string(e.what()) + ": left out");
   }
   return targets;
 }
