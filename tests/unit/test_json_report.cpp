@@ -59,7 +59,12 @@ Profile rich_profile() {
   p.session.hostname = "vm";
   p.session.end_reason = "target-exited";
   p.session.exit_code = 3;
-  p.functions = {function_with("handle_request", 1, 5000), function_with("_ZN2ns5parseEPKc", 2, 700)};
+  p.functions = {function_with("handle_request", 1, 5000), function_with("_ZN2ns5parseEPKc", 2, 700),
+                 function_with("strlen", 3, 900)};
+  // An IFUNC, probed at the implementation the target runs, with its symbol version.
+  p.functions[2].version = "GLIBC_2.2.5";
+  p.functions[2].implementation = "__strlen_evex";
+  p.functions[2].implementation_source = "target";
   p.events.received = 5700;
   p.events.lost_by_reason = {{"ringbuf_full", 0}, {"depth_overflow", 0}};
   p.calibration.method = "self-probe";
@@ -314,6 +319,9 @@ void require_equal(const Profile& a, const Profile& b) {
     CHECK(x.name == y.name);
     CHECK(x.demangled == y.demangled);
     CHECK(x.object == y.object);
+    CHECK(x.version == y.version);
+    CHECK(x.implementation == y.implementation);
+    CHECK(x.implementation_source == y.implementation_source);
     CHECK(x.address == y.address);
     CHECK(x.file_offset == y.file_offset);
     CHECK(x.calls == y.calls);
