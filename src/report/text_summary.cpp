@@ -93,6 +93,15 @@ void write_waits(const StackProfile& s, std::ostream& out) {
 }
 
 // How the numbers above were corrected, and what the probes cost the target.
+// An IFUNC's row times the implementation the target runs: say which, and who chose it.
+void write_implementations(const Profile& p, std::ostream& out) {
+  for (const auto& f : p.functions)
+    if (!f.implementation.empty())
+      out << fmt::format("{}: IFUNC, timed at its implementation {} ({})\n", f.demangled, f.implementation,
+                         f.implementation_source == "target" ? "bound by the target"
+                                                             : "perfbpf's loader, same file, CPU and tunables");
+}
+
 void write_probe_notes(const Profile& p, std::ostream& out) {
   if (p.functions.empty()) return;
   std::map<std::string, size_t> by_site;
@@ -427,6 +436,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
     out << "%SESSION: total time in the function / session wall time; nested or concurrent calls add up, "
            "so it can pass 100.\n";
   }
+  write_implementations(p, out);
   write_probe_notes(p, out);
   write_hottest(p.stacks, out);
   write_waits(p.off_cpu, out);

@@ -128,6 +128,14 @@ TEST_CASE("no calls and in-flight calls are said plainly", "[summary]") {
   CHECK_THAT(render(p), !Catch::Contains("no calls recorded"));
 }
 
+TEST_CASE("an IFUNC's row says which implementation it timed", "[summary]") {
+  Profile p = sample();
+  p.functions = {fn("strlen", 10, 1000)};
+  p.functions[0].implementation = "__strlen_evex";
+  p.functions[0].implementation_source = "target";
+  CHECK_THAT(render(p), Catch::Contains("strlen: IFUNC, timed at its implementation __strlen_evex (bound by the target)"));
+}
+
 TEST_CASE("system and cgroup sessions name their scope, not a pid", "[summary]") {
   Profile p = sample();
   p.session.mode = "system";
