@@ -1,7 +1,8 @@
 // Fixture for MiniDebugInfo: its static functions are named only in .gnu_debugdata once the
 // build has stripped it the way Fedora does (make_minidebuginfo.sh).
 //   mdi_target N      N calls of hidden_work (a static function) through exported_work
-//   mdi_target spin MS    burns CPU in hidden_spin for MS milliseconds (for stack samples)
+//   mdi_target spin MS    burns MS milliseconds of CPU time in hidden_spin (for stack samples;
+//                         CPU time, not wall time, so a busy machine does not thin the samples)
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,17 +16,17 @@ __attribute__((noinline)) static void hidden_work(long n)
 		mdi_sink += i;
 }
 
-__attribute__((noinline)) static double now_ms(void)
+__attribute__((noinline)) static double cpu_ms(void)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
 	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 __attribute__((noinline)) static void hidden_spin(long ms)
 {
-	double end = now_ms() + ms;
-	while (now_ms() < end)
+	double end = cpu_ms() + ms;
+	while (cpu_ms() < end)
 		for (int i = 0; i < 10000; i++)
 			mdi_sink += i;
 }

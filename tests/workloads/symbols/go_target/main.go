@@ -2,13 +2,15 @@
 // pclntab. It allocates nothing in the loop, so no garbage collection runs while it is probed.
 //
 //	go_target calls N   N calls each of main.Work and main.(*Server).handle
-//	go_target spin MS   burns CPU in main.spin for MS milliseconds (for stack samples)
+//	go_target spin MS   burns MS milliseconds of CPU time in main.spin (for stack samples; CPU
+//	                    time, not wall time, so a busy machine does not thin the samples)
 package main
 
 import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -25,10 +27,18 @@ func Work(x int) int { return x*3 + 1 }
 
 var sink int
 
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 //go:noinline
 func spin(d time.Duration) {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
+	end := cpuTime() + d
+	for cpuTime() < end {
 		for i := 0; i < 10000; i++ {
 			sink += i
 		}
