@@ -16,8 +16,7 @@ _Static_assert((FUNCLAT_MAX_DEPTH & (FUNCLAT_MAX_DEPTH - 1)) == 0, "depth masks 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Settings, written by userspace between open and load. */
-const volatile bool filter_tgid = false;     /* false: every process (system-wide) */
-const volatile bool follow_children = false; /* add forked children of targets to "targets" */
+const volatile bool filter_tgid = false; /* false: every process (system-wide) */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -32,7 +31,11 @@ struct {
 	__type(value, struct funclat_stack);
 } stacks SEC(".maps");
 
-/* Processes being profiled (when filter_tgid); kept current by fork/exit when following. */
+/*
+ * Processes being profiled (when filter_tgid). In a session this is the target set of
+ * bpf/target_set.bpf.c, shared through bpf_map__reuse_fd, which keeps it current from
+ * exec/fork/exit; standalone (calibration) userspace fills it.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FUNCLAT_MAX_TGIDS);
@@ -214,27 +217,10 @@ int BPF_KRETPROBE(handle_return)
 	return 0;
 }
 
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
-{
-	__u32 parent_tgid, child_tgid;
-	__u8 one = 1;
-
-	if (!follow_children)
-		return 0;
-	parent_tgid = BPF_CORE_READ(parent, tgid);
-	child_tgid = BPF_CORE_READ(child, tgid);
-	if (parent_tgid == child_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
-		return 0;
-	bpf_map_update_elem(&targets, &child_tgid, &one, BPF_ANY);
-	return 0;
-}
-
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	__u32 tid = BPF_CORE_READ(task, pid);
-	__u32 tgid = BPF_CORE_READ(task, tgid);
 	struct funclat_stack *st = bpf_map_lookup_elem(&stacks, &tid);
 
 	if (st) {
@@ -253,12 +239,5 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		}
 		bpf_map_delete_elem(&stacks, &tid);
 	}
-	/*
-	 * signal->live is decremented before this tracepoint fires (do_exit), so zero means the
-	 * whole thread group is gone. Read this way because the tracepoint's group_dead argument
-	 * only exists on recent kernels.
-	 */
-	if (follow_children && BPF_CORE_READ(task, signal, live.counter) == 0)
-		bpf_map_delete_elem(&targets, &tgid);
 	return 0;
 }

@@ -2,8 +2,9 @@
 /*
  * Which processes a program looks at, shared by every probe family: all of them but perfbpf
  * (system mode), or those in the "targets" set. Userspace points every object's "targets" at
- * one map (bpf_map__reuse_fd), kept current from fork/exit by funclat's programs and, for
- * --cgroup, from the cgroup's member list.
+ * one map (bpf_map__reuse_fd): the session's target set (bpf/target_set.bpf.c), kept current
+ * from exec/fork/exit and, for --pid and --cgroup, by userspace. The size declared here is
+ * replaced by the shared map's own (--max-processes).
  */
 #ifndef PERFBPF_TARGET_FILTER_BPF_H
 #define PERFBPF_TARGET_FILTER_BPF_H

@@ -68,6 +68,16 @@ struct EventStats {
   std::map<std::string, uint64_t> lost_by_reason;
 };
 
+// The processes a session profiled (pid, command and cgroup mode): the set every probe
+// family filters on. A process that found it full was never profiled.
+struct TargetSetInfo {
+  bool enabled = false;        // false in system mode (every process) and in older reports
+  uint32_t max_processes = 0;  // capacity: processes profiled at once (--max-processes)
+  uint64_t admitted = 0;       // processes that joined over the session
+  uint64_t lost = 0;           // processes that could not join: sum of lost_by_reason
+  std::map<std::string, uint64_t> lost_by_reason;  // "target_set_full"
+};
+
 struct SessionInfo {
   std::string mode;                  // "pid", "command" or "system"
   int64_t pid = 0;                   // target pid (pid mode) or the command's pid
@@ -80,6 +90,7 @@ struct SessionInfo {
   std::string hostname;
   std::string end_reason;            // "duration", "signal", "target-exited"
   int64_t exit_code = -1;            // command mode: the command's exit status, else -1
+  TargetSetInfo target_set;
 };
 
 // Where the CPU time went: sampled stacks (cpu-clock at frequency_hz), symbolized after the

@@ -36,6 +36,10 @@ struct SessionOptions {
   bool follow_children = false;        // --children; command mode follows unless no_children
   bool no_children = false;            // command mode: probe only the command's own process
   double duration_s = 0;               // 0: until Ctrl-C or the target exits
+  // Capacity of the target set: processes profiled at once (the command and its live
+  // descendants, a cgroup's members); past it a process is counted in session.target_set.lost.
+  uint32_t max_processes = 8192;
+  uint32_t max_threads = 8192;         // threads with an open probed call at once (-f)
   bool handle_signals = true;          // SIGINT/SIGTERM end the session (CLI); off for library use
   bool calibrate = true;               // subtract measured probe cost; false reports raw latency
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this

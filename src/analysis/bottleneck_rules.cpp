@@ -520,6 +520,9 @@ void data_quality_rules(const Profile& p, std::vector<Bottleneck>& out) {
   for (const auto& [reason, n] : p.system.lost_by_reason) system_lost += n;
   if (p.system.enabled && system_lost > 0)
     lost("system", "resource events", system_lost, 0, p.system.lost_by_reason);
+  // A process that found the target set full was never profiled at all.
+  const TargetSetInfo& ts = p.session.target_set;
+  if (ts.lost > 0) lost("processes", "processes", ts.lost, d(ts.admitted + ts.lost), ts.lost_by_reason);
 
   const OverheadInfo& o = p.overhead;
   if (o.target_slowdown_pct > o.budget_pct) {

@@ -124,6 +124,7 @@ std::string text_for(const Bottleneck& b) {
     const std::string kind = subject == "events"  ? "function events"
                              : subject == "stacks" ? "stack samples"
                              : subject == "system" ? "resource events"
+                             : subject == "processes" ? "processes"
                                                    : "off-CPU events";
     std::string amount = e.unit == "%" ? fmt::format("{:.2f}% of the {}", e.value, kind) : fmt::format("{:.0f} {}", e.value, kind);
     std::string what = subject == "system"
@@ -131,6 +132,7 @@ std::string text_for(const Bottleneck& b) {
                        : subject == "events"
                            ? "probe fewer or less frequently called functions (-f), or raise the ring buffer size"
                        : subject == "stacks" ? "lower --sample-freq"
+                       : subject == "processes" ? "raise --max-processes above the processes alive at once"
                                              : "raise --min-block-us so fewer short waits are recorded";
     return fmt::format("{} were lost ({}): the figures built from them undercount. To lose none, {}", amount, e.detail,
                        what);

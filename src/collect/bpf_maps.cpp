@@ -8,6 +8,7 @@
 #include "perfbpf/error.h"
 
 #include "log_hist.h"
+#include "target_set.h"
 
 namespace perfbpf {
 
@@ -15,8 +16,8 @@ static_assert(LOG_HIST_SUB_BUCKET_BITS == LatencyHistogram::kSubBucketBits,
               "BPF histograms must use the userspace bucket layout");
 
 int create_target_set(const std::vector<uint32_t>& tgids) {
-  constexpr uint32_t kMaxTgids = 8192;  // TARGET_FILTER_MAX_TGIDS
-  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), kMaxTgids, nullptr);
+  int fd = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), TARGET_SET_MAX_PROCESSES,
+                          nullptr);
   if (fd < 0) throw Error(errno_message("cannot create the BPF target set", errno), "run as root", errno);
   for (uint32_t tgid : tgids) {
     uint8_t one = 1;
@@ -27,6 +28,27 @@ int create_target_set(const std::vector<uint32_t>& tgids) {
     }
   }
   return fd;
+}
+
+std::vector<uint32_t> program_ids(const bpf_object* object) {
+  std::vector<uint32_t> ids;
+  bpf_program* prog = nullptr;
+  while ((prog = bpf_object__next_program(object, prog))) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
+}
+
+std::vector<uint32_t> link_ids(const std::vector<int>& link_fds) {
+  std::vector<uint32_t> ids;
+  for (int fd : link_fds) {
+    bpf_link_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
+  }
+  return ids;
 }
 
 uint64_t recursion_misses(const bpf_object* object) {

@@ -28,9 +28,15 @@ void for_each_entry(int map_fd, Fn&& fn) {
   }
 }
 
-// A target set (bpf/target_filter.bpf.h: tgid -> 1) holding TGIDS, for collectors loaded
-// without funclat, which otherwise owns it. Returns the map fd; throws Error.
+// A fixed target set (bpf/target_filter.bpf.h: tgid -> 1) holding TGIDS, for the library's
+// collectors watching known processes; sessions use session/target_set.h, which follows
+// exec, fork and exit. Returns the map fd; throws Error.
 int create_target_set(const std::vector<uint32_t>& tgids);
+
+// Kernel ids of OBJECT's loaded programs, and of the links behind LINK_FDS (for tests: a
+// session leaves none behind).
+std::vector<uint32_t> program_ids(const bpf_object* object);
+std::vector<uint32_t> link_ids(const std::vector<int>& link_fds);
 
 // Runs of OBJECT's programs the kernel skipped because one was already running on that CPU
 // (bpf_prog_info.recursion_misses, summed): events the maps never saw.

@@ -645,6 +645,13 @@ json to_json(const Profile& p) {
                  {"overhead", overhead_json(p.overhead)},
                  {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)},
                  {"off_cpu", p.off_cpu.enabled ? stacks_json(p.off_cpu) : json(nullptr)}};
+  if (s.target_set.enabled) {
+    const TargetSetInfo& t = s.target_set;
+    report["session"]["target_set"] = {{"max_processes", t.max_processes},
+                                       {"admitted", t.admitted},
+                                       {"lost", t.lost},
+                                       {"lost_by_reason", t.lost_by_reason}};
+  }
   // Absent rather than null when no collector ran, so reports from before the section stay
   // byte-for-byte what they were.
   if (p.system.enabled) report["system"] = system_json(p.system);
@@ -672,6 +679,15 @@ Profile profile_from_json(const json& report) {
   p.session.hostname = s.str("hostname");
   p.session.end_reason = s.str("end_reason");
   p.session.exit_code = s.i64("exit_code");
+  if (s.has("target_set")) {  // absent in system mode and in reports from before it
+    Reader t = s.object("target_set");
+    TargetSetInfo& ts = p.session.target_set;
+    ts.enabled = true;
+    ts.max_processes = static_cast<uint32_t>(t.u64("max_processes"));
+    ts.admitted = t.u64("admitted");
+    ts.lost = t.u64("lost");
+    ts.lost_by_reason = t.counts("lost_by_reason");
+  }
   const json& functions = root.array("functions");
   for (size_t i = 0; i < functions.size(); i++)
     p.functions.push_back(read_function(Reader(functions[i], "functions[" + std::to_string(i) + "]")));

@@ -397,6 +397,11 @@ std::string format_interval_line(const SeriesSample& s, const std::vector<std::s
 
 void write_text_summary(const Profile& p, std::ostream& out) {
   const SessionInfo& s = p.session;
+  const TargetSetInfo& ts = s.target_set;
+  if (ts.lost > 0)
+    out << fmt::format("WARNING: {} process{} never profiled: the target set was full ({} at once, "
+                       "--max-processes); every figure below misses {}.\n",
+                       ts.lost, ts.lost == 1 ? " was" : "es were", ts.max_processes, ts.lost == 1 ? "it" : "them");
   if (p.events.lost > 0) {
     std::string why;
     for (const auto& [reason, n] : p.events.lost_by_reason)
@@ -442,8 +447,12 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   write_waits(p.off_cpu, out);
   write_resources(p, out);
   if (p.analysis.enabled) write_analysis(p.analysis, out);
-  out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
-                     p.overhead.completeness_pct);
+  if (ts.lost > 0)
+    out << fmt::format("\nevents: {} received, {} lost (incomplete: {} process{} never profiled)\n", p.events.received,
+                       p.events.lost, ts.lost, ts.lost == 1 ? "" : "es");
+  else
+    out << fmt::format("\nevents: {} received, {} lost ({:.2f}% complete)\n", p.events.received, p.events.lost,
+                       p.overhead.completeness_pct);
   const OverheadInfo& o = p.overhead;
   std::string bpf = o.bpf_stats == "none"
                         ? std::string("BPF run time unknown (uncalibrated)")

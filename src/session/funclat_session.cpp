@@ -12,6 +12,7 @@
 #include <map>
 #include <thread>
 
+#include "collect/bpf_maps.h"
 #include "collect/funclat_decoder.h"
 #include <linux/types.h>
 
@@ -42,7 +43,10 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   skel_.reset(funclat_bpf__open());
   if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
-  skel_->rodata->follow_children = settings.follow_children;
+  if (settings.shared_targets_fd >= 0) {
+    if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
+      throw_libbpf("cannot share the target set with the funclat programs", err);
+  }
   uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
   if (uprobe_multi_) {
     for (bpf_program* prog : {skel_->progs.handle_entry, skel_->progs.handle_return})
@@ -53,13 +57,10 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
                  "run with -v to see the verifier log; the kernel needs BTF, uprobes and ring buffers");
-  // Thread exits keep the per-thread stacks map clean and report calls that never returned;
-  // forks keep the target set current when following children.
-  for (bpf_program* prog : {skel_->progs.handle_exit, skel_->progs.handle_fork}) {
-    bpf_link* link = bpf_program__attach(prog);
-    if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
-    links_.emplace_back(link);
-  }
+  // Thread exits keep the per-thread stacks map clean and report calls that never returned.
+  bpf_link* exit_link = bpf_program__attach(skel_->progs.handle_exit);
+  if (!exit_link) throw_libbpf("cannot attach handle_exit", errno);
+  links_.emplace_back(exit_link);
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
   if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
 }
@@ -93,13 +94,7 @@ void FuncLatSession::set_probe_costs(const std::vector<uint64_t>& cost_ns) {
 std::vector<uint32_t> FuncLatSession::link_ids() const {
   std::vector<int> fds(multi_links_);
   for (const auto& link : links_) fds.push_back(bpf_link__fd(link.get()));
-  std::vector<uint32_t> ids;
-  for (int fd : fds) {
-    bpf_link_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) ids.push_back(info.id);
-  }
-  return ids;
+  return ::perfbpf::link_ids(fds);
 }
 
 std::pair<uint64_t, uint64_t> FuncLatSession::run_stats() const {
@@ -251,15 +246,6 @@ std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
   return open;
 }
 
-std::vector<uint32_t> FuncLatSession::program_ids() const {
-  std::vector<uint32_t> ids;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel_->obj) {
-    bpf_prog_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0) ids.push_back(info.id);
-  }
-  return ids;
-}
+std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
 
 }  // namespace perfbpf

@@ -21,7 +21,9 @@ namespace perfbpf {
 
 struct FuncLatSettings {
   bool filter_tgid = true;        // only processes in the target set
-  bool follow_children = false;   // add forked children of targets to the set, in BPF
+  // The session's target set (session/target_set.h) to filter on; -1: a set of this object's
+  // own, filled with add_target_tgid (calibration).
+  int shared_targets_fd = -1;
   uint32_t max_threads = 8192;    // threads with an open probed call at once
   bool uprobe_multi = true;       // one link per file (Linux 6.6+); false: a perf-event link per probe
   // Kernel BPF run-time statistics: they time every BPF program run in the system, which
@@ -40,8 +42,7 @@ class FuncLatSession {
   FuncLatSession& operator=(const FuncLatSession&) = delete;
 
   void add_target_tgid(uint32_t tgid);
-  // The target set (kept current from fork/exit when following children), for other
-  // programs to share, and its members now.
+  // The target set filtered on (the shared one when given), and its members now.
   int targets_fd() const;
   std::vector<uint32_t> target_tgids() const;
   // Calibrated per-call probe cost by probe id, so BPF can tell each call how much probe time

@@ -27,6 +27,7 @@
 #include "session/resource_monitor.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
+#include "session/target_set.h"
 #include "symbols/probe_site.h"
 #include "symbols/symbolizer.h"
 #include "symbols/target_resolver.h"
@@ -132,6 +133,16 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
   o.completeness_pct = seen ? 100.0 * static_cast<double>(profile.events.received) / static_cast<double>(seen) : 100;
 }
 
+TargetSetInfo target_set_info(const TargetSetStats& stats) {
+  TargetSetInfo info;
+  info.enabled = true;
+  info.max_processes = stats.max_processes;
+  info.admitted = stats.admitted;
+  info.lost_by_reason = stats.lost_by_reason;
+  for (const auto& [reason, n] : stats.lost_by_reason) info.lost += n;
+  return info;
+}
+
 }  // namespace
 
 Profile run_session(const SessionOptions& options) {
@@ -195,30 +206,38 @@ Profile run_session(const SessionOptions& options) {
     cost.push_back(static_cast<uint64_t>(std::llround(f.probe_cost_ns)));
   }
 
-  // The funclat object also owns the target set every other program filters by; a cgroup's
-  // members join it as they are found, and their children by fork.
+  // The target set every program filters by: the command joins at its exec (nothing perfbpf's
+  // forked child runs before counts), a pid or a cgroup's members as they are found, and
+  // descendants by fork when following.
   const bool follow = scope == Scope::Command ? !options.no_children
                       : scope == Scope::Pid   ? options.follow_children
                                               : scope == Scope::Cgroup;
+  const bool filter = scope != Scope::System;
+  std::optional<TargetSet> target_set;
+  if (filter) target_set.emplace(TargetSetSettings{follow, options.max_processes});
+  const int targets_fd = target_set ? target_set->fd() : -1;
+  auto members = [&target_set] { return target_set->tgids(); };
+  if (command) target_set->admit_at_exec(static_cast<uint32_t>(command->pid()));
+  else if (target_pid > 0) target_set->add(static_cast<uint32_t>(target_pid));
+  for (uint32_t pid : cgroup_members) target_set->add(pid);
   Aggregator aggregator(targets.size(), bias);
   AlertTracker alerts(options.thresholds);
   FuncLatSettings settings;
-  // Per-pid probes fire only in the target already; the BPF-side set is for following children.
-  settings.filter_tgid = follow;
-  settings.follow_children = follow;
+  // Per-pid probes fire only in the target, but in the command from fork on: the set keeps
+  // them to its exec. Following descendants needs probes in every process, filtered by the set.
+  settings.filter_tgid = follow || scope == Scope::Command;
+  settings.shared_targets_fd = targets_fd;
+  settings.max_threads = options.max_threads;
   settings.bpf_stats = options.bpf_stats;
   FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
-  if (target_pid > 0) bpf.add_target_tgid(static_cast<uint32_t>(target_pid));
-  for (uint32_t pid : cgroup_members) bpf.add_target_tgid(pid);
   bpf.set_probe_costs(cost);
-  const bool filter = scope != Scope::System;
   std::optional<CpuSampler> sampler;
   Symbolizer symbols;
   if (sampling) {
     SamplerSettings s;
     s.frequency_hz = options.sample_freq;
     s.filter_tgid = filter;
-    s.shared_targets_fd = bpf.targets_fd();
+    s.shared_targets_fd = targets_fd;
     s.off_cpu = options.off_cpu;
     s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
     sampler.emplace(s);
@@ -232,7 +251,10 @@ Profile run_session(const SessionOptions& options) {
     m.cgroup = options.cgroup;
     m.interval_s = options.interval_s;
     m.top_n = options.top_n;
-    if (filter) m.members = [&bpf] { return bpf.target_tgids(); };
+    if (filter) {
+      m.members = members;
+      m.exec_name = [&target_set](uint32_t tgid) { return target_set->name(tgid); };
+    }
     // Each interval also closes the functions' per-interval latency (after the loop drained
     // the ring buffer of the calls that returned in it).
     const double cpus = static_cast<double>(std::max<size_t>(1, online_cpus().size()));
@@ -255,7 +277,7 @@ Profile run_session(const SessionOptions& options) {
     };
     CollectorSettings c;
     c.filter_tgid = filter;
-    c.targets_fd = bpf.targets_fd();
+    c.targets_fd = targets_fd;
     monitor.emplace(m, c);
   }
   // Per-pid probes cost nothing to other processes; following descendants needs probes in
@@ -283,20 +305,28 @@ Profile run_session(const SessionOptions& options) {
     info.program_ids = bpf.program_ids();
     info.link_ids = bpf.link_ids();
     info.notes = notes;
+    if (target_set) {
+      for (uint32_t id : target_set->program_ids()) info.program_ids.push_back(id);
+      for (uint32_t id : target_set->link_ids()) info.link_ids.push_back(id);
+    }
     for (const auto& f : profile.functions) info.names.push_back(f.demangled);
     options.on_attached(info);
   }
 
   profile.session.start = rfc3339_now();
   profile.session.start_monotonic_ns = monotonic_ns();
-  if (command) command->release();
+  if (command) {
+    command->release();
+    // Exec has happened; its tracepoint, which admits the command, runs a moment after.
+    target_set->wait_exec(1000);
+  }
   // Mappings are read while the processes live: exec has happened once release() returns.
   // System-wide, only processes not seen yet are read during the session.
   uint64_t last_snapshot_ns = 0;
   auto snapshot_targets = [&](bool all) {
     if (!sampler) return;
     last_snapshot_ns = monotonic_ns();
-    for (uint32_t tgid : filter ? bpf.target_tgids() : sampler->sampled_tgids())
+    for (uint32_t tgid : filter ? members() : sampler->sampled_tgids())
       if (filter || all || !symbols.has_snapshot(tgid)) symbols.snapshot(tgid);
   };
   snapshot_targets(true);
@@ -308,7 +338,7 @@ Profile run_session(const SessionOptions& options) {
       snapshot_targets(false);  // libraries load later
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup))
-        if (cgroup_members.insert(pid).second) bpf.add_target_tgid(pid);
+        if (cgroup_members.insert(pid).second) target_set->add(pid);
     int consumed = bpf.consume();
     if (monitor) monitor->poll();
     return consumed;
@@ -324,6 +354,7 @@ Profile run_session(const SessionOptions& options) {
     profile.system = monitor->result();
   }
   bpf.detach_and_drain();
+  if (target_set) profile.session.target_set = target_set_info(target_set->stats());
   if (sampler) {
     sampler->stop();
     snapshot_targets(true);  // still alive in pid mode or after a duration limit

@@ -37,13 +37,13 @@ void ResourceMonitor::start() {
   next_due_ns_ = start_ns_ + static_cast<uint64_t>(settings_.interval_s * 1e9);
 }
 
-ResourceSnapshot ResourceMonitor::snapshot() {
+ResourceSnapshot ResourceMonitor::snapshot(bool final) {
   ResourceSnapshot s;
   s.at_ns = monotonic_ns();
   for (const auto& c : collectors_) c->read(s);
   if (settings_.members)
     for (uint32_t pid : settings_.members()) s.processes[pid].pid = pid;  // idle ones too
-  name_processes(s, false);
+  name_processes(s, final);
   for (auto& [tgid, p] : s.processes) {
     MemoryUsage& m = p.usage.memory;
     // The memory collector only hears of RSS changes; an unchanged process is read from /proc.
@@ -63,15 +63,16 @@ ResourceSnapshot ResourceMonitor::snapshot() {
 }
 
 // Names and parents come from /proc once per process (exited ones bring theirs from BPF);
-// the final read (WITH_THREADS) reads them again, as an exec may have renamed the process.
-void ResourceMonitor::name_processes(ResourceSnapshot& s, bool with_threads) {
+// the final read reads them again, as an exec may have renamed the process since. A process
+// gone from /proc by then is named after its last exec if the target set saw it.
+void ResourceMonitor::name_processes(ResourceSnapshot& s, bool final) {
   for (auto& [tgid, p] : s.processes) {
-    if (!p.comm.empty()) {
+    if (!p.comm.empty()) {  // a collector's, at exit
       names_[tgid] = {p.comm, p.ppid};
       continue;
     }
     auto known = names_.find(tgid);
-    auto st = known == names_.end() || with_threads ? procfs_.stat(tgid) : std::nullopt;
+    auto st = known == names_.end() || final ? procfs_.stat(tgid) : std::nullopt;
     if (st) {
       p.comm = st->comm;
       p.ppid = st->ppid;
@@ -79,7 +80,10 @@ void ResourceMonitor::name_processes(ResourceSnapshot& s, bool with_threads) {
     } else if (known != names_.end()) {
       std::tie(p.comm, p.ppid) = known->second;
     }
-    if (!with_threads || p.exited) continue;
+    if (final && !st && settings_.exec_name) {
+      if (auto name = settings_.exec_name(tgid)) p.comm = *name;
+    }
+    if (!final || p.exited) continue;
     for (auto& [tid, t] : p.threads)
       if (auto ts = procfs_.thread_stat(tgid, tid)) t.comm = ts->comm;
   }
@@ -112,12 +116,11 @@ std::optional<SeriesSample> ResourceMonitor::poll() {
 
 void ResourceMonitor::stop() {
   if (!running_) return;
-  ResourceSnapshot final_snapshot = snapshot();
+  ResourceSnapshot final_snapshot = snapshot(/*final=*/true);
   // A last interval shorter than a tenth of one says little; its counts still reach the totals.
   if (final_snapshot.at_ns - last_.at_ns >= static_cast<uint64_t>(settings_.interval_s * 1e8))
     close_interval(final_snapshot);
   last_ = std::move(final_snapshot);
-  name_processes(last_, true);
   if (settings_.scope == "system") interfaces_end_ = procfs_.net_dev();
   collectors_.clear();  // detaches: every link and perf event goes with its collector
   running_ = false;

@@ -29,6 +29,9 @@ struct MonitorSettings {
   // The processes in scope now (pid and cgroup scope), so idle ones are reported too; empty
   // in system scope.
   std::function<std::vector<uint32_t>()> members;
+  // A process's name after its last exec, kept by BPF for targets that exited (the session's
+  // target set); nullopt when unknown.
+  std::function<std::optional<std::string>(uint32_t)> exec_name;
   std::function<void(const SeriesSample&)> on_interval;  // e.g. the live line on stderr
 };
 
@@ -45,6 +48,8 @@ class ResourceMonitor {
   std::optional<SeriesSample> poll();
   void stop();  // closes the last, partial interval and detaches every collector
   bool running() const { return running_; }
+  // CLOCK_MONOTONIC ns when poll() closes the next interval; 0 when not running.
+  uint64_t next_due_ns() const { return running_ ? next_due_ns_ : 0; }
 
   // The report section; valid after stop(), or as of the last interval while running.
   SystemProfile result() const;
@@ -52,9 +57,9 @@ class ResourceMonitor {
   std::optional<SeriesSample> last_sample() const;
 
  private:
-  ResourceSnapshot snapshot();
+  ResourceSnapshot snapshot(bool final = false);
   void close_interval(const ResourceSnapshot& now);
-  void name_processes(ResourceSnapshot& s, bool with_threads);
+  void name_processes(ResourceSnapshot& s, bool final);
 
   MonitorSettings settings_;
   ProcFs procfs_;

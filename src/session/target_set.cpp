@@ -1,0 +1,113 @@
+#include "session/target_set.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <linux/types.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include "collect/bpf_maps.h"
+#include "perfbpf/error.h"
+#include <target_set.h>  // bpf/target_set.h, the ABI (quotes would find this file's own header)
+#include "target_set.skel.h"
+
+namespace perfbpf {
+namespace {
+
+static_assert(kDefaultMaxProcesses == TARGET_SET_MAX_PROCESSES, "one default capacity on both sides");
+
+const char* const kLossNames[TARGET_SET_LOSS_NR] = {"target_set_full"};
+
+[[noreturn]] void fail(const std::string& what, int err, const std::string& hint = {}) {
+  if (err < 0) err = -err;
+  throw Error(errno_message(what, err), err == EPERM ? "run as root" : hint, err);
+}
+
+}  // namespace
+
+void TargetSet::SkelDeleter::operator()(target_set_bpf* s) const { target_set_bpf__destroy(s); }
+void TargetSet::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
+
+TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(settings.max_processes) {
+  skel_.reset(target_set_bpf__open());
+  if (!skel_) fail("cannot open the target-set BPF object", errno);
+  skel_->rodata->follow_children = settings.follow_children;
+  for (bpf_map* map : {skel_->maps.targets, skel_->maps.names})
+    if (int err = bpf_map__set_max_entries(map, max_processes_)) fail("cannot size the target set", err);
+  if (int err = target_set_bpf__load(skel_.get()))
+    fail("cannot load the target-set BPF programs", err, "run with -v to see the verifier log");
+  for (bpf_program* prog : {skel_->progs.handle_exec, skel_->progs.handle_fork, skel_->progs.handle_free}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) fail(std::string("cannot attach ") + bpf_program__name(prog), errno);
+    links_.emplace_back(link);
+  }
+}
+
+TargetSet::~TargetSet() = default;
+
+int TargetSet::fd() const { return bpf_map__fd(skel_->maps.targets); }
+
+bool TargetSet::add(uint32_t tgid) {
+  uint8_t one = 1;
+  if (bpf_map_update_elem(fd(), &tgid, &one, BPF_NOEXIST) == 0) {
+    added_++;
+    return true;
+  }
+  int err = errno;
+  if (err == EEXIST) return true;
+  if (err == E2BIG || err == ENOMEM) {
+    lost_full_++;
+    return false;
+  }
+  fail("cannot add pid " + std::to_string(tgid) + " to the target set", err);
+}
+
+void TargetSet::admit_at_exec(uint32_t tgid) { __atomic_store_n(&skel_->bss->pending_tgid, tgid, __ATOMIC_SEQ_CST); }
+
+bool TargetSet::wait_exec(int timeout_ms) const {
+  // The command's exec closes perfbpf's error pipe a little before the exec tracepoint runs
+  // (close-on-exec happens while the new image is set up), so release() can return first.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (__atomic_load_n(&skel_->bss->pending_tgid, __ATOMIC_SEQ_CST) != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    usleep(50);
+  }
+  return true;
+}
+
+std::vector<uint32_t> TargetSet::tgids() const {
+  std::vector<uint32_t> out;
+  for_each_entry<uint32_t, uint8_t>(fd(), [&out](uint32_t tgid, uint8_t) { out.push_back(tgid); });
+  return out;
+}
+
+std::optional<std::string> TargetSet::name(uint32_t tgid) const {
+  target_set_name n{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.names), &tgid, &n) != 0) return std::nullopt;
+  std::string comm(n.comm, strnlen(n.comm, sizeof(n.comm)));
+  if (comm.empty()) return std::nullopt;
+  return comm;
+}
+
+std::vector<uint32_t> TargetSet::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
+
+std::vector<uint32_t> TargetSet::link_ids() const {
+  std::vector<int> fds;
+  for (const auto& link : links_) fds.push_back(bpf_link__fd(link.get()));
+  return ::perfbpf::link_ids(fds);
+}
+
+TargetSetStats TargetSet::stats() const {
+  TargetSetStats s;
+  s.max_processes = max_processes_;
+  for (uint64_t n : sum_percpu_counters(bpf_map__fd(skel_->maps.admissions), TARGET_SET_ADMISSION_NR)) s.admitted += n;
+  s.admitted += added_;
+  add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, s.lost_by_reason);
+  if (lost_full_) s.lost_by_reason[kLossNames[TARGET_SET_LOSS_FULL]] += lost_full_;
+  return s;
+}
+
+}  // namespace perfbpf
