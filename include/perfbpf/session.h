@@ -36,6 +36,10 @@ struct SessionOptions {
   bool follow_children = false;        // --children; command mode follows unless no_children
   bool no_children = false;            // command mode: probe only the command's own process
   double duration_s = 0;               // 0: until Ctrl-C or the target exits
+  // Command mode, when the session ends before the command (duration, signal): it gets SIGTERM
+  // (or the signal perfbpf got), then SIGKILL this many seconds later, as with timeout -k.
+  double kill_after_s = 5;
+  bool command_stdout_to_stderr = false;  // command mode: its stdout joins stderr (the CLI's -o -)
   // Capacity of the target set: processes profiled at once (the command and its live
   // descendants, a cgroup's members); past it a process is counted in session.target_set.lost.
   uint32_t max_processes = 8192;

@@ -2,13 +2,17 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -30,9 +34,15 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+[[noreturn]] void child_fail(int error_fd) {
+  int err = errno;
+  (void)!write(error_fd, &err, sizeof(err));
+  _exit(127);
+}
+
 // Runs in the forked child: only async-signal-safe calls until exec.
 [[noreturn]] void child_main(const std::string& path, const std::vector<std::string>& argv, int go_fd,
-                             int error_fd, const InvokingUser& user) {
+                             int error_fd, const InvokingUser& user, pid_t parent, bool stdout_to_stderr) {
   char byte;
   if (read(go_fd, &byte, 1) != 1) _exit(127);  // perfbpf gave up before attaching
   close(go_fd);
@@ -45,20 +55,41 @@ void close_fd(int& fd) {
 
   if (user.present) {
     if (initgroups(user.name.empty() ? "nobody" : user.name.c_str(), user.gid) != 0 ||
-        setgid(user.gid) != 0 || setuid(user.uid) != 0) {
-      int err = errno;
-      (void)!write(error_fd, &err, sizeof(err));
-      _exit(127);
-    }
+        setgid(user.gid) != 0 || setuid(user.uid) != 0)
+      child_fail(error_fd);
   }
+  // The command must not run on unprofiled once perfbpf is gone (SIGKILL leaves no chance to
+  // stop it). Set after the credential change, which clears it; perfbpf may have died between
+  // fork and here, which getppid() shows.
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) child_fail(error_fd);
+  if (getppid() != parent) _exit(127);
+  if (stdout_to_stderr && dup2(STDERR_FILENO, STDOUT_FILENO) < 0) child_fail(error_fd);
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
   execv(path.c_str(), args.data());
-  int err = errno;
-  (void)!write(error_fd, &err, sizeof(err));
-  _exit(127);
+  child_fail(error_fd);
 }
+
+enum class Wait { Exited, TimedOut, Interrupted };
+
+// Waits for PIDFD (readable once the process has exited) for up to TIMEOUT_MS, or until
+// INTERRUPT_FD (-1: none) becomes readable.
+Wait wait_for_exit(int pidfd, int64_t timeout_ms, int interrupt_fd) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    pollfd fds[2] = {{pidfd, POLLIN, 0}, {interrupt_fd, POLLIN, 0}};
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    int n = poll(fds, interrupt_fd >= 0 ? 2 : 1, static_cast<int>(std::max<int64_t>(0, left.count())));
+    if (n < 0 && errno != EINTR) return Wait::TimedOut;
+    if (n > 0 && fds[0].revents) return Wait::Exited;
+    if (n > 0 && fds[1].revents) return Wait::Interrupted;
+    if (n == 0) return Wait::TimedOut;
+  }
+}
+
+// How long a SIGKILLed command may take to go (it may be in uninterruptible sleep).
+constexpr int64_t kKillWaitMs = 5000;
 
 }  // namespace
 
@@ -79,7 +110,8 @@ std::string resolve_command_path(const std::string& name) {
   throw Error("command not found: " + name, "give its path, e.g. ./" + name, ENOENT);
 }
 
-LaunchedCommand::LaunchedCommand(std::vector<std::string> argv) : argv_(std::move(argv)) {
+LaunchedCommand::LaunchedCommand(std::vector<std::string> argv, bool stdout_to_stderr)
+    : argv_(std::move(argv)), stdout_to_stderr_(stdout_to_stderr) {
   if (argv_.empty()) throw Error::usage("no command given after --");
   executable_ = resolve_command_path(argv_[0]);
   InvokingUser user = invoking_user();
@@ -92,6 +124,7 @@ LaunchedCommand::LaunchedCommand(std::vector<std::string> argv) : argv_(std::mov
     close(go[1]);
     throw Error(errno_message("pipe", e), "", e);
   }
+  const pid_t parent = getpid();
   pid_ = fork();
   if (pid_ < 0) {
     int e = errno;
@@ -101,7 +134,7 @@ LaunchedCommand::LaunchedCommand(std::vector<std::string> argv) : argv_(std::mov
   if (pid_ == 0) {
     close(go[1]);
     close(err[0]);
-    child_main(executable_, argv_, go[0], err[1], user);
+    child_main(executable_, argv_, go[0], err[1], user, parent, stdout_to_stderr_);
   }
   close(go[0]);
   close(err[1]);
@@ -122,8 +155,13 @@ LaunchedCommand::~LaunchedCommand() {
   close_fd(go_fd_);  // a waiting child reads EOF and exits without running the command
   close_fd(error_fd_);
   if (!reaped_ && pid_ > 0) {
-    // A command that runs is left to finish on its own; one that never started is reaped.
-    waitpid(pid_, nullptr, never_released ? 0 : WNOHANG);
+    if (never_released) {
+      waitpid(pid_, nullptr, 0);
+    } else {
+      // The session failed while the command ran: it is not left running unprofiled.
+      kill(pid_, SIGKILL);
+      if (wait_for_exit(pidfd_, kKillWaitMs, -1) == Wait::Exited) waitpid(pid_, nullptr, 0);
+    }
   }
   close_fd(pidfd_);
 }
@@ -151,6 +189,29 @@ int LaunchedCommand::wait_exit_code() {
   if (reaped_) return exit_code_;
   reaped_ = true;
   return exit_code_ = ::perfbpf::wait_exit_code(pid_);
+}
+
+CommandStop LaunchedCommand::stop(int sig, double grace_s, int interrupt_fd,
+                                  const std::function<std::vector<uint32_t>()>& descendants) {
+  auto send = [&](int s) {
+    kill(pid_, s);
+    if (descendants)
+      for (uint32_t pid : descendants())
+        if (static_cast<pid_t>(pid) != pid_) kill(static_cast<pid_t>(pid), s);
+  };
+  CommandStop r;
+  if (!reaped_) {
+    if (sig) send(sig);
+    Wait w = wait_for_exit(pidfd_, std::llround(grace_s * 1000), interrupt_fd);
+    r.interrupted = w == Wait::Interrupted;
+    if (w != Wait::Exited) {
+      send(SIGKILL);
+      r.killed = true;
+      if (wait_for_exit(pidfd_, kKillWaitMs, -1) != Wait::Exited) return r;
+    }
+  }
+  r.exit_code = wait_exit_code();
+  return r;
 }
 
 }  // namespace perfbpf

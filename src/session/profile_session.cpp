@@ -133,6 +133,22 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
   o.completeness_pct = seen ? 100.0 * static_cast<double>(profile.events.received) / static_cast<double>(seen) : 100;
 }
 
+// A command that outlived the session (duration, signal) is ended as timeout(1) ends one, so
+// perfbpf can exit with its status: a signal, then SIGKILL after KILL_AFTER_S, to it and its
+// live descendants (MEMBERS: the target set). A terminal's Ctrl-C reached them already (same
+// process group); a signal sent to perfbpf alone is passed on; the duration sends SIGTERM.
+// Until perfbpf took a signal, Ctrl-C during the grace period ends it at once.
+int64_t end_command(LaunchedCommand& command, const LoopResult& end, double kill_after_s, SignalCatcher* signals,
+                    const std::function<std::vector<uint32_t>()>& members) {
+  if (end.reason == EndReason::TargetExited) return command.wait_exit_code();
+  int sig = SIGTERM;
+  if (end.reason == EndReason::Signal) sig = end.signal.signo == SIGINT && end.signal.from_kernel ? 0 : end.signal.signo;
+  const bool catching = signals && end.reason != EndReason::Signal;
+  CommandStop stop = command.stop(sig, kill_after_s, catching ? signals->fd() : -1, members);
+  if (stop.interrupted) signals->take();  // from here a further Ctrl-C kills perfbpf
+  return stop.exit_code;
+}
+
 TargetSetInfo target_set_info(const TargetSetStats& stats) {
   TargetSetInfo info;
   info.enabled = true;
@@ -164,7 +180,7 @@ Profile run_session(const SessionOptions& options) {
   ResolveContext ctx;
   int pidfd = -1;
   if (scope == Scope::Command) {
-    command.emplace(options.command);
+    command.emplace(options.command, options.command_stdout_to_stderr);
     ctx.executable = command->executable();
     if (!specs.empty()) ctx.libraries = loader_dependencies(ctx.executable);
   } else if (scope == Scope::Pid) {
@@ -346,6 +362,7 @@ Profile run_session(const SessionOptions& options) {
   loop.target_pidfd = command ? command->pidfd() : pidfd;
   loop.duration_s = options.duration_s;
   loop.signals = signals.get();
+  if (monitor) loop.next_due_ns = [&monitor] { return monitor->next_due_ns(); };
   LoopResult end = run_event_loop(loop);
   const uint64_t end_ns = monotonic_ns();
   if (monitor) {
@@ -358,6 +375,9 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) {
     sampler->stop();
     snapshot_targets(true);  // still alive in pid mode or after a duration limit
+  }
+  if (command) profile.session.exit_code = end_command(*command, end, options.kill_after_s, signals.get(), members);
+  if (sampler) {
     for (auto& [tgid, comm] : sampler->process_names()) symbols.set_fallback_comm(tgid, std::move(comm));
     if (options.sample_freq > 0) {
       profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
@@ -393,12 +413,6 @@ Profile run_session(const SessionOptions& options) {
   profile.analysis.alerts = alerts.all();
   profile.analysis = analyze_profile(profile, options.thresholds);
 
-  if (command) {
-    // The command outlives a duration limit or a signal sent to perfbpf alone: stop it, so
-    // perfbpf can exit with its status.
-    if (end.reason != EndReason::TargetExited) kill(command->pid(), end.signal ? end.signal : SIGTERM);
-    profile.session.exit_code = command->wait_exit_code();
-  }
   return profile;
 }
 

@@ -6,10 +6,12 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 
 #include "perfbpf/error.h"
+#include "session/system_info.h"
 
 namespace perfbpf {
 namespace {
@@ -90,11 +92,12 @@ void SignalCatcher::restore() {
   sigprocmask(SIG_UNBLOCK, &set, nullptr);
 }
 
-int SignalCatcher::take() {
+CaughtSignal SignalCatcher::take() {
   signalfd_siginfo info{};
   ssize_t n = read(fd_, &info, sizeof(info));
   restore();  // from here a second Ctrl-C terminates perfbpf at once
-  return n == sizeof(info) ? static_cast<int>(info.ssi_signo) : 0;
+  if (n != sizeof(info)) return {};
+  return {static_cast<int>(info.ssi_signo), info.ssi_code == SI_KERNEL};
 }
 
 LoopResult run_event_loop(const LoopConfig& config) {
@@ -119,14 +122,20 @@ LoopResult run_event_loop(const LoopConfig& config) {
 
   epoll_event events[8];
   for (;;) {
-    int n = epoll_wait(epfd.get(), events, 8, config.tick_ms);
+    int timeout_ms = config.tick_ms;
+    if (uint64_t due = config.next_due_ns ? config.next_due_ns() : 0) {
+      uint64_t now = monotonic_ns();
+      // Rounded up: waking a little early would find nothing due and sleep again.
+      timeout_ms = due <= now ? 0 : std::min<int>(timeout_ms, static_cast<int>((due - now + 999'999) / 1'000'000));
+    }
+    int n = epoll_wait(epfd.get(), events, 8, timeout_ms);
     if (n < 0 && errno != EINTR) throw Error(errno_message("epoll_wait", errno), "", errno);
     config.consume();
     for (int i = 0; i < n; i++) {
       switch (events[i].data.u64) {
         case kSignal: return {EndReason::Signal, config.signals->take()};
-        case kTarget: return {EndReason::TargetExited, 0};
-        case kTimer: return {EndReason::Duration, 0};
+        case kTarget: return {EndReason::TargetExited, {}};
+        case kTimer: return {EndReason::Duration, {}};
         default: break;
       }
     }

@@ -2,6 +2,7 @@
 // all as file descriptors in one epoll set.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 namespace perfbpf {
@@ -12,6 +13,13 @@ const char* end_reason_name(EndReason reason);
 // Blocks SIGINT and SIGTERM for the life of the object and reads them from a signalfd; after
 // the first one is taken, the old mask and default actions come back so a second Ctrl-C kills.
 // Signals still pending at destruction (the session ended otherwise) are discarded.
+struct CaughtSignal {
+  int signo = 0;
+  // Raised by the kernel, as a terminal's Ctrl-C is: the whole foreground process group (a
+  // command perfbpf started too) got it. False when sent to perfbpf alone with kill().
+  bool from_kernel = false;
+};
+
 class SignalCatcher {
  public:
   SignalCatcher();
@@ -19,7 +27,7 @@ class SignalCatcher {
   SignalCatcher(const SignalCatcher&) = delete;
   SignalCatcher& operator=(const SignalCatcher&) = delete;
   int fd() const { return fd_; }
-  int take();  // the signal number read, and restores default handling
+  CaughtSignal take();  // the signal read, and restores default handling
  private:
   int fd_ = -1;
   bool restored_ = false;
@@ -33,11 +41,14 @@ struct LoopConfig {
   double duration_s = 0;           // 0: no time limit
   SignalCatcher* signals = nullptr;  // null: signals are not the loop's business
   int tick_ms = 100;               // records arrive with watermark wake-ups; collect the rest
+  // CLOCK_MONOTONIC ns when consume() next has work due (an interval closing); 0: nothing.
+  // The loop wakes for it rather than up to a tick late.
+  std::function<uint64_t()> next_due_ns;
 };
 
 struct LoopResult {
   EndReason reason = EndReason::Duration;
-  int signal = 0;
+  CaughtSignal signal;  // reason Signal
 };
 
 LoopResult run_event_loop(const LoopConfig& config);
