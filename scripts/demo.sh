@@ -11,9 +11,9 @@ report="$build_dir/demo-report.json"
 # A per-function threshold the demo's slow path crosses, so the analysis and a live alert show
 # up; a short interval, so the live resource lines do too.
 threshold='function:handle_request.p99=1ms'
-echo "demo: sudo perfbpf -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.05 --threshold $threshold -o $report -- demo_service 400"
+echo "demo: sudo perfbpf -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.1 --threshold $threshold -o $report -- demo_service 400"
 echo
-"$build_dir/perfbpf" -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.05 \
+"$build_dir/perfbpf" -f '*_request' -f lookup_cache -f query_database -f render_response -i 0.1 \
 	--threshold "$threshold" -o "$report" -- "$build_dir/tests/workloads/demo_service" 400
 echo
 echo "demo: JSON report: $report"

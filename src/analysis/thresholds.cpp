@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "perfbpf/error.h"
+#include "util/json_file.h"
 
 namespace perfbpf {
 namespace {
@@ -87,14 +88,7 @@ void apply_threshold(PerformanceThresholds& th, const std::string& key_value) {
 }
 
 PerformanceThresholds load_thresholds_config(const std::string& path, PerformanceThresholds th) {
-  std::ifstream in(path);
-  if (!in) throw Error(errno_message("cannot read config " + path, errno), "check the path", errno);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error::usage("config " + path + " is not valid JSON: " + e.what());
-  }
+  nlohmann::json j = read_json_file(path, "config", R"(give {"thresholds": {...}}, see docs/analysis.md)");
   auto bad = [&](const std::string& what) { return Error::usage("config " + path + ": " + what, std::string("known: ") + kKnownKeys); };
   if (!j.is_object()) throw bad("should be an object");
   for (const auto& [key, v] : j.items())

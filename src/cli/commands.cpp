@@ -34,11 +34,12 @@ void give_to_invoking_user(const std::string& path) {
 
 }  // namespace
 
-int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err) {
+int run_profile(const CliOptions& options, std::ostream& err) {
   // Fail before attaching anything rather than lose a whole session at the end.
   check_output_writable(options.output);
-  for (const auto* path : {&options.folded_path, &options.flamegraph_path})
-    if (!path->empty()) check_output_writable(*path);
+  for (const auto& [path, option] : {std::pair{&options.folded_path, "--folded"}, {&options.flamegraph_path, "--flamegraph"},
+                                      {&options.summary_path, "--summary"}})
+    if (!path->empty()) check_output_writable(*path, option);
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
@@ -57,7 +58,7 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
   };
   std::ofstream alerts_file;
   if (!options.alerts_path.empty()) {
-    check_output_writable(options.alerts_path);
+    check_output_writable(options.alerts_path, "--alerts");
     alerts_file.open(options.alerts_path);
     give_to_invoking_user(options.alerts_path);
   }
@@ -73,9 +74,19 @@ int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err)
     };
   Profile profile = run_session(session);
 
-  std::ostream& summary_out = options.output == "-" ? err : out;
-  if (!options.quiet) write_text_summary(profile, summary_out);
-  summary_out.flush();  // the summary before the status lines on stderr
+  // Like perf stat and time, the summary goes to stderr: stdout belongs to the command (and to
+  // the report with -o -), so perfbpf -- ./prog > out.json leaves out.json as ./prog wrote it.
+  if (!options.quiet && options.summary_path.empty()) {
+    write_text_summary(profile, err);
+    err.flush();
+  }
+  if (!options.summary_path.empty()) {
+    std::ofstream summary(options.summary_path);
+    write_text_summary(profile, summary);
+    summary.close();
+    if (!summary) throw Error("cannot write " + options.summary_path, "choose a writable path with --summary");
+    give_to_invoking_user(options.summary_path);
+  }
   write_json_report(profile, options.output);
   if (!options.folded_path.empty()) {
     std::ofstream folded(options.folded_path);
@@ -127,7 +138,7 @@ int run_calibrate(std::ostream& out) {
 }
 
 int run_validate(const CliOptions& options, std::ostream& out) {
-  if (!options.json_path.empty()) check_output_writable(options.json_path);
+  if (!options.json_path.empty()) check_output_writable(options.json_path, "--json");
   route_libbpf_logging(options.verbose);
   ProfilingValidationSystem validator(options.quick);
   ValidationReport r = validator.run_comprehensive_validation();
@@ -160,7 +171,7 @@ int run_analyze(const CliOptions& options, std::ostream& out) {
   if (options.threshold_texts.empty() && options.config_path.empty()) {
     if (dashboard.latest().analysis.enabled) dashboard.thresholds = dashboard.latest().analysis.thresholds;
   }
-  if (!options.json_path.empty()) check_output_writable(options.json_path);
+  if (!options.json_path.empty()) check_output_writable(options.json_path, "--json");
   const AnalysisSection a = dashboard.analysis();
   out << fmt::format("perfbpf analyze: {} report{}, latest {}\n", dashboard.reports(),
                      dashboard.reports() == 1 ? "" : "s", options.analyze_paths.back());

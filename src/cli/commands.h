@@ -7,7 +7,8 @@
 
 namespace perfbpf::cli {
 
-int run_profile(const CliOptions& options, std::ostream& out, std::ostream& err);
+// Messages and the text summary go to ERR (stdout is the command's, and the report's with -o -).
+int run_profile(const CliOptions& options, std::ostream& err);
 int run_report(const CliOptions& options, std::ostream& out);
 int run_analyze(const CliOptions& options, std::ostream& out);
 int run_calibrate(std::ostream& out);

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
     if (parsed.options.command == cli::Command::Analyze) return cli::run_analyze(parsed.options, std::cout);
     if (parsed.options.command == cli::Command::Calibrate) return cli::run_calibrate(std::cout);
     if (parsed.options.command == cli::Command::Validate) return cli::run_validate(parsed.options, std::cout);
-    return cli::run_profile(parsed.options, std::cout, std::cerr);
+    return cli::run_profile(parsed.options, std::cerr);
   } catch (const Error& e) {
     std::cerr << "perfbpf: error: " << e.what();
     if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";

@@ -3,12 +3,17 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <functional>
+#include <list>
 #include <sstream>
+
+#include <fmt/format.h>
 
 #include "analysis/thresholds.h"
 #include "collect/collector.h"
 
 #include "perfbpf/error.h"
+#include "session/session_limits.h"
 
 namespace perfbpf::cli {
 namespace {
@@ -25,6 +30,37 @@ constexpr const char* kDescription =
     "libssl or libc, found in the process's mappings (--pid) or the command's dependencies.\n"
     "Without OBJECT the main executable is searched.";
 
+// A numeric option is read as text and checked after parsing (session/session_limits.h), so
+// every bad value — "abc", "nan", "1e308", "0.01" — gets one wording that names the option,
+// the value and the valid range, before anything starts.
+class NumericOptions {
+ public:
+  template <typename T>
+  void add(CLI::App& app, const std::string& flags, T& target, const NumericRange& range, const std::string& help,
+           bool show_default = true) {
+    Entry& e = entries_.emplace_back();
+    e.range = range;
+    e.store = [&target](double v) { target = static_cast<T>(v); };
+    e.option = app.add_option(flags, e.text, help + " [" + format_range(range) + "]");
+    if (show_default) e.option->default_str(fmt::format("{}", target));
+    e.option->type_name(range.integer ? "INT" : "NUMBER");
+  }
+  // Throws Error::usage for the first bad value given; stores the good ones.
+  void check_and_store() const {
+    for (const Entry& e : entries_)
+      if (e.option->count() > 0) e.store(parse_in_range("--" + e.option->get_single_name(), e.text, e.range));
+  }
+
+ private:
+  struct Entry {
+    std::string text;
+    NumericRange range{};
+    std::function<void(double)> store;
+    CLI::Option* option = nullptr;
+  };
+  std::list<Entry> entries_;  // CLI11 keeps pointers to each text: no reallocation
+};
+
 void add_threshold_options(CLI::App& app, CliOptions& o) {
   app.add_option("--threshold", o.threshold_texts,
                  "KEY=VALUE, repeatable: function_time_warning=500ms, memory_usage_warning=75, cpu_usage_warning=85, "
@@ -34,58 +70,60 @@ void add_threshold_options(CLI::App& app, CliOptions& o) {
   app.add_option("--config", o.config_path, "JSON file with {\"thresholds\": {...}}; --threshold overrides it");
 }
 
-void add_profile_options(CLI::App& app, CliOptions& o) {
+void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) {
   add_threshold_options(app, o);
   app.add_option("--alerts", o.alerts_path, "Also write each alert as a JSON line to FILE (for log shippers)");
-  app.add_option("-p,--pid", o.session.pid, "Profile the running process PID (all its threads)")
-      ->check(CLI::PositiveNumber);
+  numbers.add(app, "-p,--pid", o.session.pid, limits::pid, "Profile the running process PID (all its threads)",
+              /*show_default=*/false);
   app.add_flag("--system", o.session.system_wide, "Every process on the machine (resources and stacks; top processes)");
   app.add_option("--cgroup", o.session.cgroup, "Every process in the cgroup directory DIR and its descendants (v1 or v2)");
-  app.add_option("-i,--interval", o.session.interval_s,
-                 "Resource time-series interval in seconds; a live line per interval on stderr")
-      ->capture_default_str()
-      ->check(CLI::Range(0.01, 3600.0));
+  numbers.add(app, "-i,--interval", o.session.interval_s, limits::interval_s,
+              "Resource time-series interval in seconds; a live line per interval on stderr");
   app.add_option("--collectors", o.collectors_text,
                  "Resource collectors, comma-separated: sched, block, memory, network, all or none")
       ->capture_default_str();
-  app.add_option("--top", o.session.top_n, "System and cgroup mode: processes kept in the report (by CPU, disk, network)")
-      ->capture_default_str()
-      ->check(CLI::Range(size_t{1}, size_t{100000}));
+  numbers.add(app, "--top", o.session.top_n, limits::top_n,
+              "System and cgroup mode: processes kept in the report (by CPU, disk, network)");
   app.add_option("-f,--function", o.session.functions,
                  "Function(s) to time: [OBJECT:]PATTERN, repeatable")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("-d,--duration", o.session.duration_s,
-                 "Stop after SEC seconds (default: until Ctrl-C or the target exits; in command "
-                 "mode the command is then sent SIGTERM)")
-      ->check(CLI::PositiveNumber);
-  app.add_option("-o,--output", o.output, "JSON report path, '-' for stdout")
+  numbers.add(app, "-d,--duration", o.session.duration_s, limits::duration_s,
+              "Stop after SEC seconds (default: until Ctrl-C or the target exits; in command mode the command "
+              "is then sent SIGTERM, and SIGKILL --kill-after seconds later)",
+              /*show_default=*/false);
+  numbers.add(app, "--kill-after", o.session.kill_after_s, limits::kill_after_s,
+              "Command mode: seconds between the SIGTERM that ends a command outliving the session and SIGKILL "
+              "(as timeout -k)");
+  numbers.add(app, "--max-processes", o.session.max_processes, limits::max_processes,
+              "Processes profiled at once (the command and its live descendants, a cgroup's members); past it "
+              "a process is counted as lost and the summary warns");
+  numbers.add(app, "--max-threads", o.session.max_threads, limits::max_threads,
+              "Threads inside a probed function at once (-f); past it calls are counted as lost");
+  app.add_option("-o,--output", o.output,
+                 "JSON report path, '-' for stdout (a command's own stdout then goes to stderr)")
       ->capture_default_str();
+  app.add_option("--summary", o.summary_path, "Write the text summary to FILE instead of stderr");
   app.add_flag("--children", o.session.follow_children,
                "With --pid: also profile processes the target forks (and their exec'd programs)");
   app.add_flag("--no-children", o.session.no_children,
                "Command mode: profile only the command's own process, not its descendants");
   app.add_flag("--no-calibrate", [&o](int64_t) { o.session.calibrate = false; },
                "Report latency as measured, probe cost included (no calibration)");
-  app.add_option("--overhead-budget", o.session.overhead_budget_pct,
-                 "Warn when probes cost the target more than PCT % of the session's time")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  numbers.add(app, "--overhead-budget", o.session.overhead_budget_pct, limits::overhead_budget_pct,
+              "Warn when probes cost the target more than PCT % of the session's time");
   app.add_flag("--bpf-stats", o.session.bpf_stats,
                "Measure the BPF programs' own run time (kernel BPF stats; adds ~100 ns to every probe hit)");
-  app.add_option("--sample-freq", o.session.sample_freq,
-                 "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off")
-      ->capture_default_str()
-      ->check(CLI::Range(0u, 10000u));
+  numbers.add(app, "--sample-freq", o.session.sample_freq, limits::sample_freq,
+              "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off");
   app.add_flag("--off-cpu", o.session.off_cpu,
                "Also record where threads wait off CPU (run queue, I/O, sleep), by stack; --folded and "
                "--flamegraph then show off-CPU time");
-  app.add_option("--min-block-us", o.session.min_block_us, "Off-CPU spells shorter than this are not recorded")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  numbers.add(app, "--min-block-us", o.session.min_block_us, limits::min_block_us,
+              "Off-CPU spells shorter than this are not recorded");
   app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
   app.add_option("--flamegraph", o.flamegraph_path, "Write the sampled stacks as a self-contained SVG flame graph");
-  app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary");
+  app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary (it goes to stderr, or to --summary FILE)");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
 
@@ -105,7 +143,7 @@ std::vector<std::string> parse_collectors(const std::string& text) {
   return names;
 }
 
-void validate_profile(CliOptions& o) {
+void validate_profile(CliOptions& o, bool kill_after_given) {
   auto& s = o.session;
   s.collectors = parse_collectors(o.collectors_text);
   int targets = (s.pid > 0) + !s.command.empty() + !s.cgroup.empty() + s.system_wide;
@@ -122,6 +160,12 @@ void validate_profile(CliOptions& o) {
   if (s.follow_children && s.pid <= 0)
     throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
   if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
+  if (kill_after_given && s.command.empty())
+    throw Error::usage("--kill-after goes with a command", "it is how long a command may take to stop");
+  // perfbpf's report owns stdout; the command writes beside the summary, as with perf record -o -.
+  s.command_stdout_to_stderr = o.output == "-";
+  if (!o.summary_path.empty() && o.summary_path == o.output)
+    throw Error::usage("--summary and -o name the same file", "give each its own path");
   if (o.output.empty()) throw Error::usage("-o needs a path");
   if ((!o.folded_path.empty() || !o.flamegraph_path.empty()) && s.sample_freq == 0 && !s.off_cpu)
     throw Error::usage("--folded and --flamegraph need sampling", "drop --sample-freq 0");
@@ -143,7 +187,8 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
 
   CLI::App app(kDescription, "perfbpf");
   app.set_version_flag("--version", std::string("perfbpf ") + PERFBPF_VERSION);
-  add_profile_options(app, o);
+  NumericOptions numbers;
+  add_profile_options(app, o, numbers);
   CLI::App* report = app.add_subcommand("report", "Print the summary of a saved JSON report (no root needed)");
   report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
   CLI::App* analyze = app.add_subcommand(
@@ -175,6 +220,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
     throw Error::usage(e.what(), "see perfbpf --help");
   }
 
+  numbers.check_and_store();
   if (!o.config_path.empty()) o.session.thresholds = load_thresholds_config(o.config_path, o.session.thresholds);
   for (const auto& t : o.threshold_texts) apply_threshold(o.session.thresholds, t);
 
@@ -190,7 +236,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
                                       : Command::Validate;
     if (!o.session.command.empty()) throw Error::usage(chosen->get_name() + " takes no command");
   } else {
-    validate_profile(o);
+    validate_profile(o, app.get_option("--kill-after")->count() > 0);
   }
   result.run = true;
   return result;

@@ -16,6 +16,7 @@ struct CliOptions {
   SessionOptions session;
   std::string output = "perfbpf-report.json";  // "-" writes the JSON report to stdout
   bool quiet = false;                          // no text summary
+  std::string summary_path;                    // --summary FILE: the text summary there, not on stderr
   std::string folded_path;                     // --folded FILE: sampled stacks, folded
   std::string flamegraph_path;                 // --flamegraph FILE: sampled stacks, SVG
   bool verbose = false;                        // libbpf debug output

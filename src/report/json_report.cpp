@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "perfbpf/error.h"
+#include "util/json_file.h"
 
 namespace perfbpf {
 
@@ -109,9 +110,11 @@ class Reader {
     return out;
   }
 
-  [[noreturn]] static void fail(const std::string& where, const std::string& what) {
-    throw Error("malformed report: " + where + " " + what, "was it written by perfbpf?", EINVAL);
-  }
+  // Caught where the report's source is known, which names it in the message.
+  struct Malformed {
+    std::string where, what;
+  };
+  [[noreturn]] static void fail(const std::string& where, const std::string& what) { throw Malformed{where, what}; }
 
  private:
   static bool type_matches(const json& v, json::value_t type) {
@@ -249,8 +252,13 @@ StackProfile read_stacks(const Reader& r) {
   s.lost_by_reason = r.counts("lost_by_reason");
   s.coverage_pct = r.num("coverage_pct");
   s.shallow_user_pct = r.num("shallow_user_pct");
-  for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items())
-    s.processes[static_cast<uint32_t>(std::stoul(tgid))] = comm.get<std::string>();
+  for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items()) {
+    const std::string where = r.path("processes") + "." + tgid;
+    if (tgid.empty() || tgid.size() > 10 || tgid.find_first_not_of("0123456789") != std::string::npos)
+      Reader::fail(where, "should be keyed by a pid");
+    if (!comm.is_string()) Reader::fail(where, "should be a string");
+    s.processes[static_cast<uint32_t>(std::stoull(tgid))] = comm.get<std::string>();
+  }
   const json& frames = r.array("frames");
   for (size_t i = 0; i < frames.size(); i++) {
     Reader f(frames[i], r.path("frames") + "[" + std::to_string(i) + "]");
@@ -604,8 +612,10 @@ AnalysisSection read_analysis(const Reader& r) {
   return a;
 }
 
-[[noreturn]] void throw_unwritable(const std::string& path, int err) {
-  throw Error(errno_message("cannot write report to " + path, err), "choose a writable path with -o", err);
+// OPTION is what named the path ("-o", "--flamegraph"): the one the user must change.
+[[noreturn]] void throw_unwritable(const std::string& path, int err, const std::string& option = "-o") {
+  throw Error(errno_message("cannot write " + path + " given to " + option, err), "choose a writable path for " + option,
+              err);
 }
 
 }  // namespace
@@ -619,7 +629,13 @@ json calibration_to_json(const CalibrationInfo& c) {
           {"from_cache", c.from_cache}, {"sites", sites}, {"bpf_ns_per_run", c.bpf_ns_per_run}};
 }
 
-CalibrationInfo calibration_from_json(const nlohmann::json& j) { return read_calibration(Reader(j, "calibration")); }
+CalibrationInfo calibration_from_json(const nlohmann::json& j) {
+  try {
+    return read_calibration(Reader(j, "calibration"));
+  } catch (const Reader::Malformed& m) {
+    throw Error("malformed calibration: " + m.where + " " + m.what, "", EINVAL);
+  }
+}
 
 json to_json(const Profile& p) {
   const SessionInfo& s = p.session;
@@ -659,13 +675,13 @@ json to_json(const Profile& p) {
   return report;
 }
 
-Profile profile_from_json(const json& report) {
+namespace {
+
+Profile read_profile(const json& report) {
   Reader root(report, "");
   Profile p;
   p.schema = root.str("schema");
-  if (p.schema != kReportSchema)
-    throw Error("unsupported report schema '" + p.schema + "'",
-                std::string("this perfbpf reads ") + kReportSchema, EINVAL);
+  if (p.schema != kReportSchema) Reader::fail("schema", "is '" + p.schema + "', not " + kReportSchema);
   p.tool_version = root.object("tool").str("version");
   Reader s = root.object("session");
   p.session.mode = s.str("mode");
@@ -704,19 +720,36 @@ Profile profile_from_json(const json& report) {
   return p;
 }
 
-void check_output_writable(const std::string& path) {
+// SOURCE names the report in errors (its path; empty for JSON handed over in memory).
+Profile read_profile_from(const json& report, const std::string& source) {
+  const std::string which = source.empty() ? "malformed report: " : "malformed report " + source + ": ";
+  const std::string hint = "was it written by perfbpf -o?";
+  try {
+    return read_profile(report);
+  } catch (const Reader::Malformed& m) {
+    throw Error(which + m.where + " " + m.what, hint, EINVAL);
+  } catch (const json::exception& e) {  // a field read without a type check: still one line
+    throw Error(which + json_error_text(e), hint, EINVAL);
+  }
+}
+
+}  // namespace
+
+Profile profile_from_json(const json& report) { return read_profile_from(report, ""); }
+
+void check_output_writable(const std::string& path, const std::string& option) {
   if (path == "-") return;
   std::filesystem::path p(path);
   std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
   struct stat st {};
   if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) throw_unwritable(path, EISDIR);
-    if (access(path.c_str(), W_OK) != 0) throw_unwritable(path, errno);
+    if (S_ISDIR(st.st_mode)) throw_unwritable(path, EISDIR, option);
+    if (access(path.c_str(), W_OK) != 0) throw_unwritable(path, errno, option);
     return;  // a regular file, or a device or pipe (/dev/null, /dev/stdout) written in place
   }
-  if (stat(dir.c_str(), &st) != 0) throw_unwritable(path, errno);
-  if (!S_ISDIR(st.st_mode)) throw_unwritable(path, ENOTDIR);
-  if (access(dir.c_str(), W_OK) != 0) throw_unwritable(path, errno);
+  if (stat(dir.c_str(), &st) != 0) throw_unwritable(path, errno, option);
+  if (!S_ISDIR(st.st_mode)) throw_unwritable(path, ENOTDIR, option);
+  if (access(dir.c_str(), W_OK) != 0) throw_unwritable(path, errno, option);
 }
 
 void write_json_report(const Profile& profile, const std::string& path) {
@@ -755,15 +788,7 @@ void write_json_report(const Profile& profile, const std::string& path) {
 }
 
 Profile read_json_report(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(errno_message("cannot read report " + path, errno), "check the path", errno);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error(path + " is not valid JSON: " + e.what(), "was it written by perfbpf -o?", EINVAL);
-  }
-  return profile_from_json(j);
+  return read_profile_from(read_json_file(path, "report", "was it written by perfbpf -o?"), path);
 }
 
 }  // namespace perfbpf

@@ -24,6 +24,6 @@ void write_json_report(const Profile& profile, const std::string& path);
 Profile read_json_report(const std::string& path);
 
 // Fails early, before a session starts, when the report could not be written at its end.
-void check_output_writable(const std::string& path);
+void check_output_writable(const std::string& path, const std::string& option = "-o");
 
 }  // namespace perfbpf

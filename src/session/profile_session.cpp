@@ -25,6 +25,7 @@
 #include "analysis/thresholds.h"
 #include "collect/perf_events.h"
 #include "session/resource_monitor.h"
+#include "session/session_limits.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
 #include "session/target_set.h"
@@ -163,6 +164,7 @@ TargetSetInfo target_set_info(const TargetSetStats& stats) {
 
 Profile run_session(const SessionOptions& options) {
   const Scope scope = scope_of(options);
+  validate_session_options(options);  // before anything starts: nothing to undo
   const bool sampling = options.sample_freq > 0 || options.off_cpu;
   const bool monitoring = !options.collectors.empty();
   std::vector<FunctionSpec> specs = parse_specs(options.functions, sampling || monitoring);

@@ -31,7 +31,7 @@ const json& function_named(const json& report, const std::string& name) {
 
 }  // namespace
 
-TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code", "[bpf][cli]") {
+TEST_CASE("perfbpf -- CMD: summary on stderr, JSON report, command's exit code", "[bpf][cli]") {
   std::string report = temp_path("r.json");
   std::filesystem::create_directories(std::string(PERFBPF_WORKLOADS) + "/../svg");
   const std::string svg = std::string(PERFBPF_WORKLOADS) + "/../svg/session.svg";
@@ -40,10 +40,11 @@ TEST_CASE("perfbpf -- CMD: summary on stdout, JSON report, command's exit code",
                     folded, "--flamegraph", svg, "--", workload("funclat_target"), "shares", "300"});
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  CHECK(r.out.find("leaf") != std::string::npos);
-  CHECK(r.out.find("P99") != std::string::npos);
+  CHECK(r.err.find("leaf") != std::string::npos);
+  CHECK(r.err.find("P99") != std::string::npos);
   CHECK(r.out.find("spin_three_ns=") != std::string::npos);  // the command's own output
-  CHECK(r.out.find("hottest functions") != std::string::npos);
+  CHECK(r.out.find("P99") == std::string::npos);             // and nothing of perfbpf's
+  CHECK(r.err.find("hottest functions") != std::string::npos);
   json j = load(report);
   CHECK(j.at("schema") == "perfbpf.report/1");
   CHECK(function_named(j, "leaf").at("calls") == 0);

@@ -1,8 +1,13 @@
 // Option parsing: every usage mistake is a clear error, every option lands where it should.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cmath>
+
 #include "cli/options.h"
 #include "perfbpf/error.h"
+#include "perfbpf/session.h"
 
 using namespace perfbpf;
 using namespace perfbpf::cli;
@@ -19,7 +24,9 @@ void expect_usage_error(std::vector<std::string> args, const std::string& says) 
   } catch (const Error& e) {
     CHECK(e.kind() == ErrorKind::Usage);
     CHECK(e.exit_code() == 2);
-    CHECK_THAT(e.what(), Catch::Contains(says));
+    // As main() prints it: "perfbpf: error: what (hint)".
+    std::string line = std::string(e.what()) + (e.hint().empty() ? "" : " (" + e.hint() + ")");
+    CHECK_THAT(line, Catch::Contains(says));
   }
 }
 
@@ -122,4 +129,87 @@ TEST_CASE("resource options: targets, collectors, interval", "[cli]") {
   expect_usage_error({"--system", "--cgroup", "/x"}, "exclusive");
   expect_usage_error({"--system", "-f", "main"}, "-f needs a process");
   expect_usage_error({"--system", "-i", "0"}, "interval");
+}
+
+TEST_CASE("every numeric option: one line naming the option, the value and the valid range", "[cli]") {
+  struct Case {
+    std::vector<std::string> args;
+    std::string says;
+  };
+  const std::vector<std::string> pid = {"--pid", "1"};
+  const std::vector<Case> cases = {
+      {{"-d", "1e308"}, "--duration 1e308 is out of range (valid: 0.001 to 31536000 seconds)"},
+      {{"-d", "nan"}, "--duration nan is not a finite number (valid: 0.001 to 31536000 seconds)"},
+      {{"-d", "inf"}, "--duration inf is not a finite number"},
+      {{"-d", "1e999"}, "--duration 1e999 is out of range"},
+      {{"-d", "5s"}, "--duration '5s' is not a number"},
+      {{"-d", "0"}, "--duration 0 is out of range"},
+      {{"-i", "nan"}, "--interval nan is not a finite number (valid: 0.1 to 86400 seconds)"},
+      {{"-i", "0.01"}, "--interval 0.01 is out of range (valid: 0.1 to 86400 seconds)"},
+      {{"--min-block-us", "nan"}, "--min-block-us nan is not a finite number (valid: 0 to 3600000000 microseconds)"},
+      {{"--min-block-us", "-1"}, "--min-block-us -1 is out of range"},
+      {{"--overhead-budget", "nan"}, "--overhead-budget nan is not a finite number"},
+      {{"--sample-freq", "99.5"}, "--sample-freq 99.5 is not a whole number (valid: 0 to 10000 Hz)"},
+      {{"--sample-freq", "20000"}, "--sample-freq 20000 is out of range"},
+      {{"--top", "0"}, "--top 0 is out of range (valid: 1 to 100000 processes)"},
+      {{"--max-processes", "0"}, "--max-processes 0 is out of range (valid: 1 to 1048576 processes)"},
+      {{"--max-threads", "1e9"}, "--max-threads 1e9 is out of range (valid: 1 to 262144 threads)"},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::string> args = pid;
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    expect_usage_error(args, c.says);
+  }
+  expect_usage_error({"--pid", "0"}, "--pid 0 is out of range (valid: 1 to 4194304)");
+  expect_usage_error({"--pid", "nan"}, "--pid nan is not a finite number");
+  expect_usage_error({"-f", "x", "--kill-after", "-1", "--", "true"}, "--kill-after -1 is out of range (valid: 0 to 86400 seconds)");
+  // The message is one short line: no 309-digit bound.
+  try {
+    parse({"--pid", "0"});
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).size() + e.hint().size() < 120);
+  }
+}
+
+TEST_CASE("command-mode options: --kill-after, sizes, --summary, -o -", "[cli]") {
+  auto r = parse({"-f", "x", "--kill-after", "0.5", "--max-processes", "20000", "--max-threads", "100", "--summary",
+                  "s.txt", "--", "true"});
+  REQUIRE(r.run);
+  CHECK(r.options.session.kill_after_s == 0.5);
+  CHECK(r.options.session.max_processes == 20000);
+  CHECK(r.options.session.max_threads == 100);
+  CHECK(r.options.summary_path == "s.txt");
+  CHECK_FALSE(r.options.session.command_stdout_to_stderr);
+  auto defaults = parse({"-f", "x", "--", "true"});
+  CHECK(defaults.options.session.kill_after_s == 5);
+  CHECK(defaults.options.session.max_processes == 8192);
+  // The report owns stdout: the command writes to stderr, beside the summary.
+  CHECK(parse({"-f", "x", "-o", "-", "--", "true"}).options.session.command_stdout_to_stderr);
+  expect_usage_error({"--pid", "1", "--kill-after", "2"}, "--kill-after goes with a command");
+  expect_usage_error({"--pid", "1", "-o", "r.json", "--summary", "r.json"}, "same file");
+}
+
+TEST_CASE("the library checks the same ranges before anything starts", "[cli]") {
+  auto expect_refused = [](SessionOptions o, const std::string& says) {
+    o.pid = getpid();  // never reached: nothing is attached, no privilege needed
+    try {
+      run_session(o);
+      FAIL("accepted");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Usage);
+      CHECK_THAT(e.what(), Catch::Contains(says));
+    }
+  };
+  SessionOptions o;
+  o.duration_s = 1e308;
+  expect_refused(o, "duration_s 1e+308 is out of range");
+  o = {};
+  o.interval_s = std::nan("");
+  expect_refused(o, "interval_s nan is not a finite number");
+  o = {};
+  o.min_block_us = -1;
+  expect_refused(o, "min_block_us -1 is out of range");
+  o = {};
+  o.max_processes = 0;
+  expect_refused(o, "max_processes 0 is out of range");
 }

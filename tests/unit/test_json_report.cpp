@@ -59,6 +59,7 @@ Profile rich_profile() {
   p.session.hostname = "vm";
   p.session.end_reason = "target-exited";
   p.session.exit_code = 3;
+  p.session.target_set = {true, 8192, 8200, 9, {{"target_set_full", 9}}};
   p.functions = {function_with("handle_request", 1, 5000), function_with("_ZN2ns5parseEPKc", 2, 700),
                  function_with("strlen", 3, 900)};
   // An IFUNC, probed at the implementation the target runs, with its symbol version.
@@ -313,6 +314,11 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.session.hostname == b.session.hostname);
   CHECK(a.session.end_reason == b.session.end_reason);
   CHECK(a.session.exit_code == b.session.exit_code);
+  CHECK(a.session.target_set.enabled == b.session.target_set.enabled);
+  CHECK(a.session.target_set.max_processes == b.session.target_set.max_processes);
+  CHECK(a.session.target_set.admitted == b.session.target_set.admitted);
+  CHECK(a.session.target_set.lost == b.session.target_set.lost);
+  CHECK(a.session.target_set.lost_by_reason == b.session.target_set.lost_by_reason);
   REQUIRE(a.functions.size() == b.functions.size());
   for (size_t i = 0; i < a.functions.size(); i++) {
     const auto &x = a.functions[i], &y = b.functions[i];
@@ -740,7 +746,7 @@ TEST_CASE("malformed reports name the field that is wrong", "[report]") {
 
   j = good;
   j["schema"] = "perfbpf.report/99";
-  expect_malformed(j, "unsupported report schema 'perfbpf.report/99'");
+  expect_malformed(j, "schema is 'perfbpf.report/99', not perfbpf.report/1");
 
   j = good;
   j["stacks"]["stacks"][0]["frames"].push_back(99);
@@ -765,9 +771,61 @@ TEST_CASE("unreadable and invalid files", "[report]") {
   REQUIRE_THROWS_WITH(read_json_report(path), Catch::Contains("is not valid JSON"));
 }
 
+TEST_CASE("report-loading errors name the file and the JSON path of the bad field, in our words", "[report]") {
+  auto message = [](const std::string& path) -> std::string {
+    try {
+      read_json_report(path);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  auto no_library_text = [](const std::string& m) {
+    CHECK(m.find("json.exception") == std::string::npos);
+    CHECK(m.find("basic_filebuf") == std::string::npos);
+    CHECK(m.find("stoul") == std::string::npos);
+  };
+  std::string path = test::temp_path("r.json");
+  json good = to_json(rich_profile());
+
+  json j = good;
+  j["stacks"]["processes"]["4242"] = true;  // was a raw type_error.302
+  std::ofstream(path) << j.dump();
+  std::string m = message(path);
+  CHECK(m == "malformed report " + path + ": stacks.processes.4242 should be a string");
+  no_library_text(m);
+
+  j = good;
+  j["stacks"]["processes"]["server"] = "x";  // was std::invalid_argument from stoul
+  std::ofstream(path, std::ios::trunc) << j.dump();
+  m = message(path);
+  CHECK(m == "malformed report " + path + ": stacks.processes.server should be keyed by a pid");
+
+  j = good;
+  j["session"]["target_set"]["lost"] = "some";
+  std::ofstream(path, std::ios::trunc) << j.dump();
+  CHECK(message(path) == "malformed report " + path + ": session.target_set.lost should be a non-negative integer");
+
+  std::ofstream(path, std::ios::trunc) << "{\"schema\": ";
+  m = message(path);
+  CHECK_THAT(m, Catch::StartsWith("report " + path + " is not valid JSON: "));
+  no_library_text(m);
+
+  const std::string dir = fs::path(path).parent_path().string();
+  m = message(dir);
+  CHECK(m == "cannot read report " + dir + ": Is a directory");
+  no_library_text(m);
+}
+
+TEST_CASE("a report without session.target_set (system mode, older reports) still loads", "[report]") {
+  json j = to_json(rich_profile());
+  j["session"].erase("target_set");
+  CHECK_FALSE(profile_from_json(j).session.target_set.enabled);
+}
+
 TEST_CASE("unwritable outputs fail early and leave nothing behind", "[report]") {
   REQUIRE_THROWS_WITH(check_output_writable("/nonexistent-dir/r.json"),
-                      Catch::Contains("cannot write report to /nonexistent-dir/r.json"));
+                      Catch::Contains("cannot write /nonexistent-dir/r.json given to -o"));
   std::string dir = fs::path(test::temp_path("x")).parent_path().string();
   REQUIRE_THROWS_WITH(check_output_writable(dir), Catch::Contains("Is a directory"));
   REQUIRE_THROWS(write_json_report(rich_profile(), dir));

@@ -1,6 +1,7 @@
 // Thresholds from --threshold and --config, and alerts that fire once per crossing.
 #include <catch2/catch.hpp>
 
+#include <filesystem>
 #include <fstream>
 
 #include "analysis/thresholds.h"
@@ -58,6 +59,9 @@ TEST_CASE("thresholds: a config file, with misspelt keys refused", "[thresholds]
   std::ofstream(path) << "{not json";
   CHECK_THROWS_WITH(load_thresholds_config(path), Catch::Contains("not valid JSON"));
   CHECK_THROWS_WITH(load_thresholds_config("/nonexistent/x.json"), Catch::Contains("cannot read config"));
+  // A directory is named, not reported in the C++ library's words.
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  CHECK_THROWS_WITH(load_thresholds_config(dir), "cannot read config " + dir + ": Is a directory");
 
   // The CLI applies the config first and --threshold over it.
   std::ofstream(path) << R"({"thresholds": {"cpu_usage_warning": 70}})";
