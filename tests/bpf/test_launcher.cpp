@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -233,8 +234,12 @@ TEST_CASE("SIGKILL of perfbpf takes the command with it (it never runs on unprof
   const int command = std::stoi(kv.at("ready"));
   CHECK_FALSE(not_running(command));
   kill(prof.pid, SIGKILL);
-  finish(prof);
-  CHECK(eventually([&] { return not_running(command); }, 5000));
+  // Not finish(): a surviving command would hold the output pipes open.
+  waitpid(prof.pid, nullptr, 0);
+  for (int fd : {prof.stdin_fd, prof.stdout_fd, prof.stderr_fd}) close(fd);
+  const bool gone = eventually([&] { return not_running(command); }, 5000);
+  CHECK(gone);
+  if (!gone) kill(command, SIGKILL);  // the test's own leftover
 }
 
 TEST_CASE("past --max-processes live descendants, every process left out is counted and warned of", "[bpf][launcher]") {
