@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 namespace perfbpf::test {
@@ -55,6 +56,12 @@ bool eventually(const std::function<bool()>& condition, int timeout_ms) {
 
 std::string workload(const std::string& name) { return std::string(PERFBPF_WORKLOADS) + "/" + name; }
 std::string perfbpf_bin() { return PERFBPF_BIN; }
+
+nlohmann::json load_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  return nlohmann::json::parse(in);
+}
 
 std::string temp_path(const std::string& name) {
   char tmpl[] = "/tmp/perfbpf-test-XXXXXX";

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "util/subprocess.h"
 
 namespace perfbpf::test {
@@ -35,5 +37,7 @@ bool eventually(const std::function<bool()>& condition, int timeout_ms = 2000);
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();
 std::string temp_path(const std::string& name);  // unique path in a fresh temp directory
+// The JSON in the file at PATH (a report perfbpf wrote); throws when it is missing or invalid.
+nlohmann::json load_json(const std::string& path);
 
 }  // namespace perfbpf::test

@@ -16,12 +16,6 @@ using nlohmann::json;
 
 namespace {
 
-json load(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
-
 const json& function_named(const json& report, const std::string& name) {
   for (const auto& f : report.at("functions"))
     if (f.at("name") == name) return f;
@@ -45,7 +39,7 @@ TEST_CASE("perfbpf -- CMD: summary on stderr, JSON report, command's exit code",
   CHECK(r.out.find("spin_three_ns=") != std::string::npos);  // the command's own output
   CHECK(r.out.find("P99") == std::string::npos);             // and nothing of perfbpf's
   CHECK(r.err.find("hottest functions") != std::string::npos);
-  json j = load(report);
+  json j = load_json(report);
   CHECK(j.at("schema") == "perfbpf.report/1");
   CHECK(function_named(j, "leaf").at("calls") == 0);
   // The folded file and the SVG carry the samples the report has.
@@ -89,7 +83,7 @@ TEST_CASE("Ctrl-C ends a --pid session cleanly and still writes the report", "[b
   Finished done = finish(prof);
   INFO(done.err);
   CHECK(done.exit_code == 0);
-  json j = load(report);
+  json j = load_json(report);
   CHECK(j.at("session").at("end_reason") == "signal");
   CHECK(j.at("session").at("pid") == target.pid);
 
@@ -143,7 +137,7 @@ TEST_CASE("under sudo the command runs as the invoking user, probed in libc", "[
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK(r.out == "65534\n");  // id ran as nobody, and printed nothing else
-  json j = load(report);
+  json j = load_json(report);
   uint64_t calls = 0;
   for (const auto& f : j.at("functions")) {
     CHECK(f.at("object").get<std::string>().find("libc.so") != std::string::npos);

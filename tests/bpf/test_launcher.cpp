@@ -25,12 +25,6 @@ using nlohmann::json;
 
 namespace {
 
-json load(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
-
 // key=value words of a workload's output.
 std::map<std::string, std::string> key_values(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -87,7 +81,7 @@ TEST_CASE("command mode: perfbpf's forked launcher is not counted, only the comm
                     "--", target, "mallocs", "1000"});
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  const uint64_t calls = load(report).at("functions").at(0).at("calls").get<uint64_t>();
+  const uint64_t calls = load_json(report).at("functions").at(0).at("calls").get<uint64_t>();
   CHECK(calls == 1000);
 
   // The independent witness: bpftrace -c counts the command's calls from its exec.
@@ -106,7 +100,7 @@ TEST_CASE("command mode: the command's memory is its own from exec on, not the l
                     workload("launch_target"), "hwm", "4"});
   INFO(r.err << r.out);
   REQUIRE(r.exit_code == 0);
-  json j = load(report);
+  json j = load_json(report);
   const json* row = process_row(j, j.at("session").at("pid").get<int64_t>());
   REQUIRE(row);
   // Truth: the process's own high-water RSS (VmHWM), which exec reset with its new memory map.
@@ -129,7 +123,7 @@ TEST_CASE("command mode: rows are named after the program run, with any collecto
                         "/bin/sh", "-c", workload("launch_target") + " hwm 1; exec " + workload("launch_target") + " hwm 1"});
       INFO(r.err);
       REQUIRE(r.exit_code == 0);
-      json j = load(report);
+      json j = load_json(report);
       const json* command = process_row(j, j.at("session").at("pid").get<int64_t>());
       REQUIRE(command);
       CHECK(command->at("comm") == "launch_target");  // exec'd over sh, then over perfbpf
@@ -194,7 +188,7 @@ TEST_CASE("a duration ends a command that ignores SIGTERM: SIGKILL after --kill-
   INFO(r.err);
   CHECK(r.exit_code == 128 + SIGKILL);  // the command's status, as with timeout -k
   CHECK(elapsed < 60);                  // not the command's 600 s; ~2 s unless the machine is very busy
-  json j = load(report);
+  json j = load_json(report);
   CHECK(j.at("session").at("end_reason") == "duration");
   CHECK(j.at("session").at("exit_code") == 128 + SIGKILL);
   // Its descendant, which ignores SIGTERM too, went with it (timeout signals the group).
@@ -219,7 +213,7 @@ TEST_CASE("Ctrl-C or SIGTERM during the kill grace period ends perfbpf at once, 
       INFO(done.err);
       CHECK(seconds_since(t0) < 60);  // not the 600 s grace period
       CHECK(done.exit_code == 128 + SIGKILL);
-      json j = load(report);
+      json j = load_json(report);
       CHECK(j.at("session").at("end_reason") == "duration");
     }
   }
@@ -256,7 +250,7 @@ TEST_CASE("past --max-processes live descendants, every process left out is coun
     INFO(r.err);
     REQUIRE(r.exit_code == 0);
     REQUIRE(r.out.find("children=9000 ok=9000") != std::string::npos);  // the workload's own account
-    return std::pair{load(report), r.err};
+    return std::pair{load_json(report), r.err};
   };
 
   SECTION("default size: 809 processes lost by name, the summary warns") {
@@ -316,7 +310,7 @@ TEST_CASE("the shortest interval, 0.1 s, is honoured", "[bpf][launcher]") {
   Finished r = run({perfbpf_bin(), "-q", "--sample-freq", "0", "--collectors", "sched", "-i", "0.1", "-d", "2", "-o",
                     report, "--", workload("launch_target"), "sleep", "30"});
   INFO(r.err);
-  json j = load(report);
+  json j = load_json(report);
   std::vector<double> dts;
   for (const auto& s : j.at("system").at("series")) dts.push_back(s.at("dt").get<double>());
   REQUIRE(dts.size() >= 10);
