@@ -4,8 +4,12 @@
  * I/O, sleep), voluntary and involuntary switches, migrations, and a run-queue latency
  * histogram, all aggregated in maps that userspace reads once per interval.
  *
- * A thread is always in one state (enum sched_where) since a time; each switch or wakeup
- * closes the interval and adds it to the state's total.
+ * On-CPU and run-queue totals are the kernel's own counters, read where they are current: at
+ * switch-out, at exit, and in the sync_threads iterator userspace runs before every read. The
+ * tracepoints can miss a switch (on this project's VMs some threads are seen switching in but
+ * never out), so no interval is ever trusted for CPU time. Switches and wakeups keep each
+ * thread in one state (enum sched_where) since a time, which splits off-CPU time into I/O and
+ * sleep and feeds the histogram; a stretch around a missed switch is booked as unknown.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -13,162 +17,50 @@
 #include <bpf/bpf_core_read.h>
 #include "sched_stats.h"
 #include "target_filter.bpf.h"
-#include "task_state.bpf.h"
-#include "log_hist.bpf.h"
+#include "sched_book.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /*
- * CLOCK_MONOTONIC when the programs were attached, written by userspace just before: a thread
- * first seen switching out has been on its CPU since then.
+ * Set by userspace right before the first sync_threads pass, which baselines every thread:
+ * nothing is counted before the session's window opens.
  */
-__u64 session_start_ns = 0;
-
-#define PERFBPF_PF_EXITING 0x00000004 /* task_struct::flags: in do_exit() */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SCHED_MAX_THREADS);
-	__type(key, __u32); /* tid */
-	__type(value, struct sched_thread);
-} threads SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SCHED_MAX_PROCS);
-	__type(key, __u32); /* tgid */
-	__type(value, struct sched_proc);
-} procs SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SCHED_HIST_ENTRIES);
-	__type(key, struct log_hist_key);
-	__type(value, __u64);
-} hists SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SCHED_LOSS_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-static __always_inline __u64 task_exec_ns(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, se.sum_exec_runtime);
-}
-
-/* 0 without CONFIG_SCHED_INFO: run-queue time then comes from the intervals alone. */
-static __always_inline __u64 task_delay_ns(struct task_struct *task)
-{
-	if (!bpf_core_field_exists(task->sched_info.run_delay))
-		return 0;
-	return BPF_CORE_READ(task, sched_info.run_delay);
-}
-
-/*
- * The thread's record, created in STATE since SINCE when it has none. RAN_NS: how long of its
- * kernel CPU time falls inside the session already (it was on CPU since SINCE).
- */
-static __always_inline struct sched_thread *thread_get(struct task_struct *task, __u32 tid, __u32 tgid, __u32 state,
-						       __u64 since, __u64 ran_ns)
-{
-	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid), fresh = {};
-	__u64 exec;
-
-	if (t)
-		return t;
-	exec = task_exec_ns(task);
-	fresh.tgid = tgid;
-	fresh.state = state;
-	fresh.since_ns = since;
-	fresh.cpu = ~0u;
-	fresh.exec_base_ns = exec > ran_ns ? exec - ran_ns : 0;
-	fresh.delay_base_ns = task_delay_ns(task);
-	t = map_lookup_or_init(&threads, &tid, &fresh);
-	if (!t)
-		count_loss(SCHED_LOSS_THREADS_FULL);
-	return t;
-}
-
-/*
- * On-CPU and run-queue totals from the kernel's counters. Called where they are current: at
- * switch-out (update_curr ran in __schedule) and exit (up to a tick stale).
- */
-static __always_inline void sync_kernel_totals(struct sched_thread *t, struct task_struct *task)
-{
-	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task);
-
-	if (exec >= t->exec_base_ns)
-		t->totals.on_cpu_ns = exec - t->exec_base_ns;
-	if (delay && delay >= t->delay_base_ns)
-		t->totals.runqueue_ns = delay - t->delay_base_ns;
-}
-
-/* Closes the thread's current interval at NOW: its length goes to the state's total. */
-static __always_inline void close_interval(struct sched_thread *t, __u64 now)
-{
-	__u64 delta = now > t->since_ns ? now - t->since_ns : 0;
-
-	switch (t->state) {
-	case SCHED_ON_CPU:
-		t->totals.on_cpu_ns += delta;
-		break;
-	case SCHED_RUNNABLE:
-		t->totals.runqueue_ns += delta;
-		if (!log_hist_record(&hists, 0, SCHED_HIST_RUNQUEUE, delta))
-			count_loss(SCHED_LOSS_HIST_FULL);
-		break;
-	case SCHED_IO:
-		t->totals.io_ns += delta;
-		break;
-	default:
-		t->totals.sleep_ns += delta;
-		break;
-	}
-	t->since_ns = now;
-}
+bool active = false;
+__u32 pass = 0; /* bumped by userspace before each sync_threads pass */
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = bpf_ktime_get_ns(), pending = 0;
 	__u32 tid = BPF_CORE_READ(prev, pid), tgid = BPF_CORE_READ(prev, tgid);
 	struct sched_thread *t;
 
+	if (!active)
+		return 0;
 	if (wanted(tgid, tid)) {
 		t = bpf_map_lookup_elem(&threads, &tid);
-		/*
-		 * No record: it has been on this CPU since before the session began, unless it is
-		 * past its exit tracepoint, which moved its record to the process (PF_EXITING is
-		 * set earlier in do_exit(), so it alone must not skip a thread that still has one).
-		 */
-		if (!t && !(BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING))
-			t = thread_get(prev, tid, tgid, SCHED_ON_CPU, session_start_ns,
-				       now > session_start_ns ? now - session_start_ns : 0);
+		/* Past its exit tracepoint, which moved its record to the process. */
+		if (!t && (BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING))
+			dying_switch(prev, tid);
+		else if (!t)
+			t = thread_get(prev, tid, tgid, now);
 		if (t) {
 			long state = task_state(prev);
 
-			/*
-			 * Not on CPU by our books: a switch-in went unseen, so how the interval was
-			 * spent is unknown. It stays out of the histogram; the totals come from the
-			 * kernel's counters below either way.
-			 */
 			if (t->state != SCHED_ON_CPU) {
 				count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
-				t->since_ns = now;
+				book_unknown(t, prev, now, 0);
 			} else {
 				close_interval(t, now);
 			}
-			sync_kernel_totals(t, prev);
+			sync_kernel_totals(t, prev, 0);
 			t->woken_ns = 0;
 			if (preempt || state == PERFBPF_TASK_RUNNING) {
 				t->totals.involuntary++;
-				t->state = SCHED_RUNNABLE;
+				enter_state(t, prev, SCHED_RUNNABLE, now, 0);
 			} else {
 				t->totals.voluntary++;
-				t->state = task_state_is_io(state) ? SCHED_IO : SCHED_SLEEP;
+				enter_state(t, prev, task_state_is_io(state) ? SCHED_IO : SCHED_SLEEP, now, 0);
 			}
 		}
 	}
@@ -178,32 +70,35 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (!wanted(tgid, tid))
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (t) {
-		if (t->state == SCHED_ON_CPU)
-			count_loss(SCHED_LOSS_MISSED_SWITCH); /* the interval since since_ns is lost */
-	} else {
-		/* Past its exit tracepoint: its totals are with the process already. */
+	if (!t) {
 		if (BPF_CORE_READ(next, flags) & PERFBPF_PF_EXITING)
 			return 0;
-		/* Never seen: how long it waited before the session is unknown; nothing counted. */
-		t = thread_get(next, tid, tgid, SCHED_ON_CPU, now, 0);
+		/* Never seen: how long it waited before is unknown; it counts from here. */
+		t = thread_get(next, tid, tgid, now);
 		if (!t)
 			return 0;
-	}
-	if (t->state == SCHED_IO || t->state == SCHED_SLEEP) {
+	} else if (t->state == SCHED_ON_CPU) {
+		/* Its switch-out went unseen. */
+		count_loss(SCHED_LOSS_MISSED_SWITCH_OUT);
+		book_unknown(t, next, now, task_pending_wait(next));
+	} else {
 		__u64 woken = t->woken_ns;
 
 		/* Asleep until the wakeup, then waiting for a CPU. */
-		if (woken > t->since_ns && woken < now) {
+		if ((t->state == SCHED_IO || t->state == SCHED_SLEEP) && woken > t->since_ns && woken < now) {
 			close_interval(t, woken);
 			t->state = SCHED_RUNNABLE;
 		}
-	}
-	if (t->state != SCHED_ON_CPU)
 		close_interval(t, now);
-	else
-		t->since_ns = now;
-	t->state = SCHED_ON_CPU;
+	}
+	/*
+	 * Its counters are current here too: a thread whose switch-outs go unseen, and which no
+	 * iterator shows either, is still counted up to its last switch-in. run_delay grows by
+	 * the wait ending now only after the tracepoint (sched_info_arrive).
+	 */
+	pending = task_pending_wait(next);
+	sync_kernel_totals(t, next, pending);
+	enter_state(t, next, SCHED_ON_CPU, now, pending);
 	t->woken_ns = 0;
 	{
 		__u32 cpu = bpf_get_smp_processor_id();
@@ -221,31 +116,21 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	__u32 tid = BPF_CORE_READ(p, pid), tgid = BPF_CORE_READ(p, tgid);
 	struct sched_thread *t;
 
-	if (!wanted(tgid, tid))
+	if (!active || !wanted(tgid, tid))
 		return 0;
-	if (new_task) {
-		thread_get(p, tid, tgid, SCHED_RUNNABLE, now, 0);
-		return 0;
-	}
-	/*
-	 * First seen waking up: it slept since before the session. in_iowait is still set
-	 * while a task woken from io_schedule() has not run yet.
-	 */
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t) {
-		__u32 state = BPF_CORE_READ_BITFIELD_PROBED(p, in_iowait) ? SCHED_IO : SCHED_SLEEP;
-
-		t = thread_get(p, tid, tgid, state, session_start_ns, 0);
-		if (!t)
-			return 0;
+	/* A new thread, or one first seen waking: runnable from now (it is queued already). */
+	if (!t || new_task) {
+		thread_new(p, tid, tgid, now, new_task);
+		return 0;
 	}
 	/*
 	 * The tracepoint fires after the task is queued: another CPU may be switching it in
 	 * right now, so the state is left to the switch; the stamp tells it when the wait for a
-	 * CPU began.
+	 * CPU began. It is kept whatever the state says: after a missed switch-out it is still the
+	 * start of the wait.
 	 */
-	if (t->state == SCHED_IO || t->state == SCHED_SLEEP)
-		t->woken_ns = now;
+	t->woken_ns = now;
 	return 0;
 }
 
@@ -267,6 +152,7 @@ static __always_inline void add_totals(struct sched_totals *to, const struct sch
 	__sync_fetch_and_add(&to->runqueue_ns, from->runqueue_ns);
 	__sync_fetch_and_add(&to->io_ns, from->io_ns);
 	__sync_fetch_and_add(&to->sleep_ns, from->sleep_ns);
+	__sync_fetch_and_add(&to->unknown_ns, from->unknown_ns);
 	__sync_fetch_and_add(&to->voluntary, from->voluntary);
 	__sync_fetch_and_add(&to->involuntary, from->involuntary);
 	__sync_fetch_and_add(&to->migrations, from->migrations);
@@ -284,6 +170,8 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	struct sched_thread *t;
 	struct sched_proc *p, fresh = {};
 
+	if (!active)
+		return 0;
 	/*
 	 * A thread with a record was wanted; the target set may have dropped its process already
 	 * (funclat's exit program runs on this tracepoint too, in no set order).
@@ -296,14 +184,21 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		count_loss(SCHED_LOSS_PROCS_FULL);
 		return 0;
 	}
-	if (!t)
-		t = thread_get(task, tid, tgid, SCHED_ON_CPU, session_start_ns,
-			       now > session_start_ns ? now - session_start_ns : 0);
 	if (t) {
-		close_interval(t, now);
-		sync_kernel_totals(t, task);
+		if (t->state == SCHED_ON_CPU) {
+			close_interval(t, now);
+		} else {
+			count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
+			book_unknown(t, task, now, 0);
+		}
+		sync_kernel_totals(t, task, 0);
 		add_totals(&p->exited, &t->totals);
 		bpf_map_delete_elem(&threads, &tid);
+		{
+			struct dying_thread d = { .tgid = tgid, .exec_ns = task_exec_ns(task) };
+
+			bpf_map_update_elem(&dying, &tid, &d, BPF_ANY);
+		}
 	}
 	__sync_fetch_and_add(&p->threads_exited, 1);
 	/* signal->live drops before this tracepoint (do_exit): zero means the last thread. */
@@ -312,5 +207,49 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
 		p->dead = 1;
 	}
+	return 0;
+}
+
+/*
+ * Run by userspace (one read() of an iterator fd) before every read of the maps: every wanted
+ * thread's on-CPU and run-queue totals from its counters now, a record for every thread not
+ * seen yet (the first pass baselines the whole target, so a spinner that never switches or a
+ * sleeper that never wakes is counted too), and the books put right where the task has
+ * contradicted them on two passes in a row (a single pass may land between the tracepoint and
+ * the kernel's own update of task->on_cpu). A record this pass does not reach (synced_pass
+ * behind) is a thread the kernel hides from iterators: it is synced at its switches only.
+ */
+SEC("iter/task")
+int sync_threads(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	__u64 now = bpf_ktime_get_ns();
+	__u32 tid, tgid, where;
+	struct sched_thread *t;
+
+	if (!task)
+		return 0;
+	tid = BPF_CORE_READ(task, pid);
+	tgid = BPF_CORE_READ(task, tgid);
+	if (!wanted(tgid, tid) || (BPF_CORE_READ(task, flags) & PERFBPF_PF_EXITING))
+		return 0;
+	t = thread_get(task, tid, tgid, now);
+	if (!t)
+		return 0;
+	t->synced_pass = pass;
+	sync_kernel_totals(t, task, task_pending_wait(task));
+	where = task_where(task);
+	if ((t->state == SCHED_ON_CPU) == (where == SCHED_ON_CPU)) {
+		t->suspect_seq = 0;
+		return 0;
+	}
+	if (t->suspect_seq != t->seq + 1) {
+		t->suspect_seq = t->seq + 1;
+		return 0;
+	}
+	count_loss(t->state == SCHED_ON_CPU ? SCHED_LOSS_MISSED_SWITCH_OUT : SCHED_LOSS_MISSED_SWITCH_IN);
+	book_unknown(t, task, now, task_pending_wait(task));
+	t->woken_ns = 0;
+	enter_state(t, task, where, now, task_pending_wait(task));
 	return 0;
 }

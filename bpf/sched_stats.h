@@ -15,6 +15,7 @@
 #ifndef SCHED_MAX_PROCS
 #define SCHED_MAX_PROCS 16384 /* processes with exited threads, until userspace harvests them */
 #endif
+#define SCHED_MAX_DYING 4096 /* threads between their exit tracepoint and their last switch */
 #define SCHED_HIST_ENTRIES 8192
 #define SCHED_COMM_LEN 16
 
@@ -35,17 +36,23 @@ enum sched_loss {
 	SCHED_LOSS_THREADS_FULL = 0, /* no room for a thread: its time is not counted */
 	SCHED_LOSS_PROCS_FULL = 1,   /* no room to keep an exited thread's totals */
 	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
-	SCHED_LOSS_MISSED_SWITCH = 3, /* switched in while still on CPU by our books */
-	SCHED_LOSS_MISSED_SWITCH_IN = 4, /* switched out while not on CPU by our books: a wait left out */
+	SCHED_LOSS_MISSED_SWITCH_OUT = 3, /* on CPU by our books, found off it: a switch-out unseen */
+	SCHED_LOSS_MISSED_SWITCH_IN = 4,  /* off CPU by our books, found on it: a switch-in unseen */
 	SCHED_LOSS_NR = 5,
 };
 
-/* Totals of one thread, or summed over a process's exited threads. */
+/*
+ * Totals of one thread, or summed over a process's exited threads. on_cpu_ns and runqueue_ns
+ * are the growth of the kernel's se.sum_exec_runtime and sched_info.run_delay (what
+ * /proc/PID/task/TID/schedstat shows) since the thread's baseline; the rest come from the
+ * thread's switches and wakeups.
+ */
 struct sched_totals {
 	__u64 on_cpu_ns;
-	__u64 runqueue_ns; /* runnable, waiting for a CPU */
+	__u64 runqueue_ns; /* runnable, waiting for a CPU: from wakeup or preemption to running */
 	__u64 io_ns;	   /* off CPU, uninterruptible */
 	__u64 sleep_ns;	   /* off CPU, interruptible */
+	__u64 unknown_ns;  /* off CPU, why unknown: stretches around a switch the tracepoints missed */
 	__u64 voluntary;   /* switched out blocking */
 	__u64 involuntary; /* switched out while runnable (preempted) */
 	__u64 migrations;  /* ran on another CPU than last time */
@@ -54,22 +61,26 @@ struct sched_totals {
 /*
  * Map "threads", key tid. Only the thread's own switches (serialized: it is on one CPU at a
  * time) change state and since_ns; a wakeup, which may run on another CPU while the thread is
- * already being switched in there, only stamps woken_ns.
+ * already being switched in there, only stamps woken_ns. The sync_threads iterator corrects a
+ * state the task contradicts on two passes in a row (seq unchanged between them).
  */
 struct sched_thread {
 	__u32 tgid;	/* process id */
 	__u32 state;	/* enum sched_where */
 	__u64 since_ns; /* when it entered state */
-	__u64 woken_ns; /* last wakeup while off CPU (IO/SLEEP); 0 when none since switching out */
+	__u64 woken_ns; /* last wakeup since it switched out; 0 when none */
 	__u32 cpu;	/* CPU it last ran on, ~0 before it has run */
-	__u32 pad;
+	__u32 seq;	/* bumped at every change of state */
+	__u32 suspect_seq; /* seq + 1 when the last pass found the task contradicting state; else 0 */
+	__u32 synced_pass; /* the last sync_threads pass that reached the thread */
 	/*
-	 * The kernel's own counters (se.sum_exec_runtime, sched_info.run_delay) when the session
-	 * first saw the thread: on-CPU and run-queue totals are the counters' growth since, exact
-	 * whatever switch an event-by-event account might miss.
+	 * The kernel's counters (se.sum_exec_runtime, sched_info.run_delay) at the thread's
+	 * baseline (session start or first sight) and when it entered its current state.
 	 */
 	__u64 exec_base_ns;
 	__u64 delay_base_ns;
+	__u64 exec_mark_ns;
+	__u64 delay_mark_ns;
 	struct sched_totals totals;
 };
 
@@ -84,13 +95,13 @@ struct sched_proc {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-static_assert(sizeof(struct sched_thread) == 104, "sched_thread ABI changed");
-static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
+static_assert(sizeof(struct sched_totals) == 64, "sched_totals ABI changed");
+static_assert(sizeof(struct sched_thread) == 136, "sched_thread ABI changed");
+static_assert(sizeof(struct sched_proc) == 96, "sched_proc ABI changed");
 #else
-_Static_assert(sizeof(struct sched_totals) == 56, "sched_totals ABI changed");
-_Static_assert(sizeof(struct sched_thread) == 104, "sched_thread ABI changed");
-_Static_assert(sizeof(struct sched_proc) == 88, "sched_proc ABI changed");
+_Static_assert(sizeof(struct sched_totals) == 64, "sched_totals ABI changed");
+_Static_assert(sizeof(struct sched_thread) == 136, "sched_thread ABI changed");
+_Static_assert(sizeof(struct sched_proc) == 96, "sched_proc ABI changed");
 #endif
 
 #endif /* PERFBPF_SCHED_STATS_H */

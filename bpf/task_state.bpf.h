@@ -5,7 +5,9 @@
 
 #define PERFBPF_TASK_RUNNING 0
 #define PERFBPF_TASK_UNINTERRUPTIBLE 2
+#define PERFBPF_TASK_DEAD 0x80
 #define PERFBPF_TASK_NOLOAD 0x400
+#define PERFBPF_PF_EXITING 0x00000004 /* task_struct::flags: in do_exit() */
 
 /*
  * Waiting in uninterruptible sleep: I/O and the like. TASK_IDLE (uninterruptible + noload) is

@@ -177,6 +177,7 @@ struct OffCpuTime {
   uint64_t runqueue = 0;  // ns runnable but waiting for a CPU (after a wakeup or a preemption)
   uint64_t io = 0;        // ns in uninterruptible sleep (D): I/O wait
   uint64_t sleep = 0;     // ns in interruptible sleep (S): sleeps, locks, polls
+  uint64_t unknown = 0;   // ns off CPU around a switch the tracepoints missed: why is not known
 };
 
 struct ContextSwitches {
@@ -259,7 +260,8 @@ struct NetInterface {  // /proc/net/dev deltas, system mode
 struct SeriesSample {
   double t = 0;   // seconds from the session start to the end of the interval
   double dt = 0;  // interval length, seconds (longer after old samples were merged)
-  double cpu_pct = 0;
+  double cpu_pct = 0;             // capped at 100 x cpus
+  uint64_t cpu_clamped_ns = 0;    // CPU time above cpus x dt cut from cpu_pct (counters lag up to a tick)
   uint64_t rss_bytes = 0;  // at the end of the interval, summed over the target's processes
   uint64_t minor_faults = 0, major_faults = 0;
   uint64_t disk_read_bytes = 0, disk_write_bytes = 0, disk_ios = 0;

@@ -11,6 +11,9 @@ T delta(T after, T before) {
   return after > before ? after - before : 0;
 }
 
+// What CPUS could run in NS; 0 when the CPU count is unknown (no sched collector).
+uint64_t capacity_ns(unsigned cpus, uint64_t ns) { return static_cast<uint64_t>(cpus) * ns; }
+
 uint64_t disk_bytes(const ResourceUsage& u) { return u.disk.read_bytes + u.disk.write_bytes; }
 uint64_t net_bytes(const ResourceUsage& u) { return u.net.tx_bytes + u.net.rx_bytes; }
 
@@ -19,6 +22,7 @@ void add_usage(ResourceUsage& to, const ResourceUsage& u) {
   to.off_cpu_ns.runqueue += u.off_cpu_ns.runqueue;
   to.off_cpu_ns.io += u.off_cpu_ns.io;
   to.off_cpu_ns.sleep += u.off_cpu_ns.sleep;
+  to.off_cpu_ns.unknown += u.off_cpu_ns.unknown;
   to.ctx_switches.voluntary += u.ctx_switches.voluntary;
   to.ctx_switches.involuntary += u.ctx_switches.involuntary;
   to.migrations += u.migrations;
@@ -61,6 +65,7 @@ SeriesSample merge_pair(const SeriesSample& a, const SeriesSample& b) {
   SeriesSample m = b;  // t, rss and memory use: as at the end of the pair
   m.dt = a.dt + b.dt;
   m.cpu_pct = m.dt > 0 ? (a.cpu_pct * a.dt + b.cpu_pct * b.dt) / m.dt : 0;
+  m.cpu_clamped_ns = a.cpu_clamped_ns + b.cpu_clamped_ns;
   m.minor_faults = a.minor_faults + b.minor_faults;
   m.major_faults = a.major_faults + b.major_faults;
   m.disk_read_bytes = a.disk_read_bytes + b.disk_read_bytes;
@@ -82,7 +87,15 @@ SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnaps
   s.t = t_s;
   s.dt = static_cast<double>(delta(after.at_ns, before.at_ns)) / 1e9;
   ResourceUsage a = sum_processes(after), b = sum_processes(before);
-  s.cpu_pct = s.dt > 0 ? 100.0 * static_cast<double>(delta(a.cpu_time_ns, b.cpu_time_ns)) / (s.dt * 1e9) : 0;
+  uint64_t cpu_ns = delta(a.cpu_time_ns, b.cpu_time_ns);
+  // The kernel's counters of a thread on CPU lag up to a scheduler tick, so an interval of a
+  // saturated machine can read a few ms over what its CPUs could run: cut and counted.
+  const uint64_t capacity = capacity_ns(after.cpus, delta(after.at_ns, before.at_ns));
+  if (capacity && cpu_ns > capacity) {
+    s.cpu_clamped_ns = cpu_ns - capacity;
+    cpu_ns = capacity;
+  }
+  s.cpu_pct = s.dt > 0 ? 100.0 * static_cast<double>(cpu_ns) / (s.dt * 1e9) : 0;
   s.rss_bytes = a.memory.rss_last_bytes;
   s.minor_faults = delta(a.faults.minor, b.faults.minor);
   s.major_faults = delta(a.faults.major, b.faults.major);
@@ -107,8 +120,9 @@ void append_bounded(std::vector<SeriesSample>& series, const SeriesSample& s, si
   merges++;
 }
 
-ResourceUsage total_usage(const ResourceSnapshot& snapshot, const std::vector<SeriesSample>& series) {
+ResourceUsage total_usage(const ResourceSnapshot& snapshot, const std::vector<SeriesSample>& series, uint64_t window_ns) {
   ResourceUsage total = sum_processes(snapshot);
+  if (uint64_t capacity = capacity_ns(snapshot.cpus, window_ns)) total.cpu_time_ns = std::min(total.cpu_time_ns, capacity);
   for (const auto& [tgid, p] : snapshot.processes)
     total.memory.rss_peak_bytes = std::max(total.memory.rss_peak_bytes, p.usage.memory.rss_peak_bytes);
   for (const auto& s : series) total.memory.rss_peak_bytes = std::max(total.memory.rss_peak_bytes, s.rss_bytes);

@@ -12,7 +12,8 @@
 
 namespace perfbpf {
 
-// What happened between BEFORE and AFTER, ending T_S seconds into the session.
+// What happened between BEFORE and AFTER, ending T_S seconds into the session. CPU time is
+// capped at what AFTER.cpus CPUs could run in the interval (cpu_clamped_ns says how much was cut).
 SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnapshot& after, double t_s);
 
 // Appends S; past MAX_SAMPLES, adjacent pairs are merged (counters summed, rates averaged
@@ -21,8 +22,9 @@ SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnaps
 void append_bounded(std::vector<SeriesSample>& series, const SeriesSample& s, size_t max_samples, uint64_t& merges);
 
 // Sums every process of SNAPSHOT into one usage; memory peak is the largest of the processes'
-// own peaks and of the series' summed RSS.
-ResourceUsage total_usage(const ResourceSnapshot& snapshot, const std::vector<SeriesSample>& series);
+// own peaks and of the series' summed RSS. CPU time is capped at what SNAPSHOT.cpus CPUs could
+// run in WINDOW_NS (the session's window): the counters' lag cannot take it past capacity.
+ResourceUsage total_usage(const ResourceSnapshot& snapshot, const std::vector<SeriesSample>& series, uint64_t window_ns);
 
 // Processes by CPU time; with TOP_N > 0 only the union of the top N by CPU, by disk bytes and
 // by network bytes is kept, the rest counted in OMITTED.

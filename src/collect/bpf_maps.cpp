@@ -51,6 +51,18 @@ std::vector<uint32_t> link_ids(const std::vector<int>& link_fds) {
   return ids;
 }
 
+void run_iterator(const bpf_link* link, const std::string& what) {
+  int fd = link ? bpf_iter_create(bpf_link__fd(link)) : -EINVAL;
+  if (fd < 0) throw Error(errno_message("cannot start the " + what + " iterator", -fd), "", -fd);
+  char discard[256];
+  ssize_t n;
+  while ((n = read(fd, discard, sizeof(discard))) > 0 || (n < 0 && errno == EINTR)) {
+  }
+  const int err = n < 0 ? errno : 0;
+  close(fd);
+  if (err) throw Error(errno_message("the " + what + " iterator failed", err), "", err);
+}
+
 uint64_t recursion_misses(const bpf_object* object) {
   uint64_t missed = 0;
   bpf_program* prog = nullptr;

@@ -42,6 +42,11 @@ std::vector<uint32_t> link_ids(const std::vector<int>& link_fds);
 // (bpf_prog_info.recursion_misses, summed): events the maps never saw.
 uint64_t recursion_misses(const bpf_object* object);
 
+// One pass of the BPF iterator behind LINK (e.g. SEC("iter/task")): its program runs once per
+// object iterated, here and now, in this thread; what it writes to the seq file is discarded
+// (our iterators update maps). Throws Error naming WHAT.
+void run_iterator(const bpf_link* link, const std::string& what);
+
 // Entries 0..COUNT-1 of a per-CPU array of u64, each summed over the CPUs.
 std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count);
 

@@ -136,6 +136,17 @@ std::optional<ProcStat> ProcFs::thread_stat(uint32_t pid, uint32_t tid) const {
   return parse_proc_stat(*text);
 }
 
+std::optional<SchedStat> ProcFs::thread_schedstat(uint32_t pid, uint32_t tid) const {
+  auto text = read_text(root_ + "/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/schedstat");
+  if (!text) return std::nullopt;
+  std::vector<std::string_view> f = split_ws(*text);
+  SchedStat s;
+  if (f.size() < 3 || !parse_number(f[0], s.exec_ns) || !parse_number(f[1], s.run_delay_ns) ||
+      !parse_number(f[2], s.timeslices))
+    return std::nullopt;
+  return s;
+}
+
 std::optional<ProcMemory> ProcFs::memory(uint32_t pid) const {
   auto text = read_text(root_ + "/" + std::to_string(pid) + "/status");
   if (!text) return std::nullopt;

@@ -28,6 +28,13 @@ struct ProcMemory {
            vm_hwm_bytes = 0;
 };
 
+// /proc/PID/task/TID/schedstat: the scheduler's own counters of one thread (CONFIG_SCHED_INFO).
+struct SchedStat {
+  uint64_t exec_ns = 0;       // se.sum_exec_runtime: time on CPU, current even while it runs
+  uint64_t run_delay_ns = 0;  // sched_info.run_delay: time runnable, waiting for a CPU
+  uint64_t timeslices = 0;    // times switched in
+};
+
 // /proc/meminfo, converted from kB.
 struct MemInfo {
   uint64_t total_bytes = 0, available_bytes = 0;
@@ -58,6 +65,7 @@ class ProcFs {
 
   std::optional<ProcStat> stat(uint32_t pid) const;  // nullopt when the process is gone
   std::optional<ProcStat> thread_stat(uint32_t pid, uint32_t tid) const;  // /proc/PID/task/TID/stat
+  std::optional<SchedStat> thread_schedstat(uint32_t pid, uint32_t tid) const;  // nullopt when gone
   std::optional<ProcMemory> memory(uint32_t pid) const;                   // nullopt when gone
   std::vector<uint32_t> pids() const;                 // numeric entries of the root, ascending
   std::vector<uint32_t> threads(uint32_t pid) const;  // /proc/PID/task entries; empty when gone

@@ -1,9 +1,15 @@
-// CPU and scheduler collector (bpf/sched.bpf.c): per-thread on-CPU and off-CPU time,
-// switches, migrations, and the run-queue latency histogram.
+// CPU and scheduler collector (bpf/sched_stats.bpf.c): per-thread on-CPU and off-CPU time,
+// switches, migrations, and the run-queue latency histogram. Every read first runs the
+// sync_threads iterator, so on-CPU and run-queue totals are the kernel's counters as of the read.
 #include <linux/types.h>
+
+#include <algorithm>
 
 #include "collect/bpf_maps.h"
 #include "collect/bpf_skeleton.h"
+#include "collect/perf_events.h"
+#include "collect/procfs.h"
+#include "collect/sched_books.h"
 #include "collect/system_collectors.h"
 #include "sched_stats.h"
 #include "sched_stats.skel.h"
@@ -19,31 +25,28 @@ void add_sched(ResourceUsage& u, const sched_totals& t) {
   u.off_cpu_ns.runqueue += t.runqueue_ns;
   u.off_cpu_ns.io += t.io_ns;
   u.off_cpu_ns.sleep += t.sleep_ns;
+  u.off_cpu_ns.unknown += t.unknown_ns;
   u.ctx_switches.voluntary += t.voluntary;
   u.ctx_switches.involuntary += t.involuntary;
   u.migrations += t.migrations;
 }
 
-// A thread's totals including the interval it is in now, so a long sleep or a spin shows in
-// the interval it happens in rather than when it ends.
-sched_totals with_open_interval(const sched_thread& t, uint64_t now) {
+}  // namespace
+
+sched_totals totals_at(const sched_thread& t, uint64_t now) {
   sched_totals out = t.totals;
-  uint64_t since = t.since_ns;
-  const bool off_cpu = t.state == SCHED_IO || t.state == SCHED_SLEEP;
-  if (off_cpu && t.woken_ns > since && t.woken_ns < now) {  // woken, not running yet
-    (t.state == SCHED_IO ? out.io_ns : out.sleep_ns) += t.woken_ns - since;
-    out.runqueue_ns += now - t.woken_ns;
-    return out;
-  }
-  uint64_t open = now > since ? now - since : 0;
-  switch (t.state) {
-    case SCHED_ON_CPU: out.on_cpu_ns += open; break;
-    case SCHED_RUNNABLE: out.runqueue_ns += open; break;
-    case SCHED_IO: out.io_ns += open; break;
-    default: out.sleep_ns += open; break;
-  }
+  if ((t.state != SCHED_IO && t.state != SCHED_SLEEP) || now <= t.since_ns) return out;
+  // The counters' growth since the wait began: the run-queue total includes the wait for a CPU
+  // a woken thread is in now, so what is left is the time asleep.
+  auto grown = [](uint64_t base, uint64_t total, uint64_t mark) { return base + total > mark ? base + total - mark : 0; };
+  const uint64_t claimed = grown(t.exec_base_ns, t.totals.on_cpu_ns, t.exec_mark_ns) +
+                           grown(t.delay_base_ns, t.totals.runqueue_ns, t.delay_mark_ns);
+  const uint64_t open = now - t.since_ns;
+  if (open > claimed) (t.state == SCHED_IO ? out.io_ns : out.sleep_ns) += open - claimed;
   return out;
 }
+
+namespace {
 
 // By enum sched_loss.
 constexpr const char* kLossNames[] = {"sched_threads_map_full", "sched_procs_map_full", "sched_histogram_full",
@@ -52,25 +55,34 @@ static_assert(std::size(kLossNames) == SCHED_LOSS_NR, "a name for every loss rea
 
 class SchedCollector : public Collector {
  public:
-  explicit SchedCollector(const CollectorSettings& settings) : skel_("sched", settings) { skel_.load(); }
-  const char* name() const override { return "sched"; }
-  void attach() override {
-    skel_->bss->session_start_ns = monotonic_ns();
-    skel_.attach();
+  explicit SchedCollector(const CollectorSettings& settings)
+      : skel_("sched", settings), cpus_(static_cast<unsigned>(online_cpus().size())) {
+    skel_.load();
   }
+  const char* name() const override { return "sched"; }
+  // The programs count nothing until the first read (or thread_usage), which opens the
+  // window: the monitor's baseline, after every collector is attached.
+  void attach() override { skel_.attach(); }
 
   std::optional<ResourceUsage> thread_usage(uint32_t tid) const override {
+    if (!active_) sync();
     sched_thread t{};
     if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.threads), &tid, &t) != 0) return std::nullopt;
     ResourceUsage u;
-    add_sched(u, with_open_interval(t, monotonic_ns()));
+    add_sched(u, totals_at(t, monotonic_ns()));
     return u;
   }
 
   void read(ResourceSnapshot& into) const override {
+    sync();
     const uint64_t now = monotonic_ns();
-    for_each_entry<uint32_t, sched_thread>(bpf_map__fd(skel_->maps.threads), [&](uint32_t tid, const sched_thread& t) {
-      sched_totals totals = with_open_interval(t, now);
+    into.cpus = cpus_;
+    uint64_t unsynced = 0;
+    for_each_entry<uint32_t, sched_thread>(bpf_map__fd(skel_->maps.threads), [&](uint32_t tid, sched_thread t) {
+      // Threads the kernel hides from iterators (on this project's VMs, pid 1's), synced at
+      // their switches only: the same counters from /proc, or counted as not synced.
+      if (t.synced_pass != skel_->bss->pass && !sync_from_proc(t, tid)) unsynced++;
+      sched_totals totals = totals_at(t, now);
       ProcessSnapshot& p = into.processes[t.tgid];
       p.pid = t.tgid;
       ThreadResources& thread = p.threads[tid];
@@ -91,13 +103,40 @@ class SchedCollector : public Collector {
     auto hists = read_log_hists(bpf_map__fd(skel_->maps.hists));
     if (auto it = hists.find({0, SCHED_HIST_RUNQUEUE}); it != hists.end()) into.runqueue.merge(it->second);
     add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
+    // Their CPU time since the last switch seen is missing.
+    if (unsynced) into.lost_by_reason["sched_threads_unsynced"] += unsynced;
     // Runs the kernel skipped because the program was already running on that CPU: each one
     // is a switch or wakeup these books never saw.
     if (uint64_t missed = recursion_misses(skel_.get()->obj)) into.lost_by_reason["sched_recursion_misses"] += missed;
   }
 
  private:
+  // T's on-CPU and run-queue totals from /proc/PID/task/TID/schedstat: the counters its
+  // record's bases were taken from. False when the thread is gone.
+  bool sync_from_proc(sched_thread& t, uint32_t tid) const {
+    std::optional<SchedStat> s = procfs_.thread_schedstat(t.tgid, tid);
+    if (!s) return false;
+    if (s->exec_ns >= t.exec_base_ns) t.totals.on_cpu_ns = std::max(t.totals.on_cpu_ns, s->exec_ns - t.exec_base_ns);
+    if (s->run_delay_ns >= t.delay_base_ns)
+      t.totals.runqueue_ns = std::max(t.totals.runqueue_ns, s->run_delay_ns - t.delay_base_ns);
+    return true;
+  }
+
+  // One pass of sync_threads: counters of every wanted thread now, records for threads not
+  // seen yet; the first one switches the programs on and baselines the whole target.
+  void sync() const {
+    if (!active_) {
+      skel_->bss->active = true;
+      active_ = true;
+    }
+    skel_->bss->pass++;
+    run_iterator(skel_->links.sync_threads, "sched");
+  }
+
   SchedSkeleton skel_;
+  ProcFs procfs_;
+  unsigned cpus_;
+  mutable bool active_ = false;
 };
 
 }  // namespace

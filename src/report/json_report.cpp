@@ -333,7 +333,10 @@ DiskTraffic read_disk_traffic(const Reader& r) {
 void put_usage(json& j, const ResourceUsage& u) {
   j["cpu_time_ns"] = u.cpu_time_ns;
   j["cpu_pct"] = u.cpu_pct;
-  j["off_cpu_ns"] = {{"runqueue", u.off_cpu_ns.runqueue}, {"io", u.off_cpu_ns.io}, {"sleep", u.off_cpu_ns.sleep}};
+  j["off_cpu_ns"] = {{"runqueue", u.off_cpu_ns.runqueue},
+                     {"io", u.off_cpu_ns.io},
+                     {"sleep", u.off_cpu_ns.sleep},
+                     {"unknown", u.off_cpu_ns.unknown}};
   j["ctx_switches"] = {{"voluntary", u.ctx_switches.voluntary}, {"involuntary", u.ctx_switches.involuntary}};
   j["migrations"] = u.migrations;
   j["memory"] = {{"rss_peak_bytes", u.memory.rss_peak_bytes}, {"rss_last_bytes", u.memory.rss_last_bytes},
@@ -351,7 +354,8 @@ ResourceUsage read_usage(const Reader& r) {
   u.cpu_time_ns = r.u64("cpu_time_ns");
   u.cpu_pct = r.num("cpu_pct");
   Reader off = r.object("off_cpu_ns");
-  u.off_cpu_ns = {off.u64("runqueue"), off.u64("io"), off.u64("sleep")};
+  u.off_cpu_ns = {off.u64("runqueue"), off.u64("io"), off.u64("sleep"),
+                  off.has("unknown") ? off.u64("unknown") : 0};  // absent in older reports
   Reader cs = r.object("ctx_switches");
   u.ctx_switches = {cs.u64("voluntary"), cs.u64("involuntary")};
   u.migrations = r.u64("migrations");
@@ -371,6 +375,7 @@ json series_json(const SeriesSample& s) {
   return {{"t", s.t},
           {"dt", s.dt},
           {"cpu_pct", s.cpu_pct},
+          {"cpu_clamped_ns", s.cpu_clamped_ns},
           {"rss_bytes", s.rss_bytes},
           {"minor_faults", s.minor_faults},
           {"major_faults", s.major_faults},
@@ -389,6 +394,7 @@ SeriesSample read_series(const Reader& r) {
   s.t = r.num("t");
   s.dt = r.num("dt");
   s.cpu_pct = r.num("cpu_pct");
+  if (r.has("cpu_clamped_ns")) s.cpu_clamped_ns = r.u64("cpu_clamped_ns");  // absent in older reports
   s.rss_bytes = r.u64("rss_bytes");
   s.minor_faults = r.u64("minor_faults");
   s.major_faults = r.u64("major_faults");

@@ -182,6 +182,8 @@ void write_sched_line(const SystemProfile& s, std::ostream& out) {
                      "{} migrations",
                      u.cpu_pct, d(u.cpu_time_ns), d(u.off_cpu_ns.runqueue), d(u.off_cpu_ns.io), d(u.off_cpu_ns.sleep),
                      u.ctx_switches.voluntary, u.ctx_switches.involuntary, u.migrations);
+  // Around a switch the tracepoints missed, the wait's reason is unknown: shown, not guessed.
+  if (u.off_cpu_ns.unknown) out << fmt::format("; off CPU for a reason not seen {}", d(u.off_cpu_ns.unknown));
   if (has_data(s.runqueue_latency_ns))
     out << fmt::format("; run-queue latency p50 {} p99 {}", d(s.runqueue_latency_ns.summary.p50),
                        d(s.runqueue_latency_ns.summary.p99));

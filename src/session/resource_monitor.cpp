@@ -144,7 +144,7 @@ SystemProfile ResourceMonitor::result() const {
   out.memory_used_pct_peak = memory_used_peak_;
   out.memory_used_pct_last = memory_used_last_;
   const double duration_s = static_cast<double>(last_.at_ns - start_ns_) / 1e9;
-  out.totals = total_usage(last_, series_);
+  out.totals = total_usage(last_, series_, last_.at_ns - start_ns_);
   out.totals.cpu_pct = duration_s > 0 ? 100.0 * static_cast<double>(out.totals.cpu_time_ns) / (duration_s * 1e9) : 0;
   out.runqueue_latency_ns = distribution(last_.runqueue);
   out.connect_latency_ns = distribution(last_.connect);

@@ -107,7 +107,7 @@ ResourceUsage usage_with(uint64_t k) {
   ResourceUsage u;
   u.cpu_time_ns = 1500000000 * k;
   u.cpu_pct = 50.25 * static_cast<double>(k);
-  u.off_cpu_ns = {1000 * k, 2000 * k, 3000 * k};
+  u.off_cpu_ns = {1000 * k, 2000 * k, 3000 * k, 700 * k};
   u.ctx_switches = {40 * k, 5 * k};
   u.migrations = 6 * k;
   u.memory = {(512ull << 20) * k, (498ull << 20) * k, (400ull << 20) * k, (90ull << 20) * k, (8ull << 20) * k};
@@ -155,6 +155,7 @@ SystemProfile system_section() {
     x.t = i;
     x.dt = 1;
     x.cpu_pct = 150.5 + i;
+    x.cpu_clamped_ns = 3000000u * static_cast<unsigned>(i);
     x.rss_bytes = (500ull << 20) + static_cast<uint64_t>(i);
     x.minor_faults = 100u * static_cast<unsigned>(i);
     x.major_faults = static_cast<uint64_t>(i) - 1;
@@ -424,6 +425,7 @@ void require_equal_usage(const ResourceUsage& a, const ResourceUsage& b) {
   CHECK(a.off_cpu_ns.runqueue == b.off_cpu_ns.runqueue);
   CHECK(a.off_cpu_ns.io == b.off_cpu_ns.io);
   CHECK(a.off_cpu_ns.sleep == b.off_cpu_ns.sleep);
+  CHECK(a.off_cpu_ns.unknown == b.off_cpu_ns.unknown);
   CHECK(a.ctx_switches.voluntary == b.ctx_switches.voluntary);
   CHECK(a.ctx_switches.involuntary == b.ctx_switches.involuntary);
   CHECK(a.migrations == b.migrations);
@@ -516,6 +518,7 @@ void require_equal_system(const SystemProfile& a, const SystemProfile& b) {
     CHECK(x.t == y.t);
     CHECK(x.dt == y.dt);
     CHECK(x.cpu_pct == y.cpu_pct);
+    CHECK(x.cpu_clamped_ns == y.cpu_clamped_ns);
     CHECK(x.rss_bytes == y.rss_bytes);
     CHECK(x.minor_faults == y.minor_faults);
     CHECK(x.major_faults == y.major_faults);

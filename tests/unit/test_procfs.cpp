@@ -233,3 +233,20 @@ TEST_CASE("cgroup pids of a directory that is not a cgroup", "[procfs]") {
   }
   CHECK_THROWS_AS(cgroup_pids((dir.path() / "missing").string()), Error);
 }
+
+TEST_CASE("procfs: a thread's schedstat gives its CPU time, run-queue wait and switch-ins; gone is nullopt", "[procfs]") {
+  auto s = kFixture.thread_schedstat(1234, 1235);
+  REQUIRE(s);
+  CHECK(s->exec_ns == 9003118474u);
+  CHECK(s->run_delay_ns == 1577220u);
+  CHECK(s->timeslices == 412u);
+  CHECK_FALSE(kFixture.thread_schedstat(1234, 1234));  // no schedstat file in the fixture
+  CHECK_FALSE(kFixture.thread_schedstat(99999, 99999));
+  // The live file of this thread parses too, and its CPU time only grows.
+  const auto tid = static_cast<uint32_t>(getpid());
+  auto a = ProcFs().thread_schedstat(tid, tid);
+  REQUIRE(a);
+  auto b = ProcFs().thread_schedstat(tid, tid);
+  REQUIRE(b);
+  CHECK(b->exec_ns >= a->exec_ns);
+}

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The sched collector's books (bpf/sched_stats.bpf.c): its maps and how one thread's record
+ * changes, shared by the tracepoint programs and the sync_threads iterator.
+ */
+#ifndef PERFBPF_SCHED_BOOK_BPF_H
+#define PERFBPF_SCHED_BOOK_BPF_H
+
+#include "task_state.bpf.h"
+#include "log_hist.bpf.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_MAX_THREADS);
+	__type(key, __u32); /* tid */
+	__type(value, struct sched_thread);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_MAX_PROCS);
+	__type(key, __u32); /* tgid */
+	__type(value, struct sched_proc);
+} procs SEC(".maps");
+
+/*
+ * A thread past its exit tracepoint, whose totals went to its process there (map "dying", key
+ * tid): it still runs until its last switch-out (freeing its memory can take milliseconds),
+ * and its counter was up to a tick stale at the tracepoint. LRU: a thread whose last switch
+ * goes unseen leaves no lasting entry.
+ */
+struct dying_thread {
+	__u32 tgid;
+	__u32 pad;
+	__u64 exec_ns; /* se.sum_exec_runtime already counted */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SCHED_MAX_DYING);
+	__type(key, __u32);
+	__type(value, struct dying_thread);
+} dying SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_HIST_ENTRIES);
+	__type(key, struct log_hist_key);
+	__type(value, __u64);
+} hists SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SCHED_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+/* Current at switch-out (update_curr ran in __schedule); up to a tick stale while it runs. */
+static __always_inline __u64 task_exec_ns(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, se.sum_exec_runtime);
+}
+
+/*
+ * Grows when a wait for a CPU ends (sched_info_arrive, after the sched_switch tracepoint).
+ * 0 without CONFIG_SCHED_INFO: run-queue time then comes from the intervals alone.
+ */
+static __always_inline __u64 task_delay_ns(struct task_struct *task)
+{
+	if (!bpf_core_field_exists(task->sched_info.run_delay))
+		return 0;
+	return BPF_CORE_READ(task, sched_info.run_delay);
+}
+
+/*
+ * How long TASK has been waiting for a CPU so far in its current wait, which run_delay holds
+ * only once it ends (sched_info_arrive, after the sched_switch tracepoint): its run queue's
+ * clock less sched_info.last_queued, as the kernel will add it. Exact at a switch-in (the
+ * clock was just updated); elsewhere up to a tick short. 0 when not queued. The run queue is
+ * reached through the task's cfs_rq (CONFIG_FAIR_GROUP_SCHED): the per-CPU "runqueues" symbol
+ * needs CONFIG_KALLSYMS_ALL, which these kernels lack.
+ */
+static __always_inline __u64 task_pending_wait(struct task_struct *task)
+{
+	__u64 queued, clock;
+
+	if (!bpf_core_field_exists(task->sched_info.last_queued) || !bpf_core_field_exists(task->se.cfs_rq->rq))
+		return 0;
+	queued = BPF_CORE_READ(task, sched_info.last_queued);
+	if (!queued)
+		return 0;
+	clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock);
+	return clock > queued ? clock - queued : 0;
+}
+
+/* Where TASK is now, by the kernel's own flags (task->on_cpu drops after the switch). */
+static __always_inline __u32 task_where(struct task_struct *task)
+{
+	long state;
+
+	if (BPF_CORE_READ(task, on_cpu))
+		return SCHED_ON_CPU;
+	state = task_state(task);
+	if (state == PERFBPF_TASK_RUNNING)
+		return SCHED_RUNNABLE;
+	return task_state_is_io(state) ? SCHED_IO : SCHED_SLEEP;
+}
+
+/*
+ * T enters STATE at NOW, with its counters as they stand; PENDING is run-queue time not in
+ * run_delay yet (task_pending_wait).
+ */
+static __always_inline void enter_state(struct sched_thread *t, struct task_struct *task, __u32 state, __u64 now,
+					__u64 pending)
+{
+	t->state = state;
+	t->since_ns = now;
+	t->exec_mark_ns = task_exec_ns(task);
+	t->delay_mark_ns = task_delay_ns(task) + pending;
+	t->seq++;
+	t->suspect_seq = 0;
+}
+
+/*
+ * A fresh record for TASK, counted from NOW in the state the task is in (NEW_TASK: runnable,
+ * not yet run), replacing any stale one. Of a wait it is in, only the part from NOW counts:
+ * the part before goes into the run_delay base.
+ */
+static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now,
+						       bool new_task)
+{
+	struct sched_thread fresh = {}, *t;
+
+	fresh.tgid = tgid;
+	fresh.cpu = ~0u;
+	fresh.exec_base_ns = task_exec_ns(task);
+	fresh.delay_base_ns = task_delay_ns(task) + task_pending_wait(task);
+	enter_state(&fresh, task, new_task ? SCHED_RUNNABLE : task_where(task), now, 0);
+	fresh.delay_mark_ns = fresh.delay_base_ns;
+	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY)) {
+		count_loss(SCHED_LOSS_THREADS_FULL);
+		return NULL;
+	}
+	t = bpf_map_lookup_elem(&threads, &tid);
+	return t;
+}
+
+/* The thread's record; a thread first seen counts from NOW. */
+static __always_inline struct sched_thread *thread_get(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now)
+{
+	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid);
+
+	return t ? t : thread_new(task, tid, tgid, now, false);
+}
+
+/*
+ * On-CPU and run-queue totals from the kernel's counters (PENDING: as in enter_state), so the
+ * run-queue total holds the part inside the session of every wait, the open one included.
+ */
+static __always_inline void sync_kernel_totals(struct sched_thread *t, struct task_struct *task, __u64 pending)
+{
+	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task);
+
+	if (delay)
+		delay += pending;
+	if (exec >= t->exec_base_ns)
+		t->totals.on_cpu_ns = exec - t->exec_base_ns;
+	if (delay && delay >= t->delay_base_ns)
+		t->totals.runqueue_ns = delay - t->delay_base_ns;
+}
+
+/*
+ * Closes the thread's current interval at NOW: its length goes to the state's total (on-CPU
+ * and run-queue totals are overwritten from the counters at the next sync; until then they
+ * serve a live read of one thread).
+ */
+static __always_inline void close_interval(struct sched_thread *t, __u64 now)
+{
+	__u64 delta = now > t->since_ns ? now - t->since_ns : 0;
+
+	switch (t->state) {
+	case SCHED_ON_CPU:
+		t->totals.on_cpu_ns += delta;
+		break;
+	case SCHED_RUNNABLE:
+		t->totals.runqueue_ns += delta;
+		if (!log_hist_record(&hists, 0, SCHED_HIST_RUNQUEUE, delta))
+			count_loss(SCHED_LOSS_HIST_FULL);
+		break;
+	case SCHED_IO:
+		t->totals.io_ns += delta;
+		break;
+	default:
+		t->totals.sleep_ns += delta;
+		break;
+	}
+	t->since_ns = now;
+}
+
+/*
+ * The books' state since since_ns was wrong (a switch went unseen): of that stretch, what the
+ * counters say was on CPU or waiting for one is in their totals already; the rest was off CPU
+ * for a reason nobody saw. It stays out of I/O, sleep and the histogram.
+ */
+static __always_inline void book_unknown(struct sched_thread *t, struct task_struct *task, __u64 now, __u64 pending)
+{
+	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task) + pending;
+	__u64 len = now > t->since_ns ? now - t->since_ns : 0, used = 0;
+
+	if (exec > t->exec_mark_ns)
+		used += exec - t->exec_mark_ns;
+	if (delay > t->delay_mark_ns)
+		used += delay - t->delay_mark_ns;
+	if (len > used)
+		t->totals.unknown_ns += len - used;
+	t->since_ns = now;
+}
+
+/* A dying thread switches out: the CPU time it used since its exit goes to its process. */
+static __always_inline void dying_switch(struct task_struct *prev, __u32 tid)
+{
+	struct dying_thread *d = bpf_map_lookup_elem(&dying, &tid);
+	__u64 exec = task_exec_ns(prev);
+	struct sched_proc *p;
+
+	if (!d)
+		return;
+	p = bpf_map_lookup_elem(&procs, &d->tgid);
+	if (p && exec > d->exec_ns)
+		__sync_fetch_and_add(&p->exited.on_cpu_ns, exec - d->exec_ns);
+	d->exec_ns = exec;
+	if (task_state(prev) & PERFBPF_TASK_DEAD)
+		bpf_map_delete_elem(&dying, &tid);
+}
+
+#endif /* PERFBPF_SCHED_BOOK_BPF_H */
