@@ -3,6 +3,10 @@
  * On-CPU sampling: a cpu-clock perf event per CPU runs this program; it counts samples per
  * (thread, user stack, kernel stack). The software cpu-clock event works on VMs without
  * hardware counters. Stacks are read in userspace after the session.
+ *
+ * Off-CPU time (--off-cpu): each wait from switch-out to switch-in, by the stacks it began in,
+ * split at its wakeup into asleep (I/O or sleep) and runnable; waits open when the session
+ * begins or ends count for their part inside it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -15,8 +19,6 @@
 #include "map_helpers.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile __u64 min_block_ns = 1000; /* shorter off-CPU spells are not worth a record */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
@@ -44,25 +46,13 @@ struct {
 } comms SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROFILE_MAX_COUNTS);
-	__type(key, __u32); /* tid */
-	__type(value, struct offcpu_start);
-} switched_out SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PROFILE_MAX_COUNTS);
-	__type(key, struct offcpu_key);
-	__type(value, __u64);
-} offcpu SEC(".maps");
-
-struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, PROFILE_LOSS_NR);
 	__type(key, __u32);
 	__type(value, __u64);
 } losses SEC(".maps");
+
+#include "offcpu_book.bpf.h"
 
 static __always_inline void remember_comm(__u32 tgid)
 {
@@ -101,18 +91,9 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	return 0;
 }
 
-static __always_inline __u32 offcpu_state_of(struct task_struct *t)
-{
-	long state = task_state(t);
-
-	if (state == PERFBPF_TASK_RUNNING)
-		return OFFCPU_RUNNABLE;
-	return task_state_is_io(state) ? OFFCPU_IO : OFFCPU_SLEEP;
-}
-
 /*
  * Off-CPU time: at switch-out remember the thread's stacks (this runs in its context) and
- * state; at switch-in add the time it was away to those stacks.
+ * state; at switch-in book the time it was away to those stacks.
  */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
@@ -120,27 +101,107 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	__u64 now = bpf_ktime_get_ns();
 	__u32 prev_tid = BPF_CORE_READ(prev, pid), next_tid = BPF_CORE_READ(next, pid);
 	__u32 prev_tgid = BPF_CORE_READ(prev, tgid);
-	struct offcpu_start start = {}, *s;
+	struct offcpu_start start = {};
 
-	if (wanted(prev_tgid, prev_tid)) {
+	if (!window_open())
+		return 0;
+	/* A dead task's last switch: no wait follows. */
+	if (wanted(prev_tgid, prev_tid) && !(task_state(prev) & PERFBPF_TASK_DEAD)) {
 		start.ts_ns = now;
 		start.key.where.tgid = prev_tgid;
 		start.key.where.tid = prev_tid;
 		start.key.where.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		start.key.where.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		start.key.state = offcpu_state_of(prev);
-		bpf_map_update_elem(&switched_out, &prev_tid, &start, BPF_ANY);
+		drop_unended_wait(prev_tid);
+		open_wait(prev_tid, &start, BPF_ANY);
 	}
-	s = bpf_map_lookup_elem(&switched_out, &next_tid);
-	if (!s)
-		return 0;
-	if (now - s->ts_ns >= min_block_ns) {
-		struct offcpu_key key = s->key;
-		__u64 delta = now - s->ts_ns;
+	if (take_wait(next_tid, &start))
+		book_wait(&start, now);
+	return 0;
+}
 
-		if (!counter_add(&offcpu, &key, delta))
-			count_loss(PROFILE_LOSS_COUNTS_FULL);
+/* The wait for a CPU begins (the task is queued already): the first wakeup since switch-out. */
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_wakeup, struct task_struct *p)
+{
+	__u32 tid = BPF_CORE_READ(p, pid);
+	struct offcpu_start *s;
+
+	if (!window_open())
+		return 0;
+	s = bpf_map_lookup_elem(&switched_out, &tid);
+	if (s && !s->woken_ns)
+		s->woken_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* A new thread waits for its first run: runnable from now, no stack of its own yet. */
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(handle_wakeup_new, struct task_struct *p)
+{
+	struct offcpu_start start = {};
+
+	if (!window_open())
+		return 0;
+	start.key.where.tgid = BPF_CORE_READ(p, tgid);
+	start.key.where.tid = BPF_CORE_READ(p, pid);
+	if (!wanted(start.key.where.tgid, start.key.where.tid))
+		return 0;
+	start.ts_ns = start.woken_ns = bpf_ktime_get_ns();
+	start.key.where.user_stack_id = start.key.where.kernel_stack_id = -1;
+	start.key.state = OFFCPU_RUNNABLE;
+	open_wait(start.key.where.tid, &start, BPF_ANY);
+	return 0;
+}
+
+/*
+ * Run once as the window opens: every wanted thread off CPU now has been waiting since before
+ * the session; its wait counts from the window's start, with the kernel stack it waits in.
+ */
+SEC("iter/task")
+int open_waits(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct offcpu_start start = {};
+	struct task_stack *scratch;
+	__u32 zero = 0, tid;
+
+	if (!task || BPF_CORE_READ(task, on_cpu) || (BPF_CORE_READ(task, flags) & PERFBPF_PF_EXITING))
+		return 0;
+	tid = BPF_CORE_READ(task, pid);
+	start.key.where.tgid = BPF_CORE_READ(task, tgid);
+	start.key.where.tid = tid;
+	if (!wanted(start.key.where.tgid, tid))
+		return 0;
+	start.ts_ns = window_start_ns;
+	start.key.where.user_stack_id = start.key.where.kernel_stack_id = -1;
+	start.key.state = offcpu_state_of(task);
+	start.key.flags = OFFCPU_SINCE_START;
+	scratch = bpf_map_lookup_elem(&stack_scratch, &zero);
+	if (!scratch || bpf_get_task_stack(task, scratch->ips, sizeof(scratch->ips), 0) <= 0 ||
+	    bpf_map_update_elem(&start_stacks, &tid, scratch, BPF_ANY))
+		count_loss(PROFILE_LOSS_KERNEL_STACK);
+	/* A wait the switch program opened already is the better record. */
+	open_wait(tid, &start, BPF_NOEXIST);
+	/* Switched in meanwhile, its wait over before this one was stored: none is open. */
+	if (BPF_CORE_READ(task, on_cpu)) {
+		struct offcpu_start *s = bpf_map_lookup_elem(&switched_out, &tid);
+
+		if (s && (s->key.flags & OFFCPU_SINCE_START))
+			bpf_map_delete_elem(&switched_out, &tid);
 	}
-	bpf_map_delete_elem(&switched_out, &next_tid);
+	return 0;
+}
+
+/* Run once as the window closes: waits still open count up to its end. */
+SEC("iter/task")
+int close_waits(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct offcpu_start s;
+
+	if (task && take_wait(BPF_CORE_READ(task, pid), &s))
+		book_wait(&s, window_end_ns);
 	return 0;
 }

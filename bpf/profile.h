@@ -29,8 +29,14 @@ enum profile_loss {
 	PROFILE_LOSS_USER_STACK = 0,   /* user stack capture failed (not for kernel threads) */
 	PROFILE_LOSS_KERNEL_STACK = 1, /* kernel stack capture failed */
 	PROFILE_LOSS_COUNTS_FULL = 2,  /* no room for a new (thread, stacks) key: sample dropped */
-	PROFILE_LOSS_NR = 3,
+	PROFILE_LOSS_WAITS_FULL = 3,   /* no room to remember a thread's open wait: its time lost */
+	PROFILE_LOSS_MISSED_SWITCH_IN = 4, /* a wait whose end (switch-in) went unseen: its runnable part dropped */
+	PROFILE_LOSS_NR = 5,
 };
+
+#ifndef PROFILE_MAX_START_STACKS
+#define PROFILE_MAX_START_STACKS 8192 /* threads already waiting when the session began */
+#endif
 
 /* Key of the sample counts; value: __u64 samples. */
 struct profile_key {
@@ -40,24 +46,41 @@ struct profile_key {
 	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
 };
 
-/* Why a thread was off CPU, from its state when switched out. */
+/*
+ * Why a thread was off CPU. A wait is asleep (I/O or sleep, by its state when switched out)
+ * until its wakeup, then runnable until it runs again: the kernel's run_delay definition.
+ */
 enum offcpu_state {
-	OFFCPU_RUNNABLE = 0, /* preempted while runnable: waiting for a CPU */
+	OFFCPU_RUNNABLE = 0, /* waiting for a CPU: woken, or preempted while runnable */
 	OFFCPU_IO = 1,	     /* uninterruptible (D): I/O and the like */
 	OFFCPU_SLEEP = 2,    /* interruptible (S) and the rest: sleeps, locks, waits */
 };
 
-/* Key of the off-CPU time map; value: __u64 ns off CPU. */
+enum offcpu_flags {
+	/*
+	 * The wait began before the session: counted from its start, with no user stack (the
+	 * kernel cannot walk another task's) and the kernel stack in map "start_stacks" by tid.
+	 */
+	OFFCPU_SINCE_START = 1,
+};
+
+/* Key of the off-CPU time map; value: __u64 ns off CPU within the session. */
 struct offcpu_key {
 	struct profile_key where; /* stacks at the moment of switching out */
 	__u32 state;		  /* enum offcpu_state */
-	__u32 pad;
+	__u32 flags;		  /* enum offcpu_flags */
 };
 
-/* A thread switched out, waiting to come back (map "switched_out", key tid). */
+/* A thread's open wait (map "switched_out", key tid). */
 struct offcpu_start {
-	__u64 ts_ns; /* CLOCK_MONOTONIC at switch-out */
+	__u64 ts_ns;	/* CLOCK_MONOTONIC at switch-out (or the session's start) */
+	__u64 woken_ns; /* its first wakeup since, 0 before */
 	struct offcpu_key key;
+};
+
+/* A kernel stack captured with bpf_get_task_stack (map "start_stacks"), zero-padded. */
+struct task_stack {
+	__u64 ips[PROFILE_MAX_STACK_DEPTH];
 };
 
 #ifdef __cplusplus

@@ -17,6 +17,7 @@
 #include "perfbpf/error.h"
 #include "profile.h"
 #include "profile.skel.h"
+#include "session/system_info.h"
 
 namespace perfbpf {
 namespace {
@@ -34,6 +35,17 @@ std::vector<uint64_t> read_stack(int fd, int32_t id) {
   return frames;
 }
 
+std::vector<uint64_t> read_start_stack(int fd, uint32_t tid) {
+  std::vector<uint64_t> frames;
+  task_stack s{};
+  if (bpf_map_lookup_elem(fd, &tid, &s) != 0) return frames;
+  for (uint64_t ip : s.ips) {
+    if (!ip) break;
+    frames.push_back(ip);
+  }
+  return frames;
+}
+
 }  // namespace
 
 void CpuSampler::SkelDeleter::operator()(profile_bpf* s) const { profile_bpf__destroy(s); }
@@ -43,8 +55,14 @@ const char* profile_loss_name(unsigned reason) {
     case PROFILE_LOSS_USER_STACK: return "user_stack_failed";
     case PROFILE_LOSS_KERNEL_STACK: return "kernel_stack_failed";
     case PROFILE_LOSS_COUNTS_FULL: return "counts_map_full";
+    case PROFILE_LOSS_WAITS_FULL: return "waits_map_full";
+    case PROFILE_LOSS_MISSED_SWITCH_IN: return "waits_end_unseen";
     default: return "unknown";
   }
+}
+
+bool is_off_cpu_loss(unsigned reason) {
+  return reason == PROFILE_LOSS_WAITS_FULL || reason == PROFILE_LOSS_MISSED_SWITCH_IN;
 }
 
 const char* offcpu_state_name(int state) {
@@ -80,9 +98,23 @@ void CpuSampler::add_target_tgid(uint32_t tgid) {
 
 void CpuSampler::start() {
   if (off_cpu_) {
-    bpf_link* link = bpf_program__attach(skel_->progs.handle_switch);
-    if (!link) throw Error(errno_message("cannot attach the off-CPU program to sched_switch", errno), "", errno);
-    links_.push_back(link);
+    try {
+      for (bpf_program* prog : {skel_->progs.handle_switch, skel_->progs.handle_wakeup, skel_->progs.handle_wakeup_new}) {
+        bpf_link* link = bpf_program__attach(prog);
+        if (!link)
+          throw Error(errno_message(std::string("cannot attach the off-CPU program ") + bpf_program__name(prog), errno),
+                      "", errno);
+        links_.push_back(link);
+      }
+      for (auto [prog, link] : {std::pair{skel_->progs.open_waits, &open_waits_}, {skel_->progs.close_waits, &close_waits_}}) {
+        *link = bpf_program__attach_iter(prog, nullptr);
+        if (!*link) throw Error(errno_message("cannot create the off-CPU task iterator", errno), "", errno);
+        links_.push_back(*link);
+      }
+    } catch (...) {
+      stop();
+      throw;
+    }
   }
   if (frequency_hz_ == 0) return;
   perf_event_attr attr{};
@@ -110,9 +142,27 @@ void CpuSampler::start() {
   }
 }
 
+void CpuSampler::open_window() {
+  if (!off_cpu_ || window_opened_ || !open_waits_) return;
+  window_opened_ = true;
+  skel_->bss->window_start_ns = monotonic_ns();
+  run_iterator(open_waits_, "off-CPU");
+}
+
+void CpuSampler::close_window() {
+  if (!window_opened_ || window_closed_) return;
+  window_closed_ = true;
+  skel_->bss->window_end_ns = monotonic_ns();
+  run_iterator(close_waits_, "off-CPU");
+  for_each_entry<uint32_t, offcpu_start>(bpf_map__fd(skel_->maps.switched_out),
+                                         [&](uint32_t, const offcpu_start&) { waits_not_closed_++; });
+}
+
 void CpuSampler::stop() {
+  if (window_opened_ && !window_closed_ && !links_.empty()) close_window();
   for (bpf_link* l : links_) bpf_link__destroy(l);
   links_.clear();
+  open_waits_ = close_waits_ = nullptr;
   events_.close();
 }
 
@@ -155,7 +205,8 @@ std::map<uint32_t, std::string> CpuSampler::process_names() const {
 
 std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
   std::vector<RawStackSample> out;
-  int times = bpf_map__fd(skel_->maps.offcpu), stacks = bpf_map__fd(skel_->maps.stacks);
+  int times = bpf_map__fd(skel_->maps.offcpu), stacks = bpf_map__fd(skel_->maps.stacks),
+      start_stacks = bpf_map__fd(skel_->maps.start_stacks);
   offcpu_key key{}, next{};
   const offcpu_key* prev = nullptr;
   while (bpf_map_get_next_key(times, prev, &next) == 0) {
@@ -164,7 +215,10 @@ std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
     uint64_t ns = 0;
     if (bpf_map_lookup_elem(times, &key, &ns) != 0) continue;
     const profile_key& w = key.where;
-    out.push_back({w.tgid, w.tid, read_stack(stacks, w.user_stack_id), read_stack(stacks, w.kernel_stack_id), ns,
+    // A wait already open when the session began: the kernel stack bpf_get_task_stack read.
+    std::vector<uint64_t> kernel = key.flags & OFFCPU_SINCE_START ? read_start_stack(start_stacks, w.tid)
+                                                                  : read_stack(stacks, w.kernel_stack_id);
+    out.push_back({w.tgid, w.tid, read_stack(stacks, w.user_stack_id), std::move(kernel), ns,
                    static_cast<int>(key.state)});
   }
   return out;

@@ -40,14 +40,21 @@ class CpuSampler {
   CpuSampler& operator=(const CpuSampler&) = delete;
 
   void add_target_tgid(uint32_t tgid);
-  void start();  // one perf event per online CPU
-  void stop();   // detaches; the counts stay readable
+  void start();  // one perf event per online CPU; with off_cpu the switch programs, idle until:
+  // The off-CPU window (the session's): waits are timed from open_window() to close_window(),
+  // those already open at either end for their part inside it. Each runs once; throw Error.
+  void open_window();
+  void close_window();
+  void stop();   // closes the window if open, detaches; the counts stay readable
 
   std::vector<RawStackSample> collect() const;
   std::vector<uint32_t> sampled_tgids() const;
   std::map<uint32_t, std::string> process_names() const;  // as at each process's first sample  // processes with samples so far (keys only, cheap)
   std::vector<RawStackSample> collect_off_cpu() const;
   std::vector<uint64_t> losses() const;  // by enum profile_loss, summed over CPUs
+  // Waits still open after close_window(): of threads the kernel hides from iterators, or gone
+  // since; their time in the session is not counted.
+  uint64_t waits_not_closed() const { return waits_not_closed_; }
   const std::string& event() const { return event_; }  // "cycles" or "cpu-clock" once started
 
  private:
@@ -58,9 +65,15 @@ class CpuSampler {
   unsigned frequency_hz_;
   std::string event_;
   bool off_cpu_;
+  bpf_link* open_waits_ = nullptr;
+  bpf_link* close_waits_ = nullptr;
+  bool window_opened_ = false, window_closed_ = false;
+  uint64_t waits_not_closed_ = 0;
 };
 
 const char* profile_loss_name(unsigned reason);
 const char* offcpu_state_name(int state);  // "runnable", "io", "sleep"
+// Off-CPU losses (profile_loss_name) that concern the off-CPU view, not the samples.
+bool is_off_cpu_loss(unsigned reason);
 
 }  // namespace perfbpf

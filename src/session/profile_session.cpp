@@ -313,6 +313,7 @@ Profile run_session(const SessionOptions& options) {
   // The collectors count from here to the loop's end, about the span the report's duration
   // gives; before on_attached, which promises everything is in place.
   if (monitor) monitor->start();
+  if (sampler) sampler->open_window();  // off-CPU waits: the collectors' window, from here
   if (options.on_attached) {
     AttachedProbes info;
     info.pid = target_pid;
@@ -369,6 +370,7 @@ Profile run_session(const SessionOptions& options) {
   const uint64_t end_ns = monotonic_ns();
   if (monitor) {
     bpf.consume();  // the last interval's calls
+    if (sampler) sampler->close_window();  // with the collectors' last read
     monitor->stop();
     profile.system = monitor->result();
   }
@@ -388,9 +390,15 @@ Profile run_session(const SessionOptions& options) {
     if (options.off_cpu) {
       profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0);
       profile.off_cpu.unit = "ns";
+      if (uint64_t open = sampler->waits_not_closed())
+        profile.off_cpu.lost += profile.off_cpu.lost_by_reason["waits_not_closed"] = open;
     }
     std::vector<uint64_t> lost = sampler->losses();
     for (unsigned r = 0; r < lost.size(); r++) {
+      if (is_off_cpu_loss(r)) {
+        if (options.off_cpu) profile.off_cpu.lost += profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
+        continue;
+      }
       profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
       // A failed stack capture still counts the sample; only a full map loses it.
       if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];
