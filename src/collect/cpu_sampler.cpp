@@ -22,28 +22,23 @@
 namespace perfbpf {
 namespace {
 
-std::vector<uint64_t> read_stack(int fd, int32_t id) {
+// The stack stored at KEY of map FD (a zero-padded array of PROFILE_MAX_STACK_DEPTH
+// addresses, innermost first); empty when there is none.
+template <typename Key>
+std::vector<uint64_t> read_frames(int fd, const Key& key) {
+  task_stack s{};
   std::vector<uint64_t> frames;
-  if (id < 0) return frames;
-  uint64_t ips[PROFILE_MAX_STACK_DEPTH] = {};
-  uint32_t key = static_cast<uint32_t>(id);
-  if (bpf_map_lookup_elem(fd, &key, ips) != 0) return frames;
-  for (uint64_t ip : ips) {
+  if (bpf_map_lookup_elem(fd, &key, s.ips) != 0) return frames;
+  for (uint64_t ip : s.ips) {
     if (!ip) break;
     frames.push_back(ip);
   }
   return frames;
 }
 
-std::vector<uint64_t> read_start_stack(int fd, uint32_t tid) {
-  std::vector<uint64_t> frames;
-  task_stack s{};
-  if (bpf_map_lookup_elem(fd, &tid, &s) != 0) return frames;
-  for (uint64_t ip : s.ips) {
-    if (!ip) break;
-    frames.push_back(ip);
-  }
-  return frames;
+// From map "stacks" (bpf_get_stackid): ID < 0 when the capture failed or there is none.
+std::vector<uint64_t> read_stack(int fd, int32_t id) {
+  return id < 0 ? std::vector<uint64_t>{} : read_frames(fd, static_cast<uint32_t>(id));
 }
 
 }  // namespace
@@ -216,7 +211,7 @@ std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
     if (bpf_map_lookup_elem(times, &key, &ns) != 0) continue;
     const profile_key& w = key.where;
     // A wait already open when the session began: the kernel stack bpf_get_task_stack read.
-    std::vector<uint64_t> kernel = key.flags & OFFCPU_SINCE_START ? read_start_stack(start_stacks, w.tid)
+    std::vector<uint64_t> kernel = key.flags & OFFCPU_SINCE_START ? read_frames(start_stacks, w.tid)
                                                                   : read_stack(stacks, w.kernel_stack_id);
     out.push_back({w.tgid, w.tid, read_stack(stacks, w.user_stack_id), std::move(kernel), ns,
                    static_cast<int>(key.state)});
