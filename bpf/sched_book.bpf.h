@@ -205,8 +205,12 @@ static __always_inline void close_interval(struct sched_thread *t, __u64 now)
  */
 static __always_inline void book_unknown(struct sched_thread *t, struct task_struct *task, __u64 now, __u64 pending)
 {
-	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task) + pending;
-	__u64 len = now > t->since_ns ? now - t->since_ns : 0, used = 0;
+	__u64 exec = task_exec_ns(task), delay = task_delay_ns(task) + pending, len, used = 0;
+
+	/* Asleep by the books and woken since: asleep until the wakeup, that much is known. */
+	if ((t->state == SCHED_IO || t->state == SCHED_SLEEP) && t->woken_ns > t->since_ns && t->woken_ns < now)
+		close_interval(t, t->woken_ns);
+	len = now > t->since_ns ? now - t->since_ns : 0;
 
 	if (exec > t->exec_mark_ns)
 		used += exec - t->exec_mark_ns;

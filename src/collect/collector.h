@@ -30,7 +30,7 @@ struct DiskSnapshot {
 };
 
 struct ResourceSnapshot {
-  uint64_t at_ns = 0;  // CLOCK_MONOTONIC when read
+  uint64_t at_ns = 0;  // CLOCK_MONOTONIC when read (the sched collector's counters, when it runs)
   unsigned cpus = 0;   // online CPUs, set by the sched collector: CPU time per interval is capped at cpus x dt
   std::map<uint32_t, ProcessSnapshot> processes;  // by tgid
   std::map<uint32_t, DiskSnapshot> disks;         // by kernel dev_t (major << 20 | minor)

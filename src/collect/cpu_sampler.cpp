@@ -137,24 +137,24 @@ void CpuSampler::start() {
   }
 }
 
-void CpuSampler::open_window() {
+void CpuSampler::open_window(uint64_t at_ns) {
   if (!off_cpu_ || window_opened_ || !open_waits_) return;
   window_opened_ = true;
-  skel_->bss->window_start_ns = monotonic_ns();
+  skel_->bss->window_start_ns = at_ns;
   run_iterator(open_waits_, "off-CPU");
 }
 
-void CpuSampler::close_window() {
+void CpuSampler::close_window(uint64_t at_ns) {
   if (!window_opened_ || window_closed_) return;
   window_closed_ = true;
-  skel_->bss->window_end_ns = monotonic_ns();
+  skel_->bss->window_end_ns = at_ns;
   run_iterator(close_waits_, "off-CPU");
   for_each_entry<uint32_t, offcpu_start>(bpf_map__fd(skel_->maps.switched_out),
                                          [&](uint32_t, const offcpu_start&) { waits_not_closed_++; });
 }
 
 void CpuSampler::stop() {
-  if (window_opened_ && !window_closed_ && !links_.empty()) close_window();
+  if (window_opened_ && !window_closed_ && !links_.empty()) close_window(monotonic_ns());
   for (bpf_link* l : links_) bpf_link__destroy(l);
   links_.clear();
   open_waits_ = close_waits_ = nullptr;

@@ -41,10 +41,11 @@ class CpuSampler {
 
   void add_target_tgid(uint32_t tgid);
   void start();  // one perf event per online CPU; with off_cpu the switch programs, idle until:
-  // The off-CPU window (the session's): waits are timed from open_window() to close_window(),
-  // those already open at either end for their part inside it. Each runs once; throw Error.
-  void open_window();
-  void close_window();
+  // The off-CPU window (the session's): waits are timed from open_window(AT) to
+  // close_window(AT) (CLOCK_MONOTONIC, now or just before), those already open at either end
+  // for their part inside it. Each runs once; throw Error.
+  void open_window(uint64_t at_ns);
+  void close_window(uint64_t at_ns);
   void stop();   // closes the window if open, detaches; the counts stay readable
 
   std::vector<RawStackSample> collect() const;

@@ -75,7 +75,10 @@ class SchedCollector : public Collector {
 
   void read(ResourceSnapshot& into) const override {
     sync();
+    // The snapshot's moment is when the counters were read: a loaded machine can delay this
+    // read well after the monitor stamped it, and CPU per interval is divided by its length.
     const uint64_t now = monotonic_ns();
+    into.at_ns = now;
     into.cpus = cpus_;
     uint64_t unsynced = 0;
     for_each_entry<uint32_t, sched_thread>(bpf_map__fd(skel_->maps.threads), [&](uint32_t tid, sched_thread t) {

@@ -313,7 +313,6 @@ Profile run_session(const SessionOptions& options) {
   // The collectors count from here to the loop's end, about the span the report's duration
   // gives; before on_attached, which promises everything is in place.
   if (monitor) monitor->start();
-  if (sampler) sampler->open_window();  // off-CPU waits: the collectors' window, from here
   if (options.on_attached) {
     AttachedProbes info;
     info.pid = target_pid;
@@ -334,6 +333,7 @@ Profile run_session(const SessionOptions& options) {
 
   profile.session.start = rfc3339_now();
   profile.session.start_monotonic_ns = monotonic_ns();
+  if (sampler) sampler->open_window(profile.session.start_monotonic_ns);  // off-CPU waits: the session's window
   if (command) {
     command->release();
     // Exec has happened; its tracepoint, which admits the command, runs a moment after.
@@ -368,9 +368,9 @@ Profile run_session(const SessionOptions& options) {
   if (monitor) loop.next_due_ns = [&monitor] { return monitor->next_due_ns(); };
   LoopResult end = run_event_loop(loop);
   const uint64_t end_ns = monotonic_ns();
+  if (sampler) sampler->close_window(end_ns);
   if (monitor) {
     bpf.consume();  // the last interval's calls
-    if (sampler) sampler->close_window();  // with the collectors' last read
     monitor->stop();
     profile.system = monitor->result();
   }

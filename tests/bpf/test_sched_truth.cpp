@@ -133,10 +133,14 @@ double open_wait_before_now(uint32_t pid) {
 struct Window {
   KernelView start, end;
   double wait_before_start_ns = 0, wait_before_end_ns = 0;  // with WAITS_OF: open_wait_before_now
+  std::thread start_watcher;  // the session goes on meanwhile: its off-CPU window opens next
+  ~Window() {
+    if (start_watcher.joinable()) start_watcher.join();
+  }
   void watch(SessionOptions& o, std::vector<uint32_t> pids = {}, uint32_t waits_of = 0) {
     o.on_attached = [this, pids, waits_of](const AttachedProbes&) {
       start = kernel_view(pids);
-      if (waits_of) wait_before_start_ns = open_wait_before_now(waits_of);
+      if (waits_of) start_watcher = std::thread([this, waits_of] { wait_before_start_ns = open_wait_before_now(waits_of); });
     };
     const double last = o.duration_s - 0.5 * o.interval_s;
     o.on_interval = [this, pids, last, waits_of](const SeriesSample& s) {
@@ -387,6 +391,7 @@ void check_run_queue(uint32_t pid, const char* what) {
     FirstInLine rt;
     p = run_session(o);
   }
+  w.start_watcher.join();
   REQUIRE(w.start.taken);
   REQUIRE(w.end.taken);
   REQUIRE(w.start.processes.count(pid));
