@@ -314,18 +314,22 @@ void function_wait_rules(const Profile& p, std::vector<Bottleneck>& out) {
     for (const auto& f : p.functions) {
       if (f.calls == 0 || f.latency.total == 0) continue;
       const Waits w = waits_inside(oc, f);
-      const double total = d(f.latency.total);
-      const double covered = std::min(1.0, d(w.io + w.sleep + w.runnable) / total);
+      // Its waits for a CPU (runnable) are the machine's contention, a finding of its own: the
+      // shares below are of the function's time without them, so a busy machine does not hide
+      // what the function itself waits on.
+      const double total = d(f.latency.total) - std::min(d(w.runnable), 0.99 * d(f.latency.total));
+      const double covered = std::min(1.0, d(w.io + w.sleep + w.runnable) / d(f.latency.total));
       const std::string& name = display_name(f);
-      const std::string detail =
-          fmt::format("off-CPU stacks through {}: io {}, sleep {}, runnable {} of its {} total latency ({} calls)",
-                      name, ns_text(d(w.io)), ns_text(d(w.sleep)), ns_text(d(w.runnable)), ns_text(total), f.calls);
+      const std::string detail = fmt::format(
+          "off-CPU stacks through {}: io {}, sleep {}, runnable {} of its {} total latency ({} calls)", name,
+          ns_text(d(w.io)), ns_text(d(w.sleep)), ns_text(d(w.runnable)), ns_text(d(f.latency.total)), f.calls);
       if (d(w.io) > kFunctionWaitShare * total) {
         Bottleneck b;
         b.id = "io-bound-function:" + name;
         b.category = "io";
         b.severity = "high";
-        b.title = fmt::format("{} is I/O-bound: {:.1f}% of its time is I/O wait", name, pct(d(w.io), total));
+        b.title = fmt::format("{} is I/O-bound: {:.1f}% of its time (waits for a CPU aside) is I/O wait", name,
+                              pct(d(w.io), total));
         b.evidence = {"off_cpu.io_share", pct(d(w.io), total), 100 * kFunctionWaitShare, "%", covered, detail};
         b.affects = function_affects(p, f);
         out.push_back(std::move(b));
@@ -335,8 +339,9 @@ void function_wait_rules(const Profile& p, std::vector<Bottleneck>& out) {
         b.id = "sleep-bound-function:" + name;
         b.category = "latency";
         b.severity = "medium";
-        b.title = fmt::format("{} is sleep/lock-bound: {:.1f}% of its time is spent blocked (sleeps, locks, polls)",
-                              name, pct(d(w.sleep), total));
+        b.title = fmt::format(
+            "{} is sleep/lock-bound: {:.1f}% of its time (waits for a CPU aside) is spent blocked (sleeps, locks, polls)",
+            name, pct(d(w.sleep), total));
         b.evidence = {"off_cpu.sleep_share", pct(d(w.sleep), total), 100 * kFunctionWaitShare, "%", covered, detail};
         b.affects = function_affects(p, f);
         out.push_back(std::move(b));

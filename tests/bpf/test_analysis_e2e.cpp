@@ -1,5 +1,6 @@
 // The analysis on real sessions: the workload's known behaviour must come out as the right
 // bottleneck, naming the right function or process, and alerts must fire once.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -43,7 +44,13 @@ TEST_CASE("analysis: a function doing fsync-heavy writes is reported as I/O-boun
   SessionOptions o;
   o.functions = {"write_record"};
   o.off_cpu = true;
+  // After each fsync the thread waits for a CPU, which is runnable time, not I/O: on a machine
+  // another tenant keeps busy that wait can outweigh the I/O. The workload (forked by this
+  // thread, so it inherits its nice value) runs ahead of such load: the I/O is what is tested.
+  const int nice_before = getpriority(PRIO_PROCESS, 0);
+  REQUIRE(setpriority(PRIO_PROCESS, 0, -10) == 0);
   Profile p = run({"fsync-writes", "/var/tmp/perfbpf-fsync-" + std::to_string(getpid()), "200"}, o);
+  setpriority(PRIO_PROCESS, 0, nice_before);
   INFO("bottlenecks: " << ids(p));
   const Bottleneck* b = find(p, "io-bound-function:");
   REQUIRE(b);
