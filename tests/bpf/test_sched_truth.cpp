@@ -330,7 +330,9 @@ TEST_CASE("off-CPU: waits spanning the whole session count for their part inside
   o.handle_signals = false;
   o.pid = w.pid;
   o.duration_s = 1.0;
-  o.interval_s = 0.3;  // the last interval (1.0 - 0.9 s) is closed: the series spans the window
+  // Intervals due at 0.6 s and at the end: a last interval shorter than a tenth of one is not
+  // reported, so one this long is, even after a late poll, and the series spans the window.
+  o.interval_s = 0.6;
   o.off_cpu = true;
   o.sample_freq = 0;
   o.collectors = {"sched"};
