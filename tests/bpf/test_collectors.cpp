@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -210,9 +211,14 @@ TEST_CASE("system mode sees a process started after the session began, and never
   o.duration_s = 1.5;
   o.top_n = 100000;  // the late process is idle: keep every process
   o.interval_s = 0.5;
+  // The collectors count from their first read, just before on_attached: a loaded machine can
+  // take longer than any fixed pause to load and attach them, so the late process waits for it.
+  std::promise<void> attached;
+  o.on_attached = [&](const AttachedProbes&) { attached.set_value(); };
   Profile p;
   std::thread session([&] { p = run_session(o); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  REQUIRE(attached.get_future().wait_for(std::chrono::seconds(60)) == std::future_status::ready);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   test::Finished late = test::run({workload("resource_target"), "idle", "200"});
   session.join();
   REQUIRE(late.exit_code == 0);
