@@ -113,7 +113,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		start.key.where.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 		start.key.where.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 		start.key.state = offcpu_state_of(prev);
-		drop_unended_wait(prev_tid);
+		close_unended_wait(prev, prev_tid, now);
 		open_wait(prev_tid, &start, BPF_ANY);
 	}
 	if (take_wait(next_tid, &start))

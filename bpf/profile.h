@@ -30,7 +30,7 @@ enum profile_loss {
 	PROFILE_LOSS_KERNEL_STACK = 1, /* kernel stack capture failed */
 	PROFILE_LOSS_COUNTS_FULL = 2,  /* no room for a new (thread, stacks) key: sample dropped */
 	PROFILE_LOSS_WAITS_FULL = 3,   /* no room to remember a thread's open wait: its time lost */
-	PROFILE_LOSS_MISSED_SWITCH_IN = 4, /* a wait whose end (switch-in) went unseen: its runnable part dropped */
+	PROFILE_LOSS_MISSED_SWITCH_IN = 4, /* a wait whose end went unseen and unstamped: its runnable part dropped */
 	PROFILE_LOSS_NR = 5,
 };
 
