@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Memory collector: resident set per process split anon / file / shmem with its peak, from
- * the kmem rss_stat tracepoint (fired whenever an mm counter changes), and minor and major
- * page faults from the software page-fault perf events, one per CPU.
+ * the kmem rss_stat tracepoint (fired whenever an mm counter changes), minor and major page
+ * faults from the software page-fault perf events, one per CPU, and when a process exits
+ * (sched_process_exit): its pages no longer count towards what is resident now.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -65,8 +66,13 @@ static __always_inline __u64 mm_pages(struct mm_struct *mm, int member)
 	return v > 0 ? v : 0; /* per-CPU batching can leave the shared count briefly negative */
 }
 
-/* The process an mm belongs to: its owner (CONFIG_MEMCG), else the current task's. */
-static __always_inline __u32 mm_tgid(struct mm_struct *mm)
+/*
+ * The task an mm belongs to: its owner (CONFIG_MEMCG), else the current task; NULL if neither
+ * uses it yet. A child's mm is filled by fork (dup_mmap) before the child has its own tgid or
+ * its mm pointer: those counts would land on the parent, so a task counts only once its mm is
+ * this one (and any later change reads all counters again).
+ */
+static __always_inline struct task_struct *mm_task(struct mm_struct *mm)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 
@@ -74,23 +80,42 @@ static __always_inline __u32 mm_tgid(struct mm_struct *mm)
 		struct task_struct *owner = BPF_CORE_READ(mm, owner);
 
 		if (owner)
-			return BPF_CORE_READ(owner, tgid);
+			task = owner;
 	}
-	return BPF_CORE_READ(task, mm) == mm ? BPF_CORE_READ(task, tgid) : 0;
+	return BPF_CORE_READ(task, mm) == mm ? task : NULL;
+}
+
+/* signal->live drops to zero in do_exit when the last thread of a process exits. */
+static __always_inline bool process_dying(struct task_struct *task)
+{
+	return BPF_CORE_READ(task, signal, live.counter) == 0;
 }
 
 SEC("tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
-	__u32 tgid = mm_tgid(mm);
+	struct task_struct *task = mm_task(mm);
 	struct memory_proc *p;
+	__u32 tgid;
 	__u64 total;
 
+	if (!task)
+		return 0;
+	tgid = BPF_CORE_READ(task, tgid);
 	if (!tgid || !wanted(tgid, tgid))
 		return 0;
 	p = proc_of(tgid);
 	if (!p)
 		return 0;
+	/*
+	 * An exited process keeps its pages as at exit; a change after that is a new process
+	 * that was given the same tgid, unless it is the dying one's last unmapping.
+	 */
+	if (p->exited) {
+		if (process_dying(task))
+			return 0;
+		p->exited = 0;
+	}
 	/* All three are read each time: another CPU may have changed any of them. */
 	p->file_pages = mm_pages(mm, PERFBPF_MM_FILEPAGES);
 	p->anon_pages = mm_pages(mm, PERFBPF_MM_ANONPAGES);
@@ -129,4 +154,23 @@ SEC("perf_event")
 int handle_major_fault(struct bpf_perf_event_data *ctx)
 {
 	return count_fault(true);
+}
+
+/*
+ * The last thread of a wanted process exits: its memory is going, whatever rss_stat sees of
+ * the teardown (exit_mm clears mm->owner first, so usually nothing). Only processes with a
+ * record are marked: the target set may already have dropped this one.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	struct memory_proc *p;
+
+	if (!process_dying(task))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		p->exited = 1;
+	return 0;
 }

@@ -22,12 +22,13 @@ struct memory_proc {
 	__u64 minor_faults;
 	__u64 major_faults;
 	__u64 rss_updates; /* rss_stat events seen: 0 means the RSS figures were never set */
+	__u64 exited;	   /* 1 once the last thread exited: the pages above are as at exit */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct memory_proc) == 56, "memory_proc ABI changed");
+static_assert(sizeof(struct memory_proc) == 64, "memory_proc ABI changed");
 #else
-_Static_assert(sizeof(struct memory_proc) == 56, "memory_proc ABI changed");
+_Static_assert(sizeof(struct memory_proc) == 64, "memory_proc ABI changed");
 #endif
 
 #endif /* PERFBPF_MEM_STATS_H */

@@ -1,5 +1,6 @@
-// Memory collector (bpf/memory.bpf.c): resident set per process split anon / file / shmem
-// with its peak, and minor and major page faults from software perf events.
+// Memory collector (bpf/mem_stats.bpf.c): resident set per process split anon / file / shmem
+// with its peak, minor and major page faults from software perf events, and which processes
+// exited (their RSS is then as at exit, no longer resident).
 #include <linux/types.h>
 #include <unistd.h>
 
@@ -45,6 +46,8 @@ class MemoryCollector : public Collector {
       p.pid = tgid;
       p.usage.faults.minor += m.minor_faults;
       p.usage.faults.major += m.major_faults;
+      if (m.exited) p.exited = true;
+      p.rss_events = m.rss_updates;
       if (m.rss_updates == 0) return;  // faults seen, RSS never changed: /proc fills it in
       MemoryUsage& mem = p.usage.memory;
       mem.file_bytes = m.file_pages * page_size_;
@@ -52,7 +55,6 @@ class MemoryCollector : public Collector {
       mem.shmem_bytes = m.shmem_pages * page_size_;
       mem.rss_last_bytes = mem.file_bytes + mem.anon_bytes + mem.shmem_bytes;
       mem.rss_peak_bytes = m.peak_pages * page_size_;
-      p.rss_known = true;
     });
     add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
   }
