@@ -185,9 +185,11 @@ struct ContextSwitches {
   uint64_t involuntary = 0;  // the thread was preempted while runnable
 };
 
+// A process's resident memory; for the target's totals, summed over the processes alive at one
+// read (an exited process holds nothing, though its row keeps its figures).
 struct MemoryUsage {
   uint64_t rss_peak_bytes = 0;  // highest resident set seen during the session
-  uint64_t rss_last_bytes = 0;  // at the end (or at exit)
+  uint64_t rss_last_bytes = 0;  // at the end (a process that exited: at exit)
   uint64_t anon_bytes = 0, file_bytes = 0, shmem_bytes = 0;  // rss_last split by kind
 };
 
@@ -262,7 +264,7 @@ struct SeriesSample {
   double dt = 0;  // interval length, seconds (longer after old samples were merged)
   double cpu_pct = 0;             // capped at 100 x cpus
   uint64_t cpu_clamped_ns = 0;    // CPU time above cpus x dt cut from cpu_pct (counters lag up to a tick)
-  uint64_t rss_bytes = 0;  // at the end of the interval, summed over the target's processes
+  uint64_t rss_bytes = 0;  // at the end of the interval, summed over the target's live processes
   uint64_t minor_faults = 0, major_faults = 0;
   uint64_t disk_read_bytes = 0, disk_write_bytes = 0, disk_ios = 0;
   uint64_t disk_p99_ns = 0;  // total latency of requests completed in the interval

@@ -26,10 +26,6 @@ void add_usage(ResourceUsage& to, const ResourceUsage& u) {
   to.ctx_switches.voluntary += u.ctx_switches.voluntary;
   to.ctx_switches.involuntary += u.ctx_switches.involuntary;
   to.migrations += u.migrations;
-  to.memory.rss_last_bytes += u.memory.rss_last_bytes;
-  to.memory.anon_bytes += u.memory.anon_bytes;
-  to.memory.file_bytes += u.memory.file_bytes;
-  to.memory.shmem_bytes += u.memory.shmem_bytes;
   to.faults.minor += u.faults.minor;
   to.faults.major += u.faults.major;
   to.disk.read_bytes += u.disk.read_bytes;
@@ -44,9 +40,20 @@ void add_usage(ResourceUsage& to, const ResourceUsage& u) {
   to.net.connections += u.net.connections;
 }
 
+// Counters over every process of the session, exited ones included; memory only over the
+// processes alive at this read: an exited process's last RSS is no longer held by anyone, and
+// summing it made process churn look like growth.
 ResourceUsage sum_processes(const ResourceSnapshot& s) {
   ResourceUsage total;
-  for (const auto& [tgid, p] : s.processes) add_usage(total, p.usage);
+  for (const auto& [tgid, p] : s.processes) {
+    add_usage(total, p.usage);
+    if (!p.live) continue;
+    const MemoryUsage& m = p.usage.memory;
+    total.memory.rss_last_bytes += m.rss_last_bytes;
+    total.memory.anon_bytes += m.anon_bytes;
+    total.memory.file_bytes += m.file_bytes;
+    total.memory.shmem_bytes += m.shmem_bytes;
+  }
   return total;
 }
 

@@ -21,9 +21,11 @@ SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnaps
 // bounded by MAX_SAMPLES for any session length while the whole session stays covered.
 void append_bounded(std::vector<SeriesSample>& series, const SeriesSample& s, size_t max_samples, uint64_t& merges);
 
-// Sums every process of SNAPSHOT into one usage; memory peak is the largest of the processes'
-// own peaks and of the series' summed RSS. CPU time is capped at what SNAPSHOT.cpus CPUs could
-// run in WINDOW_NS (the session's window): the counters' lag cannot take it past capacity.
+// Sums every process of SNAPSHOT into one usage; resident memory only over the processes live
+// at that read. The memory peak is the largest of the series' summed live RSS and of any one
+// process's own peak: both are resident sums that really occurred (never a sum of peaks
+// reached at different times). CPU time is capped at what SNAPSHOT.cpus CPUs could run in
+// WINDOW_NS (the session's window): the counters' lag cannot take it past capacity.
 ResourceUsage total_usage(const ResourceSnapshot& snapshot, const std::vector<SeriesSample>& series, uint64_t window_ns);
 
 // Processes by CPU time; with TOP_N > 0 only the union of the top N by CPU, by disk bytes and

@@ -20,7 +20,10 @@ struct ProcessSnapshot {
   std::string comm;  // from BPF for processes that exited, else filled from /proc
   bool exited = false;
   ResourceUsage usage;  // counters cumulative; memory figures are current values
-  bool rss_known = false;  // memory.rss_last_bytes came from the memory collector
+  uint64_t rss_events = 0;  // RSS changes the memory collector saw: a new count, a new figure
+  // In scope and alive at this read: only these hold memory now. Exited processes (and ones
+  // that left a cgroup) keep their last RSS in their own row but not in the target's sums.
+  bool live = false;
   std::map<uint32_t, ThreadResources> threads;  // live threads, by tid
 };
 

@@ -50,7 +50,6 @@ class ProcCollector : public Collector {
         p.usage.memory.file_bytes = m->rss_file_bytes;
         p.usage.memory.shmem_bytes = m->rss_shmem_bytes;
         p.usage.memory.rss_peak_bytes = m->vm_rss_bytes;
-        p.rss_known = true;
       }
       for (uint32_t tid : procfs_.threads(pid)) {
         auto t = procfs_.thread_stat(pid, tid);

@@ -1,5 +1,7 @@
 #include "session/resource_monitor.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,7 +14,7 @@
 namespace perfbpf {
 
 ResourceMonitor::ResourceMonitor(MonitorSettings settings, const CollectorSettings& collectors, ProcFs procfs)
-    : settings_(std::move(settings)), procfs_(std::move(procfs)) {
+    : settings_(std::move(settings)), procfs_(std::move(procfs)), exclude_self_(collectors.exclude_self) {
   if (settings_.collectors.empty()) settings_.collectors = all_collector_names();
   if (settings_.interval_s <= 0) settings_.interval_s = 1.0;
   memory_on_ = std::count(settings_.collectors.begin(), settings_.collectors.end(), "memory") > 0;
@@ -37,28 +39,59 @@ void ResourceMonitor::start() {
   next_due_ns_ = start_ns_ + static_cast<uint64_t>(settings_.interval_s * 1e9);
 }
 
+// The processes in scope and alive now: the members (pid and cgroup scope), or every process
+// /proc lists but perfbpf (system scope). Idle ones are included: they hold memory too.
+std::optional<std::vector<uint32_t>> ResourceMonitor::live_pids() const {
+  if (settings_.members) return settings_.members();
+  if (settings_.scope != "system") return std::nullopt;
+  std::vector<uint32_t> pids = procfs_.pids();
+  if (exclude_self_) std::erase(pids, static_cast<uint32_t>(getpid()));
+  return pids;
+}
+
 ResourceSnapshot ResourceMonitor::snapshot(bool final) {
   ResourceSnapshot s;
   s.at_ns = monotonic_ns();
   for (const auto& c : collectors_) c->read(s);
-  if (settings_.members)
-    for (uint32_t pid : settings_.members()) s.processes[pid].pid = pid;  // idle ones too
+  if (auto live = live_pids()) {
+    for (uint32_t pid : *live) {
+      ProcessSnapshot& p = s.processes[pid];
+      p.pid = pid;
+      p.live = !p.exited;  // listed, but its exit already seen: a zombie holds no memory
+    }
+  } else {
+    for (auto& [tgid, p] : s.processes) p.live = !p.exited;
+  }
   name_processes(s, final);
+  std::map<uint32_t, ProcRss> read_now;
   for (auto& [tgid, p] : s.processes) {
     MemoryUsage& m = p.usage.memory;
-    // The memory collector only hears of RSS changes; an unchanged process is read from /proc.
-    if (memory_on_ && !p.rss_known && !p.exited) {
-      if (auto pm = procfs_.memory(tgid)) {
-        m.rss_last_bytes = pm->vm_rss_bytes;
-        m.anon_bytes = pm->rss_anon_bytes;
-        m.file_bytes = pm->rss_file_bytes;
-        m.shmem_bytes = pm->rss_shmem_bytes;
+    // What a live process holds now is the kernel's exact count, as /proc shows it: the
+    // collector reads the counters' shared part, which lags by up to a batch of pages per CPU
+    // (lots for a small process on a large machine). /proc is read again only when the
+    // collector saw the RSS change since, so an idle process (or kernel thread) costs one read.
+    if (memory_on_ && p.live && settings_.use_bpf) {
+      auto known = proc_rss_.find(tgid);
+      if (known != proc_rss_.end() && known->second.events == p.rss_events) {
+        read_now.insert(*known);
+      } else if (auto pm = procfs_.memory(tgid)) {
+        read_now[tgid] = {p.rss_events, pm->vm_rss_bytes, pm->rss_anon_bytes, pm->rss_file_bytes, pm->rss_shmem_bytes};
+      } else {
+        p.live = false;  // gone since it was listed
+      }
+      if (p.live) {
+        const ProcRss& r = read_now[tgid];
+        m.rss_last_bytes = r.rss;
+        m.anon_bytes = r.anon;
+        m.file_bytes = r.file;
+        m.shmem_bytes = r.shmem;
       }
     }
     uint64_t& peak = rss_peaks_[tgid];
     peak = std::max({peak, m.rss_peak_bytes, m.rss_last_bytes});
     m.rss_peak_bytes = peak;
   }
+  proc_rss_ = std::move(read_now);
   return s;
 }
 

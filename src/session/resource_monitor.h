@@ -57,6 +57,7 @@ class ResourceMonitor {
   std::optional<SeriesSample> last_sample() const;
 
  private:
+  std::optional<std::vector<uint32_t>> live_pids() const;
   ResourceSnapshot snapshot(bool final = false);
   void close_interval(const ResourceSnapshot& now);
   void name_processes(ResourceSnapshot& s, bool final);
@@ -70,7 +71,13 @@ class ResourceMonitor {
   ResourceSnapshot baseline_, last_;
   std::vector<SeriesSample> series_;
   uint64_t series_merges_ = 0;
+  bool exclude_self_ = true;
   std::map<uint32_t, uint64_t> rss_peaks_;  // by tgid, from every read
+  struct ProcRss {  // a live process's memory as /proc showed it at the last read
+    uint64_t events = 0;  // the collector's count of its RSS changes then
+    uint64_t rss = 0, anon = 0, file = 0, shmem = 0;
+  };
+  std::map<uint32_t, ProcRss> proc_rss_;  // by tgid, the processes live at the last read
   std::map<uint32_t, std::pair<std::string, uint32_t>> names_;  // tgid -> comm, ppid
   MemInfo memory_start_;
   double memory_used_peak_ = 0, memory_used_last_ = 0;
