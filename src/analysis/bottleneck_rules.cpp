@@ -421,21 +421,28 @@ void memory_rules(const Profile& p, const PerformanceThresholds& th, std::vector
     out.push_back(std::move(b));
   }
   // RSS growth: a significant monotonic trend over enough intervals, and enough of it to matter.
-  if (s.series.size() < kLeakMinSamples) return;
+  // The series is what the live processes hold at each read (exited ones hold nothing), so
+  // processes coming and going are no growth; reads after every process exited (a command that
+  // ended) hold nothing and say nothing of a leak.
+  size_t n = s.series.size();
+  while (n > 0 && s.series[n - 1].rss_bytes == 0) n--;
+  if (n < kLeakMinSamples) return;
   std::vector<double> t, y;
-  for (const auto& x : s.series) {
-    t.push_back(x.t);
-    y.push_back(d(x.rss_bytes));
+  for (size_t i = 0; i < n; i++) {
+    t.push_back(s.series[i].t);
+    y.push_back(d(s.series[i].rss_bytes));
   }
   const TrendTest trend = trend_test(t, y, kLeakAlpha);
   if (trend.direction != "increasing" || !(trend.p_value < kLeakAlpha) || trend.slope <= 0) return;
   const double span_s = t.back() - t.front();
   if (trend.slope * span_s < kLeakMinGrowth * y.front()) return;
-  const uint64_t last = s.series.back().rss_bytes;
+  const uint64_t last = s.series[n - 1].rss_bytes;
   const double per_min = trend.slope * 60;
   const double doubling_per_min = d(last) / 60;  // what doubles RSS within an hour
   const bool high = last > 0 && per_min >= doubling_per_min;
-  const MemoryUsage& m = s.totals.memory;
+  // The split at the end: of the live processes, or of the one process as it exited.
+  const MemoryUsage& m =
+      s.totals.memory.rss_last_bytes == 0 && processes.size() == 1 ? processes.front().usage.memory : s.totals.memory;
   std::string subject = processes.size() == 1 ? subject_of(processes.front()) : std::string("target");
   Bottleneck b;
   b.id = "rss-growth:" + subject;
@@ -447,9 +454,9 @@ void memory_rules(const Profile& p, const PerformanceThresholds& th, std::vector
                 high ? doubling_per_min : 0,
                 "bytes/min",
                 p.session.duration_s > 0 ? std::min(1.0, span_s / p.session.duration_s) : 1,
-                fmt::format("Theil-Sen slope over {} intervals ({:.0f}-{:.0f} s), Mann-Kendall p = {:.2g}; RSS {} -> {}; "
-                            "at the end anon {}, file {}, shmem {}: {}",
-                            s.series.size(), t.front(), t.back(), trend.p_value, format_bytes(y.front()),
+                fmt::format("Theil-Sen slope over {} intervals ({:.0f}-{:.0f} s) of the live processes' RSS, "
+                            "Mann-Kendall p = {:.2g}; RSS {} -> {}; at the end anon {}, file {}, shmem {}: {}",
+                            n, t.front(), t.back(), trend.p_value, format_bytes(y.front()),
                             format_bytes(d(last)), format_bytes(d(m.anon_bytes)), format_bytes(d(m.file_bytes)),
                             format_bytes(d(m.shmem_bytes)), m.file_bytes > m.anon_bytes ? kGrowthFile : kGrowthAnon)};
   if (processes.size() == 1) b.affects = process_affects(processes.front());

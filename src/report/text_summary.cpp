@@ -193,8 +193,15 @@ void write_sched_line(const SystemProfile& s, std::ostream& out) {
 void write_memory_line(const SystemProfile& s, std::ostream& out) {
   const ResourceUsage& u = s.totals;
   auto b = [](uint64_t n) { return format_bytes(static_cast<double>(n)); };
-  out << fmt::format("  memory rss peak {}, last {}; faults {} minor / {} major", b(u.memory.rss_peak_bytes),
-                     b(u.memory.rss_last_bytes), u.faults.minor, u.faults.major);
+  // The target's RSS is what its live processes hold (exited ones keep theirs in their rows).
+  out << fmt::format("  memory rss peak {}, last {}{}; faults {} minor / {} major", b(u.memory.rss_peak_bytes),
+                     b(u.memory.rss_last_bytes),
+                     u.memory.rss_last_bytes == 0 && u.memory.rss_peak_bytes > 0 ? " (no process alive at the end)" : "",
+                     u.faults.minor, u.faults.major);
+  // Pages shared between processes count once in each one's RSS, as in ps: only then can the
+  // sum pass what the machine has.
+  if (s.memory_total_bytes > 0 && u.memory.rss_peak_bytes > s.memory_total_bytes)
+    out << " (RSS counts shared pages once per process: the sum exceeds the machine's memory)";
   // The machine's figure says whether the target ran short of memory or the host did.
   if (s.memory_total_bytes > 0)
     out << fmt::format("; machine memory used {:.1f}% (peak {:.1f}%) of {}", s.memory_used_pct_last,

@@ -357,6 +357,34 @@ TEST_CASE("memory: RSS that keeps growing is a possible leak, at the planted rat
   CHECK(identify_bottlenecks(p, {}).empty());
 }
 
+TEST_CASE("memory: reads after every process exited do not hide a leak, nor make one", "[analysis]") {
+  Profile p = healthy();
+  // A command that grew 1 MiB/s for 30 s and exited: the last reads hold nothing.
+  plant_rss_growth(p, 100ull << 20, 1 << 20, 30);
+  for (int i = 0; i < 2; i++) {
+    SeriesSample gone = p.system.series.back();
+    gone.t += 1;
+    gone.rss_bytes = 0;
+    p.system.series.push_back(gone);
+  }
+  p.system.totals.memory = {};  // nothing alive at the end
+  server(p).exited = true;
+  server(p).usage.memory.anon_bytes = 130ull << 20;
+  Bottleneck b = only(p, "rss-growth:server[4242]");
+  CHECK(b.severity == "high");
+  CHECK(b.evidence.value == Approx(60.0 * (1 << 20)).epsilon(0.01));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("over 30 intervals"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("anon 130 MiB"));
+
+  // Flat while alive, then gone: no leak.
+  plant_rss_growth(p, 100ull << 20, 0, 30);
+  SeriesSample gone = p.system.series.back();
+  gone.t += 1;
+  gone.rss_bytes = 0;
+  p.system.series.push_back(gone);
+  CHECK(identify_bottlenecks(p, {}).empty());
+}
+
 TEST_CASE("network: retransmits against the sends", "[analysis]") {
   Profile p = healthy();
   NetTraffic& n = server(p).usage.net;

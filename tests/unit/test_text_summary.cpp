@@ -207,6 +207,14 @@ TEST_CASE("the resources block shows what the collectors measured", "[summary]")
   CHECK_FALSE(Catch::Contains("resources (").match(render(sample())));
 }
 
+TEST_CASE("the memory line says when nothing was alive at the end, and why a sum can pass the machine", "[summary]") {
+  Profile p = with_resources();
+  p.system.totals.memory.rss_last_bytes = 0;
+  CHECK_THAT(render(p), Catch::Contains("memory rss peak 512 MiB, last 0 B (no process alive at the end); faults"));
+  p.system.totals.memory.rss_peak_bytes = 20ull << 30;
+  CHECK_THAT(render(p), Catch::Contains("(RSS counts shared pages once per process: the sum exceeds the machine's memory)"));
+}
+
 TEST_CASE("the resources block has lines only for the collectors that ran", "[summary]") {
   Profile p = with_resources();
   p.system.collectors = {"memory"};

@@ -1,0 +1,288 @@
+// Resident memory of a changing set of processes: the target's RSS is what its live processes
+// hold at each read, checked against the VmRSS that /proc shows for the same processes at the
+// same moments; exited processes keep their own peak; churn is not a leak, growth is.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "aggregate/system_aggregate.h"
+#include "analysis/trends.h"
+#include "collect/procfs.h"
+#include "perfbpf/session.h"
+#include "process.h"
+#include "session/resource_monitor.h"
+#include "session/system_info.h"
+
+using namespace perfbpf;
+using perfbpf::test::workload;
+
+namespace {
+
+// A cgroup v2 directory of the test's own, removed at the end (its processes gone first).
+struct TestCgroup {
+  std::string dir;
+  TestCgroup() {
+    const std::string root =
+        std::filesystem::exists("/sys/fs/cgroup/unified/cgroup.procs") ? "/sys/fs/cgroup/unified" : "/sys/fs/cgroup";
+    dir = root + "/perfbpf-memtest-" + std::to_string(getpid());
+    REQUIRE(std::filesystem::create_directory(dir));
+  }
+  void add(pid_t pid) const { std::ofstream(dir + "/cgroup.procs") << pid << "\n"; }
+  ~TestCgroup() {
+    std::error_code ec;
+    std::filesystem::remove(dir, ec);
+  }
+};
+
+// VmRSS of PIDS as /proc shows them now, and which of them had any.
+struct VmRss {
+  uint64_t bytes = 0;
+  std::map<uint32_t, uint64_t> by_pid;
+};
+
+VmRss vm_rss_of(const std::vector<uint32_t>& pids) {
+  ProcFs proc;
+  VmRss out;
+  for (uint32_t pid : pids)
+    if (auto m = proc.memory(pid); m && m->vm_rss_bytes > 0) {
+      out.bytes += m->vm_rss_bytes;
+      out.by_pid[pid] = m->vm_rss_bytes;
+    }
+  return out;
+}
+
+// "key=value" pairs of each line of TEXT.
+std::vector<std::map<std::string, std::string>> key_values(const std::string& text) {
+  std::vector<std::map<std::string, std::string>> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::map<std::string, std::string> kv;
+    std::istringstream words(line);
+    for (std::string w; words >> w;)
+      if (auto eq = w.find('='); eq != std::string::npos) kv[w.substr(0, eq)] = w.substr(eq + 1);
+    if (!kv.empty()) lines.push_back(std::move(kv));
+  }
+  return lines;
+}
+
+void send(const test::Spawned& p, const std::string& line) {
+  REQUIRE(write(p.stdin_fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
+}
+
+const ProcessResources* row_of(const Profile& p, uint32_t pid) {
+  for (const auto& proc : p.system.processes)
+    if (proc.pid == pid) return &proc;
+  return nullptr;
+}
+
+bool has_finding(const Profile& p, const std::string& prefix) {
+  return std::any_of(p.analysis.bottlenecks.begin(), p.analysis.bottlenecks.end(),
+                     [&](const Bottleneck& b) { return b.id.rfind(prefix, 0) == 0; });
+}
+
+constexpr double kRssTolerance = 0.05;  // the bound against VmRSS of the live members
+
+}  // namespace
+
+TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak; RSS is the live members' VmRSS",
+          "[bpf][memory]") {
+  TestCgroup cg;
+  // A member that holds 24 MiB throughout, and one that forks the short-lived processes: each
+  // touches 8 MiB and exits, between two reads, so at every read only the two are alive.
+  test::Spawned holder = test::spawn({workload("memory_target"), "hold", "24"});
+  cg.add(holder.pid);
+  REQUIRE_THAT(test::read_until(holder.stdout_fd, "\n", 5000), Catch::Contains("vm_rss_bytes="));
+  test::Spawned churner = test::spawn({workload("memory_target"), "churn", "8"});
+  cg.add(churner.pid);
+
+  SessionOptions o;
+  o.handle_signals = false;
+  o.sample_freq = 0;
+  o.cgroup = cg.dir;
+  o.interval_s = 0.25;
+  o.duration_s = 4;
+  o.top_n = 1000;  // every short-lived process keeps its row
+  constexpr int kChildren = 25;
+  int forked = 0;
+  std::string children;
+  struct Reading {
+    double t;
+    uint64_t perfbpf, vm_rss;
+  };
+  std::vector<Reading> readings;
+  o.on_interval = [&](const SeriesSample& s) {
+    // Called right after the read that closed the interval: the members are as they were then.
+    readings.push_back({s.t, s.rss_bytes, vm_rss_of(cgroup_pids(cg.dir)).bytes});
+    if (forked >= kChildren) return;
+    const int n = std::min(2, kChildren - forked);
+    send(churner, std::to_string(n) + "\n");
+    children += test::read_until(churner.stdout_fd, "done=" + std::to_string(n) + "\n", 10000);
+    forked += n;
+  };
+  Profile p = run_session(o);
+  close(holder.stdin_fd);
+  close(churner.stdin_fd);
+  test::Finished h = test::finish(holder), c = test::finish(churner);
+  CHECK(h.exit_code == 0);
+  CHECK(c.exit_code == 0);
+  REQUIRE(forked == kChildren);
+
+  // At every read, the target's RSS is what /proc says its live members hold.
+  REQUIRE(readings.size() >= 8);
+  uint64_t truth_peak = 0;
+  for (const auto& r : readings) {
+    INFO("t " << r.t << " s: perfbpf " << r.perfbpf << " B, VmRSS of the live members " << r.vm_rss << " B");
+    CHECK(std::abs(static_cast<double>(r.perfbpf) - static_cast<double>(r.vm_rss)) <=
+          kRssTolerance * static_cast<double>(r.vm_rss));
+    truth_peak = std::max(truth_peak, r.vm_rss);
+  }
+  const MemoryUsage& total = p.system.totals.memory;
+  INFO("total rss peak " << total.rss_peak_bytes << ", VmRSS peak at the reads " << truth_peak << ", MemTotal "
+                         << p.system.memory_total_bytes);
+  CHECK(static_cast<double>(total.rss_peak_bytes) <= (1 + kRssTolerance) * static_cast<double>(truth_peak));
+  CHECK(total.rss_peak_bytes <= p.system.memory_total_bytes);
+
+  // Each short-lived process keeps its own peak in its row: its VmHWM, as it printed it.
+  size_t rows = 0;
+  for (const auto& kv : key_values(children)) {
+    if (!kv.count("child")) continue;
+    const uint32_t pid = static_cast<uint32_t>(std::stoul(kv.at("child")));
+    const double hwm = std::stod(kv.at("hwm_bytes"));
+    const ProcessResources* row = row_of(p, pid);
+    INFO("child " << pid << " VmHWM " << hwm);
+    REQUIRE(row);
+    rows++;
+    CHECK(row->exited);
+    CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
+  }
+  CHECK(rows == kChildren);
+
+  // Churn is no leak: the live RSS is flat.
+  std::string ids;
+  for (const auto& b : p.analysis.bottlenecks) ids += b.id + " ";
+  INFO("bottlenecks: " << ids);
+  CHECK_FALSE(has_finding(p, "rss-growth:"));
+}
+
+TEST_CASE("memory: one live process growing steadily is a possible leak, at its own rate", "[bpf][memory]") {
+  // 1 MiB every 20 ms, kept: ~50 MiB/s for ~2.5 s, sampled every 0.2 s.
+  std::string out = test::temp_path("grow.txt");
+  SessionOptions o;
+  o.handle_signals = false;
+  o.sample_freq = 0;
+  o.interval_s = 0.2;
+  o.command = {"/bin/sh", "-c", "exec " + workload("memory_target") + " grow 1 120 20 > " + out};
+  Profile p = run_session(o);
+  REQUIRE(p.session.exit_code == 0);
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<double> t, y;
+  for (const auto& kv : key_values(text)) {
+    t.push_back((std::stod(kv.at("t_ns")) - static_cast<double>(p.session.start_monotonic_ns)) / 1e9);
+    y.push_back(std::stod(kv.at("vm_rss_bytes")));
+  }
+  REQUIRE(t.size() == 120);
+  // The workload's own VmRSS over the same span as perfbpf's samples, with the same estimator.
+  const auto& series = p.system.series;
+  std::vector<double> st, sy;
+  for (const auto& s : series)
+    if (s.rss_bytes > 0) {  // the last read may come after the exit: nothing alive then
+      st.push_back(s.t);
+      sy.push_back(static_cast<double>(s.rss_bytes));
+    }
+  REQUIRE(st.size() >= 8);
+  std::vector<double> wt, wy;
+  for (size_t i = 0; i < t.size(); i++)
+    if (t[i] >= st.front() && t[i] <= st.back()) {
+      wt.push_back(t[i]);
+      wy.push_back(y[i]);
+    }
+  REQUIRE(wt.size() >= 8);
+  const double truth_per_min = 60 * trend_test(wt, wy, 0.01).slope;
+  const Bottleneck* leak = nullptr;
+  for (const auto& b : p.analysis.bottlenecks)
+    if (b.id.rfind("rss-growth:", 0) == 0) leak = &b;
+  std::string ids;
+  for (const auto& b : p.analysis.bottlenecks) ids += b.id + " ";
+  INFO("bottlenecks: " << ids << "; workload's own growth " << truth_per_min << " B/min");
+  REQUIRE(leak);
+  INFO("perfbpf " << leak->evidence.value << " B/min");
+  // Samples every 0.2 s of 1 MiB steps every ~20 ms: the step is under 5 % of what each
+  // sample spans, so the two slopes of the same growth agree within 10 %.
+  CHECK(std::abs(leak->evidence.value - truth_per_min) <= 0.10 * truth_per_min);
+  CHECK(p.system.totals.memory.rss_peak_bytes >= static_cast<uint64_t>(0.95 * y.back()));
+  CHECK(p.system.totals.memory.rss_peak_bytes <= static_cast<uint64_t>(1.05 * y.back()));
+}
+
+TEST_CASE("memory: system-wide RSS is the live processes' VmRSS at each read, never above the machine's memory",
+          "[bpf][memory]") {
+  MonitorSettings m;
+  m.scope = "system";
+  m.interval_s = 0.3;
+  CollectorSettings c;
+  c.filter_tgid = false;
+  ResourceMonitor monitor(m, c);
+  // Short-lived processes between the reads, as a busy machine has: each touches 32 MiB and
+  // exits; 30 of them summed would be ~1 GiB above what is resident.
+  test::Spawned churner = test::spawn({workload("memory_target"), "churn", "32"});
+  monitor.start();
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  auto everyone = [&] {
+    std::vector<uint32_t> pids = ProcFs().pids();
+    std::erase(pids, self);
+    return vm_rss_of(pids);
+  };
+  // The reads of /proc just before and just after perfbpf's bracket its own; what started or
+  // exited in between is the noise the comparison allows for, on top of the 5 %.
+  double bound_peak = 0;
+  auto bracketed = [&](const std::string& what, const std::function<std::optional<SeriesSample>()>& read) {
+    VmRss before = everyone();
+    std::optional<SeriesSample> s = read();
+    VmRss after = everyone();
+    double changed = 0;
+    for (const auto& [pid, rss] : before.by_pid)
+      if (!after.by_pid.count(pid)) changed += static_cast<double>(rss);
+    for (const auto& [pid, rss] : after.by_pid)
+      if (!before.by_pid.count(pid)) changed += static_cast<double>(rss);
+    const double lo = static_cast<double>(std::min(before.bytes, after.bytes));
+    const double hi = static_cast<double>(std::max(before.bytes, after.bytes));
+    bound_peak = std::max(bound_peak, (1 + kRssTolerance) * hi + changed);
+    if (!s) return;
+    INFO(what << ": perfbpf " << s->rss_bytes << " B; VmRSS before " << before.bytes << ", after " << after.bytes
+              << "; processes that came or went " << changed << " B");
+    CHECK(static_cast<double>(s->rss_bytes) >= (1 - kRssTolerance) * lo - changed);
+    CHECK(static_cast<double>(s->rss_bytes) <= (1 + kRssTolerance) * hi + changed);
+  };
+  for (int i = 0; i < 10; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    bracketed("read " + std::to_string(i), [&] {
+      std::optional<SeriesSample> s;
+      while (!(s = monitor.poll())) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      return s;
+    });
+    send(churner, "3\n");
+    REQUIRE_THAT(test::read_until(churner.stdout_fd, "done=3\n", 10000), Catch::Contains("done=3"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  bracketed("final read", [&] {
+    monitor.stop();
+    return monitor.last_sample();
+  });
+  close(churner.stdin_fd);
+  CHECK(test::finish(churner).exit_code == 0);
+  SystemProfile r = monitor.result();
+  INFO("rss peak " << r.totals.memory.rss_peak_bytes << ", bound from the reads " << bound_peak << ", MemTotal "
+                   << r.memory_total_bytes);
+  CHECK(r.totals.memory.rss_peak_bytes <= r.memory_total_bytes);
+  CHECK(static_cast<double>(r.totals.memory.rss_peak_bytes) <= bound_peak);
+}
