@@ -102,6 +102,12 @@ struct StackFrame {
   std::string source;  // "file.c:42" where the function is defined, "" without debug info
 };
 
+// The one frame that stands for a probe's trap path (the int3 or single-step trap, the uprobe
+// syscalls, the handlers and BPF programs behind them): time the probe cost the thread, not
+// time in the program's own code. kOtherUprobeFrame when perfbpf attached no probe itself.
+inline constexpr const char* kPerfbpfProbeFrame = "[perfbpf probe]";
+inline constexpr const char* kOtherUprobeFrame = "[uprobe]";
+
 struct StackCount {
   uint32_t tgid = 0, tid = 0;
   std::vector<uint32_t> frames;  // root first
@@ -122,6 +128,7 @@ struct StackProfile {
   unsigned frequency_hz = 0;     // on-CPU sampling rate; 0 for off-CPU
   std::string event;             // what drove sampling: "cycles" (hardware) or "cpu-clock"; "" off-CPU
   uint64_t samples = 0;
+  uint64_t probe_samples = 0;  // of samples, those in a probe's trap path (kPerfbpfProbeFrame)
   uint64_t lost = 0;
   std::map<std::string, uint64_t> lost_by_reason;
   double coverage_pct = 0;  // sampled frames that have a name, weighted by samples
@@ -129,7 +136,8 @@ struct StackProfile {
   std::vector<StackFrame> frames;
   std::vector<StackCount> stacks;
   std::map<uint32_t, std::string> processes;  // tgid -> comm
-  std::vector<FunctionShare> top;             // by self samples, at most 20
+  // By self samples, at most 20; shares of the samples outside probes, which are left out.
+  std::vector<FunctionShare> top;
 };
 
 // Probe cost per site kind, measured by probing known functions in perfbpf's own process.

@@ -26,39 +26,86 @@ class FrameTable {
   std::map<std::tuple<std::string, std::string, bool>, uint32_t> index_;
 };
 
-bool is_tracing_glue(const std::string& name) {
-  for (const char* prefix : {"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_", "bpf_get_stack"})
+bool starts_with_any(const std::string& name, std::initializer_list<const char*> prefixes) {
+  for (const char* prefix : prefixes)
     if (name.rfind(prefix, 0) == 0) return true;
   return false;
+}
+
+bool is_tracing_glue(const std::string& name) {
+  return starts_with_any(name, {"bpf_prog_", "bpf_trace_run", "__bpf_trace_", "__traceiter_", "bpf_get_stack"});
+}
+
+// The special mappings a probed thread runs in: the slot where a single-stepped instruction
+// executes out of line, and the trampolines of optimized probes and of return probes.
+bool is_uprobe_area(const SymbolizedFrame& f) {
+  return !f.kernel && (f.name == "[uprobes]" || f.name == "[uprobes-trampoline]");
+}
+
+// Kernel functions only the uprobe machinery runs (kernel/events/uprobes.c, trace_uprobe.c, the
+// uprobe_multi link and arch/x86/kernel/uprobes.c); the BPF programs a probe runs are below them.
+bool is_uprobe_function(const std::string& name) {
+  return starts_with_any(name, {"uprobe_", "uretprobe_", "arch_uprobe_", "arch_uretprobe_", "handle_swbp",
+                                "handle_singlestep", "handle_syscall_uprobe", "handle_uretprobe", "find_active_uprobe",
+                                "hprobe_", "__do_sys_uprobe", "__do_sys_uretprobe", "__x64_sys_uprobe",
+                                "__x64_sys_uretprobe", "__arm64_sys_uprobe", "__arm64_sys_uretprobe"});
+}
+
+// Whether a sample was taken in a probe's trap path rather than in the program's own code:
+// running in the uprobe area, a breakpoint or single-step trap entered from user code (a
+// uprobe's int3, and the trap after its instruction ran out of line; the handling then runs
+// on the way back to user mode, in irqentry_exit_to_user_mode, where the thread may also be
+// preempted once its instruction pointer is back in the program), or any uprobe handler on
+// the kernel stack. KERNEL is leaf first, as captured.
+bool through_probe(const std::vector<SymbolizedFrame>& user, const std::vector<SymbolizedFrame>& kernel) {
+  if (!user.empty() && is_uprobe_area(user.back())) return true;
+  if (!kernel.empty() && (kernel.back().name == "asm_exc_int3" || kernel.back().name == "asm_exc_debug")) return true;
+  return std::any_of(kernel.begin(), kernel.end(), [](const SymbolizedFrame& f) { return is_uprobe_function(f.name); });
 }
 
 }  // namespace
 
 StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
-                                 unsigned frequency_hz) {
+                                 unsigned frequency_hz, bool own_probes) {
   StackProfile p;
   p.enabled = true;
   p.frequency_hz = frequency_hz;
   FrameTable table(p.frames);
   uint64_t frames_seen = 0, frames_named = 0, with_user = 0, shallow_user = 0;
   std::map<std::string, FunctionShare> shares;
+  SymbolizedFrame probe_frame;
+  probe_frame.name = own_probes ? kPerfbpfProbeFrame : kOtherUprobeFrame;
+  probe_frame.object = own_probes ? "[perfbpf]" : "[uprobes]";
+  probe_frame.kernel = true;
+  probe_frame.resolved = true;
   for (const RawStackSample& s : samples) {
     StackCount stack;
     stack.tgid = s.tgid;
     stack.tid = s.tid;
     stack.count = s.count;
     // Root first: the user stack from main down, then the kernel stack it trapped into.
-    for (auto it = s.user.rbegin(); it != s.user.rend(); ++it) {
-      for (const SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1)) {
-        frames_seen += s.count;
-        frames_named += f.resolved ? s.count : 0;
-        stack.frames.push_back(table.intern(f));
-      }
+    std::vector<SymbolizedFrame> user;
+    for (auto it = s.user.rbegin(); it != s.user.rend(); ++it)
+      for (SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1))
+        user.push_back(std::move(f));
+    std::vector<SymbolizedFrame> kernel;
+    for (uint64_t ip : s.kernel) kernel.push_back(symbols.kernel_frame(ip));
+    // A probe's trap path is the probe's cost: one frame under the code that hit it, instead
+    // of the trap, the handlers and the BPF programs (irqentry_exit_to_user_mode would read as
+    // the program's hottest function).
+    const bool probe = through_probe(user, kernel);
+    if (probe) {
+      while (!user.empty() && is_uprobe_area(user.back())) user.pop_back();
+      kernel.clear();
+      p.probe_samples += s.count;
+    }
+    for (const SymbolizedFrame& f : user) {
+      frames_seen += s.count;
+      frames_named += f.resolved ? s.count : 0;
+      stack.frames.push_back(table.intern(f));
     }
     // A stack captured in a tracepoint handler starts with perfbpf's own program and the
     // tracing glue: those frames describe the observer, not the thread.
-    std::vector<SymbolizedFrame> kernel;
-    for (uint64_t ip : s.kernel) kernel.push_back(symbols.kernel_frame(ip));
     size_t own = 0;
     while (own < kernel.size() && is_tracing_glue(kernel[own].name)) own++;
     for (auto it = kernel.rbegin(); it != kernel.rend() - static_cast<long>(own); ++it) {
@@ -67,6 +114,7 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       frames_named += f.resolved ? s.count : 0;
       stack.frames.push_back(table.intern(f));
     }
+    if (probe) stack.frames.push_back(table.intern(probe_frame));
     if (s.off_cpu_state >= 0) {  // why it was off CPU, as the leaf
       SymbolizedFrame why;
       why.name = std::string("[off-cpu: ") + offcpu_state_name(s.off_cpu_state) + "]";
@@ -80,7 +128,7 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       shallow_user += s.user.size() <= 2 ? s.count : 0;
     }
     p.processes[s.tgid] = symbols.comm(s.tgid);
-    if (!stack.frames.empty()) {
+    if (!stack.frames.empty() && !probe) {  // the shares are of the program's own samples
       std::set<std::string> on_stack;
       for (uint32_t idx : stack.frames) {
         on_stack.insert(p.frames[idx].name);
@@ -94,10 +142,11 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   p.shallow_user_pct = with_user ? 100.0 * static_cast<double>(shallow_user) / static_cast<double>(with_user) : 0;
   p.coverage_pct = frames_seen ? 100.0 * static_cast<double>(frames_named) / static_cast<double>(frames_seen) : 0;
   std::sort(p.stacks.begin(), p.stacks.end(), [](const StackCount& a, const StackCount& b) { return a.count > b.count; });
+  const double program = static_cast<double>(p.samples - p.probe_samples);
   for (auto& [name, share] : shares) {
     share.name = name;
-    share.self_pct = p.samples ? 100.0 * static_cast<double>(share.self) / static_cast<double>(p.samples) : 0;
-    share.total_pct = p.samples ? 100.0 * static_cast<double>(share.total) / static_cast<double>(p.samples) : 0;
+    share.self_pct = program > 0 ? 100.0 * static_cast<double>(share.self) / program : 0;
+    share.total_pct = program > 0 ? 100.0 * static_cast<double>(share.total) / program : 0;
     p.top.push_back(share);
   }
   std::sort(p.top.begin(), p.top.end(), [](const FunctionShare& a, const FunctionShare& b) {

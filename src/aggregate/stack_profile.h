@@ -11,8 +11,11 @@
 
 namespace perfbpf {
 
+// Samples in a probe's trap path end in one frame, kPerfbpfProbeFrame (OWN_PROBES: this session
+// attached uprobes) or kOtherUprobeFrame, are counted in probe_samples and left out of `top`,
+// whose shares are of the other samples.
 StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
-                                 unsigned frequency_hz);
+                                 unsigned frequency_hz, bool own_probes);
 
 // One line per stack: "comm;tid-N;root;...;leaf count", kernel frames suffixed "_[k]"
 // (flamegraph.pl, inferno and speedscope read it).

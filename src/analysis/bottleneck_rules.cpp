@@ -20,15 +20,19 @@
 namespace perfbpf {
 namespace {
 
-// The leaf function with the most on-CPU samples in process TGID, and its share of them.
+bool is_probe_frame(const StackFrame& f) { return f.name == kPerfbpfProbeFrame || f.name == kOtherUprobeFrame; }
+
+// The leaf function with the most on-CPU samples in process TGID, and its share of them;
+// samples in a probe's trap path are the probe's, not the process's code, and left out.
 std::optional<std::pair<std::string, double>> hottest_sampled_function(const StackProfile& stacks, uint32_t tgid) {
   if (!stacks.enabled) return std::nullopt;
   std::map<std::string, uint64_t> self;
   uint64_t total = 0;
   for (const auto& s : stacks.stacks) {
     if (s.tgid != tgid || s.frames.empty()) continue;
-    total += s.count;
     const StackFrame& leaf = stacks.frames.at(s.frames.back());
+    if (is_probe_frame(leaf)) continue;
+    total += s.count;
     if (!leaf.kernel) self[leaf.name] += s.count;  // kernel leaves: syscalls, not the code to optimise
   }
   auto best = std::max_element(self.begin(), self.end(), [](const auto& a, const auto& b) { return a.second < b.second; });
@@ -551,6 +555,10 @@ void data_quality_rules(const Profile& p, std::vector<Bottleneck>& out) {
                   costliest ? fmt::format("costliest probe: {} ({:.1f}%, {} calls, {} site)", display_name(*costliest),
                                           costliest->overhead_pct, costliest->calls, costliest->probe_site)
                             : std::string("no function probes")};
+    // What the sampler saw of it: on-CPU samples taken in the probes' trap path.
+    if (p.stacks.enabled && p.stacks.probe_samples > 0)
+      b.evidence.detail += fmt::format("; {:.1f}% of the on-CPU samples were in perfbpf's probes",
+                                       pct(d(p.stacks.probe_samples), d(p.stacks.samples)));
     if (costliest) b.affects.function = display_name(*costliest);
     out.push_back(std::move(b));
   }

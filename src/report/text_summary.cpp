@@ -43,11 +43,19 @@ void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_
 // Where the CPU time went, from the samples: the functions named by nobody.
 void write_hottest(const StackProfile& s, std::ostream& out) {
   if (!s.enabled) return;
-  out << fmt::format("\nhottest functions ({} {} samples at {} Hz, {:.1f}% of frames named):\n", s.samples,
-                     s.event.empty() ? "cpu-clock" : s.event, s.frequency_hz,
-                     s.coverage_pct);
-  if (s.samples == 0) {
-    out << "  no samples: the target was hardly on CPU\n";
+  // Samples in perfbpf's probes are the probes' cost, not the target's code: left out.
+  std::string probes;
+  if (s.probe_samples > 0)
+    probes = fmt::format("; {} ({:.1f}%) in {}'s probes, left out", s.probe_samples,
+                         100.0 * static_cast<double>(s.probe_samples) / static_cast<double>(s.samples),
+                         std::any_of(s.frames.begin(), s.frames.end(),
+                                     [](const StackFrame& f) { return f.name == kPerfbpfProbeFrame; })
+                             ? "perfbpf"
+                             : "another tool");
+  out << fmt::format("\nhottest functions ({} {} samples at {} Hz, {:.1f}% of frames named{}):\n", s.samples,
+                     s.event.empty() ? "cpu-clock" : s.event, s.frequency_hz, s.coverage_pct, probes);
+  if (s.samples == s.probe_samples) {
+    out << (s.samples == 0 ? "  no samples: the target was hardly on CPU\n" : "  every sample was in a probe\n");
     return;
   }
   if (s.shallow_user_pct > 90)

@@ -384,11 +384,11 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) {
     for (auto& [tgid, comm] : sampler->process_names()) symbols.set_fallback_comm(tgid, std::move(comm));
     if (options.sample_freq > 0) {
-      profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq);
+      profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq, !targets.empty());
       profile.stacks.event = sampler->event();
     }
     if (options.off_cpu) {
-      profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0);
+      profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0, !targets.empty());
       profile.off_cpu.unit = "ns";
       if (uint64_t open = sampler->waits_not_closed())
         profile.off_cpu.lost += profile.off_cpu.lost_by_reason["waits_not_closed"] = open;

@@ -80,6 +80,7 @@ Profile rich_profile() {
   p.stacks.samples = 30;
   p.stacks.coverage_pct = 87.5;
   p.stacks.shallow_user_pct = 12.5;
+  p.stacks.probe_samples = 3;
   p.stacks.lost_by_reason = {{"user_stack_failed", 2}};
   p.stacks.frames = {{"main", "/usr/bin/server", false, "server.c:10"},
                      {"handle", "/usr/bin/server", false, "server.c:42"},
@@ -399,6 +400,7 @@ void require_equal(const Profile& a, const Profile& b) {
   CHECK(a.stacks.samples == b.stacks.samples);
   CHECK(a.stacks.coverage_pct == b.stacks.coverage_pct);
   CHECK(a.stacks.shallow_user_pct == b.stacks.shallow_user_pct);
+  CHECK(a.stacks.probe_samples == b.stacks.probe_samples);
   CHECK(a.stacks.lost_by_reason == b.stacks.lost_by_reason);
   CHECK(a.stacks.processes == b.stacks.processes);
   REQUIRE(a.stacks.frames.size() == b.stacks.frames.size());

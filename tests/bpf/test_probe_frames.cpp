@@ -1,0 +1,109 @@
+// What sampling shows of perfbpf's own probes: on a single-stepped probe the trap path (int3,
+// the single-step trap, the handlers, the BPF programs) is the probe's cost, labelled as such,
+// and the target's hottest functions are its own code. The share of samples in the probes is
+// checked against what the probes cost the workload's own thread CPU clock, probed vs bare.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "aggregate/stack_profile.h"
+#include "perfbpf/session.h"
+#include "process.h"
+
+using namespace perfbpf;
+using perfbpf::test::workload;
+
+namespace {
+
+// own_work ~5 us, then probed(): a single-stepped probe pair costs a few times that here.
+const std::vector<std::string> kWorkload = {"50000", "18000"};
+
+double thread_cpu_ns(const std::string& out) {
+  auto at = out.find("thread_cpu_ns=");
+  if (at == std::string::npos) FAIL("the workload printed no thread_cpu_ns: " << out);
+  return std::stod(out.substr(at + 14));
+}
+
+bool trap_path_frame(const StackFrame& f) {
+  for (const char* prefix : {"asm_exc_int3", "asm_exc_debug", "exc_debug_user", "uprobe_", "handle_swbp",
+                             "handle_syscall_uprobe", "__x64_sys_uretprobe", "__do_sys_uprobe", "arch_uprobe",
+                             "arch_uretprobe", "bpf_prog_", "[uprobes"})
+    if (f.name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("a single-stepped probe's cost is labelled [perfbpf probe], not the target's hottest function",
+          "[bpf][sampling]") {
+  // The workload's own CPU time without probes: three runs, their spread is the noise.
+  std::vector<double> bare;
+  for (int i = 0; i < 3; i++) {
+    std::vector<std::string> argv = {workload("probe_target")};
+    argv.insert(argv.end(), kWorkload.begin(), kWorkload.end());
+    test::Finished r = test::run(argv);
+    REQUIRE(r.exit_code == 0);
+    bare.push_back(thread_cpu_ns(r.out));
+  }
+  std::sort(bare.begin(), bare.end());
+
+  std::string out = test::temp_path("probed.txt");
+  SessionOptions o;
+  o.handle_signals = false;
+  o.collectors = {};
+  o.sample_freq = 999;
+  o.functions = {"probed"};
+  o.command = {workload("probe_target"), kWorkload[0], kWorkload[1], out};
+  Profile p = run_session(o);
+  REQUIRE(p.session.exit_code == 0);
+  REQUIRE(p.functions.size() == 1);
+  REQUIRE(p.functions[0].probe_site == "single-stepped");
+  std::ifstream in(out);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const double probed_cpu = thread_cpu_ns(text);
+
+  const StackProfile& s = p.stacks;
+  REQUIRE(s.samples > 0);
+  std::ostringstream folded;
+  write_folded(s, folded);
+  INFO("folded stacks:\n" << folded.str());
+
+  // No frame of the trap path is left: each such stack ends in the one label.
+  uint64_t in_probes = 0;
+  for (const auto& st : s.stacks) {
+    REQUIRE_FALSE(st.frames.empty());
+    const StackFrame& leaf = s.frames[st.frames.back()];
+    if (leaf.name == "[perfbpf probe]") in_probes += st.count;
+    for (uint32_t idx : st.frames) {
+      INFO("frame " << s.frames[idx].name);
+      CHECK_FALSE(trap_path_frame(s.frames[idx]));
+    }
+  }
+  CHECK_THAT(folded.str(), Catch::Contains(";[perfbpf probe]_[k] "));
+
+  // The hottest function is the target's own work; no trap frame is among them.
+  REQUIRE_FALSE(s.top.empty());
+  CHECK(s.top[0].name == "own_work");
+  for (const auto& t : s.top) {
+    INFO(t.name << " " << t.self_pct << "%");
+    CHECK(t.name != "[perfbpf probe]");
+    if (t.name == "irqentry_exit_to_user_mode") CHECK(t.self_pct < 5);  // an ordinary interrupt return
+  }
+
+  // The share of samples in the probes is what the probes added to the workload's own CPU
+  // clock. Allowed: 4 binomial standard errors of the sampled share, the bare runs' spread,
+  // and the samples outside the timed loop (exec, loader, exit), which count as the program's.
+  const double n = static_cast<double>(s.samples);
+  const double sampled = static_cast<double>(in_probes) / n;
+  const double truth = (probed_cpu - bare[1]) / probed_cpu;
+  const double outside_loop = std::max(0.0, n / s.frequency_hz - probed_cpu / 1e9) / (n / s.frequency_hz);
+  const double tolerance = 4 * std::sqrt(sampled * (1 - sampled) / n) + (bare[2] - bare[0]) / probed_cpu + outside_loop;
+  INFO("samples " << n << ", in probes " << in_probes << " (" << 100 * sampled << "%); thread CPU probed "
+                  << probed_cpu << " ns, bare " << bare[0] << "/" << bare[1] << "/" << bare[2]
+                  << " ns: the probes' share " << 100 * truth << "%, tolerance " << 100 * tolerance << " points");
+  CHECK(std::abs(sampled - truth) <= tolerance);
+}
