@@ -279,6 +279,9 @@ struct SeriesSample {
   uint64_t net_tx_bytes = 0, net_rx_bytes = 0;
   uint64_t runqueue_p99_ns = 0;
   double memory_used_pct = 0;  // machine-wide, /proc/meminfo
+  // The machine's CPUs busy within the interval, /proc/stat (all but idle and iowait, of every
+  // CPU; perfbpf and every other process included): 100 = all CPUs busy throughout.
+  double machine_cpu_pct = 0;
 };
 
 struct SystemProfile {
@@ -291,6 +294,9 @@ struct SystemProfile {
   unsigned cpus = 0;
   uint64_t memory_total_bytes = 0;
   double memory_used_pct_peak = 0, memory_used_pct_last = 0;  // machine-wide
+  // The machine's CPU utilisation (/proc/stat, 100 = all CPUs busy) over the session, and in
+  // its busiest interval; whatever the scope, this is the whole machine.
+  double machine_cpu_pct = 0, machine_cpu_pct_peak = 0;
   ResourceUsage totals;                 // the whole target (every process in scope)
   LatencyDistribution runqueue_latency_ns;
   LatencyDistribution connect_latency_ns;
@@ -315,7 +321,8 @@ struct FunctionThreshold {
 struct PerformanceThresholds {
   double function_time_warning = 0.5;  // seconds: a function whose p99 (or mean) exceeds it
   double memory_usage_warning = 75.0;  // % of machine memory in use
-  double cpu_usage_warning = 85.0;     // % of one CPU, per process
+  double cpu_usage_warning = 85.0;     // % of the machine's CPU capacity in use (100 = all CPUs)
+  double process_cpu_warning = 85.0;   // % of one CPU, per process: it is CPU-bound
   std::vector<FunctionThreshold> functions;
 };
 

@@ -84,6 +84,7 @@ SeriesSample merge_pair(const SeriesSample& a, const SeriesSample& b) {
   m.runqueue_p99_ns = std::max(a.runqueue_p99_ns, b.runqueue_p99_ns);
   m.rss_bytes = std::max(a.rss_bytes, b.rss_bytes);
   m.memory_used_pct = std::max(a.memory_used_pct, b.memory_used_pct);
+  m.machine_cpu_pct = m.dt > 0 ? (a.machine_cpu_pct * a.dt + b.machine_cpu_pct * b.dt) / m.dt : 0;
   return m;
 }
 

@@ -56,6 +56,9 @@ std::vector<Trend> analyze_trends(const Profile& profile) {
     if (ran(s, "sched"))
       series("runqueue_p99_ns", "ns", [](const SeriesSample& x) { return static_cast<double>(x.runqueue_p99_ns); });
     series("memory_used_pct", "%", [](const SeriesSample& x) { return x.memory_used_pct; });
+    // Reports from before it was read have none.
+    if (s.machine_cpu_pct > 0)
+      series("machine_cpu_pct", "%", [](const SeriesSample& x) { return x.machine_cpu_pct; });
   }
   for (const auto& f : profile.functions) {
     // Intervals without calls have no latency to speak of: left out rather than read as 0.

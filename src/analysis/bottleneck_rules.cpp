@@ -46,7 +46,10 @@ constexpr const char* kLeafIo = "[off-cpu: io]";
 constexpr const char* kLeafSleep = "[off-cpu: sleep]";
 constexpr const char* kLeafRunnable = "[off-cpu: runnable]";
 
-constexpr double kMachineCpuCritical = 0.95;  // of cpus * 100
+constexpr double kMachineCpuCritical = 0.95;  // of all CPUs busy
+constexpr size_t kNamedProcesses = 4;         // a machine finding names this many, then counts
+constexpr double kTakerShare = 0.05;          // of the processes' CPU time, to be named as taking it
+constexpr double kWorkingThreadShare = 0.1;   // of its process's CPU time, for a thread to count as working
 constexpr double kRunqueueMedium = 0.2, kRunqueueHigh = 0.5;  // runqueue / (cpu + runqueue)
 constexpr double kIoMedium = 0.3, kIoHigh = 0.6;              // io / (cpu + runqueue + io + sleep)
 constexpr double kDiskMediumNs = 50e6, kDiskHighNs = 500e6;   // device total latency p99
@@ -169,76 +172,215 @@ void latency_rules(const Profile& p, const PerformanceThresholds& th, std::vecto
   }
 }
 
-// ---- 2. CPU saturation and run-queue wait
+// ---- 2. CPU: the machine's utilisation, processes that are CPU-bound, run-queue waits
+
+// kthreadd (pid 2) and its children: their CPU is kernel work done for others, and they wait
+// for a CPU like anything else on a busy machine. Nothing in them is there to tune.
+bool kernel_thread(const ProcessResources& p) { return p.pid == 2 || p.ppid == 2; }
+
+// The machine's CPU utilisation over the session, 100 = all CPUs busy: /proc/stat when the
+// report has it; otherwise the target's own share of the CPUs (the machine in system scope, a
+// lower bound elsewhere).
+double machine_utilisation(const SystemProfile& s) {
+  if (s.machine_cpu_pct > 0) return s.machine_cpu_pct;
+  return s.cpus ? s.totals.cpu_pct / s.cpus : 0;
+}
+
+struct CpuView {
+  double session_ns = 0;
+  unsigned cpus = 0;
+  double share_of_machine(uint64_t cpu_ns) const {
+    return session_ns > 0 && cpus ? 100.0 * d(cpu_ns) / (session_ns * cpus) : 0;
+  }
+  // Threads wanting a CPU, on average: on CPU or runnable time over the session.
+  double demand(const ResourceUsage& u) const {
+    return session_ns > 0 ? d(u.cpu_time_ns + u.off_cpu_ns.runqueue) / session_ns : 0;
+  }
+};
+
+// Threads that did a share of the process's CPU work worth naming: a program that works on one
+// thread (its main thread waiting on it, say) is single-threaded for what it can do with CPUs.
+size_t working_threads(const ProcessResources& p) {
+  return static_cast<size_t>(std::count_if(p.threads.begin(), p.threads.end(), [&](const ThreadResources& t) {
+    return d(t.usage.cpu_time_ns) >= kWorkingThreadShare * d(p.usage.cpu_time_ns);
+  }));
+}
+
+double runqueue_share(const ResourceUsage& u) {
+  const uint64_t sched = u.cpu_time_ns + u.off_cpu_ns.runqueue;
+  return sched >= kMinThreadTimeNs ? d(u.off_cpu_ns.runqueue) / d(sched) : 0;
+}
+
+// "a[1] 2.41 s on CPU (60.2% of the machine), b[2] ...": the processes that took the CPU.
+std::string takers_text(const Profile& p, const std::vector<ProcessResources>& procs, const CpuView& v) {
+  std::vector<const ProcessResources*> by_cpu;
+  uint64_t all = 0;
+  for (const auto& proc : procs) {
+    by_cpu.push_back(&proc);
+    all += proc.usage.cpu_time_ns;
+  }
+  std::sort(by_cpu.begin(), by_cpu.end(), [](auto* a, auto* b) { return a->usage.cpu_time_ns > b->usage.cpu_time_ns; });
+  std::string text;
+  size_t named = 0;
+  for (const auto* proc : by_cpu) {
+    // A few percent of what the processes used is not what filled the CPUs.
+    if (named == kNamedProcesses || d(proc->usage.cpu_time_ns) < kTakerShare * d(all)) break;
+    text += fmt::format("{}{} {} on CPU ({:.1f}% of the machine", text.empty() ? "" : ", ", subject_of(*proc),
+                        ns_text(d(proc->usage.cpu_time_ns)), v.share_of_machine(proc->usage.cpu_time_ns));
+    if (auto hot = hottest_sampled_function(p.stacks, proc->pid)) text += ", most in " + hot->first;
+    text += ")";
+    named++;
+  }
+  return text.empty() ? "no process of the target" : text;
+}
+
+// "dd[7] waited 1.20 s (62.0% of its runnable time), ...; and 3 more (2 kernel threads)".
+std::string waiters_text(const std::vector<const ProcessResources*>& waiters) {
+  std::string text;
+  size_t kernel = 0;
+  for (size_t i = 0; i < waiters.size(); i++) {
+    const ResourceUsage& u = waiters[i]->usage;
+    kernel += kernel_thread(*waiters[i]);
+    if (i < kNamedProcesses)
+      text += fmt::format("{}{} waited {} ({:.1f}% of its runnable time)", i ? ", " : "", subject_of(*waiters[i]),
+                          ns_text(d(u.off_cpu_ns.runqueue)), 100 * runqueue_share(u));
+  }
+  if (waiters.size() > kNamedProcesses) text += fmt::format(", and {} more", waiters.size() - kNamedProcesses);
+  if (kernel) text += fmt::format("; {} {}", kernel, kKernelThreadsWaited);
+  return text;
+}
 
 void cpu_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bottleneck>& out) {
   if (!p.system.enabled) return;
-  const double capacity = 100.0 * p.system.cpus;
-  bool machine_named = false;
-  uint64_t all_sched = p.system.totals.cpu_time_ns + p.system.totals.off_cpu_ns.runqueue;
-  for (const auto& proc : processes_of(p)) {
+  const SystemProfile& s = p.system;
+  const std::vector<ProcessResources> procs = processes_of(p);
+  const CpuView view{p.session.duration_s * 1e9, s.cpus};
+  const double busy = machine_utilisation(s);
+
+  // Run-queue waits: a process whose own threads wanted more CPUs than the machine has waits
+  // for itself (its own story); any other waits behind other work, and those are told once,
+  // for the machine, not once per process.
+  std::vector<const ProcessResources*> waiters;
+  uint64_t all_sched = s.totals.cpu_time_ns + s.totals.off_cpu_ns.runqueue, waiters_sched = 0, waiters_rq = 0;
+  for (const auto& proc : procs) {
     const ResourceUsage& u = proc.usage;
+    const double share = runqueue_share(u);
+    if (share <= kRunqueueMedium) continue;
+    const double demand = view.demand(u);
+    if (s.cpus && demand <= s.cpus) {
+      waiters.push_back(&proc);
+      waiters_sched += u.cpu_time_ns + u.off_cpu_ns.runqueue;
+      waiters_rq += u.off_cpu_ns.runqueue;
+      continue;
+    }
+    const bool high = share > kRunqueueHigh;
     const std::string subject = subject_of(proc);
-    if (u.cpu_pct > th.cpu_usage_warning) {
-      bool saturates = capacity > 0 && u.cpu_pct >= kMachineCpuCritical * capacity;
-      machine_named |= saturates;
-      Bottleneck b;
-      b.id = "cpu-saturation:" + subject;
-      b.category = "cpu";
-      b.severity = saturates ? "critical" : "high";
-      b.title = saturates ? fmt::format("{} keeps all {} CPUs busy ({:.1f}% of {:.0f}%)", subject, p.system.cpus,
-                                        u.cpu_pct, capacity)
-                          : fmt::format("{} is CPU-bound: {:.1f}% CPU (100% = one CPU)", subject, u.cpu_pct);
-      b.evidence = {"process.cpu_pct",
-                    u.cpu_pct,
-                    saturates ? kMachineCpuCritical * capacity : th.cpu_usage_warning,
-                    "%",
-                    1,
-                    fmt::format("{} on CPU over {:.1f} s of session, {} CPUs", ns_text(d(u.cpu_time_ns)),
-                                p.session.duration_s, p.system.cpus)};
-      b.affects = process_affects(proc);
-      // Where the CPU goes, when stacks were sampled: the function to optimise first.
-      if (auto hot = hottest_sampled_function(p.stacks, proc.pid)) {
-        b.affects.function = hot->first;
-        b.evidence.detail += fmt::format("; hottest sampled function {} ({:.1f}% of its samples)", hot->first, hot->second);
-      }
-      out.push_back(std::move(b));
-    }
-    const uint64_t sched = u.cpu_time_ns + u.off_cpu_ns.runqueue;
-    if (sched >= kMinThreadTimeNs) {
-      const double share = d(u.off_cpu_ns.runqueue) / d(sched);
-      if (share > kRunqueueMedium) {
-        bool high = share > kRunqueueHigh;
-        Bottleneck b;
-        b.id = "runqueue-wait:" + subject;
-        b.category = "scheduling";
-        b.severity = high ? "high" : "medium";
-        b.title = fmt::format("{} waits for a CPU {:.1f}% of the time it is runnable", subject, 100 * share);
-        std::string rq_latency;
-        if (p.system.runqueue_latency_ns.summary.max > 0)
-          rq_latency = fmt::format("; run-queue latency p99 {}", ns_text(d(p.system.runqueue_latency_ns.summary.p99)));
-        b.evidence = {"off_cpu.runqueue_share",
-                      100 * share,
-                      100 * (high ? kRunqueueHigh : kRunqueueMedium),
-                      "%",
-                      all_sched ? std::min(1.0, d(sched) / d(all_sched)) : 1,
-                      fmt::format("runqueue {} / (on CPU {} + runqueue){}", ns_text(d(u.off_cpu_ns.runqueue)),
-                                  ns_text(d(u.cpu_time_ns)), rq_latency)};
-        b.affects = process_affects(proc);
-        out.push_back(std::move(b));
-      }
-    }
+    Bottleneck b;
+    b.id = "runqueue-wait:" + subject;
+    b.category = "scheduling";
+    b.severity = high ? "high" : "medium";
+    b.title = fmt::format("{} waits for a CPU {:.1f}% of the time it is runnable: its threads want more CPUs than "
+                          "there are",
+                          subject, 100 * share);
+    std::string rq_latency;
+    if (s.runqueue_latency_ns.summary.max > 0)
+      rq_latency = fmt::format("; run-queue latency p99 {}", ns_text(d(s.runqueue_latency_ns.summary.p99)));
+    b.evidence = {"off_cpu.runqueue_share",
+                  100 * share,
+                  100 * (high ? kRunqueueHigh : kRunqueueMedium),
+                  "%",
+                  all_sched ? std::min(1.0, d(u.cpu_time_ns + u.off_cpu_ns.runqueue) / d(all_sched)) : 1,
+                  fmt::format("runqueue {} / (on CPU {} + runqueue); its threads wanted {:.1f} CPUs on average, the "
+                              "machine has {}{}",
+                              ns_text(d(u.off_cpu_ns.runqueue)), ns_text(d(u.cpu_time_ns)), demand, s.cpus, rq_latency)};
+    b.affects = process_affects(proc);
+    out.push_back(std::move(b));
   }
-  const double machine = p.system.totals.cpu_pct;
-  if (!machine_named && capacity > 0 && machine >= kMachineCpuCritical * capacity) {
+  std::sort(waiters.begin(), waiters.end(), [](auto* a, auto* b) {
+    return a->usage.off_cpu_ns.runqueue > b->usage.off_cpu_ns.runqueue;
+  });
+
+  // The machine: busier than cpu_usage_warning (a share of all its CPUs, as the original design
+  // meant it). Who took the CPU and who waited for it are named here, once. Watching a process
+  // or a cgroup, a machine kept busy by others is the target's story only when the target
+  // waited for it or took most of it itself.
+  const std::string machine_detail =
+      fmt::format("{}: {:.1f}% of {} CPUs busy over {:.1f} s{}",
+                  s.machine_cpu_pct > 0 ? "/proc/stat" : "the target's processes", busy, s.cpus, p.session.duration_s,
+                  s.machine_cpu_pct_peak > 0 ? fmt::format(" (busiest interval {:.1f}%)", s.machine_cpu_pct_peak) : "");
+  const std::string took = (s.scope == "system" ? "the CPU went to " : "the target's processes took ") +
+                           takers_text(p, procs, view);
+  const double target_share = view.share_of_machine(s.totals.cpu_time_ns);
+  const bool saturated = busy > th.cpu_usage_warning &&
+                         (s.scope == "system" || !waiters.empty() || target_share > th.cpu_usage_warning);
+  if (saturated) {
+    const bool critical = busy >= 100 * kMachineCpuCritical;
+    // Seen from a process or a cgroup that others crowded out, the harm is its waits.
+    const bool crowded_out = s.scope != "system" && target_share <= th.cpu_usage_warning;
     Bottleneck b;
     b.id = "cpu-saturation:machine";
     b.category = "cpu";
-    b.severity = "critical";
-    b.title = fmt::format("the target keeps all {} CPUs busy ({:.1f}% of {:.0f}%)", p.system.cpus, machine, capacity);
-    b.evidence = {"system.totals.cpu_pct", machine, kMachineCpuCritical * capacity, "%", 1,
-                  fmt::format("{} processes together, {} on CPU", p.system.processes.size(),
-                              ns_text(d(p.system.totals.cpu_time_ns)))};
+    b.severity = !crowded_out ? (critical ? "critical" : "high")
+                 : d(waiters_rq) > kRunqueueHigh * d(waiters_sched) ? "high"
+                                                                    : "medium";
+    b.title = fmt::format("the machine's {} CPUs were {:.1f}% busy{}", s.cpus, busy,
+                          waiters.empty()        ? ""
+                          : waiters.size() == 1 ? fmt::format("; {} waited for a CPU", subject_of(*waiters[0]))
+                                                 : fmt::format("; {} processes waited for a CPU", waiters.size()));
+    b.evidence = {"system.machine_cpu_pct", busy, critical ? 100 * kMachineCpuCritical : th.cpu_usage_warning, "%", 1,
+                  machine_detail + "; " + took + (waiters.empty() ? "" : "; waiting for a CPU: " + waiters_text(waiters))};
+    out.push_back(std::move(b));
+  } else if (!waiters.empty()) {
+    // Not busy on average, yet processes waited: bursts, a cgroup quota, or CPU affinity.
+    const double share = d(waiters_rq) / d(waiters_sched);
+    const bool high = share > kRunqueueHigh;
+    Bottleneck b;
+    b.id = "cpu-contention:machine";
+    b.category = "scheduling";
+    b.severity = high ? "high" : "medium";
+    b.title = waiters.size() == 1
+                  ? fmt::format("{} waited for a CPU {:.1f}% of the time it was runnable, behind other work",
+                                subject_of(*waiters[0]), 100 * share)
+                  : fmt::format("{} processes waited for a CPU {:.1f}% of the time they were runnable, behind other work",
+                                waiters.size(), 100 * share);
+    b.evidence = {"off_cpu.runqueue_share", 100 * share, 100 * (high ? kRunqueueHigh : kRunqueueMedium), "%",
+                  all_sched ? std::min(1.0, d(waiters_sched) / d(all_sched)) : 1,
+                  "waiting for a CPU: " + waiters_text(waiters) + "; no one of them wanted more CPUs than there are; " +
+                      machine_detail + "; " + took};
+    if (waiters.size() == 1) b.affects = process_affects(*waiters[0]);
+    out.push_back(std::move(b));
+  }
+
+  // A process keeping CPUs busy is where the time goes; on a saturated machine the finding
+  // above names it already.
+  if (saturated) return;
+  for (const auto& proc : procs) {
+    const ResourceUsage& u = proc.usage;
+    if (u.cpu_pct <= th.process_cpu_warning) continue;
+    const std::string subject = subject_of(proc);
+    const size_t working = working_threads(proc);
+    const char* kind = kernel_thread(proc) ? kKernelThread : working == 1 ? kSingleThreaded : "";
+    const std::string threads = *kind                  ? std::string(kind)
+                                : proc.threads.empty() ? std::string("its threads unknown (it exited)")
+                                                       : fmt::format("{} threads working", working);
+    Bottleneck b;
+    b.id = "cpu-bound:" + subject;
+    b.category = "cpu";
+    b.severity = "medium";
+    b.title = kind == kKernelThread     ? fmt::format("kernel thread {} is busy {:.1f}% of one CPU", subject, u.cpu_pct)
+              : kind == kSingleThreaded ? fmt::format("{} is CPU-bound on its one thread: {:.1f}% of one CPU", subject,
+                                                      u.cpu_pct)
+                                        : fmt::format("{} is CPU-bound: {:.1f}% CPU (100% = one CPU)", subject, u.cpu_pct);
+    b.evidence = {"process.cpu_pct", u.cpu_pct, th.process_cpu_warning, "%", 1,
+                  fmt::format("{} on CPU over {:.1f} s of session ({:.1f}% of the machine's {} CPUs); {}",
+                              ns_text(d(u.cpu_time_ns)), p.session.duration_s, view.share_of_machine(u.cpu_time_ns),
+                              s.cpus, threads)};
+    b.affects = process_affects(proc);
+    // Where the CPU goes, when stacks were sampled: the function to optimise first.
+    if (auto hot = hottest_sampled_function(p.stacks, proc.pid)) {
+      b.affects.function = hot->first;
+      b.evidence.detail += fmt::format("; hottest sampled function {} ({:.1f}% of its samples)", hot->first, hot->second);
+    }
     out.push_back(std::move(b));
   }
 }

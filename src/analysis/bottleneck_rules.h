@@ -22,6 +22,12 @@ inline bool is_data_quality(const Bottleneck& b) { return b.category == "data-qu
 inline constexpr const char* kGrowthAnon = "mostly anonymous memory (heap, malloc, anonymous mmap)";
 inline constexpr const char* kGrowthFile = "mostly file-backed pages (mapped files)";
 
+// The cpu-bound rule's detail says which kind of process it is, for advice that fits it; the
+// machine's CPU findings say when kernel threads were among the processes that waited.
+inline constexpr const char* kKernelThread = "a kernel thread";
+inline constexpr const char* kSingleThreaded = "one thread";
+inline constexpr const char* kKernelThreadsWaited = "of them kernel threads";
+
 // The disk-latency rule's detail ends with one of these, naming where the requests waited.
 inline constexpr const char* kDiskQueued = "most of it queued: the device is saturated";
 inline constexpr const char* kDiskDevice = "most of it at the device: the storage is slow";

@@ -33,28 +33,48 @@ std::string text_for(const Bottleneck& b) {
         "spent on CPU (the hottest functions under it: optimise or cache that work) or waiting (rerun with "
         "--off-cpu to see I/O or lock waits inside it)",
         who(b), e.metric == "latency.mean" ? "mean" : "p99", ns(e.value), ns(e.threshold), 100 * e.data_share);
-  if (rule == "cpu-saturation") {
-    if (b.severity == "critical")
-      return fmt::format(
-          "{} uses {:.1f}% CPU, at least {:.0f}% of what the machine's CPUs can give: work queues up behind it. Add "
-          "CPUs, or reduce the work: the hottest functions (--sample-freq) show which code to optimise first",
-          process_of(b), e.value, e.threshold);
-    if (!b.affects.function.empty())
-      return fmt::format(
-          "{} uses {:.1f}% CPU (threshold {:.1f}%): it is CPU-bound, most of all in {} (the hottest function in its "
-          "sampled stacks). Optimise that first; if the work is parallel and CPUs are free, spread it over more threads",
-          process_of(b), e.value, e.threshold, b.affects.function);
+  if (rule == "cpu-saturation")
     return fmt::format(
-        "{} uses {:.1f}% CPU (threshold {:.1f}%): it is CPU-bound. Sample its stacks (--sample-freq) to see which "
-        "code to optimise first; if the work is parallel and CPUs are free, spread it over more threads",
-        process_of(b), e.value, e.threshold);
+        "the machine's CPUs were {:.1f}% busy (threshold {:.0f}%): work queued for them ({}). Reduce the work of the "
+        "processes that took the CPU (their hottest functions first), move some of it to other machines or add CPUs; "
+        "meanwhile keep a latency-sensitive process responsive with priority (nice, a larger cgroup cpu.weight) or "
+        "CPUs of its own (a cpuset)",
+        e.value, e.threshold, e.detail);
+  if (rule == "cpu-contention") {
+    const bool kernel = e.detail.find(kKernelThreadsWaited) != std::string::npos;
+    return fmt::format(
+        "{} waited for a CPU {:.1f}% of the time runnable (threshold {:.0f}%) behind other work ({}). Its own "
+        "threads did not want more CPUs than there are, so fewer threads would not help: give it priority (nice, a "
+        "larger cgroup cpu.weight) or CPUs of its own (a cpuset), check for a cgroup cpu.max quota or a CPU affinity "
+        "that narrows it, or move the competing work away{}",
+        b.affects.pid ? process_of(b) : std::string("the processes named"), e.value, e.threshold, e.detail,
+        kernel ? "; the kernel threads among them only reflect the contention: nothing to tune in them" : "");
+  }
+  if (rule == "cpu-bound") {
+    const std::string where = !b.affects.function.empty()
+                                  ? b.affects.function + " (the hottest function in its sampled stacks)"
+                                  : "its hottest functions (sample its stacks with --sample-freq)";
+    if (e.detail.find(kKernelThread) != std::string::npos)
+      return fmt::format(
+          "{} is a kernel thread busy {:.1f}% of one CPU (threshold {:.0f}%): kernel work done for processes. Look at "
+          "what drives it rather than at the thread: kswapd reclaims memory (memory pressure), kworker runs I/O "
+          "completions and deferred work, ksoftirqd network and timer softirqs",
+          process_of(b), e.value, e.threshold);
+    if (e.detail.find(kSingleThreaded) != std::string::npos)
+      return fmt::format(
+          "{} runs on one thread at {:.1f}% of one CPU (threshold {:.0f}%): one CPU is its ceiling. To go faster, "
+          "optimise {}, or split its work across threads or processes",
+          process_of(b), e.value, e.threshold, where);
+    return fmt::format(
+        "{} uses {:.1f}% CPU (threshold {:.0f}% of one CPU): it is CPU-bound. Optimise {} first; more threads help "
+        "only while the machine has CPUs free",
+        process_of(b), e.value, e.threshold, where);
   }
   if (rule == "runqueue-wait")
     return fmt::format(
-        "{} waits for a CPU {:.1f}% of the time it is runnable (threshold {:.0f}%): it has more runnable threads than "
-        "it gets CPUs. Size thread pools to fewer runnable threads than CPUs, or give it more CPUs (a cgroup cpu.max "
-        "quota or other busy processes may be taking them)",
-        process_of(b), e.value, e.threshold);
+        "{} waits for a CPU {:.1f}% of the time it is runnable (threshold {:.0f}%): its own threads want more CPUs "
+        "than the machine has ({}). Size its thread pools to fewer runnable threads than CPUs, or give it more CPUs",
+        process_of(b), e.value, e.threshold, e.detail);
   if (rule == "io-wait")
     return fmt::format(
         "{} waits on I/O {:.1f}% of its thread time (threshold {:.0f}%): batch small reads and writes, avoid an "

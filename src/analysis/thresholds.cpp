@@ -16,7 +16,7 @@ namespace perfbpf {
 namespace {
 
 constexpr const char* kKnownKeys =
-    "function_time_warning=DURATION, memory_usage_warning=PCT, cpu_usage_warning=PCT, "
+    "function_time_warning=DURATION, memory_usage_warning=PCT, cpu_usage_warning=PCT, process_cpu_warning=PCT, "
     "function:PATTERN.p99=DURATION, function:PATTERN.mean=DURATION";
 
 double parse_percent(const std::string& key, const std::string& text) {
@@ -82,7 +82,13 @@ void apply_threshold(PerformanceThresholds& th, const std::string& key_value) {
   std::string key = key_value.substr(0, eq), value = key_value.substr(eq + 1);
   if (key == "function_time_warning") th.function_time_warning = parse_duration_s(value);
   else if (key == "memory_usage_warning") th.memory_usage_warning = parse_percent(key, value);
-  else if (key == "cpu_usage_warning") th.cpu_usage_warning = parse_percent(key, value);
+  else if (key == "cpu_usage_warning") {
+    // The machine's utilisation, as the original design meant it: it cannot pass 100.
+    th.cpu_usage_warning = parse_percent(key, value);
+    if (th.cpu_usage_warning > 100)
+      throw Error::usage(key + " is a share of the machine's CPUs (100 = all busy), not " + value,
+                         "for one process's CPU (100 = one CPU) use process_cpu_warning=" + value);
+  } else if (key == "process_cpu_warning") th.process_cpu_warning = parse_percent(key, value);
   else if (key.rfind("function:", 0) == 0) set_function_threshold(th, key, value);
   else throw Error::usage("unknown threshold '" + key + "'", std::string("keys: ") + kKnownKeys);
 }
@@ -108,7 +114,8 @@ PerformanceThresholds load_thresholds_config(const std::string& path, Performanc
         std::string stat = f.value("stat", std::string("p99"));
         apply_threshold(th, "function:" + text(f["pattern"]) + "." + stat + "=" + text(f["value"]));
       }
-    } else if (key == "function_time_warning" || key == "memory_usage_warning" || key == "cpu_usage_warning") {
+    } else if (key == "function_time_warning" || key == "memory_usage_warning" || key == "cpu_usage_warning" ||
+               key == "process_cpu_warning") {
       apply_threshold(th, key + "=" + text(v));
     } else {
       throw bad("unknown threshold '" + key + "'");
@@ -131,8 +138,8 @@ std::vector<Alert> AlertTracker::check(const IntervalView& iv) {
   };
   consider(iv.memory_used_pct > thresholds_.memory_usage_warning,
            {0, "memory_used_pct", "machine", iv.memory_used_pct, thresholds_.memory_usage_warning, "%"});
-  consider(iv.cpu_pct > thresholds_.cpu_usage_warning,
-           {0, "cpu_pct", iv.subject, iv.cpu_pct, thresholds_.cpu_usage_warning, "%"});
+  consider(iv.machine_cpu_pct > thresholds_.cpu_usage_warning,
+           {0, "machine_cpu_pct", "machine", iv.machine_cpu_pct, thresholds_.cpu_usage_warning, "%"});
   for (const auto& [name, f] : iv.functions) {
     if (f.calls == 0) {
       for (const auto& [key, held] : holding_)

@@ -13,22 +13,22 @@ namespace perfbpf {
 // "0.5", "500ms", "20us", "1s" -> seconds. Throws Error::usage for anything else.
 double parse_duration_s(const std::string& text);
 
-// KEY=VALUE: function_time_warning=DURATION, memory_usage_warning=PCT, cpu_usage_warning=PCT,
+// KEY=VALUE: function_time_warning=DURATION, memory_usage_warning=PCT, cpu_usage_warning=PCT (of
+// the machine's CPUs, at most 100), process_cpu_warning=PCT (of one CPU),
 // function:PATTERN.p99=DURATION or function:PATTERN.mean=DURATION. Throws Error::usage naming
 // the known keys for an unknown one, and the expected form for a bad value.
 void apply_threshold(PerformanceThresholds& thresholds, const std::string& key_value);
 
 // {"thresholds": {"function_time_warning": 0.5 | "500ms", "memory_usage_warning": 75,
-//  "cpu_usage_warning": 85, "functions": [{"pattern": "parse*", "stat": "p99", "value": "20ms"}]}}
+//  "cpu_usage_warning": 85, "process_cpu_warning": 85,
+//  "functions": [{"pattern": "parse*", "stat": "p99", "value": "20ms"}]}}
 // Unknown keys are errors (a misspelt threshold must not silently fall back to a default).
 PerformanceThresholds load_thresholds_config(const std::string& path, PerformanceThresholds base = {});
 
 // What an interval closed with, as the alert rules see it.
 struct IntervalView {
   double t = 0;
-  std::string scope;     // "pid", "cgroup", "system"
-  std::string subject;   // the target as the alert names it: "pid 4242", "cgroup X", "machine"
-  double cpu_pct = 0;    // of the whole target; for system scope, of the machine (per CPU)
+  double machine_cpu_pct = 0;  // the machine's CPUs busy, 100 = all of them (/proc/stat)
   double memory_used_pct = 0;
   std::vector<std::pair<std::string, FunctionInterval>> functions;  // demangled name, interval
 };

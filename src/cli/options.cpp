@@ -63,8 +63,9 @@ class NumericOptions {
 
 void add_threshold_options(CLI::App& app, CliOptions& o) {
   app.add_option("--threshold", o.threshold_texts,
-                 "KEY=VALUE, repeatable: function_time_warning=500ms, memory_usage_warning=75, cpu_usage_warning=85, "
-                 "function:PATTERN.p99=20ms or function:PATTERN.mean=5ms")
+                 "KEY=VALUE, repeatable: function_time_warning=500ms, memory_usage_warning=75, cpu_usage_warning=85 "
+                 "(% of the machine's CPUs), process_cpu_warning=85 (% of one CPU), function:PATTERN.p99=20ms or "
+                 "function:PATTERN.mean=5ms")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--config", o.config_path, "JSON file with {\"thresholds\": {...}}; --threshold overrides it");

@@ -388,7 +388,8 @@ json series_json(const SeriesSample& s) {
           {"net_tx_bytes", s.net_tx_bytes},
           {"net_rx_bytes", s.net_rx_bytes},
           {"runqueue_p99_ns", s.runqueue_p99_ns},
-          {"memory_used_pct", s.memory_used_pct}};
+          {"memory_used_pct", s.memory_used_pct},
+          {"machine_cpu_pct", s.machine_cpu_pct}};
 }
 
 SeriesSample read_series(const Reader& r) {
@@ -408,6 +409,7 @@ SeriesSample read_series(const Reader& r) {
   s.net_rx_bytes = r.u64("net_rx_bytes");
   s.runqueue_p99_ns = r.u64("runqueue_p99_ns");
   s.memory_used_pct = r.num("memory_used_pct");
+  if (r.has("machine_cpu_pct")) s.machine_cpu_pct = r.num("machine_cpu_pct");  // absent before it was read
   return s;
 }
 
@@ -448,6 +450,7 @@ json system_json(const SystemProfile& s) {
             {"cpus", s.cpus},
             {"memory_total_bytes", s.memory_total_bytes},
             {"memory_used_pct", {{"peak", s.memory_used_pct_peak}, {"last", s.memory_used_pct_last}}},
+            {"machine_cpu_pct", {{"mean", s.machine_cpu_pct}, {"peak", s.machine_cpu_pct_peak}}},
             {"totals", totals},
             {"runqueue_latency_ns", distribution_json(s.runqueue_latency_ns)},
             {"connect_latency_ns", distribution_json(s.connect_latency_ns)},
@@ -475,6 +478,11 @@ SystemProfile read_system(const Reader& r) {
   Reader used = r.object("memory_used_pct");
   s.memory_used_pct_peak = used.num("peak");
   s.memory_used_pct_last = used.num("last");
+  if (r.has("machine_cpu_pct")) {  // absent before it was read
+    Reader busy = r.object("machine_cpu_pct");
+    s.machine_cpu_pct = busy.num("mean");
+    s.machine_cpu_pct_peak = busy.num("peak");
+  }
   s.totals = read_usage(r.object("totals"));
   s.runqueue_latency_ns = read_distribution(r.object("runqueue_latency_ns"));
   s.connect_latency_ns = read_distribution(r.object("connect_latency_ns"));
@@ -561,6 +569,7 @@ json analysis_json(const AnalysisSection& a) {
            {{"function_time_warning", th.function_time_warning},
             {"memory_usage_warning", th.memory_usage_warning},
             {"cpu_usage_warning", th.cpu_usage_warning},
+            {"process_cpu_warning", th.process_cpu_warning},
             {"functions", functions}}},
           {"health", {{"score", a.health.score}, {"grade", a.health.grade}, {"deductions", deductions}}},
           {"bottlenecks", bottlenecks},
@@ -576,6 +585,7 @@ AnalysisSection read_analysis(const Reader& r) {
   a.thresholds.function_time_warning = th.num("function_time_warning");
   a.thresholds.memory_usage_warning = th.num("memory_usage_warning");
   a.thresholds.cpu_usage_warning = th.num("cpu_usage_warning");
+  if (th.has("process_cpu_warning")) a.thresholds.process_cpu_warning = th.num("process_cpu_warning");
   for (size_t i = 0; i < th.array("functions").size(); i++) {
     Reader f = th.item("functions", i);
     a.thresholds.functions.push_back({f.str("pattern"), f.str("stat"), f.num("value_ns")});

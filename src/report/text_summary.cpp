@@ -195,6 +195,9 @@ void write_sched_line(const SystemProfile& s, std::ostream& out) {
   if (has_data(s.runqueue_latency_ns))
     out << fmt::format("; run-queue latency p50 {} p99 {}", d(s.runqueue_latency_ns.summary.p50),
                        d(s.runqueue_latency_ns.summary.p99));
+  // The machine's figure says whether the target competed for CPUs (100% = all of them busy).
+  if (s.machine_cpu_pct > 0)
+    out << fmt::format("; machine CPUs {:.1f}% busy (peak {:.1f}%)", s.machine_cpu_pct, s.machine_cpu_pct_peak);
   out << "\n";
 }
 

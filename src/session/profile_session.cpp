@@ -275,17 +275,12 @@ Profile run_session(const SessionOptions& options) {
     }
     // Each interval also closes the functions' per-interval latency (after the loop drained
     // the ring buffer of the calls that returned in it).
-    const double cpus = static_cast<double>(std::max<size_t>(1, online_cpus().size()));
-    m.on_interval = [&aggregator, &options, &alerts, &profile, scope, cpus](const SeriesSample& s) {
+    m.on_interval = [&aggregator, &options, &alerts, &profile](const SeriesSample& s) {
       aggregator.close_interval(s.t);
       if (options.on_interval) options.on_interval(s);
       IntervalView view;
       view.t = s.t;
-      view.scope = scope_name(scope);
-      view.subject = scope == Scope::System ? "machine"
-                     : scope == Scope::Cgroup ? "cgroup " + options.cgroup
-                                              : "pid " + std::to_string(profile.session.pid);
-      view.cpu_pct = scope == Scope::System ? s.cpu_pct / cpus : s.cpu_pct;
+      view.machine_cpu_pct = s.machine_cpu_pct;
       view.memory_used_pct = s.memory_used_pct;
       std::vector<FunctionInterval> last = aggregator.last_intervals();
       for (size_t i = 0; i < last.size() && i < profile.functions.size(); i++)

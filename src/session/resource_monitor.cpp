@@ -12,6 +12,16 @@
 #include "session/system_info.h"
 
 namespace perfbpf {
+namespace {
+
+// The machine's CPUs busy between two reads of /proc/stat, % of all of them.
+double busy_pct(const CpuTimes& before, const CpuTimes& after) {
+  if (after.total_ticks <= before.total_ticks || after.busy_ticks < before.busy_ticks) return 0;
+  return 100.0 * static_cast<double>(after.busy_ticks - before.busy_ticks) /
+         static_cast<double>(after.total_ticks - before.total_ticks);
+}
+
+}  // namespace
 
 ResourceMonitor::ResourceMonitor(MonitorSettings settings, const CollectorSettings& collectors, ProcFs procfs)
     : settings_(std::move(settings)), procfs_(std::move(procfs)), exclude_self_(collectors.exclude_self) {
@@ -33,6 +43,7 @@ void ResourceMonitor::start() {
   running_ = true;
   memory_start_ = procfs_.meminfo();
   memory_used_peak_ = memory_used_last_ = memory_start_.used_pct();
+  cpu_start_ = cpu_last_ = procfs_.cpu_times();
   if (settings_.scope == "system") interfaces_start_ = procfs_.net_dev();
   baseline_ = last_ = snapshot();
   start_ns_ = baseline_.at_ns;
@@ -131,6 +142,10 @@ void ResourceMonitor::close_interval(const ResourceSnapshot& now) {
   }
   memory_used_peak_ = std::max(memory_used_peak_, memory_used_last_);
   s.memory_used_pct = memory_used_last_;
+  const CpuTimes cpu = procfs_.cpu_times();
+  s.machine_cpu_pct = busy_pct(cpu_last_, cpu);
+  machine_cpu_peak_ = std::max(machine_cpu_peak_, s.machine_cpu_pct);
+  cpu_last_ = cpu;
   append_bounded(series_, s, settings_.max_series, series_merges_);
   last_ = now;
   if (settings_.on_interval) settings_.on_interval(s);
@@ -176,6 +191,8 @@ SystemProfile ResourceMonitor::result() const {
   out.memory_total_bytes = memory_start_.total_bytes;
   out.memory_used_pct_peak = memory_used_peak_;
   out.memory_used_pct_last = memory_used_last_;
+  out.machine_cpu_pct = busy_pct(cpu_start_, cpu_last_);
+  out.machine_cpu_pct_peak = machine_cpu_peak_;
   const double duration_s = static_cast<double>(last_.at_ns - start_ns_) / 1e9;
   out.totals = total_usage(last_, series_, last_.at_ns - start_ns_);
   out.totals.cpu_pct = duration_s > 0 ? 100.0 * static_cast<double>(out.totals.cpu_time_ns) / (duration_s * 1e9) : 0;

@@ -81,6 +81,8 @@ class ResourceMonitor {
   std::map<uint32_t, std::pair<std::string, uint32_t>> names_;  // tgid -> comm, ppid
   MemInfo memory_start_;
   double memory_used_peak_ = 0, memory_used_last_ = 0;
+  CpuTimes cpu_start_, cpu_last_;  // /proc/stat at the start and at the last closed interval
+  double machine_cpu_peak_ = 0;
   std::vector<NetDevLine> interfaces_start_, interfaces_end_;
 };
 

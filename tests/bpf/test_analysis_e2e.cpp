@@ -7,6 +7,7 @@
 
 #include <thread>
 
+#include "analysis/analyze.h"
 #include "perfbpf/session.h"
 #include "process.h"
 
@@ -75,8 +76,22 @@ TEST_CASE("analysis: more spinners than CPUs is reported as CPU saturation", "[b
 TEST_CASE("analysis: an idle sleeper gets a high health score", "[bpf][analysis]") {
   Profile p = run({"sleep", "5", "100"});
   INFO("bottlenecks: " << ids(p));
-  CHECK(p.analysis.health.score >= 90);
-  CHECK(p.analysis.health.grade == "A");
+  // On a machine others keep busy, the sleeper's wake-ups may wait for a CPU: that may cost it
+  // points, once, and only when its own waits are what the finding says.
+  std::vector<Bottleneck> own;
+  for (const auto& b : p.analysis.bottlenecks) {
+    if (b.id != "cpu-saturation:machine" && b.id != "cpu-contention:machine") {
+      own.push_back(b);
+      continue;
+    }
+    REQUIRE(p.system.processes.size() == 1);
+    const ResourceUsage& u = p.system.processes[0].usage;
+    INFO(b.title << ": on CPU " << u.cpu_time_ns << " ns, run queue " << u.off_cpu_ns.runqueue << " ns");
+    CHECK(u.off_cpu_ns.runqueue > (u.cpu_time_ns + u.off_cpu_ns.runqueue) / 5);
+    CHECK(b.severity != "critical");  // crowded out, not the one keeping the CPUs busy
+  }
+  CHECK(health_score(own).score >= 90);
+  if (own.size() == p.analysis.bottlenecks.size()) CHECK(p.analysis.health.grade == "A");
 }
 
 TEST_CASE("alerts: a threshold crossed in every interval raises one alert, in the report", "[bpf][analysis]") {
@@ -84,6 +99,9 @@ TEST_CASE("alerts: a threshold crossed in every interval raises one alert, in th
   o.functions = {"write_record"};
   o.interval_s = 0.1;  // the shortest interval a session takes
   o.thresholds.functions.push_back({"write_record", "p99", 1000});  // 1 us: every interval
+  // The machine's CPUs and memory are shared with whatever else runs: never alert on them here.
+  o.thresholds.cpu_usage_warning = 100;
+  o.thresholds.memory_usage_warning = 100;
   std::vector<Alert> live;
   o.on_alert = [&](const Alert& a) { live.push_back(a); };
   Profile p = run({"fsync-writes", "/var/tmp/perfbpf-alert-" + std::to_string(getpid()), "1500"}, o);

@@ -175,42 +175,168 @@ TEST_CASE("latency: a per-function threshold replaces the global one for what it
   CHECK(identify_bottlenecks(p, th).empty());
 }
 
-TEST_CASE("cpu: a busy process is high, one that fills the machine critical", "[analysis]") {
+TEST_CASE("cpu: a process over process_cpu_warning is CPU-bound, with advice that fits its kind", "[analysis]") {
   Profile p = healthy();
   server(p).usage.cpu_pct = 90;
-  Bottleneck b = only(p, "cpu-saturation:server[4242]");
+  // Its main thread waits while one worker does the work: single-threaded for what CPUs can do.
+  ThreadResources main_thread{kPid, "server", {}}, worker{kPid + 1, "worker", {}};
+  main_thread.usage.cpu_time_ns = 1'000'000;
+  worker.usage.cpu_time_ns = server(p).usage.cpu_time_ns;
+  server(p).threads = {main_thread, worker};
+  Bottleneck b = only(p, "cpu-bound:server[4242]");
   CHECK(b.category == "cpu");
-  CHECK(b.severity == "high");
+  CHECK(b.severity == "medium");
   CHECK(b.evidence.value == 90);
   CHECK(b.evidence.threshold == 85);
   CHECK(b.affects.pid == kPid);
+  auto advice = [](const Bottleneck& x) {
+    std::vector<Bottleneck> one{x};
+    return recommend(one).at(0).text;
+  };
+  // One thread: one CPU is its ceiling; no thread pool to size.
+  CHECK_THAT(advice(b), Catch::Contains("one CPU is its ceiling"));
+  CHECK_FALSE(Catch::Contains("thread pool").match(advice(b)));
 
-  server(p).usage.cpu_pct = 390;  // 4 CPUs: 95% of 400 is 380
-  b = only(p, "cpu-saturation:server[4242]");
-  CHECK(b.severity == "critical");
-  CHECK(b.evidence.value == 390);
-  CHECK(b.evidence.threshold == Approx(380));
+  server(p).threads[0].usage.cpu_time_ns = worker.usage.cpu_time_ns;  // now both work
+  b = only(p, "cpu-bound:server[4242]");
+  CHECK_THAT(b.evidence.detail, Catch::Contains("2 threads working"));
+  CHECK_THAT(advice(b), Catch::Contains("more threads help only while the machine has CPUs free"));
+
+  // A kernel thread: the work is the kernel's, done for others.
+  server(p).comm = "kswapd0";
+  server(p).ppid = 2;
+  b = only(p, "cpu-bound:kswapd0[4242]");
+  CHECK_THAT(b.title, Catch::Contains("kernel thread kswapd0[4242]"));
+  CHECK_THAT(advice(b), Catch::Contains("kswapd reclaims memory"));
+  CHECK_FALSE(Catch::Contains("thread pool").match(advice(b)));
 
   PerformanceThresholds th;
-  th.cpu_usage_warning = 400;
-  server(p).usage.cpu_pct = 390;
+  th.process_cpu_warning = 95;
   CHECK(identify_bottlenecks(p, th).empty());
 }
 
-TEST_CASE("scheduling: run-queue wait over 20% is medium, over 50% high", "[analysis]") {
+namespace {
+
+// A saturated 2-CPU machine, seen system-wide for 10 s: two CPU hogs took it; a single-threaded
+// copy job and 18 kernel threads waited for it. /proc/stat said 97 % busy.
+Profile saturated_machine() {
+  Profile p = healthy();
+  p.session.mode = "system";
+  p.session.pid = 0;
+  p.functions.clear();
+  SystemProfile& s = p.system;
+  s.scope = "system";
+  s.cpus = 2;
+  s.machine_cpu_pct = 97;
+  s.machine_cpu_pct_peak = 99.5;
+  s.processes.clear();
+  auto add = [&](uint32_t pid, uint32_t ppid, const std::string& comm, double cpu_s, double rq_s) {
+    ProcessResources r;
+    r.pid = pid;
+    r.ppid = ppid;
+    r.comm = comm;
+    r.usage.cpu_time_ns = static_cast<uint64_t>(cpu_s * 1e9);
+    r.usage.cpu_pct = cpu_s * 10;  // of a 10 s session
+    r.usage.off_cpu_ns.runqueue = static_cast<uint64_t>(rq_s * 1e9);
+    r.threads = {ThreadResources{pid, comm, r.usage}};
+    s.processes.push_back(r);
+  };
+  add(100, 1, "stress-ng-cpu", 9.5, 0.5);
+  add(101, 1, "stress-ng-cpu", 9.3, 0.7);
+  add(200, 50, "dd", 0.2, 0.8);
+  for (uint32_t i = 0; i < 18; i++) add(300 + i, 2, "kworker/" + std::to_string(i), 0.02, 0.05);
+  s.totals = {};
+  for (const auto& r : s.processes) {
+    s.totals.cpu_time_ns += r.usage.cpu_time_ns;
+    s.totals.off_cpu_ns.runqueue += r.usage.off_cpu_ns.runqueue;
+  }
+  s.totals.cpu_pct = static_cast<double>(s.totals.cpu_time_ns) / 1e8;
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("cpu: a saturated machine is one finding naming who took the CPU and who waited", "[analysis]") {
+  Profile p = saturated_machine();
+  Bottleneck b = only(p, "cpu-saturation:machine");  // and nothing per process
+  CHECK(b.category == "cpu");
+  CHECK(b.severity == "critical");
+  CHECK(b.evidence.metric == "system.machine_cpu_pct");
+  CHECK(b.evidence.value == 97);
+  CHECK(b.evidence.threshold == Approx(95));
+  CHECK_THAT(b.title, Catch::Contains("the machine's 2 CPUs were 97.0% busy; 19 processes waited for a CPU"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("busiest interval 99.5%"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("stress-ng-cpu[100] 9.50 s on CPU (47.5% of the machine)"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("stress-ng-cpu[101] 9.30 s on CPU (46.5% of the machine)"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("dd[200] waited 800 ms (80.0% of its runnable time)"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("and 15 more; 18 of them kernel threads"));
+  std::vector<Bottleneck> all{b};
+  const std::string advice = recommend(all).at(0).text;
+  CHECK_FALSE(Catch::Contains("thread pool").match(advice));
+  CHECK_THAT(advice, Catch::Contains("97.0%"));
+
+  // Under 95 % it is high; under cpu_usage_warning the machine is not saturated: the waits are
+  // told once, as contention, and the hogs are CPU-bound each on its one thread.
+  p.system.machine_cpu_pct = 90;
+  CHECK(only(p, "cpu-saturation:machine").severity == "high");
+  CHECK(only(p, "cpu-saturation:machine").evidence.threshold == 85);
+  PerformanceThresholds th;
+  th.cpu_usage_warning = 92;
+  std::vector<Bottleneck> bs = identify_bottlenecks(p, th);
+  std::set<std::string> ids;
+  for (const auto& x : bs) ids.insert(x.id);
+  CHECK(ids == std::set<std::string>{"cpu-contention:machine", "cpu-bound:stress-ng-cpu[100]",
+                                     "cpu-bound:stress-ng-cpu[101]"});
+  std::string texts;
+  for (const auto& r : recommend(bs)) texts += r.text + "\n";
+  INFO(texts);
+  CHECK_FALSE(Catch::Contains("thread pool").match(texts));
+  CHECK_THAT(texts, Catch::Contains("only reflect the contention"));
+  CHECK_THAT(texts, Catch::Contains("one CPU is its ceiling"));
+  const Bottleneck* contention = find(bs, "cpu-contention:machine");
+  REQUIRE(contention);
+  CHECK(contention->evidence.value == Approx(100.0 * (0.8 + 18 * 0.05) / (1.0 + 18 * 0.07)));
+
+  // Reports without /proc/stat's figure: in system scope the processes' total is the machine's.
+  p.system.machine_cpu_pct = 0;
+  CHECK(only(p, "cpu-saturation:machine").evidence.value == Approx(p.system.totals.cpu_pct / 2));
+}
+
+TEST_CASE("scheduling: a process whose own threads want more CPUs than there are waits for itself", "[analysis]") {
+  Profile p = healthy();  // 4 CPUs, 10 s
+  ResourceUsage& u = server(p).usage;
+  u.cpu_time_ns = 30'000'000'000;
+  u.off_cpu_ns.runqueue = 15'000'000'000;  // 4.5 threads wanted a CPU on average
+  Bottleneck b = only(p, "runqueue-wait:server[4242]");
+  CHECK(b.category == "scheduling");
+  CHECK(b.severity == "medium");
+  CHECK(b.evidence.value == Approx(100.0 * 15 / 45).epsilon(1e-12));
+  CHECK(b.evidence.threshold == 20);
+  CHECK_THAT(b.evidence.detail, Catch::Contains("its threads wanted 4.5 CPUs on average, the machine has 4"));
+  std::vector<Bottleneck> one{b};
+  CHECK_THAT(recommend(one).at(0).text, Catch::Contains("Size its thread pools to fewer runnable threads than CPUs"));
+
+  u.off_cpu_ns.runqueue = 35'000'000'000;
+  b = only(p, "runqueue-wait:server[4242]");
+  CHECK(b.severity == "high");
+  CHECK(b.evidence.threshold == 50);
+}
+
+TEST_CASE("scheduling: a process that waits behind other work is contention, not its thread pool", "[analysis]") {
   Profile p = healthy();
   ResourceUsage& u = server(p).usage;
   u.cpu_time_ns = 1000000000;
   u.off_cpu_ns.runqueue = 300000000;
-  Bottleneck b = only(p, "runqueue-wait:server[4242]");
+  Bottleneck b = only(p, "cpu-contention:machine");
   CHECK(b.category == "scheduling");
   CHECK(b.severity == "medium");
   CHECK(b.evidence.value == Approx(100.0 * 3e8 / 1.3e9).epsilon(1e-12));
   CHECK(b.evidence.threshold == 20);
-  CHECK(b.evidence.unit == "%");
+  CHECK(b.affects.pid == kPid);
+  CHECK_THAT(b.title, Catch::Contains("server[4242] waited for a CPU 23.1% of the time it was runnable"));
 
   u.off_cpu_ns.runqueue = 1500000000;
-  b = only(p, "runqueue-wait:server[4242]");
+  b = only(p, "cpu-contention:machine");
   CHECK(b.severity == "high");
   CHECK(b.evidence.value == Approx(60).epsilon(1e-12));
   CHECK(b.evidence.threshold == 50);
@@ -455,7 +581,7 @@ TEST_CASE("data quality: losses, probe overhead, no calibration", "[analysis]") 
 
 TEST_CASE("bottlenecks are sorted by severity, then evidence value", "[analysis]") {
   Profile p = healthy();
-  server(p).usage.cpu_pct = 90;                            // high, 90
+  server(p).usage.cpu_pct = 90;                            // medium, 90
   p.system.memory_used_pct_peak = 80;                      // high, 80
   p.system.disks[0].total_ns.summary.p99 = 60000000;       // medium
   p.functions[0].latency.mean = 7e8;                       // critical
@@ -464,9 +590,9 @@ TEST_CASE("bottlenecks are sorted by severity, then evidence value", "[analysis]
   std::vector<Bottleneck> bs = identify_bottlenecks(p, {});
   REQUIRE(bs.size() == 4);
   CHECK(bs[0].id == "slow-function:parse");
-  CHECK(bs[1].id == "cpu-saturation:server[4242]");
-  CHECK(bs[2].id == "memory-pressure:machine");
-  CHECK(bs[3].id == "disk-latency:vda");
+  CHECK(bs[1].id == "memory-pressure:machine");
+  CHECK(bs[2].id == "disk-latency:vda");        // medium, 60 ms
+  CHECK(bs[3].id == "cpu-bound:server[4242]");  // medium, 90 %
 }
 
 namespace {
@@ -535,7 +661,7 @@ TEST_CASE("health: adding any bottleneck never raises the score", "[analysis]") 
   // Every rule is represented.
   std::set<std::string> rules;
   for (const auto& b : all) rules.insert(b.id.substr(0, b.id.find(':')));
-  for (const char* rule : {"slow-function", "cpu-saturation", "runqueue-wait", "io-wait", "disk-latency",
+  for (const char* rule : {"slow-function", "cpu-bound", "cpu-contention", "io-wait", "disk-latency",
                            "io-bound-function", "memory-pressure", "major-faults", "rss-growth", "tcp-retransmits",
                            "lost-events", "probe-overhead", "uncalibrated"})
     CHECK(rules.count(rule) == 1);
@@ -591,8 +717,8 @@ TEST_CASE("recommendations name the subject and a measured figure, and point at 
       if (r.id == id) return r.text;
     return std::string();
   };
-  CHECK_THAT(text_of("rec:runqueue-wait:server[4242]"), Catch::Contains("fewer runnable threads than CPUs"));
-  CHECK_THAT(text_of("rec:runqueue-wait:server[4242]"), Catch::Contains("60.0%"));
+  CHECK_THAT(text_of("rec:cpu-contention:machine"), Catch::Contains("fewer threads would not help"));
+  CHECK_THAT(text_of("rec:cpu-contention:machine"), Catch::Contains("60.0%"));
   CHECK_THAT(text_of("rec:io-bound-function:write_records"), Catch::Contains("fsync"));
   CHECK_THAT(text_of("rec:rss-growth:server[4242]"), Catch::Contains("/min"));
   CHECK_THAT(text_of("rec:rss-growth:server[4242]"), Catch::Contains("anon"));
@@ -614,6 +740,12 @@ TEST_CASE("trends: every series of the profile, the planted growth found", "[ana
                         "system.runqueue_p99_ns", "system.memory_used_pct", "function:parse.p99"})
     CHECK(trend(s));
   CHECK_FALSE(trend("function:write_records.p99"));
+  CHECK_FALSE(trend("system.machine_cpu_pct"));  // a report without /proc/stat's figure
+  p.system.machine_cpu_pct = 55;
+  for (auto& x : p.system.series) x.machine_cpu_pct = 50 + x.t;
+  ts = analyze_trends(p);
+  REQUIRE(trend("system.machine_cpu_pct"));
+  CHECK(trend("system.machine_cpu_pct")->slope_per_s == Approx(1));
   const Trend* rss = trend("system.rss_bytes");
   REQUIRE(rss);
   CHECK(rss->direction == "increasing");
@@ -661,14 +793,14 @@ TEST_CASE("cross-run trends: p99 growing 10% a run is increasing, per run", "[an
 
 TEST_CASE("analyze_profile fills the section and keeps the live alerts", "[analysis]") {
   Profile p = everything_wrong();
-  p.analysis.alerts = {{3, "cpu_pct", "pid 4242", 390, 85, "%"}};
+  p.analysis.alerts = {{3, "machine_cpu_pct", "machine", 97.5, 85, "%"}};
   PerformanceThresholds th;
   th.memory_usage_warning = 70;
   AnalysisSection a = analyze_profile(p, th);
   CHECK(a.enabled);
   CHECK(a.thresholds.memory_usage_warning == 70);
   REQUIRE(a.alerts.size() == 1);
-  CHECK(a.alerts[0].value == 390);
+  CHECK(a.alerts[0].value == 97.5);
   CHECK(a.bottlenecks.size() == a.recommendations.size());
   CHECK(a.health.deductions.size() == a.bottlenecks.size());
   CHECK(a.health.score == health_score(a.bottlenecks).score);
@@ -682,13 +814,15 @@ TEST_CASE("cpu: with sampled stacks, a CPU-bound process names its hottest funct
   p.stacks.enabled = true;
   p.stacks.frames = {{"main", "/srv/server", false, ""}, {"hot_loop", "/srv/server", false, ""},
                      {"cold_path", "/srv/server", false, ""}, {"do_syscall_64", "[kernel]", true, ""}};
+  p.stacks.frames.push_back({kPerfbpfProbeFrame, "[perfbpf]", true, ""});
   p.stacks.stacks = {{kPid, kPid, {0, 1}, 70}, {kPid, kPid, {0, 2}, 20}, {kPid, kPid, {0, 3}, 10},
-                     {999, 999, {0, 2}, 500}};  // another process's samples do not count
-  Bottleneck b = only(p, "cpu-saturation:server[4242]");
+                     {999, 999, {0, 2}, 500},        // another process's samples do not count
+                     {kPid, kPid, {0, 2, 4}, 400}};  // nor do perfbpf's probes
+  Bottleneck b = only(p, "cpu-bound:server[4242]");
   CHECK(b.affects.function == "hot_loop");
   CHECK_THAT(b.evidence.detail, Catch::Contains("hot_loop (70.0% of its samples)"));
   std::vector<Bottleneck> all{b};
   std::vector<Recommendation> r = recommend(all);
   REQUIRE(r.size() == 1);
-  CHECK_THAT(r[0].text, Catch::Contains("most of all in hot_loop"));
+  CHECK_THAT(r[0].text, Catch::Contains("Optimise hot_loop (the hottest function in its sampled stacks)"));
 }

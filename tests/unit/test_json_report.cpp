@@ -142,6 +142,8 @@ SystemProfile system_section() {
   s.memory_total_bytes = 16ull << 30;
   s.memory_used_pct_peak = 43.0;
   s.memory_used_pct_last = 41.25;
+  s.machine_cpu_pct = 62.5;
+  s.machine_cpu_pct_peak = 97.25;
   s.totals = usage_with(3);
   s.runqueue_latency_ns = distribution_of(11, 2000, 8);
   s.connect_latency_ns = distribution_of(12, 12, 11);
@@ -168,6 +170,7 @@ SystemProfile system_section() {
     x.net_rx_bytes = 100000;
     x.runqueue_p99_ns = 45000;
     x.memory_used_pct = 41.25 + i;
+    x.machine_cpu_pct = 50.5 + i;
     s.series.push_back(x);
   }
   s.series_merges = 1;
@@ -201,6 +204,7 @@ Profile analysed_profile() {
   a.thresholds.function_time_warning = 0.25;
   a.thresholds.memory_usage_warning = 80;
   a.thresholds.cpu_usage_warning = 90.5;
+  a.thresholds.process_cpu_warning = 150;
   a.thresholds.functions = {{"ns::parse*", "p99", 2e6}, {"handle_*", "mean", 1.5e6}};
   a.health.score = 72;
   a.health.grade = "C";
@@ -243,6 +247,7 @@ void require_equal_analysis(const AnalysisSection& a, const AnalysisSection& b) 
   CHECK(a.thresholds.function_time_warning == b.thresholds.function_time_warning);
   CHECK(a.thresholds.memory_usage_warning == b.thresholds.memory_usage_warning);
   CHECK(a.thresholds.cpu_usage_warning == b.thresholds.cpu_usage_warning);
+  CHECK(a.thresholds.process_cpu_warning == b.thresholds.process_cpu_warning);
   REQUIRE(a.thresholds.functions.size() == b.thresholds.functions.size());
   for (size_t i = 0; i < a.thresholds.functions.size(); i++) {
     CHECK(a.thresholds.functions[i].pattern == b.thresholds.functions[i].pattern);
@@ -475,6 +480,8 @@ void require_equal_system(const SystemProfile& a, const SystemProfile& b) {
   CHECK(a.memory_total_bytes == b.memory_total_bytes);
   CHECK(a.memory_used_pct_peak == b.memory_used_pct_peak);
   CHECK(a.memory_used_pct_last == b.memory_used_pct_last);
+  CHECK(a.machine_cpu_pct == b.machine_cpu_pct);
+  CHECK(a.machine_cpu_pct_peak == b.machine_cpu_pct_peak);
   require_equal_usage(a.totals, b.totals);
   require_equal_distribution(a.runqueue_latency_ns, b.runqueue_latency_ns);
   require_equal_distribution(a.connect_latency_ns, b.connect_latency_ns);
@@ -532,6 +539,7 @@ void require_equal_system(const SystemProfile& a, const SystemProfile& b) {
     CHECK(x.net_rx_bytes == y.net_rx_bytes);
     CHECK(x.runqueue_p99_ns == y.runqueue_p99_ns);
     CHECK(x.memory_used_pct == y.memory_used_pct);
+    CHECK(x.machine_cpu_pct == y.machine_cpu_pct);
   }
   CHECK(a.series_merges == b.series_merges);
   CHECK(a.lost_by_reason == b.lost_by_reason);

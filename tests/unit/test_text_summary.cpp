@@ -207,6 +207,13 @@ TEST_CASE("the resources block shows what the collectors measured", "[summary]")
   CHECK_FALSE(Catch::Contains("resources (").match(render(sample())));
 }
 
+TEST_CASE("the cpu line says how busy the machine's CPUs were", "[summary]") {
+  Profile p = with_resources();
+  p.system.machine_cpu_pct = 62.5;
+  p.system.machine_cpu_pct_peak = 97.25;
+  CHECK_THAT(render(p), Catch::Contains("p99 1.20 ms; machine CPUs 62.5% busy (peak 97.2%)\n"));
+}
+
 TEST_CASE("the memory line says when nothing was alive at the end, and why a sum can pass the machine", "[summary]") {
   Profile p = with_resources();
   p.system.totals.memory.rss_last_bytes = 0;

@@ -36,6 +36,16 @@ TEST_CASE("thresholds: durations, percentages and per-function keys", "[threshol
 
   CHECK_THROWS_WITH(apply_threshold(t, "memory_warning=1"), Catch::Contains("unknown threshold 'memory_warning'"));
   CHECK_THROWS_WITH(apply_threshold(t, "cpu_usage_warning=lots"), Catch::Contains("positive percentage"));
+  // The machine's utilisation cannot pass 100; a per-process figure has its own key.
+  try {
+    apply_threshold(t, "cpu_usage_warning=150");
+    FAIL("cpu_usage_warning=150 was taken");
+  } catch (const Error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("share of the machine's CPUs"));
+    CHECK_THAT(e.hint(), Catch::Contains("process_cpu_warning=150"));
+  }
+  apply_threshold(t, "process_cpu_warning=150");
+  CHECK(t.process_cpu_warning == 150);
   CHECK_THROWS_WITH(apply_threshold(t, "function:parse.p50=1ms"), Catch::Contains("bad per-function threshold"));
   CHECK_THROWS_WITH(apply_threshold(t, "nokey"), Catch::Contains("KEY=VALUE"));
 }
@@ -82,8 +92,7 @@ TEST_CASE("alerts: raised when a condition starts to hold, not while it holds, a
   auto interval = [](double t_s, double cpu, uint64_t parse_p99, uint64_t calls = 10) {
     IntervalView v;
     v.t = t_s;
-    v.subject = "pid 42";
-    v.cpu_pct = cpu;
+    v.machine_cpu_pct = cpu;
     v.memory_used_pct = 10;
     FunctionInterval f;
     f.calls = calls;
@@ -94,7 +103,7 @@ TEST_CASE("alerts: raised when a condition starts to hold, not while it holds, a
   CHECK(tracker.check(interval(1, 50, 500'000)).empty());
   auto first = tracker.check(interval(2, 90, 2'000'000));
   REQUIRE(first.size() == 2);  // cpu and parse's p99
-  CHECK(first[0].metric == "cpu_pct");
+  CHECK(first[0].metric == "machine_cpu_pct");
   CHECK(first[0].t == 2);
   CHECK(first[0].value == 90);
   CHECK(first[1].subject == "parse");
@@ -103,6 +112,6 @@ TEST_CASE("alerts: raised when a condition starts to hold, not while it holds, a
   CHECK(tracker.check(interval(5, 40, 100'000)).empty());              // cleared
   CHECK(tracker.check(interval(6, 85, 100'000)).size() == 1);          // cpu crossed again
   CHECK(tracker.all().size() == 3);
-  CHECK_THAT(format_alert(first[0]), Catch::Contains("cpu_pct of pid 42 is 90.0%"));
+  CHECK_THAT(format_alert(first[0]), Catch::Contains("machine_cpu_pct of machine is 90.0%"));
   CHECK_THAT(alert_json_line(first[1]), Catch::Contains("\"subject\":\"parse\""));
 }
