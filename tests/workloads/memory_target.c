@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload_args.h"
+
 #define MIB (1024u * 1024u)
 
 static void die(const char *what)
@@ -38,14 +40,7 @@ static void usage(void)
 
 static uint64_t parse_u64(const char *s)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
-		usage();
-	return v;
+	return workload_parse_u64(s, usage);
 }
 
 /* A /proc/self/status field in bytes ("VmRSS", "VmHWM"). */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "workload_args.h"
+
 #define PROBED __attribute__((noinline, noclone, used))
 
 static volatile uint64_t sink;
@@ -35,21 +37,25 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+static void usage(void)
+{
+	fprintf(stderr, "usage: probe_target N SPIN [FILE]\n");
+	exit(2);
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t n, spin, start;
 	FILE *out = stdout;
 
-	if (argc != 3 && argc != 4) {
-		fprintf(stderr, "usage: probe_target N SPIN [FILE]\n");
-		return 2;
-	}
+	if (argc != 3 && argc != 4)
+		usage();
 	if (argc == 4 && !(out = fopen(argv[3], "w"))) {
 		perror(argv[3]);
 		return 1;
 	}
-	n = strtoull(argv[1], NULL, 10);
-	spin = strtoull(argv[2], NULL, 10);
+	n = workload_parse_u64(argv[1], usage);
+	spin = workload_parse_u64(argv[2], usage);
 	start = thread_cpu_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		own_work(spin);

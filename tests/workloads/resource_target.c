@@ -33,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "workload_args.h"
 #include "workload_clock.h"
 
 #define MIB (1024u * 1024u)
@@ -54,14 +55,7 @@ static void usage(void)
 
 static uint64_t parse_u64(const char *s)
 {
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-')
-		usage();
-	return v;
+	return workload_parse_u64(s, usage);
 }
 
 static uint64_t clock_ns(clockid_t clock)
