@@ -107,7 +107,7 @@ TEST_CASE("sched: a thread sleeping 5 x 200 ms is off CPU ~1 s asleep, not in I/
   CHECK(p.usage.ctx_switches.voluntary >= 5);
 }
 
-TEST_CASE("sched: more spinners than CPUs wait in the run queue; one spinner waits what schedstat says", "[bpf][collectors]") {
+TEST_CASE("sched: more spinners than CPUs wait in the run queue, and one spinner waits what schedstat says", "[bpf][collectors]") {
   const unsigned cpus = std::thread::hardware_concurrency();
   Workload crowded = run_workload({"spin", std::to_string(2 * cpus), "300"});
   const auto& c = process(crowded.profile, static_cast<uint32_t>(crowded.profile.session.pid));
@@ -185,7 +185,7 @@ TEST_CASE("block: system-wide bytes per disk match /proc/diskstats over the sess
   CHECK(near(static_cast<double>(busiest->traffic.write_bytes), static_cast<double>(kernel), 0.05));
 }
 
-TEST_CASE("memory: peak RSS of a process touching 128 MiB matches VmRSS; faults cover every page", "[bpf][collectors]") {
+TEST_CASE("memory: peak RSS of a process touching 128 MiB matches VmRSS, and faults cover every page", "[bpf][collectors]") {
   Workload w = run_workload({"touch", "128"});
   const auto& p = process(w.profile, static_cast<uint32_t>(w.profile.session.pid));
   const double vm_rss = static_cast<double>(w.u64("vm_rss_bytes"));

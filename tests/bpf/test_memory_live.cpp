@@ -94,7 +94,7 @@ constexpr double kRssTolerance = 0.05;  // the issue's bound against VmRSS of th
 
 }  // namespace
 
-TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak; RSS is the live members' VmRSS",
+TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak, and RSS is the live members' VmRSS",
           "[bpf][memory]") {
   TestCgroup cg;
   // A member that holds 24 MiB throughout, and one that forks the short-lived processes: each

@@ -77,7 +77,7 @@ TEST_CASE("quantiles are within 1% of exact on latency-like distributions", "[hi
   CHECK(worst <= LatencyHistogram::kMaxRelativeError + 1e-12);
 }
 
-TEST_CASE("count, sum, min and max are exact; small values are exact", "[histogram]") {
+TEST_CASE("count, sum, min and max are exact, and small values are exact", "[histogram]") {
   LatencyHistogram h;
   uint64_t sum = 0;
   for (uint64_t v = 0; v < 256; v++) {

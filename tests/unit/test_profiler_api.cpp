@@ -35,7 +35,7 @@ void sleep_ms(int ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms
 
 }  // namespace
 
-TEST_CASE("profiler: profile_function times each call; CPU share tells spinning from sleeping", "[profiler]") {
+TEST_CASE("profiler: profile_function times each call, and CPU share tells spinning from sleeping", "[profiler]") {
   PerformanceProfiler profiler(test::temp_path("out"));
   ProfilingMetrics m;
   for (int i = 0; i < 5; i++) m = profiler.profile_function("sleeper", sleep_ms, 20);

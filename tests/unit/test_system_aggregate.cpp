@@ -24,7 +24,7 @@ ProcessSnapshot process(uint32_t pid, bool live, uint64_t rss, uint64_t peak, ui
 
 }  // namespace
 
-TEST_CASE("interval RSS sums the live processes; exited ones' last RSS is no longer held", "[aggregate]") {
+TEST_CASE("interval RSS sums the live processes: exited ones' last RSS is no longer held", "[aggregate]") {
   ResourceSnapshot before, after;
   before.at_ns = 1'000'000'000;
   after.at_ns = 2'000'000'000;
