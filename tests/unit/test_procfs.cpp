@@ -234,7 +234,7 @@ TEST_CASE("cgroup pids of a directory that is not a cgroup", "[procfs]") {
   CHECK_THROWS_AS(cgroup_pids((dir.path() / "missing").string()), Error);
 }
 
-TEST_CASE("procfs: a thread's schedstat gives its CPU time, run-queue wait and switch-ins; gone is nullopt", "[procfs]") {
+TEST_CASE("procfs: a thread's schedstat gives its CPU time, run-queue wait and switch-ins, gone is nullopt", "[procfs]") {
   auto s = kFixture.thread_schedstat(1234, 1235);
   REQUIRE(s);
   CHECK(s->exec_ns == 9003118474u);

@@ -68,7 +68,7 @@ TEST_CASE("sched books: a sleep in progress shows as it happens, less what the c
   CHECK(totals_at(t, 400 * kMs).sleep_ns == 40 * kMs);
 }
 
-TEST_CASE("capacity: an interval never reads more CPU than the machine's CPUs could run; the cut is counted", "[sched]") {
+TEST_CASE("capacity: an interval never reads more CPU than the machine's CPUs could run, and the cut is counted", "[sched]") {
   // 2 CPUs for 1 s, 2.006 s of CPU: counters of running threads lag up to a tick.
   SeriesSample s = interval_sample(snapshot(1000 * kMs, 2, 0), snapshot(2000 * kMs, 2, 2006 * kMs), 1.0);
   CHECK(s.cpu_pct == Approx(200.0));
