@@ -46,12 +46,12 @@ TEST_CASE("the total RSS peak is a sum that occurred, never a sum of peaks of di
   series[0].rss_bytes = 38 * kMiB;  // the holder and one short-lived process at that read
   series[1].rss_bytes = 30 * kMiB;
   series[2].rss_bytes = 30 * kMiB;
-  ResourceUsage total = total_usage(end, series);
+  ResourceUsage total = total_usage(end, series, 1000000000);
   CHECK(total.memory.rss_last_bytes == 30 * kMiB);
   CHECK(total.memory.anon_bytes == 30 * kMiB);
   CHECK(total.memory.rss_peak_bytes == 38 * kMiB);
 
   // With no series, the largest single process's own peak: a figure that occurred.
-  total = total_usage(end, {});
+  total = total_usage(end, {}, 1000000000);
   CHECK(total.memory.rss_peak_bytes == 31 * kMiB);
 }
