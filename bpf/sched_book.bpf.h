@@ -23,6 +23,13 @@ struct {
 	__type(value, struct sched_proc);
 } procs SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SCHED_MAX_EXITED);
+	__type(key, __u32); /* tid */
+	__type(value, struct sched_exited_thread);
+} exited_threads SEC(".maps");
+
 /*
  * A thread past its exit tracepoint, whose totals went to its process there (map "dying", key
  * tid): it still runs until its last switch-out (freeing its memory can take milliseconds),

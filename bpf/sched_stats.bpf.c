@@ -193,6 +193,12 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		}
 		sync_kernel_totals(t, task, 0);
 		add_totals(&p->exited, &t->totals);
+		{
+			struct sched_exited_thread e = { .tgid = tgid, .totals = t->totals };
+
+			if (bpf_map_update_elem(&exited_threads, &tid, &e, BPF_NOEXIST))
+				count_loss(SCHED_LOSS_EXITED_FULL);
+		}
 		bpf_map_delete_elem(&threads, &tid);
 		{
 			struct dying_thread d = { .tgid = tgid, .exec_ns = task_exec_ns(task) };

@@ -15,6 +15,7 @@
 #ifndef SCHED_MAX_PROCS
 #define SCHED_MAX_PROCS 16384 /* processes with exited threads, until userspace harvests them */
 #endif
+#define SCHED_MAX_EXITED 8192 /* exited threads' rows, until userspace drains them at its next read */
 #define SCHED_MAX_DYING 4096 /* threads between their exit tracepoint and their last switch */
 #define SCHED_HIST_ENTRIES 8192
 #define SCHED_COMM_LEN 16
@@ -38,7 +39,8 @@ enum sched_loss {
 	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
 	SCHED_LOSS_MISSED_SWITCH_OUT = 3, /* on CPU by our books, found off it: a switch-out unseen */
 	SCHED_LOSS_MISSED_SWITCH_IN = 4,  /* off CPU by our books, found on it: a switch-in unseen */
-	SCHED_LOSS_NR = 5,
+	SCHED_LOSS_EXITED_FULL = 5, /* an exited thread's row not kept (its process's sum still is) */
+	SCHED_LOSS_NR = 6,
 };
 
 /*
@@ -92,6 +94,16 @@ struct sched_proc {
 	__u32 dead;		  /* 1 once every thread exited: userspace may harvest it */
 	__u32 pad;
 	char comm[SCHED_COMM_LEN]; /* the process's name at exit */
+};
+
+/*
+ * Map "exited_threads", key tid: a thread's final totals at its exit, so its row outlives it.
+ * Userspace deletes each entry once read; the totals are in its process's sched_proc.exited too.
+ */
+struct sched_exited_thread {
+	__u32 tgid;
+	__u32 pad;
+	struct sched_totals totals;
 };
 
 #ifdef __cplusplus

@@ -4,6 +4,8 @@
 #include <linux/types.h>
 
 #include <algorithm>
+#include <map>
+#include <vector>
 
 #include "collect/bpf_maps.h"
 #include "collect/bpf_skeleton.h"
@@ -50,7 +52,8 @@ namespace {
 
 // By enum sched_loss.
 constexpr const char* kLossNames[] = {"sched_threads_map_full", "sched_procs_map_full", "sched_histogram_full",
-                                          "sched_missed_switch_out", "sched_missed_switch_in"};
+                                          "sched_missed_switch_out", "sched_missed_switch_in",
+                                          "sched_exited_rows_full"};
 static_assert(std::size(kLossNames) == SCHED_LOSS_NR, "a name for every loss reason");
 
 class SchedCollector : public Collector {
@@ -93,6 +96,7 @@ class SchedCollector : public Collector {
       add_sched(thread.usage, totals);
       add_sched(p.usage, totals);
     });
+    add_exited_rows(into);
     for_each_entry<uint32_t, sched_proc>(bpf_map__fd(skel_->maps.procs), [&](uint32_t tgid, const sched_proc& s) {
       ProcessSnapshot& p = into.processes[tgid];
       p.pid = tgid;
@@ -114,6 +118,25 @@ class SchedCollector : public Collector {
   }
 
  private:
+  // Rows of the threads that exited: drained from the map into exited_rows_, which keeps them
+  // for the session, and added to INTO as rows only (their process's exited sum has them).
+  void add_exited_rows(ResourceSnapshot& into) const {
+    const int fd = bpf_map__fd(skel_->maps.exited_threads);
+    std::vector<uint32_t> drained;
+    for_each_entry<uint32_t, sched_exited_thread>(fd, [&](uint32_t tid, const sched_exited_thread& e) {
+      ThreadResources& row = exited_rows_[{e.tgid, tid}];
+      row.tid = tid;
+      add_sched(row.usage, e.totals);
+      drained.push_back(tid);
+    });
+    for (uint32_t tid : drained) bpf_map_delete_elem(fd, &tid);
+    for (const auto& [key, row] : exited_rows_) {
+      ProcessSnapshot& p = into.processes[key.first];
+      p.pid = key.first;
+      p.threads.emplace(key.second, row);  // a tid reused by a live thread of the process: the live row stays
+    }
+  }
+
   // T's on-CPU and run-queue totals from /proc/PID/task/TID/schedstat: the counters its
   // record's bases were taken from. False when the thread is gone.
   bool sync_from_proc(sched_thread& t, uint32_t tid) const {
@@ -138,6 +161,7 @@ class SchedCollector : public Collector {
 
   SchedSkeleton skel_;
   ProcFs procfs_;
+  mutable std::map<std::pair<uint32_t, uint32_t>, ThreadResources> exited_rows_;  // (tgid, tid)
   unsigned cpus_;
   mutable bool active_ = false;
 };
