@@ -33,8 +33,10 @@ class PerformanceAnalysisDashboard {
   //   "reports", "functions", "duration_s", ...}, "bottlenecks": [...], "trends": [...],
   //   "recommendations": [...]}
   nlohmann::json generate_performance_summary() const;
-  // Writes generate_performance_summary() as JSON to PATH (throws Error when unwritable).
-  void export_analysis_report(const std::string& path) const;
+  // Writes generate_performance_summary() as JSON to PATH, safely as root (a temporary renamed
+  // into place, no planted link followed; under sudo, with the invoking user's permissions).
+  // Throws Error when PATH cannot be written; its hint names OPTION.
+  void export_analysis_report(const std::string& path, const std::string& option = "export_analysis_report") const;
 
   PerformanceThresholds thresholds;
 

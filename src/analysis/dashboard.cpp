@@ -1,11 +1,11 @@
 #include "perfbpf/dashboard.h"
 
 #include <algorithm>
-#include <fstream>
 
 #include "analysis/analyze.h"
 #include "perfbpf/error.h"
 #include "report/json_report.h"
+#include "report/output_file.h"
 
 namespace perfbpf {
 
@@ -66,11 +66,8 @@ nlohmann::json PerformanceAnalysisDashboard::generate_performance_summary() cons
           {"recommendations", analysed.at("recommendations")}};
 }
 
-void PerformanceAnalysisDashboard::export_analysis_report(const std::string& path) const {
-  std::ofstream out(path);
-  out << generate_performance_summary().dump(2) << "\n";
-  out.close();
-  if (!out) throw Error("cannot write " + path, "choose a writable path", EIO);
+void PerformanceAnalysisDashboard::export_analysis_report(const std::string& path, const std::string& option) const {
+  write_output_file(path, option, generate_performance_summary().dump(2) + "\n");
 }
 
 }  // namespace perfbpf

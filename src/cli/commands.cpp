@@ -1,9 +1,9 @@
 #include "cli/commands.h"
 
-#include <unistd.h>
-
-#include <fstream>
+#include <exception>
+#include <optional>
 #include <ostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,30 +16,47 @@
 #include "perfbpf/validation.h"
 #include "report/flamegraph_svg.h"
 #include "report/json_report.h"
+#include "report/output_file.h"
 #include "report/text_summary.h"
 #include "session/libbpf_log.h"
-#include "session/privileges.h"
 #include "session/system_info.h"
 
 namespace perfbpf::cli {
 namespace {
 
-// Under sudo the report belongs to the user who asked for it, not to root.
-void give_to_invoking_user(const std::string& path) {
-  InvokingUser user = invoking_user();
-  if (user.present && path != "-" && chown(path.c_str(), user.uid, user.gid) != 0) {
-    // Keeping root ownership is harmless; the report itself was written.
+// Every output is attempted even when one fails (nothing that can be saved is lost); the
+// first failure is what perfbpf reports and exits 1 with.
+class FirstFailure {
+ public:
+  template <typename Write>
+  void attempt(Write&& write) {
+    try {
+      write();
+    } catch (const Error&) {
+      if (!first_) first_ = std::current_exception();
+    }
   }
+  void rethrow() const {
+    if (first_) std::rethrow_exception(first_);
+  }
+
+ private:
+  std::exception_ptr first_;
+};
+
+// --redact-args: the command's arguments may carry secrets (tokens, passwords); its name stays.
+void redact_arguments(Profile& profile) {
+  for (size_t i = 1; i < profile.session.command.size(); i++) profile.session.command[i] = "[redacted]";
 }
 
 }  // namespace
 
 int run_profile(const CliOptions& options, std::ostream& err) {
   // Fail before attaching anything rather than lose a whole session at the end.
-  check_output_writable(options.output);
-  for (const auto& [path, option] : {std::pair{&options.folded_path, "--folded"}, {&options.flamegraph_path, "--flamegraph"},
-                                      {&options.summary_path, "--summary"}})
-    if (!path->empty()) check_output_writable(*path, option);
+  OutputFile::check_writable(options.output, "-o");
+  if (!options.folded_path.empty()) OutputFile::check_writable(options.folded_path, "--folded");
+  if (!options.flamegraph_path.empty()) OutputFile::check_writable(options.flamegraph_path, "--flamegraph");
+  if (!options.summary_path.empty()) OutputFile::check_writable(options.summary_path, "--summary");
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
@@ -56,16 +73,13 @@ int run_profile(const CliOptions& options, std::ostream& err) {
     err << fmt::format("perfbpf: {} {}. Ctrl-C to stop.\n", what, where);
     err.flush();
   };
-  std::ofstream alerts_file;
-  if (!options.alerts_path.empty()) {
-    check_output_writable(options.alerts_path, "--alerts");
-    alerts_file.open(options.alerts_path);
-    give_to_invoking_user(options.alerts_path);
-  }
+  // Alerts are shipped as they happen: the file is in place, growing, during the session.
+  std::optional<OutputFile> alerts_file;
+  if (!options.alerts_path.empty()) alerts_file.emplace(options.alerts_path, "--alerts", OutputFile::Mode::Stream);
   session.on_alert = [&err, &alerts_file](const Alert& a) {
     err << format_alert(a) << "\n";
     err.flush();
-    if (alerts_file.is_open()) alerts_file << alert_json_line(a) << std::endl;  // shipped as it happens
+    if (alerts_file) alerts_file->write(alert_json_line(a) + "\n");
   };
   if (!options.quiet && !session.collectors.empty())
     session.on_interval = [&err, &options](const SeriesSample& s) {
@@ -73,6 +87,7 @@ int run_profile(const CliOptions& options, std::ostream& err) {
       err.flush();
     };
   Profile profile = run_session(session);
+  if (options.redact_args) redact_arguments(profile);
 
   // Like perf stat and time, the summary goes to stderr: stdout belongs to the command (and to
   // the report with -o -), so perfbpf -- ./prog > out.json leaves out.json as ./prog wrote it.
@@ -80,43 +95,44 @@ int run_profile(const CliOptions& options, std::ostream& err) {
     write_text_summary(profile, err);
     err.flush();
   }
-  if (!options.summary_path.empty()) {
-    std::ofstream summary(options.summary_path);
-    write_text_summary(profile, summary);
-    summary.close();
-    if (!summary) throw Error("cannot write " + options.summary_path, "choose a writable path with --summary");
-    give_to_invoking_user(options.summary_path);
-  }
-  write_json_report(profile, options.output);
-  if (!options.folded_path.empty()) {
-    std::ofstream folded(options.folded_path);
-    write_folded(profile.off_cpu.enabled ? profile.off_cpu : profile.stacks, folded);
-    if (!folded) throw Error("cannot write " + options.folded_path, "choose a writable path with --folded");
-    give_to_invoking_user(options.folded_path);
-  }
-  if (!options.flamegraph_path.empty()) {
-    std::ofstream svg(options.flamegraph_path);
-    std::string target = profile.session.mode == "command" && !profile.session.command.empty()
-                             ? profile.session.command[0]
-                             : profile.session.mode == "system" ? std::string("system-wide")
-                             : profile.session.mode == "cgroup" ? "cgroup " + options.session.cgroup
-                                                                : "pid " + std::to_string(profile.session.pid);
-    if (profile.off_cpu.enabled)
-      write_flamegraph_svg(profile.off_cpu,
-                           fmt::format("Off-CPU: {} ({} waiting, in ns)", target,
-                                       format_duration_ns(static_cast<double>(profile.off_cpu.samples))),
-                           svg);
-    else
-      write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target,
-                                                       profile.stacks.samples, profile.stacks.frequency_hz),
-                           svg);
-    if (!svg) throw Error("cannot write " + options.flamegraph_path, "choose a writable path with --flamegraph");
-    give_to_invoking_user(options.flamegraph_path);
-  }
-  if (options.output != "-") {
-    give_to_invoking_user(options.output);
-    err << "perfbpf: report written to " << options.output << "\n";
-  }
+  FirstFailure failure;
+  if (!options.summary_path.empty())
+    failure.attempt([&] {
+      std::ostringstream summary;
+      write_text_summary(profile, summary);
+      write_output_file(options.summary_path, "--summary", summary.str());
+    });
+  failure.attempt([&] {
+    write_json_report(profile, options.output, "-o");
+    if (options.output != "-") err << "perfbpf: report written to " << options.output << "\n";
+  });
+  if (!options.folded_path.empty())
+    failure.attempt([&] {
+      std::ostringstream folded;
+      write_folded(profile.off_cpu.enabled ? profile.off_cpu : profile.stacks, folded);
+      write_output_file(options.folded_path, "--folded", folded.str());
+    });
+  if (!options.flamegraph_path.empty())
+    failure.attempt([&] {
+      std::string target = profile.session.mode == "command" && !profile.session.command.empty()
+                               ? profile.session.command[0]
+                               : profile.session.mode == "system" ? std::string("system-wide")
+                               : profile.session.mode == "cgroup" ? "cgroup " + options.session.cgroup
+                                                                  : "pid " + std::to_string(profile.session.pid);
+      std::ostringstream svg;
+      if (profile.off_cpu.enabled)
+        write_flamegraph_svg(profile.off_cpu,
+                             fmt::format("Off-CPU: {} ({} waiting, in ns)", target,
+                                         format_duration_ns(static_cast<double>(profile.off_cpu.samples))),
+                             svg);
+      else
+        write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target,
+                                                         profile.stacks.samples, profile.stacks.frequency_hz),
+                             svg);
+      write_output_file(options.flamegraph_path, "--flamegraph", svg.str());
+    });
+  if (alerts_file) failure.attempt([&] { alerts_file->commit(); });
+  failure.rethrow();
   if (profile.session.mode == "command") return static_cast<int>(profile.session.exit_code);
   return 0;
 }
@@ -131,14 +147,17 @@ int run_calibrate(std::ostream& out) {
     out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", s.kind, format_duration_ns(s.bias_ns),
                        format_duration_ns(s.bias_spread_ns), format_duration_ns(s.bias_uncertainty_ns),
                        format_duration_ns(s.cost_ns), s.samples);
-  out << fmt::format("perfbpf's probe programs run {} each (kernel BPF stats)\n", format_duration_ns(c.bpf_ns_per_run))
-      << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
+  if (c.bpf_ns_per_run > 0)
+    out << fmt::format("perfbpf's probe programs run {} each (kernel BPF stats)\n", format_duration_ns(c.bpf_ns_per_run));
+  else  // 0 is not a measurement: BPF_ENABLE_STATS needs CAP_SYS_ADMIN, which setcap'ed perfbpf lacks
+    out << "perfbpf's probe programs' own run time: not measured (kernel BPF stats need CAP_SYS_ADMIN; COST includes it)\n";
+  out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
       << "cached in " << calibration_cache_path() << "\n";
   return 0;
 }
 
 int run_validate(const CliOptions& options, std::ostream& out) {
-  if (!options.json_path.empty()) check_output_writable(options.json_path, "--json");
+  if (!options.json_path.empty()) OutputFile::check_writable(options.json_path, "--json");
   route_libbpf_logging(options.verbose);
   ProfilingValidationSystem validator(options.quick);
   ValidationReport r = validator.run_comprehensive_validation();
@@ -156,11 +175,7 @@ int run_validate(const CliOptions& options, std::ostream& out) {
   }
   out << fmt::format("\n{} passed, {} failed, {} skipped of {} checks: success rate {:.1f}%, verdict {}\n", r.passed,
                      r.failed, r.skipped, r.checks.size(), 100 * r.success_rate, r.all_passed() ? "PASS" : "FAIL");
-  if (!options.json_path.empty()) {
-    std::ofstream json(options.json_path);
-    json << to_json(r).dump(2) << "\n";
-    if (!json) throw Error("cannot write " + options.json_path, "choose a writable path");
-  }
+  if (!options.json_path.empty()) write_output_file(options.json_path, "--json", to_json(r).dump(2) + "\n");
   return r.all_passed() ? 0 : 1;
 }
 
@@ -171,12 +186,12 @@ int run_analyze(const CliOptions& options, std::ostream& out) {
   if (options.threshold_texts.empty() && options.config_path.empty()) {
     if (dashboard.latest().analysis.enabled) dashboard.thresholds = dashboard.latest().analysis.thresholds;
   }
-  if (!options.json_path.empty()) check_output_writable(options.json_path, "--json");
+  if (!options.json_path.empty()) OutputFile::check_writable(options.json_path, "--json");
   const AnalysisSection a = dashboard.analysis();
   out << fmt::format("perfbpf analyze: {} report{}, latest {}\n", dashboard.reports(),
                      dashboard.reports() == 1 ? "" : "s", options.analyze_paths.back());
   write_analysis(a, out);
-  if (!options.json_path.empty()) dashboard.export_analysis_report(options.json_path);
+  if (!options.json_path.empty()) dashboard.export_analysis_report(options.json_path, "--json");
   return 0;
 }
 

@@ -124,6 +124,8 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
               "Off-CPU spells shorter than this are not recorded");
   app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
   app.add_option("--flamegraph", o.flamegraph_path, "Write the sampled stacks as a self-contained SVG flame graph");
+  app.add_flag("--redact-args", o.redact_args,
+               "Record the command's name but not its arguments (which may hold secrets) in the report and summary");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary (it goes to stderr, or to --summary FILE)");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }

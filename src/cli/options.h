@@ -17,6 +17,7 @@ struct CliOptions {
   std::string output = "perfbpf-report.json";  // "-" writes the JSON report to stdout
   bool quiet = false;                          // no text summary
   std::string summary_path;                    // --summary FILE: the text summary there, not on stderr
+  bool redact_args = false;                    // --redact-args: the command's arguments not recorded
   std::string folded_path;                     // --folded FILE: sampled stacks, folded
   std::string flamegraph_path;                 // --flamegraph FILE: sampled stacks, SVG
   bool verbose = false;                        // libbpf debug output

@@ -1,15 +1,10 @@
 #include "report/json_report.h"
 
-#include <unistd.h>
-
 #include <cerrno>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <iostream>
-#include <sys/stat.h>
 
 #include "perfbpf/error.h"
+#include "report/output_file.h"
 #include "util/json_file.h"
 
 namespace perfbpf {
@@ -630,12 +625,6 @@ AnalysisSection read_analysis(const Reader& r) {
   return a;
 }
 
-// OPTION is what named the path ("-o", "--flamegraph"): the one the user must change.
-[[noreturn]] void throw_unwritable(const std::string& path, int err, const std::string& option = "-o") {
-  throw Error(errno_message("cannot write " + path + " given to " + option, err), "choose a writable path for " + option,
-              err);
-}
-
 }  // namespace
 
 json calibration_to_json(const CalibrationInfo& c) {
@@ -755,54 +744,10 @@ Profile read_profile_from(const json& report, const std::string& source) {
 
 Profile profile_from_json(const json& report) { return read_profile_from(report, ""); }
 
-void check_output_writable(const std::string& path, const std::string& option) {
-  if (path == "-") return;
-  std::filesystem::path p(path);
-  std::filesystem::path dir = p.has_parent_path() ? p.parent_path() : std::filesystem::path(".");
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0) {
-    if (S_ISDIR(st.st_mode)) throw_unwritable(path, EISDIR, option);
-    if (access(path.c_str(), W_OK) != 0) throw_unwritable(path, errno, option);
-    return;  // a regular file, or a device or pipe (/dev/null, /dev/stdout) written in place
-  }
-  if (stat(dir.c_str(), &st) != 0) throw_unwritable(path, errno, option);
-  if (!S_ISDIR(st.st_mode)) throw_unwritable(path, ENOTDIR, option);
-  if (access(dir.c_str(), W_OK) != 0) throw_unwritable(path, errno, option);
-}
-
-void write_json_report(const Profile& profile, const std::string& path) {
-  std::string text = to_json(profile).dump(2) + "\n";
-  if (path == "-") {
-    std::cout << text << std::flush;
-    return;
-  }
-  check_output_writable(path);
-  struct stat st {};
-  if (stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    // A device or a pipe cannot be replaced by a rename (and must not be: -o /dev/null).
-    std::ofstream out(path);
-    out << text;
-    out.close();
-    if (!out) throw_unwritable(path, errno ? errno : EIO);
-    return;
-  }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw_unwritable(path, errno ? errno : EIO);
-    out << text;
-    out.close();
-    if (!out) {
-      int err = errno ? errno : EIO;
-      std::remove(tmp.c_str());
-      throw_unwritable(path, err);
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    std::remove(tmp.c_str());
-    throw_unwritable(path, err);
-  }
+void write_json_report(const Profile& profile, const std::string& path, const std::string& option) {
+  const std::string text = to_json(profile).dump(2) + "\n";
+  if (path == "-") std::cout.flush();  // "-" is a duplicate of fd 1: what cout holds goes first
+  write_output_file(path, option, text);
 }
 
 Profile read_json_report(const std::string& path) {

@@ -18,12 +18,10 @@ Profile profile_from_json(const nlohmann::json& report);
 nlohmann::json calibration_to_json(const CalibrationInfo& calibration);
 CalibrationInfo calibration_from_json(const nlohmann::json& j);  // throws Error when malformed
 
-// Writes to PATH.tmp then renames; throws Error (with a hint) when PATH is not writable.
-void write_json_report(const Profile& profile, const std::string& path);
+// Writes through OutputFile (report/output_file.h: a temporary renamed into place, "-" for
+// stdout); throws Error naming PATH, with a hint naming OPTION, when it cannot be written.
+void write_json_report(const Profile& profile, const std::string& path, const std::string& option = "-o");
 // Throws Error for a missing file, invalid JSON, a different schema or malformed content.
 Profile read_json_report(const std::string& path);
-
-// Fails early, before a session starts, when the report could not be written at its end.
-void check_output_writable(const std::string& path, const std::string& option = "-o");
 
 }  // namespace perfbpf

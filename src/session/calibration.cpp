@@ -1,23 +1,31 @@
 #include "perfbpf/calibration.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <fstream>
+#include <optional>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "perfbpf/error.h"
 #include "report/json_report.h"
+#include "report/output_file.h"
 #include "session/funclat_session.h"
 #include "session/privileges.h"
 #include "session/system_info.h"
 #include "symbols/probe_site.h"
 #include "symbols/proc_maps.h"
+#include "util/safe_path.h"
 
 extern "C" {
 uint64_t perfbpf_calib_optimized(uint64_t);
@@ -186,24 +194,71 @@ std::string calibration_cache_path() {
   return std::string(home ? home : "/tmp") + "/.cache/perfbpf/calibration.json";
 }
 
+namespace {
+
+constexpr off_t kMaxCacheBytes = 1 << 20;  // a real cache is about 1 KiB
+
+void warn_cache(const std::string& what, const std::string& path, const PathRefused& why) {
+  std::fprintf(stderr,
+               "perfbpf: warning: %s %s: %s (the cache must be a regular file of its user's, in a directory no one "
+               "else may write)\n",
+               what.c_str(), path.c_str(), why.what()[0] ? why.what() : std::strerror(why.err()));
+}
+
+// The cache feeds the latency correction of every report, so it is trusted only as the
+// effective user's own file (root's: /var/cache/perfbpf), in directories no one else may write,
+// a regular file opened without following a link or blocking on a FIFO. Anything else is
+// ignored with one line, and calibration measured again.
+std::optional<nlohmann::json> read_cache(const std::string& path) {
+  try {
+    ResolvedPath r = resolve_private_path(path, /*create=*/false);
+    if (!r.exists) return std::nullopt;
+    if (!S_ISREG(r.st.st_mode)) throw PathRefused(EINVAL, "it is not a regular file");
+    UniqueFd fd(openat(r.dir.get(), r.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd) throw PathRefused(errno, "");
+    struct stat st {};
+    if (fstat(fd.get(), &st) != 0) throw PathRefused(errno, "");
+    if (!S_ISREG(st.st_mode)) throw PathRefused(EINVAL, "it is not a regular file");
+    if (!owned_privately(st))
+      throw PathRefused(EPERM, fmt::format("it is owned by uid {} with mode {:o}", st.st_uid, st.st_mode & 07777));
+    if (st.st_size > kMaxCacheBytes) throw PathRefused(EFBIG, "it is larger than any calibration");
+    std::string text(static_cast<size_t>(st.st_size), '\0');
+    ssize_t n = pread(fd.get(), text.data(), text.size(), 0);
+    if (n < 0) throw PathRefused(errno, "");
+    text.resize(static_cast<size_t>(n));
+    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) return std::nullopt;  // half-written or outdated: measured again
+    return j;
+  } catch (const PathRefused& e) {
+    if (e.err() != ENOENT) warn_cache("ignoring the calibration cache", path, e);
+    return std::nullopt;
+  }
+}
+
+// A cache that cannot be written only makes the next session slower; one that would land in a
+// directory someone else controls is refused with one line.
+void write_cache(const std::string& path, const CalibrationInfo& info) {
+  try {
+    OutputFile out(resolve_private_path(path, /*create=*/true), path, "calibration cache");
+    out.write(to_cache_json(info).dump(2) + "\n");
+    out.commit();
+  } catch (const PathRefused& e) {
+    if (e.err() != ENOENT && e.err() != EACCES && e.err() != EROFS) warn_cache("not caching the calibration in", path, e);
+  } catch (const Error&) {
+  }
+}
+
+}  // namespace
+
 CalibrationInfo load_or_calibrate(bool refresh) {
   const std::string path = calibration_cache_path();
   CalibrationInfo info;
   if (!refresh) {
-    std::ifstream in(path);
-    if (in) {
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-      if (!j.is_discarded() && from_cache_json(j, info)) return info;
-    }
+    std::optional<nlohmann::json> cached = read_cache(path);
+    if (cached && from_cache_json(*cached, info)) return info;
   }
   info = calibrate_probes();
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  std::ofstream out(path + ".tmp");
-  if (out << to_cache_json(info).dump(2) << "\n") {
-    out.close();
-    std::filesystem::rename(path + ".tmp", path, ec);  // a cache that cannot be written is only slower
-  }
+  write_cache(path, info);
   return info;
 }
 

@@ -16,6 +16,7 @@
 #include "collect/system_collectors.h"
 #include "perfbpf/error.h"
 #include "report/json_report.h"
+#include "report/output_file.h"
 #include "session/function_timer.h"
 #include "session/privileges.h"
 #include "session/resource_monitor.h"
@@ -211,14 +212,12 @@ Profile PerformanceProfiler::profiling_report() const {
 }
 
 std::string PerformanceProfiler::generate_profiling_report() {
-  std::error_code ec;
-  std::filesystem::create_directories(output_dir_, ec);
-  if (ec) throw Error("cannot create " + output_dir_ + ": " + ec.message(), "choose a writable output_dir", ec.value());
+  create_output_directory(output_dir_, "output_dir");
   // UTC time, pid and a count: reports of one process in one second do not overwrite each other.
   static std::atomic<unsigned> reports{0};
   std::string path = fmt::format("{}/perfbpf-report-{:%Y%m%d-%H%M%S}-{}-{}.json", output_dir_,
                                  fmt::gmtime(std::time(nullptr)), getpid(), ++reports);
-  write_json_report(profiling_report(), path);
+  write_json_report(profiling_report(), path, "output_dir");
   return path;
 }
 

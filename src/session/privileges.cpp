@@ -1,5 +1,8 @@
 #include "session/privileges.h"
 
+#include <grp.h>
+#include <pwd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -26,6 +29,30 @@ uint64_t effective_capabilities() {
 }
 
 bool has_cap(uint64_t caps, int cap) { return caps & (uint64_t{1} << cap); }
+
+// USER's primary group and every group the group database gives them, as login would.
+std::vector<gid_t> groups_of(const InvokingUser& user) {
+  std::vector<gid_t> groups{user.gid};
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwuid_r(user.uid, &pw, buf.data(), buf.size(), &found) != 0 || !found) return groups;
+  int n = 64;
+  groups.resize(static_cast<size_t>(n));
+  if (getgrouplist(pw.pw_name, user.gid, groups.data(), &n) == -1) {
+    groups.resize(static_cast<size_t>(n));
+    if (getgrouplist(pw.pw_name, user.gid, groups.data(), &n) == -1) return {user.gid};
+  }
+  groups.resize(static_cast<size_t>(n));
+  return groups;
+}
+
+// Raw syscalls: they change the calling thread only (glibc's wrappers of setgroups would
+// change every thread of the process). An invalid id (-1) changes nothing and returns the
+// current one.
+long thread_setgroups(const std::vector<gid_t>& groups) { return syscall(SYS_setgroups, groups.size(), groups.data()); }
+uid_t thread_setfsuid(uid_t uid) { return static_cast<uid_t>(syscall(SYS_setfsuid, uid)); }
+gid_t thread_setfsgid(gid_t gid) { return static_cast<gid_t>(syscall(SYS_setfsgid, gid)); }
 
 }  // namespace
 
@@ -67,6 +94,38 @@ InvokingUser invoking_user() {
   user.gid = static_cast<unsigned>(g);
   user.name = name ? name : "";
   return user;
+}
+
+ActingAs::ActingAs(const InvokingUser& user) {
+  if (!user.present) return;
+  const std::vector<gid_t> groups = groups_of(user);  // before the switch: NSS may read files
+  int n = getgroups(0, nullptr);
+  saved_groups_.resize(static_cast<size_t>(n > 0 ? n : 0));
+  if (n > 0 && getgroups(n, saved_groups_.data()) != n) saved_groups_.clear();
+  saved_fsgid_ = thread_setfsgid(static_cast<gid_t>(-1));
+  saved_fsuid_ = thread_setfsuid(static_cast<uid_t>(-1));
+  active_ = true;
+  auto fail = [this](const std::string& what) {
+    restore();
+    throw Error(what, "perfbpf writes its outputs with the permissions of the user who ran sudo", EPERM);
+  };
+  if (thread_setgroups(groups) != 0) fail(errno_message("cannot take the groups of uid " + std::to_string(user.uid), errno));
+  thread_setfsgid(user.gid);
+  if (thread_setfsgid(static_cast<gid_t>(-1)) != user.gid) fail("cannot take gid " + std::to_string(user.gid));
+  thread_setfsuid(user.uid);
+  if (thread_setfsuid(static_cast<uid_t>(-1)) != user.uid) fail("cannot take uid " + std::to_string(user.uid));
+}
+
+ActingAs::~ActingAs() { restore(); }
+
+void ActingAs::restore() {
+  if (!active_) return;
+  active_ = false;
+  // Back to root's identity: fsuid first, which also gives back the file capabilities the
+  // kernel took when fsuid left 0. A failure here leaves the thread with less power, not more.
+  thread_setfsuid(saved_fsuid_);
+  thread_setfsgid(saved_fsgid_);
+  thread_setgroups(saved_groups_);
 }
 
 }  // namespace perfbpf

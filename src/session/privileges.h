@@ -1,7 +1,10 @@
 // Up-front checks that turn the kernel's EPERM/ENOENT into errors that say what to do.
 #pragma once
 
+#include <sys/types.h>
+
 #include <string>
+#include <vector>
 
 namespace perfbpf {
 
@@ -19,5 +22,26 @@ struct InvokingUser {
   std::string name;
 };
 InvokingUser invoking_user();
+
+// While alive, the calling thread opens, creates and renames files with USER's file-system
+// identity (fsuid, fsgid and USER's groups), so the kernel grants exactly what USER could do
+// alone: under sudo, an output can go only where the user may write, is owned by them, and
+// root's power never reaches the file system on their behalf. Only this thread changes
+// (the raw syscalls, not glibc's process-wide setgroups); other threads keep root's identity.
+// Does nothing when USER is not present. Throws Error when the switch fails.
+class ActingAs {
+ public:
+  explicit ActingAs(const InvokingUser& user);
+  ~ActingAs();
+  ActingAs(const ActingAs&) = delete;
+  ActingAs& operator=(const ActingAs&) = delete;
+
+ private:
+  void restore();
+  bool active_ = false;
+  uid_t saved_fsuid_ = 0;
+  gid_t saved_fsgid_ = 0;
+  std::vector<gid_t> saved_groups_;
+};
 
 }  // namespace perfbpf

@@ -12,6 +12,7 @@
 #include "perfbpf/error.h"
 #include "process.h"
 #include "report/json_report.h"
+#include "report/output_file.h"
 
 using namespace perfbpf;
 using nlohmann::json;
@@ -837,14 +838,15 @@ TEST_CASE("a report without session.target_set (system mode, older reports) stil
 }
 
 TEST_CASE("unwritable outputs fail early and leave nothing behind", "[report]") {
-  REQUIRE_THROWS_WITH(check_output_writable("/nonexistent-dir/r.json"),
-                      Catch::Contains("cannot write /nonexistent-dir/r.json given to -o"));
+  REQUIRE_THROWS_WITH(OutputFile::check_writable("/nonexistent-dir/r.json", "-o"),
+                      Catch::Contains("cannot write '/nonexistent-dir/r.json': No such file or directory"));
   std::string dir = fs::path(test::temp_path("x")).parent_path().string();
-  REQUIRE_THROWS_WITH(check_output_writable(dir), Catch::Contains("Is a directory"));
+  REQUIRE_THROWS_WITH(OutputFile::check_writable(dir, "-o"), Catch::Contains("Is a directory"));
   REQUIRE_THROWS(write_json_report(rich_profile(), dir));
-  CHECK_FALSE(fs::exists(dir + ".tmp"));
-  CHECK_NOTHROW(check_output_writable("-"));
-  CHECK_NOTHROW(check_output_writable(dir + "/fine.json"));
+  CHECK(fs::is_empty(dir));
+  CHECK_NOTHROW(OutputFile::check_writable("-", "-o"));
+  CHECK_NOTHROW(OutputFile::check_writable(dir + "/fine.json", "-o"));
+  CHECK(fs::is_empty(dir));  // the check's temporary is gone
 }
 
 TEST_CASE("a report to /dev/null is discarded, and /dev/null stays a device", "[report]") {
