@@ -14,12 +14,24 @@
 
 namespace perfbpf {
 
-template <typename Skel, Skel* (*Open)(), int (*Load)(Skel*), int (*Attach)(Skel*), void (*Destroy)(Skel*)>
+// CO-RE against vmlinux's BTF alone. Without a path, libbpf 1.1 searches the kernel modules'
+// BTF for any type vmlinux lacks (mem_stats' pre-6.2 rss_stat flavor), and listing module BTF
+// needs CAP_SYS_ADMIN: with the path, CAP_BPF + CAP_PERFMON suffice (docs/security.md).
+inline const bpf_object_open_opts* vmlinux_core_opts() {
+  static const bpf_object_open_opts opts = [] {
+    LIBBPF_OPTS(bpf_object_open_opts, o, .btf_custom_path = "/sys/kernel/btf/vmlinux");
+    return o;
+  }();
+  return &opts;
+}
+
+template <typename Skel, Skel* (*Open)(const bpf_object_open_opts*), int (*Load)(Skel*), int (*Attach)(Skel*),
+          void (*Destroy)(Skel*)>
 class BpfSkeleton {
  public:
   // Opens the object and configures its target filter; load() when the rest is set.
   BpfSkeleton(const std::string& what, const CollectorSettings& settings) : what_(what) {
-    skel_ = Open();
+    skel_ = Open(vmlinux_core_opts());
     if (!skel_) throw Error(errno_message("cannot open the " + what_ + " BPF object", errno), "", errno);
     skel_->rodata->filter_tgid = settings.filter_tgid;
     skel_->rodata->self_tgid = settings.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
