@@ -196,54 +196,50 @@ std::string calibration_cache_path() {
 
 namespace {
 
-constexpr off_t kMaxCacheBytes = 1 << 20;  // a real cache is about 1 KiB
+// The cache feeds the latency correction of every report, so it is trusted only as the
+// effective user's own (root's: /var/cache/perfbpf): a regular file that no one else may write,
+// in directories no one else may write, opened without following a link or blocking on a FIFO.
+// Anything else is ignored with one line, neither read nor written, and calibration measured.
+struct CacheRead {
+  std::optional<nlohmann::json> json;  // parsed content when usable
+  bool refused = false;                // the one line was printed: leave the cache alone
+};
 
-void warn_cache(const std::string& what, const std::string& path, const PathRefused& why) {
+constexpr size_t kMaxCacheBytes = 1 << 20;  // a real cache is about 1 KiB
+
+void warn_refused(const std::string& path, const PathRefused& why) {
   std::fprintf(stderr,
-               "perfbpf: warning: %s %s: %s (the cache must be a regular file of its user's, in a directory no one "
-               "else may write)\n",
-               what.c_str(), path.c_str(), why.what()[0] ? why.what() : std::strerror(why.err()));
+               "perfbpf: warning: ignoring the calibration cache %s: %s (it must be a regular file that only its "
+               "owner, root or you, may write, in a directory only they may write); measuring again, not caching\n",
+               path.c_str(), why.what()[0] ? why.what() : std::strerror(why.err()));
 }
 
-// The cache feeds the latency correction of every report, so it is trusted only as the
-// effective user's own file (root's: /var/cache/perfbpf), in directories no one else may write,
-// a regular file opened without following a link or blocking on a FIFO. Anything else is
-// ignored with one line, and calibration measured again.
-std::optional<nlohmann::json> read_cache(const std::string& path) {
+CacheRead read_cache(const std::string& path) {
+  CacheRead out;
   try {
     ResolvedPath r = resolve_private_path(path, /*create=*/false);
-    if (!r.exists) return std::nullopt;
-    if (!S_ISREG(r.st.st_mode)) throw PathRefused(EINVAL, "it is not a regular file");
-    UniqueFd fd(openat(r.dir.get(), r.name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (!fd) throw PathRefused(errno, "");
-    struct stat st {};
-    if (fstat(fd.get(), &st) != 0) throw PathRefused(errno, "");
-    if (!S_ISREG(st.st_mode)) throw PathRefused(EINVAL, "it is not a regular file");
-    if (!owned_privately(st))
-      throw PathRefused(EPERM, fmt::format("it is owned by uid {} with mode {:o}", st.st_uid, st.st_mode & 07777));
-    if (st.st_size > kMaxCacheBytes) throw PathRefused(EFBIG, "it is larger than any calibration");
-    std::string text(static_cast<size_t>(st.st_size), '\0');
-    ssize_t n = pread(fd.get(), text.data(), text.size(), 0);
-    if (n < 0) throw PathRefused(errno, "");
-    text.resize(static_cast<size_t>(n));
-    nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) return std::nullopt;  // half-written or outdated: measured again
-    return j;
+    if (!r.exists) return out;
+    RegularFile f = read_regular_file(r.dir.get(), r.name, kMaxCacheBytes);
+    if (!owned_privately(f.st))
+      throw PathRefused(EPERM, fmt::format("it is owned by uid {} with mode {:o}", f.st.st_uid, f.st.st_mode & 07777));
+    nlohmann::json j = nlohmann::json::parse(f.text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_discarded()) out.json = std::move(j);  // else half-written or outdated: measured again
   } catch (const PathRefused& e) {
-    if (e.err() != ENOENT) warn_cache("ignoring the calibration cache", path, e);
-    return std::nullopt;
+    if (e.err() == ENOENT || e.err() == EACCES) return out;  // no cache yet, or not ours to read
+    warn_refused(path, e);
+    out.refused = true;
   }
+  return out;
 }
 
-// A cache that cannot be written only makes the next session slower; one that would land in a
-// directory someone else controls is refused with one line.
+// A cache that cannot be written only makes the next session slower.
 void write_cache(const std::string& path, const CalibrationInfo& info) {
   try {
     OutputFile out(resolve_private_path(path, /*create=*/true), path, "calibration cache");
     out.write(to_cache_json(info).dump(2) + "\n");
     out.commit();
   } catch (const PathRefused& e) {
-    if (e.err() != ENOENT && e.err() != EACCES && e.err() != EROFS) warn_cache("not caching the calibration in", path, e);
+    if (e.err() != ENOENT && e.err() != EACCES && e.err() != EROFS) warn_refused(path, e);
   } catch (const Error&) {
   }
 }
@@ -253,12 +249,11 @@ void write_cache(const std::string& path, const CalibrationInfo& info) {
 CalibrationInfo load_or_calibrate(bool refresh) {
   const std::string path = calibration_cache_path();
   CalibrationInfo info;
-  if (!refresh) {
-    std::optional<nlohmann::json> cached = read_cache(path);
-    if (cached && from_cache_json(*cached, info)) return info;
-  }
+  // A refresh reads no cache, but one in a directory someone else controls is still refused.
+  CacheRead cached = refresh ? CacheRead{} : read_cache(path);
+  if (cached.json && from_cache_json(*cached.json, info)) return info;
   info = calibrate_probes();
-  write_cache(path, info);
+  if (!cached.refused) write_cache(path, info);
   return info;
 }
 

@@ -1,5 +1,6 @@
 #include "symbols/symbolizer.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -9,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "perfbpf/error.h"
+#include "util/safe_path.h"
 
 namespace perfbpf {
 
@@ -40,10 +42,23 @@ bool Symbolizer::snapshot(uint32_t tgid) {
   }
 }
 
-// "START SIZE name" per line, hex, as perf reads it; the file is in the process's /tmp.
+// "START SIZE name" per line, hex, as perf reads it; the file is in the process's /tmp, where
+// anyone may create it: only a regular file of root's or of the process's own user is read (a
+// FIFO there would hang perfbpf in open(), a link to /dev/zero fill its memory, another user's
+// file name someone else's code), as perf does.
 void Symbolizer::read_perf_map(uint32_t tgid, Process& p) const {
+  const std::string proc = proc_root_ + "/" + std::to_string(tgid);
   const std::string name = "/tmp/perf-" + std::to_string(tgid) + ".map";
-  std::ifstream in(proc_root_ + "/" + std::to_string(tgid) + "/root" + name);
+  struct stat process {};
+  if (stat(proc.c_str(), &process) != 0) return;
+  RegularFile file;
+  try {
+    file = read_regular_file(AT_FDCWD, proc + "/root" + name, 256u << 20 /* a JIT's map, generously */);
+  } catch (const PathRefused&) {
+    return;
+  }
+  if (file.st.st_uid != 0 && file.st.st_uid != process.st_uid) return;
+  std::istringstream in(file.text);
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream fields(line);

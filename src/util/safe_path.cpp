@@ -185,6 +185,26 @@ ResolvedPath walk(const std::string& path, const Policy& policy) {
 
 }  // namespace
 
+RegularFile read_regular_file(int dir, const std::string& name, size_t max_bytes) {
+  UniqueFd fd(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!fd) throw PathRefused(errno, "");
+  RegularFile f;
+  if (fstat(fd.get(), &f.st) != 0) throw PathRefused(errno, "");
+  if (!S_ISREG(f.st.st_mode)) throw PathRefused(EINVAL, "it is not a regular file");
+  if (static_cast<size_t>(f.st.st_size) > max_bytes) throw PathRefused(EFBIG, fmt::format("it is larger than {} bytes", max_bytes));
+  f.text.resize(static_cast<size_t>(f.st.st_size));
+  size_t got = 0;
+  while (got < f.text.size()) {  // a file growing meanwhile is read up to its size at open
+    ssize_t n = pread(fd.get(), f.text.data() + got, f.text.size() - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw PathRefused(errno, "");
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  f.text.resize(got);
+  return f;
+}
+
 bool owned_privately(const struct stat& st) { return trusted_owner(st.st_uid) && !(st.st_mode & (S_IWGRP | S_IWOTH)); }
 
 ResolvedPath resolve_output_path(const std::string& path, uid_t follower) {

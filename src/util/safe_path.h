@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <cstddef>
 #include <stdexcept>
 #include <string>
 
@@ -50,6 +51,16 @@ void make_output_directories(const std::string& path, uid_t follower);
 // is sticky (/tmp), and the last directory not at all. CREATE makes missing directories (0755).
 // Throws PathRefused saying which component failed and why.
 ResolvedPath resolve_private_path(const std::string& path, bool create);
+
+// A whole regular file that someone else may control (a JIT's /tmp/perf-PID.map, the calibration
+// cache), read without following a last-component link, blocking on a FIFO or reading a device
+// forever: NAME relative to DIR (AT_FDCWD for a path). Throws PathRefused when it is not a
+// regular file or is larger than MAX_BYTES; the caller judges the owner from ST.
+struct RegularFile {
+  std::string text;
+  struct stat st {};
+};
+RegularFile read_regular_file(int dir, const std::string& name, size_t max_bytes);
 
 // True when a file of this owner and mode can be trusted as the effective user's own: owned by
 // it (or root) and writable by no one else.
