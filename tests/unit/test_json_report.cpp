@@ -770,6 +770,16 @@ TEST_CASE("malformed reports name the field that is wrong", "[report]") {
   j.erase("events");
   expect_malformed(j, "events is missing");
 
+  // Process names are keyed by tgid: anything but a 32-bit decimal is malformed, not a crash.
+  for (const char* key : {"x", "12abc", "", "4294967296", "-1"}) {
+    j = good;
+    j["stacks"]["processes"][key] = "comm";
+    expect_malformed(j, std::string("stacks.processes.") + key + " should be a pid");
+  }
+  j = good;
+  j["stacks"]["processes"]["42"] = 42;
+  expect_malformed(j, "stacks.processes.42 should be a string");
+
   expect_malformed(json::array(), "is not an object");
 
   // Unknown sections from later versions are ignored.
@@ -783,6 +793,11 @@ TEST_CASE("unreadable and invalid files", "[report]") {
   std::string path = test::temp_path("bad.json");
   std::ofstream(path) << "{\"schema\": ";
   REQUIRE_THROWS_WITH(read_json_report(path), Catch::Contains("is not valid JSON"));
+  // Found by the fuzzer: a number beyond a double escaped as the JSON library's out_of_range.
+  REQUIRE_THROWS_AS(read_json_report(std::string(PERFBPF_SOURCE_DIR) + "/tests/fuzz/regressions/number-overflow-1e3089.json"),
+                    Error);
+  std::ofstream(path) << "{\"schema\": -1e3089}";
+  REQUIRE_THROWS_WITH(read_json_report(path), Catch::Contains("is not valid JSON") && Catch::Contains("number overflow"));
 }
 
 TEST_CASE("report-loading errors name the file and the JSON path of the bad field, in our words", "[report]") {
