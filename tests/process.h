@@ -39,5 +39,6 @@ std::string perfbpf_bin();
 std::string temp_path(const std::string& name);  // unique path in a fresh temp directory
 // The JSON in the file at PATH (a report perfbpf wrote); throws when it is missing or invalid.
 nlohmann::json load_json(const std::string& path);
+std::string file_text(const std::string& path);  // the whole file; empty when unreadable
 
 }  // namespace perfbpf::test

@@ -158,6 +158,25 @@ uid_t owner_of(int dir) {
   return st.st_uid;
 }
 
+// A new file of ours next to S.name in S.dir, under a name nobody could have planted: O_EXCL
+// fails on anything already there, link or not. 0644 less the umask.
+void create_temporary(OutputFile::State& s) {
+  for (int attempt = 0; attempt < 100 && !s.fd; attempt++) {
+    s.temp = temporary_name(s.name);
+    s.fd.reset(openat(s.dir.get(), s.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
+    if (!s.fd && errno != EEXIST) {
+      const int err = errno;
+      s.temp.clear();
+      fail(s.path, s.option, s.user, err);
+    }
+  }
+  if (!s.fd) {
+    s.temp.clear();
+    fail(s.path, s.option, s.user, EEXIST, "no unused temporary name in its directory");
+  }
+  s.regular = true;
+}
+
 // Opens S's output. PROBE_ONLY (the check before a session): nothing is left behind and no
 // FIFO is opened.
 void open_output(OutputFile::State& s, bool probe_only) {
@@ -214,22 +233,13 @@ void open_output(OutputFile::State& s, bool probe_only) {
   }
 
   // A regular file, new or replaced: a temporary of our own, renamed over NAME at commit().
-  for (int attempt = 0; attempt < 100 && !s.fd; attempt++) {
-    s.temp = temporary_name(r.name);
-    s.fd.reset(openat(r.dir.get(), s.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!s.fd && errno != EEXIST) {
-      s.temp.clear();
-      refuse(errno);
-    }
-  }
-  if (!s.fd) refuse(EEXIST, "no unused temporary name in " + r.dir_shown);
   s.dir = std::move(r.dir);
   s.name = r.name;
-  s.regular = true;
+  create_temporary(s);
   // A replaced file keeps the permissions its owner chose (a private report stays private),
   // but is never left writable by every user.
   if (r.exists && fchmod(s.fd.get(), r.st.st_mode & 0666 & ~S_IWOTH) != 0) refuse(errno);
-  if (probe_only) return;  // ~State removes the temporary
+  if (probe_only) return;  // check_writable() removes the temporary
   if (s.mode == OutputFile::Mode::Stream) {
     if (renameat(s.dir.get(), s.temp.c_str(), s.dir.get(), s.name.c_str()) != 0) refuse(errno);
     s.temp.clear();
@@ -269,17 +279,7 @@ OutputFile::OutputFile(ResolvedPath target, std::string shown_path, std::string 
   s.option = std::move(option);
   s.dir = std::move(target.dir);
   s.name = target.name;
-  for (int attempt = 0; attempt < 100 && !s.fd; attempt++) {
-    s.temp = temporary_name(s.name);
-    s.fd.reset(openat(s.dir.get(), s.temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!s.fd && errno != EEXIST) {
-      int err = errno;
-      s.temp.clear();
-      fail(s.path, s.option, s.user, err);
-    }
-  }
-  if (!s.fd) fail(s.path, s.option, s.user, EEXIST);
-  s.regular = true;
+  create_temporary(s);
 }
 
 OutputFile::OutputFile(OutputFile&&) noexcept = default;

@@ -24,13 +24,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 void spit(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // The kernel's own protection off for one test, as on the machines the issue was found on:
@@ -40,9 +33,9 @@ class KernelLinkProtectionOff {
   KernelLinkProtectionOff() {
     for (const char* name : {"protected_symlinks", "protected_regular", "protected_fifos"}) {
       std::string path = std::string("/proc/sys/fs/") + name;
-      saved_.emplace_back(path, slurp(path));
+      saved_.emplace_back(path, file_text(path));
       spit(path, "0\n");
-      REQUIRE(slurp(path) == "0\n");
+      REQUIRE(file_text(path) == "0\n");
     }
   }
   ~KernelLinkProtectionOff() {
@@ -108,7 +101,7 @@ struct FileState {
 FileState state_of(const std::string& path) {
   struct stat st {};
   REQUIRE(lstat(path.c_str(), &st) == 0);
-  return {st.st_uid, st.st_gid, st.st_mode, slurp(path)};
+  return {st.st_uid, st.st_gid, st.st_mode, file_text(path)};
 }
 
 size_t error_lines(const std::string& err) {
@@ -227,7 +220,7 @@ TEST_CASE("as root, a link another user planted in /tmp is never followed, for a
     CHECK(r.exit_code == 0);
     CHECK(state_of(victim) == before);
     CHECK(fs::is_symlink(report + ".tmp"));
-    CHECK(json::parse(slurp(report)).at("schema") == "perfbpf.report/1");
+    CHECK(json::parse(file_text(report)).at("schema") == "perfbpf.report/1");
     CHECK(state_of(report).uid == 0);
   }
 }
@@ -251,7 +244,7 @@ TEST_CASE("a link planted while the session runs is refused when the outputs are
   CHECK(r.exit_code == 1);
   CHECK_THAT(r.err, Catch::Contains(fmt::format("cannot write '{0}': '{0}' is a symbolic link owned by uid 65534", folded)));
   CHECK(state_of(victim) == before);
-  CHECK(json::parse(slurp(report)).at("schema") == "perfbpf.report/1");  // the other outputs are written
+  CHECK(json::parse(file_text(report)).at("schema") == "perfbpf.report/1");  // the other outputs are written
 }
 
 TEST_CASE("under sudo, outputs go only where the invoking user could write, and are theirs", "[bpf][security]") {
@@ -380,16 +373,16 @@ TEST_CASE("the report records the command's argv, never the environment; --redac
   Finished plain = profile(false);
   INFO(plain.err);
   REQUIRE(plain.exit_code == 0);
-  json j = json::parse(slurp(report));
+  json j = json::parse(file_text(report));
   CHECK(j.at("session").at("command").back() == "--password=arg-secret-4242");  // documented: argv is recorded
-  for (const auto& text : {slurp(report), slurp(folded), plain.out}) CHECK(text.find("env-secret-4242") == std::string::npos);
+  for (const auto& text : {file_text(report), file_text(folded), plain.out}) CHECK(text.find("env-secret-4242") == std::string::npos);
 
   Finished redacted = profile(true);
   INFO(redacted.err);
   REQUIRE(redacted.exit_code == 0);
-  j = json::parse(slurp(report));
+  j = json::parse(file_text(report));
   CHECK(j.at("session").at("command") == json({"/bin/sh", "[redacted]", "[redacted]", "[redacted]", "[redacted]"}));
-  for (const auto& text : {slurp(report), slurp(folded), redacted.out, redacted.err}) {
+  for (const auto& text : {file_text(report), file_text(folded), redacted.out, redacted.err}) {
     CHECK(text.find("arg-secret-4242") == std::string::npos);
     CHECK(text.find("env-secret-4242") == std::string::npos);
   }
@@ -439,7 +432,7 @@ TEST_CASE("the calibration cache is trusted only as root's, ignored with one lin
       for (size_t at = r.err.find("perfbpf: warning:"); at != std::string::npos; at = r.err.find("perfbpf: warning:", at + 1))
         warnings++;
       CHECK(warnings == 1);
-      json j = json::parse(slurp(report));
+      json j = json::parse(file_text(report));
       CHECK(j.at("calibration").at("method") == "self-probe");
       CHECK(j.at("calibration").at("from_cache") == false);
       CHECK_THAT(r.err, !Catch::Contains(".calibration.json."));  // nothing written there
@@ -470,7 +463,7 @@ TEST_CASE("a FIFO or a device planted as a JIT's perf map neither hangs nor fill
       INFO(r.err);
       fs::remove("/tmp/perf-" + r.out.substr(0, r.out.find('\n')) + ".map");
       CHECK(r.exit_code == 0);
-      json j = json::parse(slurp(report));
+      json j = json::parse(file_text(report));
       CHECK(j.at("stacks").at("samples").get<uint64_t>() > 10);
     }
   }
@@ -484,7 +477,7 @@ TEST_CASE("without root: setcap cap_bpf,cap_perfmon+ep is all perfbpf needs (doc
   const std::string binary = dir + "/perfbpf";
   fs::copy_file(perfbpf_bin(), binary);
   // The capabilities are the ones docs/security.md tells users to grant, read from it.
-  const std::string doc = slurp(std::string(PERFBPF_SOURCE_DIR) + "/docs/security.md");
+  const std::string doc = file_text(std::string(PERFBPF_SOURCE_DIR) + "/docs/security.md");
   const std::string command = "sudo setcap ";
   const size_t at = doc.find(command);
   REQUIRE(at != std::string::npos);
@@ -509,7 +502,7 @@ TEST_CASE("without root: setcap cap_bpf,cap_perfmon+ep is all perfbpf needs (doc
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("leaf_calls=20000"));  // the workload's own count
-  json j = json::parse(slurp(report));
+  json j = json::parse(file_text(report));
   REQUIRE(j.at("functions").size() == 1);
   CHECK(j.at("functions")[0].at("calls") == 20000);
   CHECK(j.at("calibration").at("method") == "self-probe");

@@ -26,13 +26,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 mode_t mode_of(const std::string& path) {
   struct stat st {};
   REQUIRE(lstat(path.c_str(), &st) == 0);
@@ -64,21 +57,21 @@ TEST_CASE("an output appears whole, by rename, with no temporary left", "[output
   const std::string path = test::temp_path("r.json");
   const std::string dir = fs::path(path).parent_path();
   write_output_file(path, "-o", "first\n");
-  CHECK(slurp(path) == "first\n");
+  CHECK(test::file_text(path) == "first\n");
   {
     OutputFile out(path, "-o");
     out.write("second ");
-    CHECK(slurp(path) == "first\n");  // untouched until commit
+    CHECK(test::file_text(path) == "first\n");  // untouched until commit
     out.write("version\n");
     out.commit();
   }
-  CHECK(slurp(path) == "second version\n");
+  CHECK(test::file_text(path) == "second version\n");
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
   {
     OutputFile abandoned(path, "-o");
     abandoned.write("never committed");
   }  // an exception on the way would do this: the old content stays, the temporary goes
-  CHECK(slurp(path) == "second version\n");
+  CHECK(test::file_text(path) == "second version\n");
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 }
 
@@ -131,7 +124,7 @@ TEST_CASE("a failed write leaves the previous file whole (ulimit -f, as a full d
   REQUIRE(waitpid(pid, &status, 0) == pid);
   REQUIRE(WIFEXITED(status));  // not killed by SIGXFSZ
   CHECK(WEXITSTATUS(status) == 0);
-  CHECK(slurp(path) == "previous\n");
+  CHECK(test::file_text(path) == "previous\n");
   CHECK(std::distance(fs::directory_iterator(fs::path(path).parent_path()), fs::directory_iterator()) == 1);
 }
 
@@ -140,10 +133,10 @@ TEST_CASE("a stream is in place from the start; its write errors come at commit"
   OutputFile alerts(path, "--alerts", OutputFile::Mode::Stream);
   CHECK(fs::exists(path));
   alerts.write("{\"a\":1}\n");
-  CHECK(slurp(path) == "{\"a\":1}\n");  // a log shipper sees it now
+  CHECK(test::file_text(path) == "{\"a\":1}\n");  // a log shipper sees it now
   alerts.write("{\"a\":2}\n");
   alerts.commit();
-  CHECK(slurp(path) == "{\"a\":1}\n{\"a\":2}\n");
+  CHECK(test::file_text(path) == "{\"a\":1}\n{\"a\":2}\n");
 
   OutputFile full("/dev/full", "--alerts", OutputFile::Mode::Stream);
   CHECK_NOTHROW(full.write("{}\n"));  // a session is not cut short
@@ -181,11 +174,11 @@ TEST_CASE("a link the user owns is followed: its target is replaced, the link st
   fs::create_symlink("runs/run1.json", dir + "/latest.json");
   write_output_file(dir + "/latest.json", "-o", "new");
   CHECK(fs::is_symlink(dir + "/latest.json"));
-  CHECK(slurp(dir + "/runs/run1.json") == "new");
+  CHECK(test::file_text(dir + "/runs/run1.json") == "new");
   // Links in the directories on the way too.
   fs::create_directory_symlink("runs", dir + "/by-date");
   write_output_file(dir + "/by-date/run2.json", "-o", "two");
-  CHECK(slurp(dir + "/runs/run2.json") == "two");
+  CHECK(test::file_text(dir + "/runs/run2.json") == "two");
 }
 
 TEST_CASE("paths that name no file fail with what is wrong", "[output]") {
