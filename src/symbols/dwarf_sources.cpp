@@ -9,6 +9,8 @@
 
 #include <fmt/format.h>
 
+#include "util/safe_path.h"
+
 namespace perfbpf {
 
 DwarfSources::~DwarfSources() {
@@ -22,7 +24,7 @@ Dwarf* DwarfSources::open_dwarf(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     File f;
-    f.fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    f.fd = open_regular_file(path);
     if (f.fd >= 0) f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);  // null: no DWARF in this file
     it = files_.emplace(path, f).first;
   }

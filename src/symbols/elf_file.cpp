@@ -5,11 +5,13 @@
 
 #include <cstring>
 
+#include "util/safe_path.h"
+
 namespace perfbpf {
 
 ElfHandle::ElfHandle(const std::string& path) {
   elf_version(EV_CURRENT);
-  fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  fd = open_regular_file(path);  // never a FIFO planted as a debug file: it would block open()
   if (fd < 0) return;
   elf = elf_begin(fd, ELF_C_READ, nullptr);
   if (elf && elf_kind(elf) != ELF_K_ELF) {

@@ -13,7 +13,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <set>
@@ -25,6 +24,7 @@
 #include "symbols/elf_file.h"
 #include "symbols/go_pclntab.h"
 #include "symbols/xz_decode.h"
+#include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
@@ -132,13 +132,16 @@ void read_symbol_tables(Elf* elf, const std::vector<Segment>& segments, std::map
 
 bool readable(const std::string& path) { return access(path.c_str(), R_OK) == 0; }
 
+// CRC of a regular file; 0 for anything else (a FIFO named like a debug file would block).
 uint32_t file_crc32(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  UniqueFd fd(open_regular_file(path));
+  if (!fd) return 0;
   uLong crc = crc32(0L, Z_NULL, 0);
   char buf[65536];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf), static_cast<uInt>(in.gcount()));
-    if (!in) break;
+  for (ssize_t n; (n = read(fd.get(), buf, sizeof buf)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return 0;
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(buf), static_cast<uInt>(n));
   }
   return static_cast<uint32_t>(crc);
 }

@@ -1,7 +1,10 @@
 #include "symbols/probe_site.h"
 
+#include <unistd.h>
+
 #include <cstring>
-#include <fstream>
+
+#include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
@@ -59,11 +62,11 @@ ProbeSite classify_probe_site(const uint8_t* code, size_t size) {
 }
 
 ProbeSite probe_site_in_file(const std::string& path, uint64_t file_offset) {
-  std::ifstream in(path, std::ios::binary);
+  UniqueFd fd(open_regular_file(path));
   uint8_t code[kBytesNeeded] = {};
-  if (!in.seekg(static_cast<std::streamoff>(file_offset))) return {};
-  in.read(reinterpret_cast<char*>(code), sizeof(code));
-  return classify_probe_site(code, static_cast<size_t>(in.gcount()));
+  ssize_t n = fd ? pread(fd.get(), code, sizeof code, static_cast<off_t>(file_offset)) : -1;
+  if (n <= 0) return {};
+  return classify_probe_site(code, static_cast<size_t>(n));
 }
 
 }  // namespace perfbpf

@@ -185,6 +185,18 @@ ResolvedPath walk(const std::string& path, const Policy& policy) {
 
 }  // namespace
 
+int open_regular_file(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+  if (!fd) return -1;
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return -1;
+  if (!S_ISREG(st.st_mode)) {
+    errno = EINVAL;
+    return -1;
+  }
+  return fd.release();  // O_NONBLOCK changes nothing for a regular file
+}
+
 RegularFile read_regular_file(int dir, const std::string& name, size_t max_bytes) {
   UniqueFd fd(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
   if (!fd) throw PathRefused(errno, "");

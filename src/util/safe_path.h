@@ -52,6 +52,11 @@ void make_output_directories(const std::string& path, uid_t follower);
 // Throws PathRefused saying which component failed and why.
 ResolvedPath resolve_private_path(const std::string& path, bool create);
 
+// Opens PATH read-only when it is a regular file, and only then: O_NONBLOCK, so a FIFO someone
+// put where a debug file or JIT map is expected cannot block perfbpf in open(), then fstat
+// refuses FIFOs, devices and directories. Returns -1 with errno set (EINVAL: not a regular file).
+int open_regular_file(const std::string& path);
+
 // A whole regular file that someone else may control (a JIT's /tmp/perf-PID.map, the calibration
 // cache), read without following a last-component link, blocking on a FIFO or reading a device
 // forever: NAME relative to DIR (AT_FDCWD for a path). Throws PathRefused when it is not a

@@ -517,3 +517,19 @@ TEST_CASE("without root: setcap cap_bpf,cap_perfmon+ep is all perfbpf needs (doc
   CHECK(caps.exit_code == 0);
   CHECK_THAT(caps.out, Catch::Contains("CapEff:\t0000000000000000") && Catch::Contains("CapPrm:\t0000000000000000"));
 }
+
+TEST_CASE("a FIFO planted as a binary's separate debug file does not hang perfbpf", "[bpf][security]") {
+  // .gnu_debuglink names a file next to the binary: where the binary sits in a directory others
+  // may write, anyone can put a FIFO there, and root's perfbpf once blocked in open() for good.
+  const std::string dir = fs::path(temp_path("x")).parent_path();
+  chmod(dir.c_str(), 01777);
+  const std::string binary = dir + "/sym_debuglinked";
+  fs::copy_file(workload("symbols/sym_debuglinked"), binary);
+  Finished plant = run(as_user(kNobody, kNobody, {"/usr/bin/mkfifo", dir + "/sym_pie.debug"}));
+  REQUIRE(plant.exit_code == 0);
+  Finished r = run({"/usr/bin/timeout", "-s", "KILL", "60", perfbpf_bin(), "-q", "-o", dir + "/r.json", "-f", "alpha",
+                    "--collectors", "none", "--", binary});
+  INFO(r.err);
+  CHECK(r.exit_code == 1);  // not 137: it did not hang; alpha has no name without the debug file
+  CHECK_THAT(r.err, Catch::Contains("no function matching 'alpha'") && Catch::Contains("stripped"));
+}
