@@ -132,6 +132,8 @@ TEST_CASE("user errors: one line, a hint, exit code 1 or 2", "[bpf][cli]") {
 
 TEST_CASE("under sudo the command runs as the invoking user, probed in libc", "[bpf][cli]") {
   std::string report = temp_path("sudo.json");
+  // Under sudo the report is written with nobody's permissions: a directory of theirs.
+  REQUIRE(chown(std::filesystem::path(report).parent_path().c_str(), 65534, 65534) == 0);
   Finished r = run({"/usr/bin/env", "SUDO_UID=65534", "SUDO_GID=65534", "SUDO_USER=nobody", perfbpf_bin(),
                     "-q", "-o", report, "-f", "libc:get*uid", "--", "/usr/bin/id", "-u"});
   INFO(r.err);
