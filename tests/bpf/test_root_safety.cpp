@@ -358,7 +358,7 @@ TEST_CASE("write errors on a full device or file system: one line, exit 1, nothi
   }
 }
 
-TEST_CASE("the report records the command's argv, never the environment; --redact-args drops the arguments",
+TEST_CASE("the report records the command's argv but never the environment, and --redact-args drops the arguments",
           "[bpf][security]") {
   const std::string report = temp_path("r.json");
   const std::string folded = report + ".folded";

@@ -75,7 +75,7 @@ TEST_CASE("an output appears whole, by rename, with no temporary left", "[output
   CHECK(std::distance(fs::directory_iterator(dir), fs::directory_iterator()) == 1);
 }
 
-TEST_CASE("outputs are 0644 less the umask, never world-writable; a replaced file keeps its mode", "[output]") {
+TEST_CASE("outputs are 0644 less the umask, never world-writable, and a replaced file keeps its mode", "[output]") {
   const std::string dir = fs::path(test::temp_path("x")).parent_path();
   {
     Umask none(0);
@@ -128,7 +128,7 @@ TEST_CASE("a failed write leaves the previous file whole (ulimit -f, as a full d
   CHECK(std::distance(fs::directory_iterator(fs::path(path).parent_path()), fs::directory_iterator()) == 1);
 }
 
-TEST_CASE("a stream is in place from the start; its write errors come at commit", "[output]") {
+TEST_CASE("a stream is in place from the start, and its write errors come at commit", "[output]") {
   const std::string path = test::temp_path("alerts.jsonl");
   OutputFile alerts(path, "--alerts", OutputFile::Mode::Stream);
   CHECK(fs::exists(path));
@@ -144,7 +144,7 @@ TEST_CASE("a stream is in place from the start; its write errors come at commit"
   CHECK_THAT(error_of([&] { full.commit(); }), Catch::StartsWith("cannot write '/dev/full': No space left on device (--alerts:"));
 }
 
-TEST_CASE("devices and FIFOs are written in place; a FIFO nobody reads is an error, not a hang", "[output]") {
+TEST_CASE("devices and FIFOs are written in place, and a FIFO nobody reads is an error, not a hang", "[output]") {
   write_output_file("/dev/null", "-o", "discarded");
   struct stat st {};
   REQUIRE(stat("/dev/null", &st) == 0);
