@@ -299,7 +299,7 @@ TEST_CASE("bad option values stop perfbpf before the command starts", "[bpf][lau
       Finished r = run({perfbpf_bin(), option, "/nonexistent-dir/x", "-o", temp_path("x.json"), "--", "/bin/sh", "-c",
                         "touch " + marker});
       CHECK(r.exit_code == 1);
-      CHECK(r.err.find(std::string("given to ") + option) != std::string::npos);
+      CHECK(r.err.find(std::string("(") + option + ": the directory does not exist)") != std::string::npos);
       CHECK(r.err.find("-o") == std::string::npos);
       CHECK_FALSE(std::filesystem::exists(marker));
     }
