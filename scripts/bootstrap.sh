@@ -13,7 +13,8 @@ packages=(
 	golang-go libc6-dbg
 	# real workloads of the [bpf] tests, which also saturate the machine with stress-ng
 	stress-ng nginx apache2-utils
-	libclang-rt-14-dev libcap2-bin
+	libclang-rt-14-dev  # the report loader's libFuzzer target
+	libcap2-bin         # setcap: the capability tests
 )
 
 missing=()
