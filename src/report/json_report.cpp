@@ -251,7 +251,8 @@ StackProfile read_stacks(const Reader& r) {
   s.shallow_user_pct = r.num("shallow_user_pct");
   for (const auto& [tgid, comm] : r.field("processes", json::value_t::object).items()) {
     const std::string where = r.path("processes") + "." + tgid;
-    if (tgid.empty() || tgid.size() > 10 || tgid.find_first_not_of("0123456789") != std::string::npos)
+    if (tgid.empty() || tgid.size() > 10 || tgid.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(tgid) > UINT32_MAX)
       Reader::fail(where, "should be keyed by a pid");
     if (!comm.is_string()) Reader::fail(where, "should be a string");
     s.processes[static_cast<uint32_t>(std::stoull(tgid))] = comm.get<std::string>();

@@ -7,6 +7,7 @@
 #include <cerrno>
 
 #include "perfbpf/error.h"
+#include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
@@ -28,12 +29,12 @@ std::string json_error_text(const nlohmann::json::exception& e) {
 }
 
 nlohmann::json read_json_file(const std::string& path, const std::string& what, const std::string& hint) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) unreadable(what, path, errno);
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    int err = S_ISDIR(st.st_mode) ? EISDIR : errno;
-    close(fd);
+  // A regular file only: a FIFO or device given as a report cannot hang or flood perfbpf.
+  int fd = open_regular_file(path);
+  if (fd < 0) {
+    int err = errno;
+    struct stat st {};
+    if (err == EINVAL && stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) err = EISDIR;
     unreadable(what, path, err);
   }
   std::string text;
@@ -52,7 +53,7 @@ nlohmann::json read_json_file(const std::string& path, const std::string& what, 
   close(fd);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, and out_of_range for 1e3089
     throw Error(what + " " + path + " is not valid JSON: " + json_error_text(e), hint, EINVAL);
   }
 }

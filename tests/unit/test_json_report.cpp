@@ -774,7 +774,7 @@ TEST_CASE("malformed reports name the field that is wrong", "[report]") {
   for (const char* key : {"x", "12abc", "", "4294967296", "-1"}) {
     j = good;
     j["stacks"]["processes"][key] = "comm";
-    expect_malformed(j, std::string("stacks.processes.") + key + " should be a pid");
+    expect_malformed(j, std::string("stacks.processes.") + key + " should be keyed by a pid");
   }
   j = good;
   j["stacks"]["processes"]["42"] = 42;
