@@ -1,9 +1,18 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * ABI between bpf/funclat.bpf.c and the C++ decoder (src/collect/funclat_decoder.cpp).
- * Every field is fixed-width with explicit padding; both sides assert the sizes.
- * Linux naming trap: "tgid" is what userspace calls a process id, "tid" (the kernel's pid)
- * is a thread id.
+ * ABI between bpf/funclat.bpf.c and the C++ side (src/collect/funclat_decoder.cpp,
+ * src/session/funclat_session.cpp). Every field is fixed-width with explicit padding; both
+ * sides assert the sizes. Linux naming trap: "tgid" is what userspace calls a process id,
+ * "tid" (the kernel's pid) is a thread id.
+ *
+ * Two probe methods time a call (chosen per function by userspace, docs/probe-cost.md):
+ *  - entry + uretprobe: the kernel swaps the return address for a trampoline. Cheap, but Go
+ *    (goroutines move between threads, stacks are copied) and C++ exceptions (the unwinder
+ *    meets the trampoline) break on it.
+ *  - entry + probes on the function's return instructions and jumps out ("return sites"):
+ *    nothing in the target changes; entries and returns are paired by stack position.
+ * Either way each open call is kept with the stack position of its return address, so a
+ * frame abandoned by longjmp or an exception is recognised once the stack unwinds past it.
  */
 #ifndef PERFBPF_FUNCLAT_H
 #define PERFBPF_FUNCLAT_H
@@ -16,6 +25,11 @@
 #ifndef FUNCLAT_MAX_PROBES
 /* Upper bound on attached functions; probe ids index per-probe arrays. */
 #define FUNCLAT_MAX_PROBES 4096
+#endif
+
+#ifndef FUNCLAT_MAX_INDIRECT
+/* Indirect jumps probed as possible exits (map "indirect_sites"). */
+#define FUNCLAT_MAX_INDIRECT 4096
 #endif
 
 #ifndef FUNCLAT_MAX_THREADS
@@ -44,10 +58,68 @@
 enum funclat_loss {
 	FUNCLAT_LOSS_RINGBUF_FULL = 0,	 /* record dropped: ring buffer had no room */
 	FUNCLAT_LOSS_DEPTH_OVERFLOW = 1, /* call deeper than FUNCLAT_MAX_DEPTH: not timed */
-	FUNCLAT_LOSS_MISSING_ENTRY = 2,	 /* return seen without its entry (attached mid-call) */
-	FUNCLAT_LOSS_UNWOUND = 3,	 /* entry whose return never came (longjmp, exception) */
+	FUNCLAT_LOSS_MISSING_ENTRY = 2,	 /* return inside a tracked caller without its entry */
+	FUNCLAT_LOSS_UNWOUND = 3,	 /* left by longjmp or an exception: counted, not timed */
 	FUNCLAT_LOSS_THREAD_MAP_FULL = 4, /* no room to track a new thread's call stack */
-	FUNCLAT_LOSS_NR = 5,
+	FUNCLAT_LOSS_NO_GOROUTINE = 5,	 /* Go: the goroutine (R14) could not be read */
+	FUNCLAT_LOSS_NR = 6,
+};
+
+/* Session phase (global "phase", written by userspace). */
+enum funclat_phase {
+	FUNCLAT_ATTACHING = 0, /* links going in: nothing is recorded */
+	FUNCLAT_RUNNING = 1,
+	FUNCLAT_ENDING = 2, /* links going out: no new calls, open ones still complete */
+};
+
+/*
+ * Attach cookie: the low 32 bits are the probe id (index into userspace's function list),
+ * the high ones say how the function is probed and, for return sites, what the site is.
+ */
+#define FUNCLAT_PROBE_ID(cookie) ((__u32)(cookie))
+#define FUNCLAT_F_GO (1ull << 32)	    /* Go: paired by goroutine (R14), position from g.stack.hi */
+#define FUNCLAT_F_RETURN_SITES (1ull << 33) /* returns probed on their instructions */
+#define FUNCLAT_F_AT_ENTRY_SP (1ull << 34)  /* exit site known to run at the entry stack pointer */
+#define FUNCLAT_EXIT_KIND(cookie) ((__u32)((cookie) >> 36) & 3)
+#define FUNCLAT_EXIT_COND(cookie) ((__u32)((cookie) >> 40) & 15)
+#define FUNCLAT_EXIT_INDIRECT(cookie) ((__u32)((cookie) >> 44) & 0xfffff)
+#define FUNCLAT_COOKIE_EXIT(kind, cond, indirect) \
+	(((__u64)(kind) << 36) | ((__u64)(cond) << 40) | ((__u64)(indirect) << 44))
+
+enum funclat_exit_kind {
+	FUNCLAT_EXIT_RET = 0,	   /* ret */
+	FUNCLAT_EXIT_JMP = 1,	   /* jmp rel out of the function: tail call */
+	FUNCLAT_EXIT_JCC = 2,	   /* jcc rel out of the function, when its condition holds */
+	FUNCLAT_EXIT_INDIRECT = 3, /* jmp through a pointer, when the target is outside */
+};
+
+/*
+ * Registers an indirect jump's target is computed from, as their slot in x86-64 struct
+ * pt_regs (the ptrace user_regs_struct order, which is ABI).
+ */
+enum funclat_reg {
+	FUNCLAT_REG_R15 = 0, FUNCLAT_REG_R14 = 1, FUNCLAT_REG_R13 = 2, FUNCLAT_REG_R12 = 3,
+	FUNCLAT_REG_RBP = 4, FUNCLAT_REG_RBX = 5, FUNCLAT_REG_R11 = 6, FUNCLAT_REG_R10 = 7,
+	FUNCLAT_REG_R9 = 8, FUNCLAT_REG_R8 = 9, FUNCLAT_REG_RAX = 10, FUNCLAT_REG_RCX = 11,
+	FUNCLAT_REG_RDX = 12, FUNCLAT_REG_RSI = 13, FUNCLAT_REG_RDI = 14, FUNCLAT_REG_RSP = 19,
+	FUNCLAT_REG_SLOTS = 21, /* u64 slots in struct pt_regs */
+	FUNCLAT_REG_NONE = 0xff,
+};
+
+#define FUNCLAT_TARGET_MEMORY 1 /* the target is the 8 bytes at the address, not the address */
+#define FUNCLAT_TARGET_RIP 2	/* base is the next instruction's address */
+
+/* An indirect jump probed as a possible exit: how to find its target, and the bounds. */
+struct funclat_indirect {
+	__s32 disp;
+	__u32 offset;	/* of the jump from the function's start, bytes */
+	__u32 size;	/* of the function, bytes */
+	__u8 base;	/* enum funclat_reg */
+	__u8 index;	/* enum funclat_reg */
+	__u8 scale;
+	__u8 flags;	/* FUNCLAT_TARGET_* */
+	__u8 length;	/* of the jump instruction, bytes */
+	__u8 pad[3];
 };
 
 /* One completed call, as written to the ring buffer. */
@@ -57,35 +129,51 @@ struct funclat_event {
 	__u64 nested_cost_ns; /* calibrated probe cost of all probed descendants (map probe_cost) */
 	__u32 probe_id;	      /* attach cookie: index into userspace's target list */
 	__u32 tgid;	      /* process id (kernel tgid) */
-	__u32 tid;	      /* thread id (kernel pid) */
+	__u32 tid;	      /* thread id (kernel pid) the call returned on */
 	__u32 cpu;	      /* CPU the return ran on */
 	__u32 depth;	      /* nesting depth of this call among probed calls, 0 = outermost */
 	__u32 nested_calls;   /* probed calls completed inside this one (all descendants) */
 };
 
-/* One open call on a thread's stack. */
+/* Whose call stack: a thread's, or (Go) a goroutine's, which moves between threads. */
+struct funclat_key {
+	__u32 tgid;	 /* process (kernel tgid) */
+	__u32 tid;	 /* thread (kernel pid); 0 for a goroutine */
+	__u64 goroutine; /* address of the runtime.g; 0 for a thread */
+};
+
+/* One open call on a stack. */
 struct funclat_frame {
 	__u64 start_ns;	      /* entry time, CLOCK_MONOTONIC */
 	__u64 nested_cost_ns; /* probe cost of probed descendants completed so far */
-	__u32 probe_id;	      /* attach cookie of the function */
+	/*
+	 * Where its return address sits, larger = deeper: 0 - SP on a thread's stack,
+	 * g.stack.hi - SP on a goroutine's (unchanged when Go copies the stack to grow it).
+	 */
+	__u64 level;
+	__u32 probe_id;	      /* attach cookie's probe id */
 	__u32 nested_calls;   /* probed descendants completed so far */
 };
 
-/* Per-thread call stack, key: tid (kernel pid). */
+/* Open calls of one thread or goroutine, outermost first. */
 struct funclat_stack {
-	__u32 depth;	/* logical depth; may exceed FUNCLAT_MAX_DEPTH (frames beyond are not kept) */
+	__u32 depth;	/* frames kept, <= FUNCLAT_MAX_DEPTH */
+	__u32 overflow; /* calls open beyond FUNCLAT_MAX_DEPTH, not kept */
 	__u32 tgid;	/* owning process, so userspace can attribute in-flight calls */
+	__u32 tid;	/* thread that last ran it */
 	struct funclat_frame frames[FUNCLAT_MAX_DEPTH];
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
-static_assert(sizeof(struct funclat_frame) == 24, "funclat_frame ABI changed");
-static_assert(sizeof(struct funclat_stack) == 8 + 24 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+#define FUNCLAT_ASSERT static_assert
 #else
-_Static_assert(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
-_Static_assert(sizeof(struct funclat_frame) == 24, "funclat_frame ABI changed");
-_Static_assert(sizeof(struct funclat_stack) == 8 + 24 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+#define FUNCLAT_ASSERT _Static_assert
 #endif
+FUNCLAT_ASSERT(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_key) == 16, "funclat_key ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_frame) == 32, "funclat_frame ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 16 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_indirect) == 20, "funclat_indirect ABI changed");
+#undef FUNCLAT_ASSERT
 
 #endif /* PERFBPF_FUNCLAT_H */

@@ -15,6 +15,7 @@ packages=(
 	stress-ng nginx apache2-utils
 	libclang-rt-14-dev  # the report loader's libFuzzer target
 	libcap2-bin         # setcap: the capability tests
+	libcapstone-dev
 )
 
 missing=()

@@ -49,17 +49,33 @@ struct FunctionProfile {
   uint64_t file_offset = 0;  // where the probe sits in the file
   uint64_t calls = 0;        // completed calls
   uint64_t in_flight = 0;    // entered but not returned when the session ended
+  uint64_t unwound = 0;      // left by longjmp or an exception: counted here, not timed
+  uint64_t in_flight_at_attach = 0;  // returned, but entered before the probes were in: not timed
   LatencySummary latency;    // ns, probe cost subtracted (equal to latency_raw when uncalibrated)
   LatencySummary latency_raw;  // ns, as the probes measured it
   std::vector<HistogramBucket> histogram;  // of the corrected latency
   // The probe: where it sits and what each hit costs (see symbols/probe_site.h).
   std::string probe_site = "single-stepped";  // optimized, emulated, single-stepped
-  uint64_t probe_offset = 0;  // bytes past the symbol (4 after endbr64)
+  uint64_t probe_offset = 0;  // bytes past the symbol (4 after endbr64, past Go's stack check)
+  // How the return is seen: "uretprobe" (the kernel swaps the return address) or
+  // "return-sites" (probes on every ret and tail-call jump; Go, C++ exceptions); and why.
+  std::string probe_method = "uretprobe";
+  std::string probe_method_reason;
+  uint64_t return_sites = 0;  // return-sites: instructions probed as exits
   double bias_ns = 0;         // probe time inside each measured interval, subtracted
   double probe_cost_ns = 0;   // what one probed call costs the target in all
   double overhead_pct = 0;    // calls * probe_cost_ns / session wall time
   std::vector<ThreadCalls> threads;  // by total_ns descending
   std::vector<FunctionInterval> series;  // per monitoring interval, when resources were collected
+};
+
+// A function a -f glob matched that could not be probed, and why (the kernel refuses its
+// first instruction, its returns cannot be found where they must be probed, ...).
+struct SkippedFunction {
+  std::string name;    // demangled
+  std::string object;  // ELF file
+  std::string reason;
+  std::string spec;    // the -f that matched it
 };
 
 struct EventStats {
@@ -148,6 +164,7 @@ struct SiteCalibration {
   double bias_uncertainty_ns = 0;  // standard error of the median
   double cost_ns = 0;              // per-call slowdown seen by the caller (entry + return probe)
   uint64_t samples = 0;
+  std::string method = "uretprobe";  // how the return was probed: uretprobe, return-sites
 };
 
 struct CalibrationInfo {
@@ -157,9 +174,9 @@ struct CalibrationInfo {
   bool from_cache = false;
   std::vector<SiteCalibration> sites;
   double bpf_ns_per_run = 0;    // mean run time of perfbpf's probe programs (kernel BPF stats)
-  const SiteCalibration* find(const std::string& kind) const {
+  const SiteCalibration* find(const std::string& kind, const std::string& method = "uretprobe") const {
     for (const auto& s : sites)
-      if (s.kind == kind) return &s;
+      if (s.kind == kind && s.method == method) return &s;
     return nullptr;
   }
 };
@@ -403,6 +420,7 @@ struct Profile {
   std::string tool_version;
   SessionInfo session;
   std::vector<FunctionProfile> functions;
+  std::vector<SkippedFunction> skipped_functions;  // matched by a glob, not probed
   EventStats events;
   CalibrationInfo calibration;
   OverheadInfo overhead;

@@ -20,10 +20,11 @@ struct AttachedProbes {
   bool follow_children = false;     // probes fire in the target's descendants too
   std::vector<uint32_t> program_ids;  // kernel ids of the loaded programs
   std::vector<uint32_t> link_ids;     // kernel ids of the links that hold the probes
-  std::vector<std::string> names;   // demangled names of the functions, by probe id
+  std::vector<std::string> names;   // demangled names of the functions probed
   // One line each about how -f was resolved: an IFUNC probed at its implementation, a
   // function a glob matched but left out and why, two names sharing one row.
   std::vector<std::string> notes;
+  std::vector<SkippedFunction> skipped;  // matched by a glob but not probeable, with why
 };
 
 struct SessionOptions {

@@ -23,6 +23,7 @@
 #include "session/funclat_session.h"
 #include "session/privileges.h"
 #include "session/system_info.h"
+#include "session/probe_plan.h"
 #include "symbols/probe_site.h"
 #include "symbols/proc_maps.h"
 #include "util/safe_path.h"
@@ -31,6 +32,9 @@ extern "C" {
 uint64_t perfbpf_calib_optimized(uint64_t);
 uint64_t perfbpf_calib_emulated(uint64_t);
 uint64_t perfbpf_calib_single_stepped(uint64_t);
+uint64_t perfbpf_calib_rs_optimized(uint64_t);
+uint64_t perfbpf_calib_rs_emulated(uint64_t);
+uint64_t perfbpf_calib_rs_single_stepped(uint64_t);
 }
 
 namespace perfbpf {
@@ -40,14 +44,22 @@ using CalibFn = uint64_t (*)(uint64_t);
 
 struct CalibTarget {
   ProbeSiteKind kind;
+  ProbeMethod method;
   CalibFn fn;
-  size_t calls;  // fewer for the slow kind: the whole calibration stays near 50 ms
+  const char* name;
+  size_t calls;  // fewer for the slow kinds: the whole calibration stays near 200 ms
 };
 
 const CalibTarget kTargets[] = {
-    {ProbeSiteKind::Optimized, perfbpf_calib_optimized, 4000},
-    {ProbeSiteKind::Emulated, perfbpf_calib_emulated, 4000},
-    {ProbeSiteKind::SingleStepped, perfbpf_calib_single_stepped, 1500},
+    {ProbeSiteKind::Optimized, ProbeMethod::Uretprobe, perfbpf_calib_optimized, "perfbpf_calib_optimized", 4000},
+    {ProbeSiteKind::Emulated, ProbeMethod::Uretprobe, perfbpf_calib_emulated, "perfbpf_calib_emulated", 4000},
+    {ProbeSiteKind::SingleStepped, ProbeMethod::Uretprobe, perfbpf_calib_single_stepped,
+     "perfbpf_calib_single_stepped", 1500},
+    {ProbeSiteKind::Optimized, ProbeMethod::ReturnSites, perfbpf_calib_rs_optimized, "perfbpf_calib_rs_optimized",
+     2000},
+    {ProbeSiteKind::Emulated, ProbeMethod::ReturnSites, perfbpf_calib_rs_emulated, "perfbpf_calib_rs_emulated", 2000},
+    {ProbeSiteKind::SingleStepped, ProbeMethod::ReturnSites, perfbpf_calib_rs_single_stepped,
+     "perfbpf_calib_rs_single_stepped", 1000},
 };
 constexpr size_t kWarmupCalls = 100;  // lets the kernel optimize a NOP site before we time it
 
@@ -73,16 +85,19 @@ double median_ns_per_call(CalibFn fn, size_t calls) {
   return each[each.size() / 2];
 }
 
-// Our own code as a probe target: the mapping that holds FN gives its file and offset.
-ProbeTarget self_target(CalibFn fn, ProbeSiteKind kind) {
-  auto address = reinterpret_cast<uintptr_t>(fn);
+// Our own code as a probe target, probed the calibration's way: the mapping that holds FN
+// gives its file and offset; its symbol, its size.
+PlannedProbe self_target(const CalibTarget& c) {
+  auto address = reinterpret_cast<uintptr_t>(c.fn);
   for (const MapEntry& m : read_proc_maps("/proc", getpid())) {
     if (address < m.start || address >= m.end || m.path.empty() || m.path[0] != '/') continue;
     ProbeTarget t;
     t.attach_path = t.object = m.path;
-    t.function.name = t.function.demangled = std::string("perfbpf_calib_") + probe_site_name(kind);
+    t.function.name = t.function.demangled = c.name;
     t.function.file_offset = address - m.start + m.offset;
-    return t;
+    t.function.address = address;
+    t.function.size = 16;  // a few instructions each, then the next: the analysis stops at the first ret
+    return plan_probe(t, c.method);
   }
   throw Error("cannot find perfbpf's own code in /proc/self/maps", "calibration needs a file-backed executable");
 }
@@ -119,7 +134,7 @@ bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
 
 // The probe programs' own run time, from kernel BPF stats in a session of its own: stats
 // slow every run down, so the costs above are measured without them.
-double bpf_ns_per_run(const ProbeTarget& target) {
+double bpf_ns_per_run(const PlannedProbe& target) {
   FuncLatSettings settings;
   settings.max_threads = 64;
   settings.bpf_stats = true;
@@ -136,10 +151,10 @@ double bpf_ns_per_run(const ProbeTarget& target) {
 
 CalibrationInfo calibrate_probes() {
   check_bpf_privileges();
-  std::vector<ProbeTarget> targets;
+  std::vector<PlannedProbe> targets;
   std::vector<double> unprobed, unprobed_timed;
   for (const auto& t : kTargets) {
-    targets.push_back(self_target(t.fn, t.kind));
+    targets.push_back(self_target(t));
     ns_per_call(t.fn, t.calls);  // warm caches and branch predictors
     unprobed.push_back(ns_per_call(t.fn, t.calls));
     unprobed_timed.push_back(median_ns_per_call(t.fn, t.calls));
@@ -176,6 +191,7 @@ CalibrationInfo calibrate_probes() {
 
     SiteCalibration s;
     s.kind = probe_site_name(t.kind);
+    s.method = probe_method_name(t.method);
     s.samples = d.size();
     s.bias_ns = std::max(0.0, median - unprobed[i]);
     s.bias_spread_ns = spread;

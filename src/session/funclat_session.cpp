@@ -48,10 +48,16 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
       throw_libbpf("cannot share the target set with the funclat programs", err);
   }
   uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
+  uprobe_session_ = uprobe_multi_ && settings.uprobe_session && kernel_has_uprobe_session();
   if (uprobe_multi_) {
-    for (bpf_program* prog : {skel_->progs.handle_entry, skel_->progs.handle_return})
+    for (bpf_program* prog : {skel_->progs.handle_entry, skel_->progs.handle_return, skel_->progs.handle_exit_site})
       bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
   }
+  if (uprobe_session_)
+    bpf_program__set_expected_attach_type(skel_->progs.handle_session,
+                                          static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
+  else
+    bpf_program__set_autoload(skel_->progs.handle_session, false);
   if (int err = bpf_map__set_max_entries(skel_->maps.stacks, settings.max_threads))
     throw_libbpf("cannot size the thread map", err);
   if (int err = funclat_bpf__load(skel_.get()))
@@ -117,57 +123,186 @@ void FuncLatSession::add_target_tgid(uint32_t tgid) {
     throw_libbpf("cannot add pid " + std::to_string(tgid) + " to the target set", err);
 }
 
-void FuncLatSession::attach(const std::vector<ProbeTarget>& targets, pid_t pid) {
-  if (targets.size() > FUNCLAT_MAX_PROBES)
-    throw Error(std::to_string(targets.size()) + " functions matched, more than the " +
+void FuncLatSession::set_phase(unsigned phase) {
+  skel_->bss->phase = phase;
+  __sync_synchronize();  // programs on other CPUs read it from the same mapped page
+}
+
+// One link's worth of probes: one program at many offsets of one file.
+struct FuncLatSession::Batch {
+  bpf_program* prog = nullptr;
+  UprobeLinkKind kind = UprobeLinkKind::Entry;
+  std::string path;
+  std::vector<uint64_t> offsets, cookies;
+  std::vector<size_t> owners;  // probe id of each offset
+};
+
+namespace {
+
+uint64_t exit_cookie(const ExitSite& site, uint32_t indirect) {
+  uint64_t kind = site.kind == ExitKind::Return         ? FUNCLAT_EXIT_RET
+                  : site.kind == ExitKind::Jump         ? FUNCLAT_EXIT_JMP
+                  : site.kind == ExitKind::JumpIf       ? FUNCLAT_EXIT_JCC
+                                                        : FUNCLAT_EXIT_INDIRECT;
+  return FUNCLAT_COOKIE_EXIT(kind, site.condition, indirect) | (site.at_entry_sp ? FUNCLAT_F_AT_ENTRY_SP : 0);
+}
+
+}  // namespace
+
+// Attach order is link order: exits, then the entries they pair with, then the uretprobe
+// functions (entry before return when they are two links).
+std::vector<FuncLatSession::Batch> FuncLatSession::batches(const std::vector<PlannedProbe>& probes,
+                                                           const std::vector<bool>& left_out) const {
+  enum Stage { kExits, kSiteEntries, kSessions, kEntries, kReturns, kStages };
+  std::map<std::pair<int, std::string>, Batch> by_stage_file;
+  auto add = [&](int stage, bpf_program* prog, UprobeLinkKind kind, const std::string& path, uint64_t offset,
+                 uint64_t cookie, size_t owner) {
+    Batch& b = by_stage_file[{stage, path}];
+    b.prog = prog;
+    b.kind = kind;
+    b.path = path;
+    b.offsets.push_back(offset);
+    b.cookies.push_back(cookie);
+    b.owners.push_back(owner);
+  };
+  uint32_t indirect = 0;
+  for (size_t id = 0; id < probes.size(); id++) {
+    const PlannedProbe& p = probes[id];
+    const std::string& path = p.target.attach_path;
+    const uint64_t base = id | (p.go ? FUNCLAT_F_GO : 0);
+    if (p.method == ProbeMethod::ReturnSites) {
+      for (const ExitProbe& e : p.exits) {
+        uint32_t slot = e.site.kind == ExitKind::IndirectJump ? indirect++ : 0;
+        if (!left_out[id])
+          add(kExits, skel_->progs.handle_exit_site, UprobeLinkKind::Entry, path, e.file_offset,
+              base | FUNCLAT_F_RETURN_SITES | exit_cookie(e.site, slot), id);
+      }
+      if (!left_out[id])
+        add(kSiteEntries, skel_->progs.handle_entry, UprobeLinkKind::Entry, path, p.entry_offset,
+            base | FUNCLAT_F_RETURN_SITES, id);
+    } else if (left_out[id]) {
+    } else if (uprobe_session_) {
+      add(kSessions, skel_->progs.handle_session, UprobeLinkKind::Session, path, p.entry_offset, base, id);
+    } else {
+      add(kEntries, skel_->progs.handle_entry, UprobeLinkKind::Entry, path, p.entry_offset, base, id);
+      add(kReturns, skel_->progs.handle_return, UprobeLinkKind::Return, path, p.entry_offset, base, id);
+    }
+  }
+  std::vector<Batch> out;
+  for (auto& [key, b] : by_stage_file) out.push_back(std::move(b));  // map order: stage, then file
+  return out;
+}
+
+void FuncLatSession::write_indirect_sites(const std::vector<PlannedProbe>& probes) {
+  int fd = bpf_map__fd(skel_->maps.indirect_sites);
+  uint32_t slot = 0;
+  for (const PlannedProbe& p : probes) {
+    for (const ExitProbe& e : p.exits) {
+      if (e.site.kind != ExitKind::IndirectJump) continue;
+      if (slot >= FUNCLAT_MAX_INDIRECT)
+        throw Error("more than " + std::to_string(FUNCLAT_MAX_INDIRECT) + " indirect jumps to probe as returns",
+                    "narrow the -f patterns", E2BIG);
+      funclat_indirect site{};
+      site.disp = e.site.target.disp;
+      site.offset = static_cast<uint32_t>(e.site.offset);
+      site.size = static_cast<uint32_t>(e.range_size);
+      site.base = e.site.target.base;
+      site.index = e.site.target.index;
+      site.scale = e.site.target.scale;
+      site.flags = static_cast<uint8_t>((e.site.target.memory ? FUNCLAT_TARGET_MEMORY : 0) |
+                                        (e.site.target.rip_relative ? FUNCLAT_TARGET_RIP : 0));
+      site.length = e.site.length;
+      if (int err = bpf_map_update_elem(fd, &slot, &site, BPF_ANY)) throw_libbpf("cannot set jump sites", err);
+      slot++;
+    }
+  }
+}
+
+int FuncLatSession::create_link(const Batch& b, const std::vector<size_t>& subset, pid_t pid) const {
+  std::vector<uint64_t> offsets, cookies;
+  for (size_t i : subset) {
+    offsets.push_back(b.offsets[i]);
+    cookies.push_back(b.cookies[i]);
+  }
+  return create_uprobe_multi_link(bpf_program__fd(b.prog), b.path, offsets, cookies, pid, b.kind);
+}
+
+// Splits a refused link until the offsets at fault are alone: uprobe_multi fails a whole
+// link for one instruction the kernel will not probe. Its first offsets' functions go.
+void FuncLatSession::find_refused(const Batch& b, std::vector<size_t> subset, pid_t pid,
+                                  std::vector<Refused>& out) const {
+  int fd = create_link(b, subset, pid);
+  if (fd >= 0) {
+    close(fd);
+    return;
+  }
+  if (subset.size() == 1) {
+    out.push_back({b.owners[subset[0]], -fd});
+    return;
+  }
+  std::vector<size_t> second(subset.begin() + static_cast<long>(subset.size() / 2), subset.end());
+  subset.resize(subset.size() / 2);
+  find_refused(b, subset, pid, out);
+  find_refused(b, second, pid, out);
+}
+
+std::vector<FuncLatSession::Refused> FuncLatSession::attach(const std::vector<PlannedProbe>& probes, pid_t pid) {
+  if (probes.size() > FUNCLAT_MAX_PROBES)
+    throw Error(std::to_string(probes.size()) + " functions matched, more than the " +
                     std::to_string(FUNCLAT_MAX_PROBES) + " perfbpf can probe at once",
                 "narrow the -f patterns", E2BIG);
-  if (uprobe_multi_)
-    attach_multi(targets, pid);
-  else
-    attach_per_probe(targets, pid);
-}
-
-void FuncLatSession::attach_multi(const std::vector<ProbeTarget>& targets, pid_t pid) {
-  // One entry and one return link per file, each carrying all its offsets and probe ids.
-  std::map<std::string, std::pair<std::vector<uint64_t>, std::vector<uint64_t>>> by_file;
-  for (size_t i = 0; i < targets.size(); i++) {
-    auto& [offsets, cookies] = by_file[targets[i].attach_path];
-    offsets.push_back(targets[i].function.file_offset);
-    cookies.push_back(i);
-  }
-  for (const auto& [path, probes] : by_file) {
-    for (bool ret : {false, true}) {
-      bpf_program* prog = ret ? skel_->progs.handle_return : skel_->progs.handle_entry;
-      int fd = create_uprobe_multi_link(bpf_program__fd(prog), path, probes.first, probes.second, pid, ret);
-      if (fd < 0) {
-        std::string object = path;
-        for (const auto& t : targets)
-          if (t.attach_path == path) object = t.object;
-        throw_libbpf("cannot attach " + std::to_string(probes.first.size()) + " probes to " + object, fd,
-                     fd == -ENOENT || fd == -ESRCH ? "the process or file is gone" : "");
-      }
-      multi_links_.push_back(fd);
-    }
-  }
-}
-
-void FuncLatSession::attach_per_probe(const std::vector<ProbeTarget>& targets, pid_t pid) {
-  for (size_t i = 0; i < targets.size(); i++) {
-    const ProbeTarget& t = targets[i];
-    for (bool ret : {false, true}) {
-      LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = i, .retprobe = ret);
-      bpf_program* prog = ret ? skel_->progs.handle_return : skel_->progs.handle_entry;
-      bpf_link* link = bpf_program__attach_uprobe_opts(prog, pid, t.attach_path.c_str(),
-                                                       t.function.file_offset, &opts);
-      if (!link) {
+  write_indirect_sites(probes);
+  std::vector<bool> left_out(probes.size(), false);
+  std::vector<Refused> refused;
+  auto object_of = [&](const std::string& path) {
+    for (const auto& p : probes)
+      if (p.target.attach_path == path) return p.target.object;
+    return path;
+  };
+  if (!uprobe_multi_) {
+    for (const Batch& b : batches(probes, left_out)) {
+      for (size_t i = 0; i < b.offsets.size(); i++) {
+        if (left_out[b.owners[i]]) continue;
+        LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = b.cookies[i], .retprobe = b.kind == UprobeLinkKind::Return);
+        bpf_link* link = bpf_program__attach_uprobe_opts(b.prog, pid, b.path.c_str(), b.offsets[i], &opts);
+        if (link) {
+          links_.emplace_back(link);
+          continue;
+        }
         int err = errno;
-        throw_libbpf("cannot attach to " + t.function.demangled + " in " + t.object, err,
-                     err == ENOENT || err == ESRCH ? "the process or file is gone" : "");
+        if (err == ENOENT || err == ESRCH) throw_libbpf("cannot attach probes to " + object_of(b.path), err, "the process or file is gone");
+        left_out[b.owners[i]] = true;  // its links made so far fire for nothing: no frame is ever opened
+        refused.push_back({b.owners[i], err});
       }
-      links_.emplace_back(link);
+    }
+    set_phase(FUNCLAT_RUNNING);
+    return refused;
+  }
+  for (bool done = false; !done;) {
+    done = true;
+    for (const Batch& b : batches(probes, left_out)) {
+      std::vector<size_t> all(b.offsets.size());
+      for (size_t i = 0; i < all.size(); i++) all[i] = i;
+      int fd = create_link(b, all, pid);
+      if (fd >= 0) {
+        multi_links_.push_back(fd);
+        continue;
+      }
+      const size_t before = refused.size();
+      if (fd != -ENOENT && fd != -ESRCH) find_refused(b, all, pid, refused);
+      if (refused.size() == before)
+        throw_libbpf("cannot attach " + std::to_string(b.offsets.size()) + " probes to " + object_of(b.path), fd,
+                     fd == -ENOENT || fd == -ESRCH ? "the process or file is gone" : "");
+      // Start over without the functions at fault, so none is left half attached.
+      for (size_t i = before; i < refused.size(); i++) left_out[refused[i].probe_id] = true;
+      for (int link : multi_links_) close(link);
+      multi_links_.clear();
+      done = false;
+      break;
     }
   }
+  set_phase(FUNCLAT_RUNNING);
+  return refused;
 }
 
 int FuncLatSession::epoll_fd() const { return ring_buffer__epoll_fd(ring_.get()); }
@@ -191,6 +326,7 @@ int FuncLatSession::consume() {
 }
 
 void FuncLatSession::detach_and_drain() {
+  set_phase(FUNCLAT_ENDING);
   // Each link's uprobes wait out an RCU grace period (~100 ms here) when released; releasing
   // them from parallel threads lets independent waits overlap.
   std::vector<std::function<void()>> releases;
@@ -223,17 +359,28 @@ std::vector<uint64_t> FuncLatSession::losses() const {
   return totals;
 }
 
-std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
-  std::vector<uint64_t> open(probes, 0);
-  int unreturned_fd = bpf_map__fd(skel_->maps.unreturned);
-  for (uint32_t id = 0; id < probes; id++) {
+std::vector<uint64_t> FuncLatSession::per_probe(bpf_map* map, size_t probes) const {
+  std::vector<uint64_t> counts(probes, 0);
+  int fd = bpf_map__fd(map);
+  for (uint32_t id = 0; id < probes && id < FUNCLAT_MAX_PROBES; id++) {
     uint64_t n = 0;
-    if (bpf_map_lookup_elem(unreturned_fd, &id, &n) == 0) open[id] += n;
+    if (bpf_map_lookup_elem(fd, &id, &n) == 0) counts[id] = n;
   }
+  return counts;
+}
+
+std::vector<uint64_t> FuncLatSession::unwound(size_t probes) const { return per_probe(skel_->maps.unwound, probes); }
+
+std::vector<uint64_t> FuncLatSession::in_flight_at_attach(size_t probes) const {
+  return per_probe(skel_->maps.attach_orphans, probes);
+}
+
+std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
+  std::vector<uint64_t> open = per_probe(skel_->maps.unreturned, probes);
   // Threads still alive with open calls: walk their stacks.
   int stacks_fd = bpf_map__fd(skel_->maps.stacks);
-  uint32_t key = 0, next = 0;
-  uint32_t* prev = nullptr;
+  funclat_key key{}, next{};
+  funclat_key* prev = nullptr;
   funclat_stack stack;
   while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
     key = next;

@@ -1,6 +1,7 @@
-// Owns the funclat BPF object for one session: load with settings, attach a uprobe/uretprobe
-// pair per target, stream records to a callback, and read loss and in-flight counters.
-// Every libbpf object is held by RAII; -errno returns become perfbpf::Error.
+// Owns the funclat BPF object for one session: load with settings, attach each planned
+// function (session/probe_plan.h) by its method, stream records to a callback, and read the
+// loss, unwound and in-flight counters. Every libbpf object is held by RAII; -errno returns
+// become perfbpf::Error.
 #pragma once
 
 #include <sys/types.h>
@@ -11,9 +12,10 @@
 #include <vector>
 
 #include "aggregate/aggregator.h"
-#include "symbols/target_resolver.h"
+#include "session/probe_plan.h"
 
 struct funclat_bpf;
+struct bpf_map;
 struct bpf_link;
 struct ring_buffer;
 
@@ -26,6 +28,7 @@ struct FuncLatSettings {
   int shared_targets_fd = -1;
   uint32_t max_threads = 8192;    // threads with an open probed call at once
   bool uprobe_multi = true;       // one link per file (Linux 6.6+); false: a perf-event link per probe
+  bool uprobe_session = true;     // uretprobe functions as uprobe sessions (Linux 6.13+, with uprobe_multi)
   // Kernel BPF run-time statistics: they time every BPF program run in the system, which
   // adds ~100 ns to each probe hit (measured: 1296 -> 1490 ns per call on a NOP5 site).
   bool bpf_stats = false;
@@ -48,25 +51,34 @@ class FuncLatSession {
   // Calibrated per-call probe cost by probe id, so BPF can tell each call how much probe time
   // its probed descendants added. Call before attach().
   void set_probe_costs(const std::vector<uint64_t>& cost_ns);
-  // Attaches entry and return probes for every target, probe id = index in TARGETS.
-  // PID -1 attaches in every process (the BPF target set filters). Throws Error naming the
-  // function that failed; probes attached before it are detached by the destructor.
-  void attach(const std::vector<ProbeTarget>& targets, pid_t pid);
+  // A function the kernel refused to probe (its probes are all left out), with the errno.
+  struct Refused {
+    size_t probe_id;
+    int error;
+  };
+  // Attaches every planned function, probe id = index in PROBES, then starts recording.
+  // Return sites go in before entries, so a call never has an entry without its return
+  // probe; a call already running then is counted as in flight at attach when it returns.
+  // PID -1 attaches in every process (the BPF target set filters). A link the kernel refuses
+  // is searched for the functions at fault, which are left out and returned. Throws Error
+  // for other failures; probes attached before it are detached by the destructor.
+  std::vector<Refused> attach(const std::vector<PlannedProbe>& probes, pid_t pid);
 
   int epoll_fd() const;
   // Hands every queued record to the sink; returns how many, or throws Error.
   int consume();
-  // Detaches every probe (nothing new arrives afterwards); then drains the ring buffer.
+  // Stops new calls, detaches every probe (nothing new arrives afterwards); then drains the
+  // ring buffer.
   void detach_and_drain();
 
   uint64_t records() const { return records_; }
   uint64_t malformed_records() const { return malformed_; }
   std::vector<uint64_t> losses() const;             // per reason, summed over CPUs
   std::vector<uint64_t> in_flight(size_t probes) const;  // per probe id: calls never returned
+  std::vector<uint64_t> unwound(size_t probes) const;    // per probe id: left by longjmp or exception
+  std::vector<uint64_t> in_flight_at_attach(size_t probes) const;  // per probe id: entered before attach
   std::vector<uint32_t> program_ids() const;  // for tests: freed one RCU grace period after destruction
   std::vector<uint32_t> link_ids() const;     // for tests: gone as soon as the session detaches
-  // Kernel BPF statistics of our programs, {run time ns, run count}; zeros when the kernel
-  // would not enable them.
   // Kernel BPF statistics of our programs, {run time ns, run count}; zeros unless bpf_stats.
   std::pair<uint64_t, uint64_t> run_stats() const;
   bool bpf_stats_enabled() const { return stats_fd_ >= 0; }
@@ -78,12 +90,19 @@ class FuncLatSession {
   struct LinkDeleter { void operator()(bpf_link* l) const; };
   struct RingDeleter { void operator()(ring_buffer* r) const; };
 
+  struct Batch;
+  std::vector<Batch> batches(const std::vector<PlannedProbe>& probes, const std::vector<bool>& left_out) const;
+  int create_link(const Batch& b, const std::vector<size_t>& subset, pid_t pid) const;
+  void find_refused(const Batch& b, std::vector<size_t> subset, pid_t pid, std::vector<Refused>& out) const;
+  void write_indirect_sites(const std::vector<PlannedProbe>& probes);
+  std::vector<uint64_t> per_probe(bpf_map* map, size_t probes) const;
+  void set_phase(unsigned phase);
+
   std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::vector<int> multi_links_;  // uprobe_multi link fds
   bool uprobe_multi_ = false;
-  void attach_multi(const std::vector<ProbeTarget>& targets, pid_t pid);
-  void attach_per_probe(const std::vector<ProbeTarget>& targets, pid_t pid);
+  bool uprobe_session_ = false;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
   int stats_fd_ = -1;  // holds kernel.bpf_stats_enabled on while the session runs
   RecordSink sink_;

@@ -107,6 +107,7 @@ FunctionProfile FunctionTimer::profile() const {
   f.name = f.demangled = name_;
   f.object = "[in-process]";  // timed by the library in the process itself, no probe
   f.probe_site = "in-process";
+  f.probe_method = "in-process";
   f.calls = durations_.count();
   f.latency = f.latency_raw = summarize(durations_);
   f.histogram = durations_.buckets();

@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
@@ -29,7 +30,10 @@
 #include "session/session_loop.h"
 #include "session/system_info.h"
 #include "session/target_set.h"
+#include "session/probe_plan.h"
+#include "symbols/object_kind.h"
 #include "symbols/probe_site.h"
+#include "symbols/proc_maps.h"
 #include "symbols/symbolizer.h"
 #include "symbols/target_resolver.h"
 
@@ -78,29 +82,43 @@ struct FdCloser {
   }
 };
 
-// Moves each entry probe onto the cheapest site the function offers (a 5-byte NOP after an
-// endbr64 sits at +4) and describes the targets as the report will.
-std::vector<FunctionProfile> place_probes(std::vector<ProbeTarget>& targets, const CalibrationInfo& calibration) {
-  std::vector<FunctionProfile> functions(targets.size());
-  for (size_t i = 0; i < targets.size(); i++) {
-    ProbeTarget& t = targets[i];
-    ProbeSite site = probe_site_in_file(t.attach_path, t.function.file_offset);
+// Why the target can throw C++ exceptions ("" if it cannot): from the probed files, the
+// executable, and the libraries it has mapped (--pid) or will load (command mode).
+std::string exceptions_reason(const std::vector<ProbeTarget>& targets, const ResolveContext& ctx) {
+  std::vector<std::string> objects;
+  for (const auto& t : targets)
+    if (std::find(objects.begin(), objects.end(), t.attach_path) == objects.end()) objects.push_back(t.attach_path);
+  objects.push_back(ctx.executable);
+  const size_t to_read = objects.size();
+  if (ctx.pid > 0)
+    for (const auto& path : mapped_objects(read_proc_maps(ctx.proc_root, ctx.pid))) objects.push_back(path);
+  objects.insert(objects.end(), ctx.libraries.begin(), ctx.libraries.end());
+  return cxx_exceptions_reason(objects, to_read);
+}
+
+// The report's view of each planned probe: where it sits, how returns are seen, its cost.
+std::vector<FunctionProfile> describe_probes(const std::vector<PlannedProbe>& probes, const CalibrationInfo& calibration) {
+  std::vector<FunctionProfile> functions(probes.size());
+  for (size_t i = 0; i < probes.size(); i++) {
+    const PlannedProbe& p = probes[i];
     FunctionProfile& f = functions[i];
-    f.name = t.function.name;
-    f.demangled = t.function.demangled;
-    f.object = t.object;
-    f.version = t.function.version;
-    f.implementation = t.implementation;
-    f.implementation_source = t.implementation_source;
-    f.address = t.function.address;
-    f.file_offset = t.function.file_offset + site.offset_in_function;
-    f.probe_site = probe_site_name(site.kind);
-    f.probe_offset = site.offset_in_function;
-    if (const SiteCalibration* c = calibration.find(f.probe_site)) {
+    f.name = p.target.function.name;
+    f.demangled = p.target.function.demangled;
+    f.object = p.target.object;
+    f.version = p.target.function.version;
+    f.implementation = p.target.implementation;
+    f.implementation_source = p.target.implementation_source;
+    f.address = p.target.function.address;
+    f.file_offset = p.entry_offset;
+    f.probe_site = probe_site_name(p.site.kind);
+    f.probe_offset = p.site.offset_in_function;
+    f.probe_method = probe_method_name(p.method);
+    f.probe_method_reason = p.method_reason;
+    f.return_sites = p.exits.size();
+    if (const SiteCalibration* c = calibration.find(f.probe_site, f.probe_method)) {
       f.bias_ns = c->bias_ns;
       f.probe_cost_ns = c->cost_ns;
     }
-    t.function.file_offset = f.file_offset;
   }
   return functions;
 }
@@ -216,8 +234,11 @@ Profile run_session(const SessionOptions& options) {
   }
 
   Profile profile;
-  if (options.calibrate && !targets.empty()) profile.calibration = load_or_calibrate();
-  profile.functions = place_probes(targets, profile.calibration);
+  ProbePlan plan;
+  if (!targets.empty()) plan = plan_probes(targets, exceptions_reason(targets, ctx));
+  profile.skipped_functions = plan.skipped;
+  if (options.calibrate && !plan.probes.empty()) profile.calibration = load_or_calibrate();
+  profile.functions = describe_probes(plan.probes, profile.calibration);
   std::vector<uint64_t> bias, cost;
   for (const auto& f : profile.functions) {
     bias.push_back(static_cast<uint64_t>(std::llround(f.bias_ns)));
@@ -238,7 +259,7 @@ Profile run_session(const SessionOptions& options) {
   if (command) target_set->admit_at_exec(static_cast<uint32_t>(command->pid()));
   else if (target_pid > 0) target_set->add(static_cast<uint32_t>(target_pid));
   for (uint32_t pid : cgroup_members) target_set->add(pid);
-  Aggregator aggregator(targets.size(), bias);
+  Aggregator aggregator(plan.probes.size(), bias);
   AlertTracker alerts(options.thresholds);
   FuncLatSettings settings;
   // Per-pid probes fire only in the target, but in the command from fork on: the set keeps
@@ -294,8 +315,19 @@ Profile run_session(const SessionOptions& options) {
     monitor.emplace(m, c);
   }
   // Per-pid probes cost nothing to other processes; following descendants needs probes in
-  // every process, filtered in BPF by the target set.
-  if (!targets.empty()) bpf.attach(targets, follow ? -1 : target_pid);
+  // every process, filtered in BPF by the target set. Functions the kernel refused although
+  // they looked probeable are skipped like those planned out.
+  std::vector<bool> refused(plan.probes.size(), false);
+  if (!plan.probes.empty()) {
+    std::vector<SkippedFunction> late;
+    for (const auto& r : bpf.attach(plan.probes, follow ? -1 : target_pid)) {
+      const ProbeTarget& t = plan.probes[r.probe_id].target;
+      refused[r.probe_id] = true;
+      late.push_back({t.function.demangled, t.object, errno_message("the kernel refused its probes", r.error), t.spec});
+    }
+    reject_unprobeable(late, targets);
+    profile.skipped_functions.insert(profile.skipped_functions.end(), late.begin(), late.end());
+  }
 
   profile.tool_version = PERFBPF_VERSION;
   profile.session.mode = scope_name(scope);
@@ -312,7 +344,8 @@ Profile run_session(const SessionOptions& options) {
     AttachedProbes info;
     info.pid = target_pid;
     info.scope = scope_name(scope);
-    info.functions = targets.size();
+    info.functions = plan.probes.size() - static_cast<size_t>(std::count(refused.begin(), refused.end(), true));
+    info.skipped = profile.skipped_functions;
     info.collectors = options.collectors;
     info.follow_children = follow;
     info.program_ids = bpf.program_ids();
@@ -322,7 +355,8 @@ Profile run_session(const SessionOptions& options) {
       for (uint32_t id : target_set->program_ids()) info.program_ids.push_back(id);
       for (uint32_t id : target_set->link_ids()) info.link_ids.push_back(id);
     }
-    for (const auto& f : profile.functions) info.names.push_back(f.demangled);
+    for (size_t i = 0; i < profile.functions.size(); i++)
+      if (!refused[i]) info.names.push_back(profile.functions[i].demangled);
     options.on_attached(info);
   }
 
@@ -403,8 +437,17 @@ Profile run_session(const SessionOptions& options) {
   profile.session.end_reason = end_reason_name(end.reason);
 
   aggregator.fill(profile.functions);
-  std::vector<uint64_t> open = bpf.in_flight(targets.size());
-  for (size_t i = 0; i < targets.size(); i++) profile.functions[i].in_flight = open[i];
+  const size_t probes = plan.probes.size();
+  std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
+                        orphans = bpf.in_flight_at_attach(probes);
+  for (size_t i = 0; i < probes; i++) {
+    profile.functions[i].in_flight = open[i];
+    profile.functions[i].unwound = unwound[i];
+    profile.functions[i].in_flight_at_attach = orphans[i];
+  }
+  // Probe ids are indexes: refused functions leave the list only once every count is in.
+  for (size_t i = probes; i-- > 0;)
+    if (refused[i]) profile.functions.erase(profile.functions.begin() + static_cast<long>(i));
   profile.events.received = bpf.records();
   profile.events.lost_by_reason = funclat_losses_by_name(bpf.losses());
   if (bpf.malformed_records()) profile.events.lost_by_reason["malformed_record"] = bpf.malformed_records();

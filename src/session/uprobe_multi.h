@@ -12,13 +12,23 @@
 
 namespace perfbpf {
 
-inline constexpr unsigned kBpfTraceUprobeMulti = 48;  // enum bpf_attach_type, Linux 6.6
+inline constexpr unsigned kBpfTraceUprobeMulti = 48;    // enum bpf_attach_type, Linux 6.6
+inline constexpr unsigned kBpfTraceUprobeSession = 57;  // enum bpf_attach_type, Linux 6.13
 
 bool kernel_has_uprobe_multi();
+// Uprobe sessions: one program, one link for a function's entry and return, and a call the
+// entry program declines costs no return probe (Linux 6.13).
+bool kernel_has_uprobe_session();
+
+enum class UprobeLinkKind {
+  Entry,    // uprobe at each offset
+  Return,   // uretprobe at each offset
+  Session,  // both, one program (its expected attach type must be kBpfTraceUprobeSession)
+};
 
 // Attaches PROG_FD at every offset of PATH with the matching cookie; PID -1 for every
 // process. Returns the link fd, or -errno.
 int create_uprobe_multi_link(int prog_fd, const std::string& path, const std::vector<uint64_t>& offsets,
-                             const std::vector<uint64_t>& cookies, pid_t pid, bool retprobe);
+                             const std::vector<uint64_t>& cookies, pid_t pid, UprobeLinkKind kind);
 
 }  // namespace perfbpf
