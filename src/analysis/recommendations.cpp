@@ -150,7 +150,8 @@ std::string text_for(const Bottleneck& b) {
     std::string what = subject == "system"
                            ? "narrow the scope (--pid or --cgroup) or keep fewer processes (--top)"
                        : subject == "events"
-                           ? "probe fewer or less frequently called functions (-f), or raise the ring buffer size"
+                           ? "probe fewer or less frequently called functions (narrower -f patterns), or sample "
+                             "stacks instead of timing every call (--sample-freq without -f)"
                        : subject == "stacks" ? "lower --sample-freq"
                        : subject == "processes" ? "raise --max-processes above the processes alive at once"
                                              : "raise --min-block-us so fewer short waits are recorded";

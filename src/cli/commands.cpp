@@ -71,6 +71,14 @@ int run_profile(const CliOptions& options, std::ostream& err) {
                         : a.scope == "cgroup" ? "in cgroup " + options.session.cgroup
                                               : fmt::format("in pid {}{}", a.pid, a.follow_children ? " and its descendants" : "");
     err << fmt::format("perfbpf: {} {}. Ctrl-C to stop.\n", what, where);
+    if (!a.skipped.empty()) {
+      std::string list;
+      for (size_t i = 0; i < a.skipped.size() && i < 3; i++)
+        list += fmt::format("{}{} ({})", i ? "; " : "", a.skipped[i].name, a.skipped[i].reason);
+      if (a.skipped.size() > 3) list += fmt::format("; and {} more, listed in the report", a.skipped.size() - 3);
+      err << fmt::format("perfbpf: skipped {} function{} that cannot be probed: {}\n", a.skipped.size(),
+                         a.skipped.size() == 1 ? "" : "s", list);
+    }
     err.flush();
   };
   // Alerts are shipped as they happen: the file is in place, growing, during the session.
@@ -141,17 +149,19 @@ int run_calibrate(std::ostream& out) {
   route_libbpf_logging(false);
   CalibrationInfo c = load_or_calibrate(/*refresh=*/true);
   out << fmt::format("probe cost on {} (kernel {}), measured {}:\n", c.cpu_model, kernel_release(), c.measured_at);
-  out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", "SITE", "BIAS", "SPREAD", "UNCERTAINTY", "COST",
-                     "SAMPLES");
+  out << fmt::format("  {:<15} {:<13} {:>10} {:>10} {:>12} {:>10} {:>8}\n", "SITE", "RETURN", "BIAS", "SPREAD",
+                     "UNCERTAINTY", "COST", "SAMPLES");
   for (const auto& s : c.sites)
-    out << fmt::format("  {:<15} {:>10} {:>10} {:>12} {:>10} {:>8}\n", s.kind, format_duration_ns(s.bias_ns),
+    out << fmt::format("  {:<15} {:<13} {:>10} {:>10} {:>12} {:>10} {:>8}\n", s.kind, s.method,
+                       format_duration_ns(s.bias_ns),
                        format_duration_ns(s.bias_spread_ns), format_duration_ns(s.bias_uncertainty_ns),
                        format_duration_ns(s.cost_ns), s.samples);
   if (c.bpf_ns_per_run > 0)
     out << fmt::format("perfbpf's probe programs run {} each (kernel BPF stats)\n", format_duration_ns(c.bpf_ns_per_run));
   else  // 0 is not a measurement: BPF_ENABLE_STATS needs CAP_SYS_ADMIN, which setcap'ed perfbpf lacks
     out << "perfbpf's probe programs' own run time: not measured (kernel BPF stats need CAP_SYS_ADMIN; COST includes it)\n";
-  out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target\n"
+  out << "bias: probe time inside each measured call, subtracted; cost: what one probed call costs the target;\n"
+      << "return: how the return is probed (uretprobe, or return-sites for Go and C++ exceptions)\n"
       << "cached in " << calibration_cache_path() << "\n";
   return 0;
 }

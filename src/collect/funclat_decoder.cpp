@@ -31,6 +31,7 @@ const char* funclat_loss_name(unsigned reason) {
     case FUNCLAT_LOSS_MISSING_ENTRY: return "missing_entry";
     case FUNCLAT_LOSS_UNWOUND: return "unwound";
     case FUNCLAT_LOSS_THREAD_MAP_FULL: return "thread_map_full";
+    case FUNCLAT_LOSS_NO_GOROUTINE: return "no_goroutine";
     default: return "unknown";
   }
 }

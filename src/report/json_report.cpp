@@ -44,10 +44,18 @@ json function_json(const FunctionProfile& f) {
           {"file_offset", f.file_offset},
           {"calls", f.calls},
           {"in_flight", f.in_flight},
+          {"unwound", f.unwound},
+          {"in_flight_at_attach", f.in_flight_at_attach},
           {"latency_ns", latency_json(f.latency)},
           {"latency_raw_ns", latency_json(f.latency_raw)},
           {"probe",
-           {{"site", f.probe_site}, {"offset", f.probe_offset}, {"bias_ns", f.bias_ns}, {"cost_ns", f.probe_cost_ns}}},
+           {{"site", f.probe_site},
+            {"offset", f.probe_offset},
+            {"method", f.probe_method},
+            {"method_reason", f.probe_method_reason},
+            {"return_sites", f.return_sites},
+            {"bias_ns", f.bias_ns},
+            {"cost_ns", f.probe_cost_ns}}},
           {"overhead_pct", f.overhead_pct},
           {"histogram", histogram_json(f.histogram)},
           {"threads", threads},
@@ -180,11 +188,18 @@ FunctionProfile read_function(const Reader& r) {
   f.file_offset = r.u64("file_offset");
   f.calls = r.u64("calls");
   f.in_flight = r.u64("in_flight");
+  if (r.has("unwound")) f.unwound = r.u64("unwound");  // absent before return-site probes
+  if (r.has("in_flight_at_attach")) f.in_flight_at_attach = r.u64("in_flight_at_attach");
   f.latency = read_latency(r.object("latency_ns"));
   f.latency_raw = read_latency(r.object("latency_raw_ns"));
   Reader probe = r.object("probe");
   f.probe_site = probe.str("site");
   f.probe_offset = probe.u64("offset");
+  if (probe.has("method")) {
+    f.probe_method = probe.str("method");
+    f.probe_method_reason = probe.str("method_reason");
+    f.return_sites = probe.u64("return_sites");
+  }
   f.bias_ns = probe.num("bias_ns");
   f.probe_cost_ns = probe.num("cost_ns");
   f.overhead_pct = r.num("overhead_pct");
@@ -213,8 +228,15 @@ CalibrationInfo read_calibration(const Reader& r) {
   const json& sites = r.array("sites");
   for (size_t i = 0; i < sites.size(); i++) {
     Reader s(sites[i], r.path("sites") + "[" + std::to_string(i) + "]");
-    c.sites.push_back({s.str("kind"), s.num("bias_ns"), s.num("bias_spread_ns"), s.num("bias_uncertainty_ns"),
-                       s.num("cost_ns"), s.u64("samples")});
+    SiteCalibration site;
+    site.kind = s.str("kind");
+    if (s.has("method")) site.method = s.str("method");
+    site.bias_ns = s.num("bias_ns");
+    site.bias_spread_ns = s.num("bias_spread_ns");
+    site.bias_uncertainty_ns = s.num("bias_uncertainty_ns");
+    site.cost_ns = s.num("cost_ns");
+    site.samples = s.u64("samples");
+    c.sites.push_back(site);
   }
   return c;
 }
@@ -631,7 +653,7 @@ AnalysisSection read_analysis(const Reader& r) {
 json calibration_to_json(const CalibrationInfo& c) {
   json sites = json::array();
   for (const auto& s : c.sites)
-    sites.push_back({{"kind", s.kind}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
+    sites.push_back({{"kind", s.kind}, {"method", s.method}, {"bias_ns", s.bias_ns}, {"bias_spread_ns", s.bias_spread_ns},
                      {"bias_uncertainty_ns", s.bias_uncertainty_ns}, {"cost_ns", s.cost_ns}, {"samples", s.samples}});
   return {{"method", c.method}, {"cpu_model", c.cpu_model}, {"measured_at", c.measured_at},
           {"from_cache", c.from_cache}, {"sites", sites}, {"bpf_ns_per_run", c.bpf_ns_per_run}};
@@ -647,8 +669,10 @@ CalibrationInfo calibration_from_json(const nlohmann::json& j) {
 
 json to_json(const Profile& p) {
   const SessionInfo& s = p.session;
-  json functions = json::array();
+  json functions = json::array(), skipped = json::array();
   for (const auto& f : p.functions) functions.push_back(function_json(f));
+  for (const auto& k : p.skipped_functions)
+    skipped.push_back({{"name", k.name}, {"object", k.object}, {"reason", k.reason}, {"spec", k.spec}});
   json report = {{"schema", p.schema},
                  {"tool", {{"name", "perfbpf"}, {"version", p.tool_version}}},
                  {"session",
@@ -664,6 +688,7 @@ json to_json(const Profile& p) {
                    {"end_reason", s.end_reason},
                    {"exit_code", s.exit_code}}},
                  {"functions", functions},
+                 {"skipped_functions", skipped},
                  {"events", {{"received", p.events.received}, {"lost", p.events.lost}, {"lost_by_reason", p.events.lost_by_reason}}},
                  {"calibration", calibration_to_json(p.calibration)},
                  {"overhead", overhead_json(p.overhead)},
@@ -715,6 +740,11 @@ Profile read_profile(const json& report) {
   const json& functions = root.array("functions");
   for (size_t i = 0; i < functions.size(); i++)
     p.functions.push_back(read_function(Reader(functions[i], "functions[" + std::to_string(i) + "]")));
+  if (root.has("skipped_functions"))  // absent before unprobeable functions were skipped
+    for (size_t i = 0; i < root.array("skipped_functions").size(); i++) {
+      Reader k = root.item("skipped_functions", i);
+      p.skipped_functions.push_back({k.str("name"), k.str("object"), k.str("reason"), k.str("spec")});
+    }
   Reader e = root.object("events");
   p.events.received = e.u64("received");
   p.events.lost = e.u64("lost");

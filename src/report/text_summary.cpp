@@ -33,10 +33,22 @@ std::string target_line(const SessionInfo& s, const SystemProfile& system) {
   return target;
 }
 
-void write_row(std::ostream& out, const std::vector<std::string>& cells, uint64_t in_flight = 0) {
+// Calls a row's figures leave out: still running at the end, left by longjmp or an
+// exception (counted, not timed), or already running when the probes attached.
+std::string untimed_calls(const FunctionProfile& f) {
+  std::vector<std::string> parts;
+  if (f.in_flight) parts.push_back(fmt::format("{} in flight at end", f.in_flight));
+  if (f.unwound) parts.push_back(fmt::format("{} unwound", f.unwound));
+  if (f.in_flight_at_attach) parts.push_back(fmt::format("{} in flight at attach", f.in_flight_at_attach));
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : ", ") + part;
+  return out;
+}
+
+void write_row(std::ostream& out, const std::vector<std::string>& cells, const std::string& note = "") {
   out << fmt::format("{:<32} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>10} {:>8}", cells[0], cells[1], cells[2],
                      cells[3], cells[4], cells[5], cells[6], cells[7], cells[8]);
-  if (in_flight) out << fmt::format("  ({} in flight at end)", in_flight);
+  if (!note.empty()) out << "  (" << note << ")";
   out << "\n";
 }
 
@@ -110,7 +122,31 @@ void write_implementations(const Profile& p, std::ostream& out) {
                                                              : "perfbpf's loader, same file, CPU and tunables");
 }
 
+// Functions whose returns are probed on their instructions, and functions a glob matched
+// that could not be probed: a line each, naming a few.
+void write_method_notes(const Profile& p, std::ostream& out) {
+  std::map<std::string, std::vector<std::string>> by_reason;
+  for (const auto& f : p.functions)
+    if (f.probe_method == "return-sites") by_reason[f.probe_method_reason].push_back(f.demangled);
+  for (const auto& [reason, names] : by_reason) {
+    std::string list;
+    for (size_t i = 0; i < names.size() && i < 3; i++) list += (i ? ", " : "") + fit(names[i], 40);
+    if (names.size() > 3) list += fmt::format(" and {} more", names.size() - 3);
+    out << fmt::format("return-site probes (not uretprobes) for {}: {}; a tail call ends the timed call at its jump\n",
+                       list, reason);
+  }
+  if (!p.skipped_functions.empty()) {
+    std::string list;
+    for (size_t i = 0; i < p.skipped_functions.size() && i < 3; i++)
+      list += fmt::format("{}{} ({})", i ? "; " : "", fit(p.skipped_functions[i].name, 40), p.skipped_functions[i].reason);
+    if (p.skipped_functions.size() > 3) list += fmt::format("; and {} more in the report", p.skipped_functions.size() - 3);
+    out << fmt::format("skipped {} function{} that cannot be probed: {}\n", p.skipped_functions.size(),
+                       p.skipped_functions.size() == 1 ? "" : "s", list);
+  }
+}
+
 void write_probe_notes(const Profile& p, std::ostream& out) {
+  write_method_notes(p, out);
   if (p.functions.empty()) return;
   std::map<std::string, size_t> by_site;
   for (const auto& f : p.functions) by_site[f.probe_site]++;
@@ -439,7 +475,8 @@ void write_text_summary(const Profile& p, std::ostream& out) {
   std::stable_sort(rows.begin(), rows.end(), [](const FunctionProfile* a, const FunctionProfile* b) {
     return a->latency.total > b->latency.total;
   });
-  bool any_calls = std::any_of(rows.begin(), rows.end(), [](const auto* f) { return f->calls || f->in_flight; });
+  bool any_calls = std::any_of(rows.begin(), rows.end(),
+                               [](const auto* f) { return f->calls || f->in_flight || f->unwound || f->in_flight_at_attach; });
   if (!rows.empty() && !any_calls) {
     out << "no calls recorded: the probed functions did not run during the session\n";
   }
@@ -452,11 +489,11 @@ void write_text_summary(const Profile& p, std::ostream& out) {
       std::string share =
           session_ns > 0 ? fmt::format("{:.1f}", 100.0 * static_cast<double>(l.total) / session_ns) : "-";
       if (f->calls == 0)
-        write_row(out, {fit(f->demangled, kNameWidth), "0", "-", "-", "-", "-", "-", "-", "-"}, f->in_flight);
+        write_row(out, {fit(f->demangled, kNameWidth), "0", "-", "-", "-", "-", "-", "-", "-"}, untimed_calls(*f));
       else
         write_row(out, {fit(f->demangled, kNameWidth), std::to_string(f->calls), format_duration_ns(l.mean), d(l.p50),
                         d(l.p90), d(l.p99), d(l.max), d(l.total), share},
-                  f->in_flight);
+                  untimed_calls(*f));
     }
     out << "%SESSION: total time in the function / session wall time; nested or concurrent calls add up, "
            "so it can pass 100.\n";

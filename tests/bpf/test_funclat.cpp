@@ -229,14 +229,14 @@ TEST_CASE("pid mode on a running process ends when it exits and leaves no probe 
 
   // The links that hold the uprobes are gone the moment the session returns; the programs
   // are freed by the kernel one RCU grace period later (measured: ~25 ms).
-  // funclat's entry + return uprobes and exit tracepoint; the target set's exec, fork, free.
-  REQUIRE(link_ids.size() >= 6);
+  // funclat's uprobe session (or entry + return) and exit tracepoint; the target set's exec, fork, free.
+  REQUIRE(link_ids.size() >= 5);
   for (uint32_t id : link_ids) {
     int fd = bpf_link_get_fd_by_id(id);
     CHECK(fd < 0);
     if (fd >= 0) close(fd);
   }
-  REQUIRE(program_ids.size() == 6);
+  REQUIRE(program_ids.size() >= 7);  // funclat: entry, session, return, return-site, exit; the target set's 3
   CHECK(test::eventually([&] {
     for (uint32_t id : program_ids) {
       int fd = bpf_prog_get_fd_by_id(id);
