@@ -16,6 +16,8 @@ packages=(
 	libclang-rt-14-dev  # the report loader's libFuzzer target
 	libcap2-bin         # setcap: the capability tests
 	libcapstone-dev
+	# the tests' workloads and peers: a Go program, nginx under load
+	golang-go nginx apache2-utils
 )
 
 missing=()

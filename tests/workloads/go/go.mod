@@ -1,0 +1,3 @@
+module perfbpf.test/gotarget
+
+go 1.19
