@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import platform
+import resource
 import select
 import signal
 import statistics
@@ -53,6 +54,19 @@ class Target:
     def run(self):
         out, _ = self.proc.communicate("go\n", timeout=300)
         return key_values(out)
+
+
+def children_cpu_s():
+    """User + system CPU of this process's reaped children so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def run_target(target):
+    """Runs a waiting Target; returns its key=value output and the CPU it used."""
+    before = children_cpu_s()
+    result = target.run()  # communicate() reaps it: its CPU lands in RUSAGE_CHILDREN
+    return result, children_cpu_s() - before
 
 
 class Tool:
@@ -131,6 +145,71 @@ def overhead(args, builds, tools):
     return out, {t: statistics.median(v) for t, v in rss.items() if v}
 
 
+def probe_methods(args, builds):
+    """Per-call cost of each probe method (entry + uretprobe, entry + return-site probes) on
+    each site kind: a tiny leaf() in a loop, with perfbpf attached and without. Counted in the
+    target's CPU time, which a busy machine does not stretch as it does wall time."""
+    methods = {"uretprobe": [], "return-sites": ["--return-sites"]}
+    cpu = {(b, m): [] for b in builds for m in ["none", *methods]}
+    sites, calls = {}, {"plain": 20000, "nop5": 50000, "cet_nop5": 50000}
+    for _ in range(args.rounds):
+        for build, binary in builds.items():
+            for method in ["none", *methods]:
+                target = Target(binary, "wait-loop", str(calls[build]))
+                if method == "none":
+                    _, used = run_target(target)
+                else:
+                    with tempfile.NamedTemporaryFile(suffix=".json") as report:
+                        tool = Tool("perfbpf", [args.perfbpf, "--pid", str(target.pid), "-f", "leaf", "--sample-freq", "0",
+                                                "--collectors", "none", "-q", "-o", report.name, *methods[method]],
+                                    "Ctrl-C to stop")
+                        _, used = run_target(target)
+                        tool.stop()
+                        f = json.load(open(report.name))["functions"][0]
+                        sites[build] = f["probe"]["site"]
+                        assert f["probe"]["method"] == method, f["probe"]
+                cpu[(build, method)].append(used)
+    out = {}
+    for build in builds:
+        base = statistics.median(cpu[(build, "none")])
+        out[build] = {"site": sites.get(build, "?")}
+        for method in methods:
+            out[build][method] = (statistics.median(cpu[(build, method)]) - base) * 1e9 / calls[build]
+    return out
+
+
+def slowdown_estimates(args, builds):
+    """perfbpf's estimate of how much it slowed the target against a bare-vs-probed run of
+    the same work: CPU time (what the probes cost; alike on a busy machine) and wall time."""
+    cases = [("nop5", ["wait-loop", "300000"], "leaf"), ("nop5", ["wait-timed", "20000", "1"], "timed_work"),
+             ("nop5", ["wait-timed", "5000", "5"], "timed_work"), ("nop5", ["wait-timed", "2000", "20"], "timed_work"),
+             ("plain", ["wait-timed", "5000", "5"], "timed_work"), ("plain", ["wait-timed", "1000", "50"], "timed_work")]
+    out = []
+    for build, work, function in cases:
+        bare_cpu, probed_cpu, estimates = [], [], []
+        for _ in range(args.rounds):
+            _, cpu = run_target(Target(builds[build], *work))
+            bare_cpu.append(cpu)
+            target = Target(builds[build], *work)
+            with tempfile.NamedTemporaryFile(suffix=".json") as report:
+                tool = Tool("perfbpf", [args.perfbpf, "--pid", str(target.pid), "-f", function, "--sample-freq", "0",
+                                        "--collectors", "none", "-q", "-o", report.name], "Ctrl-C to stop")
+                _, cpu = run_target(target)
+                tool.stop()
+                o = json.load(open(report.name))["overhead"]
+            probed_cpu.append(cpu)
+            estimates.append((o["target_slowdown_pct"], o["slowdown_at_least"]))
+        measured = 100 * (statistics.median(probed_cpu) / statistics.median(bare_cpu) - 1)
+        estimate = statistics.median(e for e, _ in estimates)
+        at_least = any(a for _, a in estimates)
+        out.append({"build": build, "work": " ".join(work[1:]) if work[0] == "wait-timed" else f"{work[1]} x leaf()",
+                    "function": function, "measured_cpu_pct": measured, "estimated_pct": estimate,
+                    "at_least": at_least, "bare_cpu_s": statistics.median(bare_cpu)})
+        print(f"  estimate {build} {work}: measured {measured:.1f}%, estimated {'>=' if at_least else ''}{estimate:.1f}%",
+              file=sys.stderr)
+    return out
+
+
 def accuracy(args, builds):
     """A 20 us function: perfbpf's corrected and raw figures and bpftrace's mean, against the
     body time the workload measured of itself."""
@@ -198,6 +277,8 @@ def main():
     p.add_argument("build")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results"))
+    p.add_argument("--only", choices=["methods", "estimate"],
+                   help="run one part and print it (results/ is left as it is)")
     args = p.parse_args()
     args.build = os.path.abspath(args.build)
     args.perfbpf = f"{args.build}/perfbpf"
@@ -207,6 +288,10 @@ def main():
     tools = ["bpftrace-noop", "bpftrace-hist", "funclatency", "perfbpf"]
 
     subprocess.run([args.perfbpf, "calibrate"], check=True, stdout=subprocess.DEVNULL)
+    if args.only:
+        part = probe_methods(args, builds) if args.only == "methods" else slowdown_estimates(args, builds)
+        print(json.dumps(part, indent=2))
+        return 0
     print("bench: per-call overhead ...", file=sys.stderr)
     cost, rss = overhead(args, builds, tools)
     print("bench: latency accuracy ...", file=sys.stderr)
@@ -215,6 +300,10 @@ def main():
     start = startup(args, builds)
     print("bench: aggregator throughput ...", file=sys.stderr)
     agg = aggregator(args)
+    print("bench: probe methods ...", file=sys.stderr)
+    methods = probe_methods(args, builds)
+    print("bench: slowdown estimates ...", file=sys.stderr)
+    estimates = slowdown_estimates(args, builds)
 
     peers = ["bpftrace-noop", "bpftrace-hist", "funclatency"]
     cet = cost["cet_nop5"]
@@ -235,13 +324,22 @@ def main():
         ("perfbpf peak RSS <= 32 MiB", rss.get("perfbpf", 0) / 2**20, "<=", 32),
         ("aggregator >= 2M events/s", agg, ">=", 2e6),
     ]
+    # The estimate within 25% of the measured slowdown where it is a figure; where only a
+    # lower bound is known (the probes took nearly everything), the bound must hold.
+    for e in estimates:
+        name = f"slowdown estimate, {e['build']} build, {e['work']}"
+        if e["at_least"]:
+            targets.append((name + ": lower bound <= measured", e["estimated_pct"] / e["measured_cpu_pct"], "<=", 1.0))
+        else:
+            targets.append((name + ": |estimate / measured - 1| <= 25%",
+                            abs(e["estimated_pct"] / e["measured_cpu_pct"] - 1), "<=", 0.25))
     verdicts = [{"target": name, "measured": value, "limit": limit,
                  "pass": value <= limit if op == "<=" else value >= limit} for name, value, op, limit in targets]
 
     result = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "kernel": platform.release(), "rounds": args.rounds, "overhead_ns_per_call": cost,
               "peak_rss_bytes": rss, "accuracy": acc, "startup_ms": start, "aggregator_events_per_s": agg,
-              "targets": verdicts}
+              "probe_methods_ns_per_call": methods, "slowdown_estimates": estimates, "targets": verdicts}
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -260,7 +358,16 @@ def main():
            "| NOP5 build | " + " | ".join(f"{v:.0f}" for v in start.values()) + " |", "",
            "| peak RSS (MiB) | " + " | ".join(rss) + " |", "|---" * (len(rss) + 1) + "|",
            "| during the overhead runs | " + " | ".join(f"{v / 2**20:.1f}" for v in rss.values()) + " |", "",
-           f"Aggregator: {agg / 1e6:.1f} M events/s on one core.", "", "| target | measured | limit | |", "|---|---|---|---|"]
+           f"Aggregator: {agg / 1e6:.1f} M events/s on one core.", "",
+           "| per-call cost by probe method (ns) | site | entry + uretprobe | entry + return-site probes |",
+           "|---|---|---|---|"]
+    for build, m in methods.items():
+        md.append(f"| {build} build | {m['site']} | {m['uretprobe']:.0f} | {m['return-sites']:.0f} |")
+    md += ["", "| slowdown of the target | bare CPU | measured (CPU) | perfbpf's estimate |", "|---|---|---|---|"]
+    for e in estimates:
+        md.append(f"| {e['build']} build, {e['work']} | {e['bare_cpu_s'] * 1e3:.1f} ms | {e['measured_cpu_pct']:.1f}% | "
+                  f"{'>= ' if e['at_least'] else ''}{e['estimated_pct']:.1f}% |")
+    md += ["", "| target | measured | limit | |", "|---|---|---|---|"]
     for v in verdicts:
         md.append(f"| {v['target']} | {v['measured']:.3g} | {v['limit']:.3g} | {'PASS' if v['pass'] else 'FAIL'} |")
     (out / "latest.md").write_text("\n".join(md) + "\n")

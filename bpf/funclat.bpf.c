@@ -43,6 +43,14 @@ struct {
 	__type(value, __u64);
 } unreturned SEC(".maps");
 
+/* Threads that made probed calls and exited: their CPU time over the session. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FUNCLAT_MAX_THREADS);
+	__type(key, __u32); /* tid */
+	__type(value, struct funclat_thread_cpu);
+} thread_cpu SEC(".maps");
+
 static __always_inline bool is_target(__u32 tgid)
 {
 	return !filter_tgid || bpf_map_lookup_elem(&targets, &tgid);
@@ -141,8 +149,14 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (st) {
 		/* The thread's own user registers: where its stack pointer was when it exited. */
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		struct funclat_thread_cpu cpu = {
+			.start_ns = st->cpu_start_ns,
+			.end_ns = BPF_CORE_READ(task, se.sum_exec_runtime),
+			.tgid = tgid,
+		};
 
 		count_unreturned(st, 0 - BPF_CORE_READ(regs, sp));
+		bpf_map_update_elem(&thread_cpu, &tid, &cpu, BPF_ANY);
 		bpf_map_delete_elem(&stacks, &key);
 	}
 	/*

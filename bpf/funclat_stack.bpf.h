@@ -12,70 +12,7 @@
 #define FRAME_MASK (FUNCLAT_MAX_DEPTH - 1)
 _Static_assert((FUNCLAT_MAX_DEPTH & FRAME_MASK) == 0, "depth masks need a power of two");
 
-volatile __u32 phase = FUNCLAT_ATTACHING; /* enum funclat_phase, written by userspace */
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, FUNCLAT_RINGBUF_BYTES);
-} events SEC(".maps");
-
-/* Open calls per thread or goroutine; sized by userspace before load. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FUNCLAT_MAX_THREADS);
-	__type(key, struct funclat_key);
-	__type(value, struct funclat_stack);
-} stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FUNCLAT_LOSS_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-/* Per probe id: calls abandoned by longjmp or an exception (also in losses, summed). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
-	__type(key, __u32);
-	__type(value, __u64);
-} unwound SEC(".maps");
-
-/* Per probe id: returns of calls that were already running when the probes attached. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
-	__type(key, __u32);
-	__type(value, __u64);
-} attach_orphans SEC(".maps");
-
-/*
- * Calibrated cost of one probed call (entry and return probes, as its caller sees it) per
- * probe id, written by userspace before attaching; 0 when not calibrated.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
-	__type(key, __u32);
-	__type(value, __u64);
-} probe_cost SEC(".maps");
-
-/* Processes with goroutine stacks, which their exit must clear (they belong to no thread). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FUNCLAT_MAX_TGIDS);
-	__type(key, __u32); /* tgid */
-	__type(value, __u8);
-} go_tgids SEC(".maps");
-
-/* A zeroed stack to insert from: the value is larger than the 512-byte BPF stack. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct funclat_stack);
-} scratch SEC(".maps");
+#include "funclat_maps.bpf.h"
 
 struct frame_pos {
 	struct funclat_key key;
@@ -125,6 +62,8 @@ static __always_inline struct funclat_stack *stack_of(const struct frame_pos *po
 	st->depth = 0;
 	st->overflow = 0;
 	st->tgid = pos->key.tgid;
+	/* Where its CPU time stood: the overhead estimate compares probe cost with CPU time. */
+	st->cpu_start_ns = pos->key.goroutine ? 0 : BPF_CORE_READ(bpf_get_current_task_btf(), se.sum_exec_runtime);
 	bpf_map_update_elem(&stacks, &pos->key, st, BPF_NOEXIST);
 	st = bpf_map_lookup_elem(&stacks, &pos->key);
 	if (!st)

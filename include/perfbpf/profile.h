@@ -183,7 +183,10 @@ struct CalibrationInfo {
 
 // What profiling cost: the target (estimated from calibration) and perfbpf itself (measured).
 struct OverheadInfo {
-  double target_slowdown_pct = 0;  // sum over functions of overhead_pct
+  // How much slower the target ran, per call from the calibrated cost: (time with probes /
+  // time without - 1) x 100 for its most slowed thread, over that thread's span of probed calls
+  // (src/session/overhead_estimate.h). At least that much when slowdown_at_least.
+  double target_slowdown_pct = 0;
   double budget_pct = 5;           // --overhead-budget
   double perfbpf_cpu_s = 0;        // user + system CPU of perfbpf (getrusage)
   uint64_t perfbpf_peak_rss_bytes = 0;
@@ -193,6 +196,8 @@ struct OverheadInfo {
   uint64_t bpf_run_time_ns = 0;
   uint64_t bpf_run_count = 0;
   double completeness_pct = 100;   // received / (received + lost)
+  bool slowdown_at_least = false;  // the probes took nearly all of the thread's time: a lower bound
+  double probe_share_pct = 0;      // of that thread's active time, spent in probes
 };
 
 // ---- System resources (src/collect/*_collector): CPU and scheduler, block I/O, memory,

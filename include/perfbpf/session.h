@@ -47,6 +47,9 @@ struct SessionOptions {
   uint32_t max_threads = 8192;         // threads with an open probed call at once (-f)
   bool handle_signals = true;          // SIGINT/SIGTERM end the session (CLI); off for library use
   bool calibrate = true;               // subtract measured probe cost; false reports raw latency
+  // Return-site probes for every function (session/probe_plan.h), not only where uretprobes
+  // would break the target: for a target whose C++ or Go perfbpf cannot see (a wrapper).
+  bool return_sites = false;
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this
   bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
   unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling

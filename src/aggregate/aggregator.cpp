@@ -1,6 +1,7 @@
 #include "aggregate/aggregator.h"
 
 #include <algorithm>
+#include <map>
 
 namespace perfbpf {
 
@@ -23,6 +24,24 @@ void Aggregator::add(const CallRecord& record) {
   t.tgid = record.tgid;
   t.calls++;
   t.total_ns += corrected;
+  t.first_start = std::min(t.first_start, record.start_ns);
+  t.last_end = std::max(t.last_end, record.start_ns + record.duration_ns);
+}
+
+std::vector<ThreadSpan> Aggregator::thread_spans() const {
+  std::map<uint32_t, ThreadSpan> by_tid;
+  for (const PerFunction& f : functions_) {
+    for (const auto& [tid, t] : f.threads) {
+      auto [it, fresh] = by_tid.try_emplace(tid, ThreadSpan{tid, t.tgid, t.first_start, t.last_end, 0});
+      ThreadSpan& s = it->second;
+      s.first_ns = std::min(s.first_ns, t.first_start);
+      s.last_ns = std::max(s.last_ns, t.last_end);
+      s.calls += t.calls;
+    }
+  }
+  std::vector<ThreadSpan> out;
+  for (const auto& [tid, s] : by_tid) out.push_back(s);
+  return out;
 }
 
 void Aggregator::fill(std::vector<FunctionProfile>& functions) const {

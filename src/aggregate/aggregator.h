@@ -25,6 +25,14 @@ struct CallRecord {
   uint32_t nested_calls = 0;
 };
 
+// When a thread made its probed calls: from the first one's start to the last one's return.
+struct ThreadSpan {
+  uint32_t tid = 0, tgid = 0;
+  uint64_t first_ns = 0, last_ns = 0;  // CLOCK_MONOTONIC
+  uint64_t calls = 0;                  // over every function
+  uint64_t cpu_ns = 0;  // its CPU time from the first call on, when known (filled by the session)
+};
+
 // Each call is recorded twice: as measured (raw) and corrected, i.e. less the probe time
 // inside its interval (BIAS_NS of its probe) and the calibrated cost of every probed call
 // nested in it (CallRecord::nested_cost_ns), never below zero.
@@ -51,12 +59,15 @@ class Aggregator {
   void close_interval(double t_s, size_t max_intervals = 3600);
   // Each function's interval closed last (empty intervals before the first close).
   std::vector<FunctionInterval> last_intervals() const;
+  // Every thread that made a probed call, over all functions, by tid.
+  std::vector<ThreadSpan> thread_spans() const;
 
  private:
   struct ThreadTotals {
     uint32_t tgid = 0;
     uint64_t calls = 0;
     uint64_t total_ns = 0;
+    uint64_t first_start = UINT64_MAX, last_end = 0;
   };
   struct PerFunction {
     uint64_t bias_ns = 0;

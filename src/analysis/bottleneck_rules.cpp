@@ -691,8 +691,8 @@ void data_quality_rules(const Profile& p, std::vector<Bottleneck>& out) {
     b.id = "probe-overhead:target";
     b.category = "data-quality";
     b.severity = "medium";
-    b.title = fmt::format("the probes slowed the target ~{:.1f}%, over the {:.0f}% budget", o.target_slowdown_pct,
-                          o.budget_pct);
+    b.title = fmt::format("the probes slowed the target {}{:.1f}%, over the {:.0f}% budget",
+                          o.slowdown_at_least ? "at least " : "~", o.target_slowdown_pct, o.budget_pct);
     b.evidence = {"overhead.target_slowdown_pct", o.target_slowdown_pct, o.budget_pct, "%", 1,
                   costliest ? fmt::format("costliest probe: {} ({:.1f}%, {} calls, {} site)", display_name(*costliest),
                                           costliest->overhead_pct, costliest->calls, costliest->probe_site)

@@ -111,8 +111,12 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
                "Command mode: profile only the command's own process, not its descendants");
   app.add_flag("--no-calibrate", [&o](int64_t) { o.session.calibrate = false; },
                "Report latency as measured, probe cost included (no calibration)");
+  app.add_flag("--return-sites", o.session.return_sites,
+               "Time every function by probes on its return instructions, never uretprobes (perfbpf does so for "
+               "Go and for code a C++ exception can pass through; this is for targets started through a wrapper "
+               "it cannot see into). Costlier: docs/probe-cost.md");
   numbers.add(app, "--overhead-budget", o.session.overhead_budget_pct, limits::overhead_budget_pct,
-              "Warn when probes cost the target more than PCT % of the session's time");
+              "Warn when probes slow the target by more than PCT %");
   app.add_flag("--bpf-stats", o.session.bpf_stats,
                "Measure the BPF programs' own run time (kernel BPF stats; adds ~100 ns to every probe hit)");
   numbers.add(app, "--sample-freq", o.session.sample_freq, limits::sample_freq,

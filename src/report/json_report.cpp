@@ -307,7 +307,8 @@ StackProfile read_stacks(const Reader& r) {
 }
 
 json overhead_json(const OverheadInfo& o) {
-  return {{"target_slowdown_pct", o.target_slowdown_pct}, {"budget_pct", o.budget_pct},
+  return {{"target_slowdown_pct", o.target_slowdown_pct}, {"slowdown_at_least", o.slowdown_at_least},
+          {"probe_share_pct", o.probe_share_pct},         {"budget_pct", o.budget_pct},
           {"perfbpf_cpu_s", o.perfbpf_cpu_s},           {"perfbpf_peak_rss_bytes", o.perfbpf_peak_rss_bytes},
           {"bpf_stats", o.bpf_stats},                   {"bpf_run_time_ns", o.bpf_run_time_ns},
           {"bpf_run_count", o.bpf_run_count},
@@ -317,6 +318,10 @@ json overhead_json(const OverheadInfo& o) {
 OverheadInfo read_overhead(const Reader& r) {
   OverheadInfo o;
   o.target_slowdown_pct = r.num("target_slowdown_pct");
+  if (r.has("slowdown_at_least")) {  // absent before the per-thread estimate
+    o.slowdown_at_least = r.boolean("slowdown_at_least");
+    o.probe_share_pct = r.num("probe_share_pct");
+  }
   o.budget_pct = r.num("budget_pct");
   o.perfbpf_cpu_s = r.num("perfbpf_cpu_s");
   o.perfbpf_peak_rss_bytes = r.u64("perfbpf_peak_rss_bytes");

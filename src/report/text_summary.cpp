@@ -162,9 +162,13 @@ void write_probe_notes(const Profile& p, std::ostream& out) {
                        bias, p.calibration.from_cache ? "cached" : "fresh");
   }
   const OverheadInfo& o = p.overhead;
+  // As a factor once it is large: "~1.1x slower" reads better than "+110%".
+  const std::string slowdown =
+      o.target_slowdown_pct >= 100
+          ? fmt::format("{}{:.3g}x slower", o.slowdown_at_least ? "at least " : "~", 1 + o.target_slowdown_pct / 100)
+          : fmt::format("~{:.2f}% slower", o.target_slowdown_pct);
   if (o.target_slowdown_pct <= o.budget_pct) {
-    out << fmt::format("probe overhead: ~{:.2f}% of the session's time (budget {:.0f}%)\n", o.target_slowdown_pct,
-                       o.budget_pct);
+    out << fmt::format("probe overhead: the target ran {} (budget {:.0f}%)\n", slowdown, o.budget_pct);
     return;
   }
   std::vector<const FunctionProfile*> costly;
@@ -175,10 +179,10 @@ void write_probe_notes(const Profile& p, std::ostream& out) {
     names += fmt::format("{}{} ({:.1f}%, {} site)", i ? ", " : "", fit(costly[i]->demangled, 40), costly[i]->overhead_pct,
                          costly[i]->probe_site);
   out << fmt::format(
-      "WARNING: probes cost the target ~{:.1f}% of the session's time, over the {:.0f}% budget: {}. Probe fewer or "
-      "less frequent functions, sample instead, or rebuild with -fpatchable-function-entry=5 so probes sit on an "
-      "optimized NOP\n",
-      o.target_slowdown_pct, o.budget_pct, names);
+      "WARNING: the probes made the target run {} ({:.0f}% of its busiest thread's time in probes), over the {:.0f}% "
+      "budget: {}. Probe fewer or less frequent functions, sample instead, or rebuild with "
+      "-fpatchable-function-entry=5 so probes sit on an optimized NOP\n",
+      slowdown, o.probe_share_pct, o.budget_pct, names);
 }
 
 // ---- resources: the system section, pidstat/vmstat style

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <thread>
@@ -373,6 +374,33 @@ std::vector<uint64_t> FuncLatSession::unwound(size_t probes) const { return per_
 
 std::vector<uint64_t> FuncLatSession::in_flight_at_attach(size_t probes) const {
   return per_probe(skel_->maps.attach_orphans, probes);
+}
+
+std::map<uint32_t, uint64_t> FuncLatSession::thread_cpu_ns() const {
+  std::map<uint32_t, uint64_t> cpu;
+  int exited_fd = bpf_map__fd(skel_->maps.thread_cpu);
+  uint32_t tid = 0, next_tid = 0;
+  const uint32_t* prev_tid = nullptr;
+  while (bpf_map_get_next_key(exited_fd, prev_tid, &next_tid) == 0) {
+    tid = next_tid;
+    prev_tid = &tid;
+    funclat_thread_cpu t{};
+    if (bpf_map_lookup_elem(exited_fd, &tid, &t) == 0 && t.end_ns > t.start_ns) cpu[tid] = t.end_ns - t.start_ns;
+  }
+  // Live threads: the first field of schedstat is the same sum_exec_runtime.
+  int stacks_fd = bpf_map__fd(skel_->maps.stacks);
+  funclat_key key{}, next{};
+  const funclat_key* prev = nullptr;
+  while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    funclat_stack stack;
+    if (key.goroutine || bpf_map_lookup_elem(stacks_fd, &key, &stack) != 0 || !stack.cpu_start_ns) continue;
+    std::ifstream in("/proc/" + std::to_string(key.tgid) + "/task/" + std::to_string(key.tid) + "/schedstat");
+    uint64_t now = 0;
+    if (in >> now && now > stack.cpu_start_ns) cpu[key.tid] = now - stack.cpu_start_ns;
+  }
+  return cpu;
 }
 
 std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {

@@ -105,12 +105,14 @@ std::string find_return_sites(PlannedProbe& p, const FunctionCode& code, uint64_
   return "";
 }
 
-// Plans one function; returns why it cannot be probed ("" when P is ready).
+// Plans one function; returns why it cannot be probed ("" when P is ready). FORCED: the
+// method for calibration, whatever the function; ALL_RETURN_SITES: --return-sites.
 std::string plan_one(PlannedProbe& p, const std::string& exceptions_reason, ObjectFacts& facts,
-                     const ProbeMethod* forced) {
+                     const ProbeMethod* forced, bool all_return_sites) {
   ProbeTarget& t = p.target;
   p.go = !forced && facts.go(t.attach_path);
-  const bool need_code = forced ? *forced == ProbeMethod::ReturnSites : p.go || !exceptions_reason.empty();
+  const bool need_code = forced ? *forced == ProbeMethod::ReturnSites
+                                : p.go || !exceptions_reason.empty() || all_return_sites;
   FunctionCode code;
   uint64_t size = t.function.size;
   if (need_code) {
@@ -140,6 +142,9 @@ std::string plan_one(PlannedProbe& p, const std::string& exceptions_reason, Obje
   } else if (!exceptions_reason.empty() && (code.makes_calls || !code.decoded)) {
     p.method = ProbeMethod::ReturnSites;
     p.method_reason = "a C++ exception can pass through it (" + exceptions_reason + ")";
+  } else if (all_return_sites) {
+    p.method = ProbeMethod::ReturnSites;
+    p.method_reason = "--return-sites";
   } else {
     p.method = ProbeMethod::Uretprobe;
     p.method_reason = exceptions_reason.empty() ? "no C++ exceptions or Go in the process"
@@ -155,13 +160,14 @@ const char* probe_method_name(ProbeMethod method) {
   return method == ProbeMethod::ReturnSites ? "return-sites" : "uretprobe";
 }
 
-ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string& exceptions_reason) {
+ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string& exceptions_reason,
+                      bool all_return_sites) {
   ProbePlan plan;
   ObjectFacts facts;
   for (const ProbeTarget& t : targets) {
     PlannedProbe p;
     p.target = t;
-    std::string why = plan_one(p, exceptions_reason, facts, nullptr);
+    std::string why = plan_one(p, exceptions_reason, facts, nullptr, all_return_sites);
     if (why.empty())
       plan.probes.push_back(std::move(p));
     else
@@ -175,7 +181,7 @@ PlannedProbe plan_probe(const ProbeTarget& target, ProbeMethod method) {
   ObjectFacts facts;
   PlannedProbe p;
   p.target = target;
-  if (std::string why = plan_one(p, "", facts, &method); !why.empty())
+  if (std::string why = plan_one(p, "", facts, &method, false); !why.empty())
     throw Error("cannot probe " + target.function.demangled + ": " + why, "", EINVAL);
   return p;
 }

@@ -47,9 +47,11 @@ struct ProbePlan {
 };
 
 // EXCEPTIONS_REASON: why the target process can throw C++ exceptions, "" if it cannot
-// (object_kind.h: cxx_exceptions_reason). Throws Error when a function named without a
-// glob cannot be probed, or when nothing a spec matched can.
-ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string& exceptions_reason);
+// (object_kind.h: cxx_exceptions_reason). ALL_RETURN_SITES: return-site probes for every
+// function (--return-sites). Throws Error when a function named without a glob cannot be
+// probed, or when nothing a spec matched can.
+ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string& exceptions_reason,
+                      bool all_return_sites = false);
 
 // One function probed with METHOD whatever its kind (calibration probes its own functions
 // both ways). Throws Error when that cannot be done.

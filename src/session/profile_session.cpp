@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 #include "session/session_limits.h"
 #include "session/session_loop.h"
 #include "session/system_info.h"
+#include "session/overhead_estimate.h"
 #include "session/target_set.h"
 #include "session/probe_plan.h"
 #include "symbols/object_kind.h"
@@ -123,14 +125,20 @@ std::vector<FunctionProfile> describe_probes(const std::vector<PlannedProbe>& pr
   return functions;
 }
 
-void account_overhead(Profile& profile, double budget_pct, const FuncLatSession& bpf) {
+void account_overhead(Profile& profile, double budget_pct, const FuncLatSession& bpf, const Aggregator& aggregator,
+                      const std::map<uint32_t, uint64_t>& thread_cpu) {
   OverheadInfo& o = profile.overhead;
   o.budget_pct = budget_pct;
   const double session_ns = profile.session.duration_s * 1e9;
-  for (auto& f : profile.functions) {
+  for (auto& f : profile.functions)
     f.overhead_pct = session_ns > 0 ? 100.0 * static_cast<double>(f.calls + f.in_flight) * f.probe_cost_ns / session_ns : 0;
-    o.target_slowdown_pct += f.overhead_pct;
-  }
+  std::vector<ThreadSpan> spans = aggregator.thread_spans();
+  for (auto& s : spans)
+    if (auto it = thread_cpu.find(s.tid); it != thread_cpu.end()) s.cpu_ns = it->second;
+  SlowdownEstimate slowdown = estimate_slowdown(profile.functions, spans, session_ns);
+  o.target_slowdown_pct = slowdown.slowdown_pct;
+  o.slowdown_at_least = slowdown.at_least;
+  o.probe_share_pct = slowdown.probe_share_pct;
   rusage self{};
   getrusage(RUSAGE_SELF, &self);
   o.perfbpf_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
@@ -235,7 +243,7 @@ Profile run_session(const SessionOptions& options) {
 
   Profile profile;
   ProbePlan plan;
-  if (!targets.empty()) plan = plan_probes(targets, exceptions_reason(targets, ctx));
+  if (!targets.empty()) plan = plan_probes(targets, exceptions_reason(targets, ctx), options.return_sites);
   profile.skipped_functions = plan.skipped;
   if (options.calibrate && !plan.probes.empty()) profile.calibration = load_or_calibrate();
   profile.functions = describe_probes(plan.probes, profile.calibration);
@@ -323,7 +331,11 @@ Profile run_session(const SessionOptions& options) {
     for (const auto& r : bpf.attach(plan.probes, follow ? -1 : target_pid)) {
       const ProbeTarget& t = plan.probes[r.probe_id].target;
       refused[r.probe_id] = true;
-      late.push_back({t.function.demangled, t.object, errno_message("the kernel refused its probes", r.error), t.spec});
+      // 524 is the kernel's ENOTSUPP, which strerror does not know.
+      late.push_back({t.function.demangled, t.object,
+                      r.error == 524 ? std::string("the kernel refused its probes (ENOTSUPP: an instruction uprobes cannot handle)")
+                                     : errno_message("the kernel refused its probes", r.error),
+                      t.spec});
     }
     reject_unprobeable(late, targets);
     profile.skipped_functions.insert(profile.skipped_functions.end(), late.begin(), late.end());
@@ -440,6 +452,7 @@ Profile run_session(const SessionOptions& options) {
   const size_t probes = plan.probes.size();
   std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
                         orphans = bpf.in_flight_at_attach(probes);
+  const std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
   for (size_t i = 0; i < probes; i++) {
     profile.functions[i].in_flight = open[i];
     profile.functions[i].unwound = unwound[i];
@@ -457,7 +470,7 @@ Profile run_session(const SessionOptions& options) {
     profile.events.lost += n;
   }
 
-  account_overhead(profile, options.overhead_budget_pct, bpf);
+  account_overhead(profile, options.overhead_budget_pct, bpf, aggregator, thread_cpu);
   profile.analysis.alerts = alerts.all();
   profile.analysis = analyze_profile(profile, options.thresholds);
 

@@ -6,6 +6,7 @@
 //   funclat_target threads T N      T threads each call thread_work() N times
 //   funclat_target timed N US       timed_work() N times, each spinning US microseconds;
 //                                   prints the in-process p50 of the body duration in ns
+//                                   and the loop's whole time
 //   funclat_target lib N            workload_lib_call() (shared library) N times
 //   funclat_target fork N           a forked child calls leaf() N times; the parent N times;
 //                                   then an exec'd child runs "count N"
@@ -104,12 +105,14 @@ static int cmp_u64(const void *a, const void *b)
 
 static void run_timed(long n, long us)
 {
-	uint64_t *d = calloc((size_t)n, sizeof(*d));
+	uint64_t *d = calloc((size_t)n, sizeof(*d)), start;
 
 	if (!d)
 		exit(1);
+	start = now_ns();
 	for (long i = 0; i < n; i++)
 		d[i] = timed_work((uint64_t)us * 1000);
+	printf("timed_loop_ns=%llu\n", (unsigned long long)(now_ns() - start));
 	qsort(d, (size_t)n, sizeof(*d), cmp_u64);
 	uint64_t sum = 0;
 

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The funclat family's maps and the session phase, shared by its programs (funclat.bpf.c). */
+#ifndef PERFBPF_FUNCLAT_MAPS_BPF_H
+#define PERFBPF_FUNCLAT_MAPS_BPF_H
+
+volatile __u32 phase = FUNCLAT_ATTACHING; /* enum funclat_phase, written by userspace */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, FUNCLAT_RINGBUF_BYTES);
+} events SEC(".maps");
+
+/* Open calls per thread or goroutine; sized by userspace before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FUNCLAT_MAX_THREADS);
+	__type(key, struct funclat_key);
+	__type(value, struct funclat_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FUNCLAT_LOSS_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+/* Per probe id: calls abandoned by longjmp or an exception (also in losses, summed). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} unwound SEC(".maps");
+
+/* Per probe id: returns of calls that were already running when the probes attached. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} attach_orphans SEC(".maps");
+
+/*
+ * Calibrated cost of one probed call (entry and return probes, as its caller sees it) per
+ * probe id, written by userspace before attaching; 0 when not calibrated.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_cost SEC(".maps");
+
+/* Processes with goroutine stacks, which their exit must clear (they belong to no thread). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FUNCLAT_MAX_TGIDS);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} go_tgids SEC(".maps");
+
+/* A zeroed stack to insert from: the value is larger than the 512-byte BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct funclat_stack);
+} scratch SEC(".maps");
+
+#endif /* PERFBPF_FUNCLAT_MAPS_BPF_H */
