@@ -35,14 +35,6 @@ struct {
 	__type(value, __u8);
 } targets SEC(".maps");
 
-/* Calls still open when their thread exited (exit() inside a probed function, killed). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
-	__type(key, __u32); /* probe id */
-	__type(value, __u64);
-} unreturned SEC(".maps");
-
 /* Threads that made probed calls and exited: their CPU time over the session. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

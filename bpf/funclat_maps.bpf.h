@@ -33,6 +33,17 @@ struct {
 	__type(value, __u64);
 } unwound SEC(".maps");
 
+/*
+ * Per probe id: calls still open when their thread exited (exit() inside a probed function,
+ * killed), or whose return probe went while the session ended.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__type(key, __u32);
+	__type(value, __u64);
+} unreturned SEC(".maps");
+
 /* Per probe id: returns of calls that were already running when the probes attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -81,17 +81,58 @@ static __always_inline void count_for_probe(void *map, __u32 probe)
 		__sync_fetch_and_add(n, 1);
 }
 
-/* Drops the top frame: its call was left without a return (longjmp, exception, panic). */
+/*
+ * Drops the top frame: its call was left without a return (longjmp, exception, panic). While
+ * the session ends, links go one by one and a return can go unseen because its probe went
+ * first (a libc function's, inside a call of the program's): that call was in flight at the
+ * end, not unwound.
+ */
 static __always_inline void drop_top(struct funclat_stack *st)
 {
-	__u32 d = st->depth;
+	__u32 d = st->depth, probe;
 
 	if (!d)
 		return;
-	count_for_probe(&unwound, st->frames[(d - 1) & FRAME_MASK].probe_id);
-	count_loss(FUNCLAT_LOSS_UNWOUND);
+	probe = st->frames[(d - 1) & FRAME_MASK].probe_id;
+	if (phase == FUNCLAT_ENDING) {
+		count_for_probe(&unreturned, probe);
+	} else {
+		count_for_probe(&unwound, probe);
+		count_loss(FUNCLAT_LOSS_UNWOUND);
+	}
 	st->depth = d - 1;
 	st->overflow = 0; /* calls beyond the kept frames were deeper still: gone too */
+}
+
+#define KEEP_AT_LEVEL 0xffffffffu /* no probe id: see drop_left_frames */
+
+/*
+ * Drops the frames of calls the stack has already left: those deeper than LEVEL, and those
+ * at LEVEL unless KEEP_ALL, or unless they are probe KEEP's (a returning call's own frame).
+ */
+static __always_inline void drop_left_frames(struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
+{
+	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
+		struct funclat_frame *top;
+		__u32 d = st->depth;
+
+		if (!d)
+			break;
+		top = &st->frames[(d - 1) & FRAME_MASK];
+		if (top->level < level)
+			break; /* a caller, still running */
+		if (top->level == level && (keep_all || top->probe_id == keep))
+			break;
+		drop_top(st);
+	}
+}
+
+/* Whether the innermost open call's return address sits at LEVEL. */
+static __always_inline bool top_at(const struct funclat_stack *st, __u64 level)
+{
+	__u32 d = st->depth;
+
+	return d && st->frames[(d - 1) & FRAME_MASK].level == level;
 }
 
 /*
@@ -124,19 +165,9 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	st = stack_of(&pos, true);
 	if (!st)
 		return 1;
-	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
-		struct funclat_frame *top;
-
-		d = st->depth;
-		if (!d)
-			break;
-		top = &st->frames[(d - 1) & FRAME_MASK];
-		if (top->level < pos.level)
-			break; /* a caller, still running */
-		if (top->level == pos.level && !(cookie & FUNCLAT_F_GO) && tail_called_from(ctx->sp))
-			break;
-		drop_top(st);
-	}
+	drop_left_frames(st, pos.level, KEEP_AT_LEVEL, true);
+	if (top_at(st, pos.level) && ((cookie & FUNCLAT_F_GO) || !tail_called_from(ctx->sp)))
+		drop_left_frames(st, pos.level, KEEP_AT_LEVEL, false);
 	st->tid = (__u32)bpf_get_current_pid_tgid();
 	d = st->depth;
 	if (d >= FUNCLAT_MAX_DEPTH) {
@@ -219,20 +250,10 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	st = stack_of(&pos, false);
 	if (st) {
 		/* Frames deeper than this one, or another function's at its place, are gone. */
-		for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
-			struct funclat_frame *top;
-
-			d = st->depth;
-			if (!d)
-				break;
-			top = &st->frames[(d - 1) & FRAME_MASK];
-			if (top->level < pos.level || (top->level == pos.level && top->probe_id == probe))
-				break;
-			drop_top(st);
-		}
+		drop_left_frames(st, pos.level, probe, false);
 		d = st->depth;
 	}
-	if (d && st && st->frames[(d - 1) & FRAME_MASK].level == pos.level) {
+	if (st && top_at(st, pos.level)) {
 		complete_top(st, now);
 	} else if (!certain) {
 		return;

@@ -34,6 +34,11 @@ std::string read_until(int fd, const std::string& needle, int timeout_ms);
 // Polls CONDITION every 10 ms for up to TIMEOUT_MS: for what the kernel finishes asynchronously.
 bool eventually(const std::function<bool()>& condition, int timeout_ms = 2000);
 
+// A TCP port on 127.0.0.1 free a moment ago, for a server a test starts.
+int free_tcp_port();
+// One HTTP/1.0 GET to 127.0.0.1:PORT; the whole response, or "" when nothing answered.
+std::string http_get(int port, const std::string& path);
+
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();
 std::string temp_path(const std::string& name);  // unique path in a fresh temp directory

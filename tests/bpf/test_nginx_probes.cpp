@@ -1,10 +1,7 @@
 // Debian's nginx, started by the test, probed with --pid while ab loads it: the probes go in
 // and out with requests in flight, which must never show as lost entries; and every request
 // is counted against ab's own count.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -26,33 +23,11 @@ namespace {
 const std::vector<std::string> kFunctions = {"ngx_http_process_request", "ngx_http_core_run_phases",
                                              "ngx_http_finalize_request", "ngx_http_write_filter", "libc:writev"};
 
-bool answers(int port) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
-  close(s);
-  return ok;
-}
-
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
 // nginx with one worker, serving a static file from a directory of its own.
 class Nginx {
  public:
-  Nginx() : dir_(temp_path("nginx")), port_(free_port()) {
+  Nginx() : dir_(temp_path("nginx")), port_(free_tcp_port()) {
+    REQUIRE(port_ > 0);
     std::filesystem::create_directories(dir_ + "/www");
     std::filesystem::create_directories(dir_ + "/logs");
     std::ofstream(dir_ + "/www/index.html") << std::string(2000, 'x') << "\n";
@@ -65,7 +40,7 @@ class Nginx {
          << "  server { listen 127.0.0.1:" << port_ << "; location / { root " << dir_ << "/www; } }\n}\n";
     conf.close();
     master_ = spawn({"/usr/sbin/nginx", "-c", dir_ + "/nginx.conf", "-p", dir_});
-    REQUIRE(eventually([&] { return answers(port_); }, 10000));
+    REQUIRE(eventually([&] { return !http_get(port_, "/index.html").empty(); }, 10000));
     std::ifstream children("/proc/" + std::to_string(master_.pid) + "/task/" + std::to_string(master_.pid) + "/children");
     REQUIRE(children >> worker_);
   }
@@ -124,6 +99,7 @@ TEST_CASE("nginx under load: probes attach and detach mid-request without lost e
     // worker's one thread (finalize_request may sit twice on its stack).
     CHECK(f.in_flight_at_attach <= 2);
     CHECK(f.probe_method == "uretprobe");  // nginx is C: no exception can pass
+    CHECK(f.unwound == 0);                 // nor any longjmp
   }
   // A request is one writev; the two counts differ only by the requests the session's start
   // and end cut through.

@@ -2,10 +2,7 @@
 // net/http), C++ exceptions and longjmp through probed functions, and functions the kernel
 // cannot probe. Each workload runs once unprobed and once under perfbpf: exit code and output
 // must be the same, and every call counted against the workload's own counts.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -73,37 +70,6 @@ uint64_t lost(const Profile& p, const std::string& reason) {
   return it == p.events.lost_by_reason.end() ? 0 : it->second;
 }
 
-int free_port() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof(a);
-  REQUIRE(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  REQUIRE(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(s);
-  return ntohs(a.sin_port);
-}
-
-// One HTTP/1.0 GET; returns the response (empty when nothing answered).
-std::string http_get(int port, const std::string& path) {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string response;
-  if (connect(s, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    std::string req = "GET " + path + " HTTP/1.0\r\n\r\n";
-    if (write(s, req.data(), req.size()) == static_cast<ssize_t>(req.size())) {
-      char buf[4096];
-      for (ssize_t n; (n = read(s, buf, sizeof(buf))) > 0;) response.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(s);
-  return response;
-}
-
 }  // namespace
 
 TEST_CASE("Go: goroutines that move threads and stacks that grow under probed frames", "[bpf][go]") {
@@ -143,7 +109,8 @@ TEST_CASE("Go: a panic through a probed function is counted as unwound, never ti
 }
 
 TEST_CASE("Go net/http: every request the handler served is counted", "[bpf][go]") {
-  const int port = free_port();
+  const int port = free_tcp_port();
+  REQUIRE(port > 0);
   const std::string report = temp_path("http.json");
   Spawned server = spawn({perfbpf_bin(), "-q", "--sample-freq", "0", "--collectors", "none", "-f", "main.Handle", "-o",
                           report, "--", workload("go_target"), "http", std::to_string(port)});

@@ -156,13 +156,20 @@ TEST_CASE("probe cost: corrected or raw, and over-budget probes named", "[summar
   std::string s = render(p);
   CHECK_THAT(s, Catch::Contains("3 emulated"));
   CHECK_THAT(s, Catch::Contains("latencies less probe cost (emulated 669 ns"));
-  CHECK_THAT(s, Catch::Contains("probe overhead: ~1.20%"));
+  CHECK_THAT(s, Catch::Contains("probe overhead: the target ran ~1.20% slower"));
   CHECK_FALSE(Catch::Contains("over the").match(s));
 
   p.functions[2].overhead_pct = 7.5;
   p.overhead.target_slowdown_pct = 7.5;
   s = render(p);
-  CHECK_THAT(s, Catch::Contains("WARNING: probes cost the target ~7.5% of the session's time, over the 5% budget: middle (7.5%"));
+  p.overhead.probe_share_pct = 7;
+  s = render(p);
+  CHECK_THAT(s, Catch::Contains("WARNING: the probes made the target run ~7.50% slower (7% of its busiest thread's time "
+                                "in probes), over the 5% budget: middle (7.5%"));
+  // Probes that took nearly all of a thread's time give a lower bound, as a factor.
+  p.overhead.target_slowdown_pct = 1000;
+  p.overhead.slowdown_at_least = true;
+  CHECK_THAT(render(p), Catch::Contains("the target run at least 11x slower"));
 
   p.calibration = {};
   CHECK_THAT(render(p), Catch::Contains("latencies are raw"));
