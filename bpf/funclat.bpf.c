@@ -141,9 +141,9 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	if (st) {
 		/* The thread's own user registers: where its stack pointer was when it exited. */
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		/* Its CPU time, for the overhead estimate: probes cost CPU time. */
 		struct funclat_thread_cpu cpu = {
-			.start_ns = st->cpu_start_ns,
-			.end_ns = BPF_CORE_READ(task, se.sum_exec_runtime),
+			.cpu_ns = BPF_CORE_READ(task, se.sum_exec_runtime),
 			.tgid = tgid,
 		};
 

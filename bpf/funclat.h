@@ -161,14 +161,12 @@ struct funclat_stack {
 	__u32 overflow; /* calls open beyond FUNCLAT_MAX_DEPTH, not kept */
 	__u32 tgid;	/* owning process, so userspace can attribute in-flight calls */
 	__u32 tid;	/* thread that last ran it */
-	__u64 cpu_start_ns; /* thread: its CPU time (sum_exec_runtime) at its first probed call; 0 for a goroutine */
 	struct funclat_frame frames[FUNCLAT_MAX_DEPTH];
 };
 
 /* CPU time of a thread that made probed calls and exited (map "thread_cpu", key: tid). */
 struct funclat_thread_cpu {
-	__u64 start_ns; /* sum_exec_runtime at its first probed call */
-	__u64 end_ns;	/* sum_exec_runtime at its exit */
+	__u64 cpu_ns; /* its sum_exec_runtime at exit: all its life's CPU time */
 	__u32 tgid;
 	__u32 pad;
 };
@@ -181,8 +179,8 @@ struct funclat_thread_cpu {
 FUNCLAT_ASSERT(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_key) == 16, "funclat_key ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_frame) == 32, "funclat_frame ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 24 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_thread_cpu) == 24, "funclat_thread_cpu ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 16 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_thread_cpu) == 16, "funclat_thread_cpu ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_indirect) == 20, "funclat_indirect ABI changed");
 #undef FUNCLAT_ASSERT
 

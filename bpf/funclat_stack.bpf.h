@@ -62,8 +62,6 @@ static __always_inline struct funclat_stack *stack_of(const struct frame_pos *po
 	st->depth = 0;
 	st->overflow = 0;
 	st->tgid = pos->key.tgid;
-	/* Where its CPU time stood: the overhead estimate compares probe cost with CPU time. */
-	st->cpu_start_ns = pos->key.goroutine ? 0 : BPF_CORE_READ(bpf_get_current_task_btf(), se.sum_exec_runtime);
 	bpf_map_update_elem(&stacks, &pos->key, st, BPF_NOEXIST);
 	st = bpf_map_lookup_elem(&stacks, &pos->key);
 	if (!st)

@@ -30,7 +30,7 @@ struct ThreadSpan {
   uint32_t tid = 0, tgid = 0;
   uint64_t first_ns = 0, last_ns = 0;  // CLOCK_MONOTONIC
   uint64_t calls = 0;                  // over every function
-  uint64_t cpu_ns = 0;  // its CPU time from the first call on, when known (filled by the session)
+  uint64_t cpu_ns = 0;  // its CPU time during the session, when known (filled by the session)
 };
 
 // Each call is recorded twice: as measured (raw) and corrected, i.e. less the probe time

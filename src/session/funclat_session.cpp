@@ -8,13 +8,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <thread>
 
 #include "collect/bpf_maps.h"
 #include "collect/funclat_decoder.h"
+#include "collect/procfs.h"
 #include <linux/types.h>
 
 #include "funclat.h"
@@ -385,7 +385,7 @@ std::map<uint32_t, uint64_t> FuncLatSession::thread_cpu_ns() const {
     tid = next_tid;
     prev_tid = &tid;
     funclat_thread_cpu t{};
-    if (bpf_map_lookup_elem(exited_fd, &tid, &t) == 0 && t.end_ns > t.start_ns) cpu[tid] = t.end_ns - t.start_ns;
+    if (bpf_map_lookup_elem(exited_fd, &tid, &t) == 0) cpu[tid] = t.cpu_ns;
   }
   // Live threads: the first field of schedstat is the same sum_exec_runtime.
   int stacks_fd = bpf_map__fd(skel_->maps.stacks);
@@ -394,11 +394,8 @@ std::map<uint32_t, uint64_t> FuncLatSession::thread_cpu_ns() const {
   while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
     key = next;
     prev = &key;
-    funclat_stack stack;
-    if (key.goroutine || bpf_map_lookup_elem(stacks_fd, &key, &stack) != 0 || !stack.cpu_start_ns) continue;
-    std::ifstream in("/proc/" + std::to_string(key.tgid) + "/task/" + std::to_string(key.tid) + "/schedstat");
-    uint64_t now = 0;
-    if (in >> now && now > stack.cpu_start_ns) cpu[key.tid] = now - stack.cpu_start_ns;
+    if (key.goroutine) continue;
+    if (auto s = ProcFs().thread_schedstat(key.tgid, key.tid)) cpu[key.tid] = s->exec_ns;
   }
   return cpu;
 }

@@ -78,8 +78,8 @@ class FuncLatSession {
   std::vector<uint64_t> in_flight(size_t probes) const;  // per probe id: calls never returned
   std::vector<uint64_t> unwound(size_t probes) const;    // per probe id: left by longjmp or exception
   std::vector<uint64_t> in_flight_at_attach(size_t probes) const;  // per probe id: entered before attach
-  // CPU time each thread that made probed calls spent from its first one to its exit, or to
-  // now while it lives, ns by tid (goroutines are not threads: none for them).
+  // CPU time of each thread that made probed calls, in all its life (sum_exec_runtime): at its
+  // exit, or now while it lives; ns by tid (goroutines are not threads: none for them).
   std::map<uint32_t, uint64_t> thread_cpu_ns() const;
   std::vector<uint32_t> program_ids() const;  // for tests: freed one RCU grace period after destruction
   std::vector<uint32_t> link_ids() const;     // for tests: gone as soon as the session detaches

@@ -1,6 +1,6 @@
 // How much the probes slowed the target, per call from the calibrated cost: each thread's
 // probed calls cost it calls x cost; against the time it would have taken without them
-// (its CPU time since its first probed call, or its span of probed calls, less that cost),
+// (its CPU time during the session, or its span of probed calls, less that cost),
 // that is its slowdown; the target's is its most slowed thread's. A function called so often that the probes took nearly all of a thread's time
 // leaves too little to measure the rest by: then the figure is a lower bound, said so.
 #pragma once

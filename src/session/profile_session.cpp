@@ -125,6 +125,8 @@ std::vector<FunctionProfile> describe_probes(const std::vector<PlannedProbe>& pr
   return functions;
 }
 
+// THREAD_CPU: each thread's CPU time during the session (its life's, less what it had used when
+// the session began).
 void account_overhead(Profile& profile, double budget_pct, const FuncLatSession& bpf, const Aggregator& aggregator,
                       const std::map<uint32_t, uint64_t>& thread_cpu) {
   OverheadInfo& o = profile.overhead;
@@ -341,6 +343,15 @@ Profile run_session(const SessionOptions& options) {
     profile.skipped_functions.insert(profile.skipped_functions.end(), late.begin(), late.end());
   }
 
+  // What the target's threads had used of the CPU when the session began: the overhead
+  // estimate counts only their CPU time since (a command's threads all start later).
+  std::map<uint32_t, uint64_t> cpu_at_start;
+  if (scope == Scope::Pid && !plan.probes.empty()) {
+    ProcFs proc;
+    for (uint32_t tid : proc.threads(static_cast<uint32_t>(target_pid)))
+      if (auto s = proc.thread_schedstat(static_cast<uint32_t>(target_pid), tid)) cpu_at_start[tid] = s->exec_ns;
+  }
+
   profile.tool_version = PERFBPF_VERSION;
   profile.session.mode = scope_name(scope);
   profile.session.pid = target_pid;
@@ -452,7 +463,11 @@ Profile run_session(const SessionOptions& options) {
   const size_t probes = plan.probes.size();
   std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
                         orphans = bpf.in_flight_at_attach(probes);
-  const std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
+  std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
+  for (auto& [tid, ns] : thread_cpu) {
+    auto before = cpu_at_start.find(tid);
+    ns = before == cpu_at_start.end() ? ns : ns > before->second ? ns - before->second : 0;
+  }
   for (size_t i = 0; i < probes; i++) {
     profile.functions[i].in_flight = open[i];
     profile.functions[i].unwound = unwound[i];

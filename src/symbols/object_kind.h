@@ -8,7 +8,8 @@
 
 namespace perfbpf {
 
-// A Go binary or library: it has a .go.buildinfo or .gopclntab section. False when unreadable.
+// A Go binary or library: it has Go's build info or pclntab sections (.go.buildinfo,
+// .note.go.buildid, .gopclntab). False when unreadable.
 bool is_go_object(const std::string& path);
 
 // Whether PATH names (defines or imports) any of NAMES in .dynsym or .symtab, or needs a
