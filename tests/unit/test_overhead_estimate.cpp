@@ -37,7 +37,7 @@ TEST_CASE("slowdown: probes that took nearly everything give a lower bound, not 
   CHECK(e.probe_share_pct > 99);
 }
 
-TEST_CASE("slowdown: the most slowed thread is the target's; one call says nothing of a pace", "[overhead]") {
+TEST_CASE("slowdown: the most slowed thread is the target's, and one call says nothing of a pace", "[overhead]") {
   auto f = probed(2000, {{1, 1, 1, 0}, {2, 1, 501, 0}, {3, 1, 501, 0}});
   std::vector<ThreadSpan> spans = {{1, 1, 0, 500, 1},             // one call: judged over the session
                                    {2, 1, 0, 100'000'000, 501},   // 2 ms of probes in 100 ms
