@@ -27,6 +27,16 @@ struct AttachedProbes {
   std::vector<SkippedFunction> skipped;  // matched by a glob but not probeable, with why
 };
 
+// One completed call of a probed function, as the session saw it: for per-call tracing and
+// for pairing calls with a witness (perfbpf validate pairs each with the body's own clock).
+struct CallTiming {
+  uint32_t function = 0;      // index into Profile::functions (and AttachedProbes::names)
+  uint32_t tgid = 0, tid = 0; // the calling process and thread
+  uint64_t start_ns = 0;      // the entry probe's timestamp, CLOCK_MONOTONIC
+  uint64_t raw_ns = 0;        // entry to return as the probes measured it, their own time included
+  uint64_t corrected_ns = 0;  // raw less the calibrated probe time: what the histograms record
+};
+
 struct SessionOptions {
   // The target: exactly one of pid, command, cgroup and system_wide.
   std::vector<std::string> functions;  // -f [OBJECT:]PATTERN (pid and command mode)
@@ -64,6 +74,9 @@ struct SessionOptions {
   // What the analysis compares against; crossed during the session, each raises one alert.
   PerformanceThresholds thresholds;
   std::function<void(const Alert&)> on_alert;  // as each alert starts (the CLI prints it)
+  // Called with every completed call of a probed function, on the session's loop as it drains
+  // the ring buffer (a thread's calls in the order they return): keep it cheap.
+  std::function<void(const CallTiming&)> on_call;
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
 };

@@ -16,8 +16,7 @@ void Aggregator::add(const CallRecord& record) {
     return;
   }
   PerFunction& f = functions_[record.probe_id];
-  uint64_t probe_time = f.bias_ns + record.nested_cost_ns;
-  uint64_t corrected = record.duration_ns > probe_time ? record.duration_ns - probe_time : 0;
+  const uint64_t corrected = corrected_ns(record);
   f.raw.record(record.duration_ns);
   f.histogram.record(corrected);
   ThreadTotals& t = f.threads[record.tid];
@@ -42,6 +41,12 @@ std::vector<ThreadSpan> Aggregator::thread_spans() const {
   std::vector<ThreadSpan> out;
   for (const auto& [tid, s] : by_tid) out.push_back(s);
   return out;
+}
+
+uint64_t Aggregator::corrected_ns(const CallRecord& record) const {
+  if (record.probe_id >= functions_.size()) return 0;
+  const uint64_t probe_time = functions_[record.probe_id].bias_ns + record.nested_cost_ns;
+  return record.duration_ns > probe_time ? record.duration_ns - probe_time : 0;
 }
 
 void Aggregator::fill(std::vector<FunctionProfile>& functions) const {

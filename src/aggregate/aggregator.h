@@ -41,6 +41,8 @@ class Aggregator {
   explicit Aggregator(size_t probe_count, std::vector<uint64_t> bias_ns = {});
 
   void add(const CallRecord& record);  // the hot path: must sustain >= 1M records/s on one core
+  // RECORD's duration as add() records it in the corrected histogram (0 for an unknown probe).
+  uint64_t corrected_ns(const CallRecord& record) const;
 
   size_t probe_count() const { return functions_.size(); }
   uint64_t received() const { return received_; }

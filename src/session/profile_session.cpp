@@ -278,7 +278,11 @@ Profile run_session(const SessionOptions& options) {
   settings.shared_targets_fd = targets_fd;
   settings.max_threads = options.max_threads;
   settings.bpf_stats = options.bpf_stats;
-  FuncLatSession bpf(settings, [&aggregator](const CallRecord& r) { aggregator.add(r); });
+  FuncLatSession bpf(settings, [&aggregator, &options](const CallRecord& r) {
+    aggregator.add(r);
+    if (options.on_call && r.probe_id < aggregator.probe_count())
+      options.on_call({r.probe_id, r.tgid, r.tid, r.start_ns, r.duration_ns, aggregator.corrected_ns(r)});
+  });
   bpf.set_probe_costs(cost);
   std::optional<CpuSampler> sampler;
   Symbolizer symbols;
