@@ -183,6 +183,12 @@ int run_validate(const CliOptions& options, std::ostream& out) {
     out << fmt::format("{}  {:<10} {}: {} vs {} (tolerance {}; {})\n", verdict, c.category, c.name,
                        value(c.measured, c.unit), value(c.expected, c.unit), value(c.tolerance, c.unit), c.detail);
   }
+  for (const auto& t : r.probe_time)
+    out << fmt::format(
+        "\nprobe time inside a call, {} site: {} warm (calibrated, subtracted); {} more on cold caches "
+        "(median of {} calls after writing {} MiB, spread {}), left in such calls",
+        t.site, format_duration_ns(t.calibrated_bias_ns), format_duration_ns(t.cold_excess_ns), t.cold_calls,
+        t.evicted_bytes >> 20, format_duration_ns(t.cold_spread_ns));
   out << fmt::format("\n{} passed, {} failed, {} skipped of {} checks: success rate {:.1f}%, verdict {}\n", r.passed,
                      r.failed, r.skipped, r.checks.size(), 100 * r.success_rate, r.all_passed() ? "PASS" : "FAIL");
   if (!options.json_path.empty()) write_output_file(options.json_path, "--json", to_json(r).dump(2) + "\n");

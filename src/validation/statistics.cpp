@@ -26,23 +26,6 @@ double mean(const std::vector<double>& v) {
   return v.empty() ? 0 : std::accumulate(v.begin(), v.end(), 0.0) / static_cast<double>(v.size());
 }
 
-double trimmed_mean(const std::vector<HistogramBucket>& buckets, double lo, double hi) {
-  double total = 0;
-  for (const auto& b : buckets) total += static_cast<double>(b.count);
-  const double from = lo * total, to = hi * total;
-  double seen = 0, sum = 0, kept = 0;
-  for (const auto& b : buckets) {
-    const double lower = static_cast<double>(LatencyHistogram::bucket_lower(LatencyHistogram::bucket_index(b.upper_ns)));
-    const double mid = (lower + static_cast<double>(b.upper_ns)) / 2;
-    // The part of this bucket's count that lies inside [from, to) of the cumulative count.
-    const double take = std::max(0.0, std::min(seen + static_cast<double>(b.count), to) - std::max(seen, from));
-    sum += take * mid;
-    kept += take;
-    seen += static_cast<double>(b.count);
-  }
-  return kept > 0 ? sum / kept : 0;
-}
-
 double coefficient_of_variation(const std::vector<double>& v) {
   if (v.size() < 2) return 0;
   double m = mean(v), ss = 0;

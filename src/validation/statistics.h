@@ -3,14 +3,9 @@
 
 #include <vector>
 
-#include "perfbpf/histogram.h"
-
 namespace perfbpf::validation {
 
 double mean(const std::vector<double>& v);
-// Mean of the values between the LO and HI quantiles of a histogram, each bucket counted at
-// its midpoint: a run's typical latency with preempted outliers left out.
-double trimmed_mean(const std::vector<HistogramBucket>& buckets, double lo = 0.05, double hi = 0.95);
 // Sample standard deviation / mean; 0 for fewer than two values or a zero mean.
 double coefficient_of_variation(const std::vector<double>& v);
 // Two-sided permutation test on the difference of means: the share of all relabellings of

@@ -13,32 +13,51 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
-#include <sstream>
+#include <memory>
+#include <new>
 
+#include "collect/procfs.h"
 #include "perfbpf/error.h"
-#include "perfbpf/session.h"
 
 namespace {
 
-uint64_t now_ns() {
+uint64_t read_clock(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000u + static_cast<uint64_t>(ts.tv_nsec);
 }
+uint64_t now_ns() { return read_clock(CLOCK_MONOTONIC); }
+uint64_t thread_cpu_ns() { return read_clock(CLOCK_THREAD_CPUTIME_ID); }
+
+// What the next body writes first when the caches are to be cold (WorkloadSpec::cold).
+char* g_evict = nullptr;
+size_t g_evict_bytes = 0;
 
 }  // namespace
 
-// The function under test: spins for SPIN_NS and records how long its body really took.
-extern "C" __attribute__((noinline, used)) void perfbpf_validate_plain(uint64_t spin_ns, uint64_t* truth) {
-  uint64_t start = now_ns(), end;
-  do end = now_ns();
-  while (end - start < spin_ns);
-  *truth = end - start;
+// The function under test: spins for SPIN_NS and records its body's own clocks. The wall
+// window holds the CPU-clock window, so wall less CPU can only over-count the body's off-CPU time.
+extern "C" __attribute__((noinline, used)) void perfbpf_validate_plain(uint64_t spin_ns,
+                                                                        perfbpf::validation::CallTruth* truth) {
+  const uint64_t start = now_ns(), cpu_start = thread_cpu_ns();
+  for (size_t i = 0; i < g_evict_bytes; i += 64 /* a cache line */) g_evict[i]++;
+  while (now_ns() - start < spin_ns) {
+  }
+  truth->body_cpu_ns = thread_cpu_ns() - cpu_start;
+  truth->body_end_ns = now_ns();
+  truth->body_start_ns = start;
 }
-extern "C" void perfbpf_validate_optimized(uint64_t spin_ns, uint64_t* truth);
+extern "C" void perfbpf_validate_optimized(uint64_t spin_ns, perfbpf::validation::CallTruth* truth);
 
 namespace perfbpf::validation {
 namespace {
+
+// What the child tells the parent besides its calls, at the head of the shared memory.
+struct ChildFacts {
+  uint64_t vm_rss_bytes = 0;
+  uint64_t clock_read_ns = 0;
+  uint64_t run_before_ns = 0, wait_before_ns = 0, run_after_ns = 0, wait_after_ns = 0;
+};
 
 double rusage_children_cpu_s() {
   rusage ru{};
@@ -47,23 +66,19 @@ double rusage_children_cpu_s() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// utime + stime of a process that has exited but is not reaped yet.
-double proc_cpu_s(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t after_comm = stat.rfind(')');
-  if (after_comm == std::string::npos) return 0;
-  std::istringstream fields(stat.substr(after_comm + 2));
-  std::string f;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; fields >> f; i++) {  // field 3 is the state
-    if (i == 14) utime = std::stoull(f);
-    if (i == 15) {
-      stime = std::stoull(f);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+// The calling thread's time on a CPU and runnable waiting for one, in ns, from its schedstat,
+// with plain system calls: this runs in a forked child.
+void self_schedstat(uint64_t& run, uint64_t& wait) {
+  char buf[128];
+  int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  char* end = nullptr;
+  run = strtoull(buf, &end, 10);
+  wait = strtoull(end, nullptr, 10);
 }
 
 // VmRSS from /proc/self/status with plain system calls: this runs in a forked child.
@@ -79,21 +94,67 @@ uint64_t self_vm_rss_bytes() {
   return line ? strtoull(line + 6, nullptr, 10) * 1024 : 0;
 }
 
-[[noreturn]] void child_main(const WorkloadSpec& spec, uint64_t* truth, int go_fd) {
+// The body's clock cannot place its boundaries finer than one clock read: the median of
+// back-to-back reads.
+uint64_t median_clock_read_ns() {
+  uint64_t d[1001];
+  for (auto& x : d) {
+    const uint64_t a = now_ns();
+    x = now_ns() - a;
+  }
+  std::nth_element(d, d + 500, d + 1001);
+  return d[500];
+}
+
+[[noreturn]] void child_main(const WorkloadSpec& spec, ChildFacts* facts, CallTruth* truth, int go_fd) {
+  facts->clock_read_ns = median_clock_read_ns();  // while the parent attaches
+  if (spec.evict_bytes && !spec.cold.empty()) {
+    void* p = mmap(nullptr, spec.evict_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) _exit(3);
+    memset(p, 0, spec.evict_bytes);  // faulted in now, not inside a timed call
+    g_evict = static_cast<char*>(p);
+  }
   char go;
   if (read(go_fd, &go, 1) != 1) _exit(1);  // the parent gave up
   if (spec.touch_bytes) {
     void* p = mmap(nullptr, spec.touch_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) _exit(2);
     memset(p, 1, spec.touch_bytes);  // every page faulted in; freed at exit
-    truth[spec.body_ns.size()] = self_vm_rss_bytes();
+    facts->vm_rss_bytes = self_vm_rss_bytes();
   }
   auto fn = spec.site == Site::Optimized ? perfbpf_validate_optimized : perfbpf_validate_plain;
-  for (size_t i = 0; i < spec.body_ns.size(); i++) fn(spec.body_ns[i], &truth[i]);
+  self_schedstat(facts->run_before_ns, facts->wait_before_ns);
+  for (size_t i = 0; i < spec.body_ns.size(); i++) {
+    CallTruth& t = truth[i];
+    // The CPU-clock window holds the wall window: CPU time can only over-count the call's.
+    g_evict_bytes = g_evict && i < spec.cold.size() && spec.cold[i] ? spec.evict_bytes : 0;
+    const uint64_t cpu_start = thread_cpu_ns();
+    t.call_start_ns = now_ns();
+    fn(spec.body_ns[i], &t);
+    t.call_end_ns = now_ns();
+    t.call_cpu_ns = thread_cpu_ns() - cpu_start;
+  }
+  self_schedstat(facts->run_after_ns, facts->wait_after_ns);
   _exit(0);
 }
 
 }  // namespace
+
+uint64_t CallTruth::off_cpu_outside_body_ns() const {
+  const int64_t call_off = static_cast<int64_t>(call_end_ns - call_start_ns) - static_cast<int64_t>(call_cpu_ns);
+  const int64_t body_off = static_cast<int64_t>(body_ns()) - static_cast<int64_t>(body_cpu_ns);
+  return static_cast<uint64_t>(std::max<int64_t>(0, call_off - std::max<int64_t>(0, body_off)));
+}
+
+uint64_t cache_evicting_bytes() {
+  uint64_t largest = 0;
+  for (int i = 0; i < 8; i++) {
+    std::ifstream in("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(i) + "/size");
+    uint64_t kib = 0;
+    if (in >> kib) largest = std::max(largest, kib * 1024);  // "32768K"
+  }
+  return largest ? std::clamp<uint64_t>(2 * largest, 8 << 20, 1ull << 30) : 64 << 20;
+}
 
 const char* site_name(Site site) { return site == Site::Optimized ? "optimized" : "plain"; }
 
@@ -105,23 +166,27 @@ uint64_t exact_quantile(std::vector<uint64_t> values, double q) {
 }
 
 WorkloadRun run_workload(const WorkloadSpec& spec) {
-  const size_t bytes = (spec.body_ns.size() + 1) * sizeof(uint64_t);  // the last slot: VmRSS
+  const size_t bytes = sizeof(ChildFacts) + spec.body_ns.size() * sizeof(CallTruth);
   void* shared = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (shared == MAP_FAILED) throw Error(errno_message("mmap", errno), "", errno);
-  auto* truth = static_cast<uint64_t*>(shared);
+  auto* facts = new (shared) ChildFacts;
+  auto* truth = reinterpret_cast<CallTruth*>(static_cast<char*>(shared) + sizeof(ChildFacts));
+  std::uninitialized_default_construct_n(truth, spec.body_ns.size());
   int go[2];
   if (pipe(go) != 0) {
     munmap(shared, bytes);
     throw Error(errno_message("pipe", errno), "", errno);
   }
+  const ProcFs proc;
   const double rusage_before = rusage_children_cpu_s();
   pid_t child = fork();
   if (child == 0) {
     close(go[1]);
-    child_main(spec, truth, go[0]);
+    child_main(spec, facts, truth, go[0]);
   }
   close(go[0]);
   WorkloadRun run;
+  run.calls.reserve(spec.body_ns.size());
   try {
     if (child < 0) throw Error(errno_message("fork", errno), "", errno);
     SessionOptions options;
@@ -130,6 +195,7 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     options.handle_signals = false;
     options.sample_freq = 0;  // sampling interrupts would land in the timed calls
     options.collectors = spec.collectors;
+    options.on_call = [&run](const CallTiming& c) { run.calls.push_back(c); };
     options.on_attached = [&](const AttachedProbes&) {
       if (write(go[1], "g", 1) != 1) throw Error(errno_message("cannot start the validation workload", errno));
     };
@@ -141,12 +207,17 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     throw;
   }
   close(go[1]);
-  run.proc_cpu_s = proc_cpu_s(child);
+  // The child has exited (the session ended with it) but is not reaped: its /proc files stay.
+  if (auto stat = proc.stat(static_cast<uint32_t>(child)))
+    run.proc_cpu_s = static_cast<double>(clock_ticks_to_ns(stat->utime_ticks + stat->stime_ticks)) / 1e9;
   int status = 0;
   waitpid(child, &status, 0);
   run.rusage_cpu_s = rusage_children_cpu_s() - rusage_before;
-  run.truth_ns.assign(truth, truth + spec.body_ns.size());
-  run.vm_rss_bytes = truth[spec.body_ns.size()];
+  run.truth.assign(truth, truth + spec.body_ns.size());
+  run.vm_rss_bytes = facts->vm_rss_bytes;
+  run.clock_read_ns = facts->clock_read_ns;
+  run.calls_run_ns = facts->run_after_ns - facts->run_before_ns;
+  run.calls_wait_ns = facts->wait_after_ns - facts->wait_before_ns;
   munmap(shared, bytes);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the validation workload failed", "run perfbpf validate with -v");

@@ -1,6 +1,6 @@
 // The validation workload: a child process (a fork of this one) that calls a function of
-// known body time on request, recording each body's duration in memory shared with the
-// parent, which profiles it meanwhile.
+// known body time on request, recording each call's own clocks in memory shared with the
+// parent, which profiles it meanwhile and keeps every call the probes measured.
 #pragma once
 
 #include <sys/types.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "perfbpf/profile.h"
+#include "perfbpf/session.h"
 
 namespace perfbpf::validation {
 
@@ -21,19 +22,50 @@ struct WorkloadSpec {
   Site site = Site::Plain;
   std::vector<uint64_t> body_ns;  // one call per entry, spinning that long
   uint64_t touch_bytes = 0;       // memory the child allocates and touches before its calls
+  // Calls whose body first writes EVICT_BYTES of memory (one byte a cache line), evicting
+  // the caches, so the return probe that follows runs on cold caches. Empty: none.
+  std::vector<bool> cold;
+  uint64_t evict_bytes = 0;
   std::vector<std::string> collectors;  // resource collectors in the session; none by default
+};
+
+// What one call measured of itself, in the child. CLOCK_MONOTONIC (the probes' clock) and the
+// thread's CPU clock, in ns.
+struct CallTruth {
+  // Read by the body: its first and last clock reads, and the thread's CPU time between them.
+  // The probes' window holds the body's.
+  uint64_t body_start_ns = 0, body_end_ns = 0;
+  uint64_t body_cpu_ns = 0;
+  // Read by the caller outside the probes' window: wall clock around the call, and the CPU
+  // clock around that (so CPU time here can only over-count the call's).
+  uint64_t call_start_ns = 0, call_end_ns = 0;
+  uint64_t call_cpu_ns = 0;
+
+  uint64_t body_ns() const { return body_end_ns - body_start_ns; }
+  // Time the thread was provably off CPU during the call but outside its body (preempted,
+  // or its vCPU stolen): at least the call's off-CPU time less at most the body's.
+  uint64_t off_cpu_outside_body_ns() const;
 };
 
 struct WorkloadRun {
   Profile profile;                 // what perfbpf measured
-  std::vector<uint64_t> truth_ns;  // what each body measured of itself, in call order
+  std::vector<CallTruth> truth;    // what each call measured of itself, in call order
+  std::vector<CallTiming> calls;   // every call the session saw, as it saw them
+  uint64_t clock_read_ns = 0;      // median cost of one clock_gettime in the child
   double proc_cpu_s = 0;           // utime + stime from /proc/PID/stat at exit
   double rusage_cpu_s = 0;         // getrusage(RUSAGE_CHILDREN) delta over the run
+  // The child's thread over its calls, from its own /proc/thread-self/schedstat: time on a CPU
+  // and time runnable waiting for one (the kernel's sum_exec_runtime and run_delay).
+  uint64_t calls_run_ns = 0, calls_wait_ns = 0;
   uint64_t vm_rss_bytes = 0;       // the child's VmRSS after touching, read by itself
 };
 
 // Forks the workload, profiles its function with a real session, returns both sides.
 WorkloadRun run_workload(const WorkloadSpec& spec);
+
+// Twice the largest CPU cache (sysfs), what a body writes to leave the caches cold; 64 MiB when
+// sysfs does not say.
+uint64_t cache_evicting_bytes();
 
 // Nearest-rank quantile of unsorted values.
 uint64_t exact_quantile(std::vector<uint64_t> values, double q);

@@ -1,0 +1,77 @@
+#include "validation/paired_calls.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace perfbpf::validation {
+namespace {
+
+double median_of(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t mid = v.size() / 2;
+  return v.size() % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
+}
+
+// Nearest rank, as validation's other quantiles.
+double quantile_of(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t rank = std::max<size_t>(1, static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))));
+  return v[std::min(rank, v.size()) - 1];
+}
+
+}  // namespace
+
+PairedCalls pair_calls(const std::vector<CallTruth>& truth, std::vector<CallTiming> records) {
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
+  PairedCalls out;
+  out.calls = truth.size();
+  size_t r = 0;
+  for (size_t i = 0; i < truth.size(); i++) {
+    const CallTruth& t = truth[i];
+    // Records that ended before this body began held none of the bodies still to come.
+    while (r < records.size() && records[r].start_ns + records[r].raw_ns < t.body_end_ns) {
+      out.unmatched_records++;
+      r++;
+    }
+    if (r == records.size()) break;
+    const CallTiming& c = records[r];
+    if (c.start_ns > t.body_start_ns) continue;  // no record holds this body: unpaired
+    out.paired.push_back({i, static_cast<int64_t>(c.corrected_ns) - static_cast<int64_t>(t.body_ns()),
+                          t.off_cpu_outside_body_ns(), t.body_start_ns - c.start_ns,
+                          c.start_ns + c.raw_ns - t.body_end_ns});
+    r++;
+  }
+  out.unmatched_records += records.size() - r;
+  return out;
+}
+
+ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged_calls, double quantile) {
+  auto judged_call = [&](size_t call) { return call < judged_calls.size() && judged_calls[call]; };
+  ErrorSummary s;
+  s.quantile = quantile;
+  std::vector<double> errors;
+  for (const auto& p : calls.paired)
+    if (judged_call(p.call)) errors.push_back(static_cast<double>(p.error_ns));
+  s.judged = errors.size();
+  s.median_ns = median_of(errors);
+  std::vector<double> deviations;
+  for (double e : errors) deviations.push_back(std::fabs(e - s.median_ns));
+  s.spread_ns = 1.4826 * median_of(deviations);
+  std::vector<double> judged;
+  for (const auto& p : calls.paired) {
+    if (!judged_call(p.call)) continue;
+    const double error = static_cast<double>(p.error_ns);
+    const double credit = std::min(static_cast<double>(p.off_cpu_outside_ns), std::max(0.0, error - s.median_ns));
+    if (credit > 0) {
+      s.preempted++;
+      s.preempted_ns += static_cast<uint64_t>(credit);
+    }
+    judged.push_back(std::fabs(error - credit));
+  }
+  s.high_ns = quantile_of(judged, quantile);
+  return s;
+}
+
+}  // namespace perfbpf::validation
