@@ -6,6 +6,8 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -88,6 +90,27 @@ std::string http_get(int port, const std::string& path) {
   }
   close(s);
   return response;
+BusyCpus::BusyCpus(int cpus)
+    : process_(spawn({"/usr/bin/stress-ng", "--cpu", std::to_string(cpus), "--timeout", "900", "--quiet"})) {
+  // An exec that failed exits at once; a stress-ng that runs has forked its workers by then.
+  usleep(200000);
+  if (!running()) {
+    Finished f = finish(process_);
+    throw std::runtime_error("stress-ng did not start (exit " + std::to_string(f.exit_code) + "): " + f.err +
+                             " (install it: scripts/bootstrap.sh)");
+  }
+}
+
+BusyCpus::~BusyCpus() {
+  if (process_.pid <= 0) return;
+  kill(process_.pid, SIGTERM);  // stress-ng stops its workers and exits
+  finish(process_);
+}
+
+bool BusyCpus::running() const {
+  siginfo_t info{};  // WNOWAIT: an exited stress-ng stays for finish() to reap
+  return process_.pid > 0 && waitid(P_PID, static_cast<id_t>(process_.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         info.si_pid == 0;
 }
 
 std::string workload(const std::string& name) { return std::string(PERFBPF_WORKLOADS) + "/" + name; }

@@ -38,6 +38,20 @@ bool eventually(const std::function<bool()>& condition, int timeout_ms = 2000);
 int free_tcp_port();
 // One HTTP/1.0 GET to 127.0.0.1:PORT; the whole response, or "" when nothing answered.
 std::string http_get(int port, const std::string& path);
+// `stress-ng --cpu N` for as long as it lives: a machine another process keeps busy, as CI
+// runners and shared VMs are. Throws when stress-ng cannot start (scripts/bootstrap.sh
+// installs it).
+class BusyCpus {
+ public:
+  explicit BusyCpus(int cpus = 1);
+  ~BusyCpus();
+  BusyCpus(const BusyCpus&) = delete;
+  BusyCpus& operator=(const BusyCpus&) = delete;
+  bool running() const;  // still spinning: the load lasted as long as it was meant to
+
+ private:
+  Spawned process_;
+};
 
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();
