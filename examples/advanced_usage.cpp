@@ -116,8 +116,7 @@ int run(const std::string& output_dir) {
   for (int round = 0; round < 3; round++) {
     profiler.profile_function("crunch_numbers", crunch_numbers, 20 /* rounds */);
 
-    std::vector<char> buffer;
-    profiler.profile_function("allocate_buffer", [&] { buffer = allocate_buffer(32u << 20 /* 32 MiB */); });
+    std::vector<char> buffer = profiler.profile_function("allocate_buffer", allocate_buffer, 32u << 20 /* 32 MiB */);
 
     // A call timed by hand: start and stop around code that is not one function call.
     const uint64_t id = profiler.start_function_profiling("write_and_sync");

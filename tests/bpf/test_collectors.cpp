@@ -270,9 +270,9 @@ TEST_CASE("profiler: monitoring this process with the BPF collectors follows its
 
 TEST_CASE("profiler: profile_function splits the calling thread's off-CPU time by why", "[bpf][collectors]") {
   PerformanceProfiler profiler;
-  ProfilingMetrics m;
   for (int i = 0; i < 5; i++)
-    m = profiler.profile_function("sleeper", [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+    profiler.profile_function("sleeper", [] { std::this_thread::sleep_for(std::chrono::milliseconds(20)); });
+  const ProfilingMetrics m = profiler.metrics("sleeper");
   REQUIRE(m.off_cpu_measured);
   const double slept = static_cast<double>(m.off_cpu_ns.sleep), wall = m.total_time * 1e9;
   INFO("asleep " << slept << " ns of " << wall << " ns in the calls; cpu " << m.cpu_time * 1e9);
