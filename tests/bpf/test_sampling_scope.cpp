@@ -5,11 +5,10 @@
 
 #include <catch2/catch.hpp>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <set>
-#include <thread>
 
 #include "perfbpf/session.h"
 #include "process.h"
@@ -60,11 +59,13 @@ TEST_CASE("system-wide sampling sees processes nobody named, never perfbpf", "[b
   SessionOptions o = sampling_only();
   o.system_wide = true;
   o.duration_s = 1.0;
-  Profile p;
-  std::thread session([&] { p = run_session(o); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  test::Finished spin = test::run({workload("resource_target"), "spin", "1", "500"});
-  session.join();
+  // Started once sampling is attached, however long attaching takes on a busy machine; it
+  // spins 300 ms of its own CPU time, sampled whenever it gets a CPU within the second.
+  std::optional<test::Spawned> spinner;
+  o.on_attached = [&](const AttachedProbes&) { spinner = test::spawn({workload("resource_target"), "spin", "1", "300"}); };
+  Profile p = run_session(o);
+  REQUIRE(spinner);
+  test::Finished spin = test::finish(*spinner);
   REQUIRE(spin.exit_code == 0);
   std::set<uint32_t> tgids = sampled_tgids(p);
   CHECK(tgids.count(static_cast<uint32_t>(getpid())) == 0);
