@@ -17,12 +17,15 @@
 //                                   and prints the mean cost of one call (bench/)
 //   funclat_target wait-timed N US  waits for a line on stdin, then "timed N US"
 //   funclat_target wait-lib N       waits for a line on stdin, then "lib N"
-//   funclat_target shares MS        spends MS ms of CPU, 3/4 in spin_three(), 1/4 in spin_one()
-//   funclat_target syscalls MS      spends MS ms in getppid() system calls from in_syscalls()
+//   funclat_target shares MS        spends MS ms of CPU time, 3/4 in spin_three(), 1/4 in
+//                                   spin_one(), and prints each one's CPU time
+//   funclat_target syscalls MS      spends MS ms of CPU time in getppid() system calls from
+//                                   in_syscalls()
 //   funclat_target sleep N MS       sleeper() sleeps N times MS ms (nanosleep), timed in-process
 //   funclat_target jit N            runs N iterations of a loop it wrote into anonymous memory,
 //                                   announced in /tmp/perf-PID.map as jit_spin (x86-64)
-//   funclat_target inlined MS       MS ms in hot_inner(), inlined into outer_with_inlined()
+//   funclat_target inlined MS       MS ms of CPU time in hot_inner(), inlined into
+//                                   outer_with_inlined()
 //   funclat_target detect-probe     calls leaf() until one call is slow (a probe was
 //                                   attached) and prints when, CLOCK_MONOTONIC ns (bench/)
 #define _GNU_SOURCE
@@ -179,19 +182,19 @@ PROBED void spin_one(uint64_t iterations)
 
 static void run_shares(long ms)
 {
-	uint64_t three = 0, one = 0, end, per_ms, t0 = now_ns();
+	uint64_t three = 0, one = 0, end, per_ms, t0 = thread_cpu_ns();
 
 	spin_one(1000000);
-	per_ms = 1000000000000ull / (now_ns() - t0 + 1); /* iterations per ms */
-	end = now_ns() + (uint64_t)ms * 1000000u;
-	while (now_ns() < end) {
+	per_ms = 1000000000000ull / (thread_cpu_ns() - t0 + 1); /* iterations per ms */
+	end = thread_cpu_ns() + (uint64_t)ms * 1000000u;
+	while (thread_cpu_ns() < end) {
 		uint64_t t1, t2;
 
-		t0 = now_ns();
+		t0 = thread_cpu_ns();
 		spin_three(3 * per_ms);
-		t1 = now_ns();
+		t1 = thread_cpu_ns();
 		spin_one(per_ms);
-		t2 = now_ns();
+		t2 = thread_cpu_ns();
 		three += t1 - t0;
 		one += t2 - t1;
 	}
@@ -200,9 +203,9 @@ static void run_shares(long ms)
 
 PROBED void in_syscalls(uint64_t ms)
 {
-	uint64_t end = now_ns() + ms * 1000000u;
+	uint64_t end = thread_cpu_ns() + ms * 1000000u;
 
-	while (now_ns() < end) {
+	while (thread_cpu_ns() < end) {
 		for (int i = 0; i < 1000; i++) {
 			/*
 			 * The instruction itself, not libc's syscall(): libc has no frame pointers,
@@ -263,9 +266,9 @@ static inline __attribute__((always_inline)) void hot_inner(uint64_t iterations)
 
 PROBED void outer_with_inlined(long ms)
 {
-	uint64_t end = now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t end = thread_cpu_ns() + (uint64_t)ms * 1000000u;
 
-	while (now_ns() < end)
+	while (thread_cpu_ns() < end)
 		hot_inner(1000000);
 }
 
