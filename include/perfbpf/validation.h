@@ -56,9 +56,10 @@ class ProfilingValidationSystem {
   // Call by call: each call perfbpf measured is paired with the same call's own clocks (the
   // body's, in-process) and its error is the corrected duration less the body's time. For 10 us,
   // 100 us, 1 ms, 10 ms and heavy-tailed bodies, on plain and optimized sites: the median error
-  // and the p99 of |error| lie within the probes' warm-to-cold time inside a call, measured in
-  // the same run by cold calls among the timed ones (probe_time), plus the measured spreads and
-  // one clock read; every call is timed and paired. A call whose excess error the workload's own
+  // lies within the probes' warm-to-cold time inside a call, measured in the same run by cold
+  // calls among the timed ones (probe_time), plus 3 standard errors and one clock read; no more
+  // calls lie beyond the p99 bound (that, plus 4 spreads) than a 1 % tail would put there but
+  // once in 1000 runs (binomial); every call is timed and paired. A call whose excess error the workload's own
   // clocks show as time off CPU outside its body (preempted between the probe's timestamp and
   // the body's clock) has that excess credited and counted. Nothing is measured twice to pass.
   std::vector<ValidationCheck> validate_timing_accuracy();

@@ -70,7 +70,9 @@ ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>&
     }
     judged.push_back(std::fabs(error - credit));
   }
+  std::sort(judged.begin(), judged.end());
   s.high_ns = quantile_of(judged, quantile);
+  s.abs_errors = std::move(judged);
   return s;
 }
 

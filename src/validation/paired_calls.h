@@ -37,6 +37,7 @@ struct ErrorSummary {
   double high_ns = 0;       // that quantile of |error|, preemption outside the body credited
   size_t preempted = 0;     // calls whose excess error was time off CPU outside the body
   uint64_t preempted_ns = 0;  // the time credited to them
+  std::vector<double> abs_errors;  // |error| of each judged call, preemption credited, ascending
 };
 
 // Errors of the paired calls whose index JUDGED marks. A call that was off CPU outside its

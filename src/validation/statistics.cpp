@@ -62,6 +62,17 @@ double permutation_test_p(const std::vector<double>& a, const std::vector<double
   return static_cast<double>(extreme) / static_cast<double>(total);
 }
 
+size_t binomial_upper_bound(size_t n, double p, double alpha) {
+  // P(X = k) term by term from P(X = 0) = (1 - p)^n; the tail above k is 1 less the sum so far.
+  double term = std::pow(1 - p, static_cast<double>(n)), cumulative = 0;
+  for (size_t k = 0; k < n; k++) {
+    cumulative += term;
+    if (1 - cumulative <= alpha) return k;
+    term *= static_cast<double>(n - k) / static_cast<double>(k + 1) * p / (1 - p);
+  }
+  return n;
+}
+
 Comparison compare_runs(const std::vector<double>& a, const std::vector<double>& b) {
   Comparison c;
   const double ma = mean(a);

@@ -1,6 +1,7 @@
 // Small, exact statistics for comparing repeated runs.
 #pragma once
 
+#include <cstddef>
 #include <vector>
 
 namespace perfbpf::validation {
@@ -12,6 +13,11 @@ double coefficient_of_variation(const std::vector<double>& v);
 // A and B whose |mean difference| is at least the observed one. Exact enumeration up to
 // 20000 relabellings, a fixed-seed sample beyond.
 double permutation_test_p(const std::vector<double>& a, const std::vector<double>& b);
+
+// The most of N trials a rate of P may exceed a bound in, but for a chance of ALPHA: the
+// smallest k with P(Binomial(N, P) > k) <= ALPHA. How a "p99 within X" claim is tested on N
+// calls: more than this many calls beyond X refute it.
+size_t binomial_upper_bound(size_t n, double p, double alpha);
 
 // How two sets of runs are told apart: statistically (exact permutation p below
 // kSignificance) and practically (the means differ by at least kMinEffectPct): a 0.1% drift

@@ -126,6 +126,24 @@ CaseResult measure_case(const std::string& name, const std::vector<uint64_t>& bo
   return r;
 }
 
+// "p99 of |error| within T99", tested as a claim about the calls' tail rather than read off
+// one rank: with 20 calls the p99 is the worst call, and one interrupt in the wrong place
+// would decide it. More calls beyond T99 than a 1 % tail puts there but once in a thousand
+// runs (binomial) refute it.
+ValidationCheck tail_check(const CaseResult& r, double t99, const std::string& basis) {
+  const auto& errors = r.judged.abs_errors;
+  const size_t beyond = static_cast<size_t>(errors.end() - std::upper_bound(errors.begin(), errors.end(), t99));
+  const size_t allowed = validation::binomial_upper_bound(errors.size(), 0.01, 0.001);
+  return within(
+      "timing", "calls of " + r.where + " beyond the p99 bound", static_cast<double>(beyond), 0,
+      static_cast<double>(allowed), "calls",
+      fmt::format("p99 |error| {:.0f} ns against a bound of {:.0f} ns (the cold calls' error + 4 spreads + a clock "
+                  "read); a 1% tail puts up to {} of {} calls beyond it but once in 1000 runs; {} calls off CPU "
+                  "outside their body, {:.1f} us of it credited; {}",
+                  r.judged.high_ns, t99, allowed, errors.size(), r.judged.preempted,
+                  static_cast<double>(r.judged.preempted_ns) / 1e3, basis));
+}
+
 // A call's error is the probes' time inside it less the calibrated bias, which calibration
 // measured on warm caches: it lies between ~0 (warm) and the error of the cold calls run in
 // the same window, give or take their spread (over all the site's cold calls: a steadier
@@ -148,10 +166,7 @@ std::vector<ValidationCheck> judge_case(const CaseResult& r, const ProbeTimeRang
              fmt::format("corrected less the body's own time, call by call; tolerance: the cold calls' error + 3 "
                          "standard errors + a clock read; {}",
                          basis)),
-      within("timing", "p99 per-call |error| of " + r.where, r.judged.high_ns, 0, t99, "ns",
-             fmt::format("tolerance: the cold calls' error + 4 spreads + a clock read; {} calls off CPU outside their "
-                         "body, {:.1f} us of it credited; {}",
-                         r.judged.preempted, static_cast<double>(r.judged.preempted_ns) / 1e3, basis)),
+      tail_check(r, t99, basis),
       within("timing", "every call of " + r.where + " timed and paired", static_cast<double>(r.paired),
              static_cast<double>(r.calls), 0, "calls",
              fmt::format("{} of {} calls paired ({} warm-up, {} cold), {} probe records unpaired", r.paired, r.calls,
@@ -187,7 +202,7 @@ std::vector<ValidationCheck> ProfilingValidationSystem::validate_timing_accuracy
   std::vector<TimingCase> cases = {
       // Enough calls that p99 rests on several of them, not on one interrupted call.
       {"10 us", series(10000, q ? 1000 : 3000)},  {"100 us", series(100000, q ? 500 : 1000)},
-      {"1 ms", series(1000000, q ? 100 : 300)},   {"10 ms", series(10000000, q ? 10 : 40)},
+      {"1 ms", series(1000000, q ? 200 : 400)},   {"10 ms", series(10000000, q ? 20 : 50)},
       {"heavy-tailed", heavy_tail(q ? 400 : 1000)},
   };
   const size_t cold_calls = q ? 15 : 30;

@@ -37,6 +37,15 @@ TEST_CASE("runs are called different only when significant and large enough", "[
   CHECK_FALSE(compare_runs({100, 130, 90, 120, 80}, {105, 125, 95, 140, 85}).different);
 }
 
+TEST_CASE("binomial bound: how many calls a 1% tail may put beyond a bound", "[statistics]") {
+  // P(Binomial(100, 0.01) > 5) = 0.00053, > 4 = 0.0034.
+  CHECK(binomial_upper_bound(100, 0.01, 0.001) == 5);
+  // P(Binomial(20, 0.01) > 2) = 0.00100, > 3 = 0.000043.
+  CHECK(binomial_upper_bound(20, 0.01, 0.001) == 3);
+  CHECK(binomial_upper_bound(1000, 0.01, 0.001) == 21);
+  CHECK(binomial_upper_bound(0, 0.01, 0.001) == 0);
+}
+
 TEST_CASE("coefficient of variation and quantiles", "[statistics]") {
   CHECK(coefficient_of_variation({10, 10, 10}) == 0);
   CHECK(coefficient_of_variation({9, 10, 11}) == Approx(0.1));
