@@ -59,9 +59,9 @@ class ProfilingValidationSystem {
   // lies within the probes' warm-to-cold time inside a call, measured in the same run by cold
   // calls among the timed ones (probe_time), plus 3 standard errors and one clock read; no more
   // calls lie beyond the p99 bound (that, plus 4 spreads) than a 1 % tail would put there but
-  // once in 1000 runs (binomial); every call is timed and paired. A call whose excess error the workload's own
-  // clocks show as time off CPU outside its body (preempted between the probe's timestamp and
-  // the body's clock) has that excess credited and counted. Nothing is measured twice to pass.
+  // once in 1000 runs (binomial); every call is timed and paired. Calls the workload's own
+  // clocks show preempted count in the median, not in the tail, and are reported. Nothing is
+  // measured twice to pass.
   std::vector<ValidationCheck> validate_timing_accuracy();
   // A function the process does nothing but spin in: its measured time against the kernel's
   // on-CPU + run-queue time of the calls (schedstat); the sched collector's on-CPU time

@@ -38,9 +38,8 @@ PairedCalls pair_calls(const std::vector<CallTruth>& truth, std::vector<CallTimi
     if (r == records.size()) break;
     const CallTiming& c = records[r];
     if (c.start_ns > t.body_start_ns) continue;  // no record holds this body: unpaired
-    out.paired.push_back({i, static_cast<int64_t>(c.corrected_ns) - static_cast<int64_t>(t.body_ns()),
-                          t.off_cpu_outside_body_ns(), t.body_start_ns - c.start_ns,
-                          c.start_ns + c.raw_ns - t.body_end_ns});
+    out.paired.push_back({i, static_cast<int64_t>(c.corrected_ns) - static_cast<int64_t>(t.body_ns()), t.off_cpu_ns(),
+                          t.body_start_ns - c.start_ns, c.start_ns + c.raw_ns - t.body_end_ns});
     r++;
   }
   out.unmatched_records += records.size() - r;
@@ -48,31 +47,27 @@ PairedCalls pair_calls(const std::vector<CallTruth>& truth, std::vector<CallTimi
 }
 
 ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged_calls, double quantile) {
-  auto judged_call = [&](size_t call) { return call < judged_calls.size() && judged_calls[call]; };
   ErrorSummary s;
   s.quantile = quantile;
   std::vector<double> errors;
-  for (const auto& p : calls.paired)
-    if (judged_call(p.call)) errors.push_back(static_cast<double>(p.error_ns));
+  for (const auto& p : calls.paired) {
+    if (p.call >= judged_calls.size() || !judged_calls[p.call]) continue;
+    const double error = static_cast<double>(p.error_ns);
+    errors.push_back(error);
+    if (p.off_cpu_ns >= kPreemptedNs) {
+      s.preempted++;
+      s.preempted_worst_ns = std::max(s.preempted_worst_ns, std::fabs(error));
+    } else {
+      s.undisturbed_abs_errors.push_back(std::fabs(error));
+    }
+  }
   s.judged = errors.size();
   s.median_ns = median_of(errors);
   std::vector<double> deviations;
   for (double e : errors) deviations.push_back(std::fabs(e - s.median_ns));
   s.spread_ns = 1.4826 * median_of(deviations);
-  std::vector<double> judged;
-  for (const auto& p : calls.paired) {
-    if (!judged_call(p.call)) continue;
-    const double error = static_cast<double>(p.error_ns);
-    const double credit = std::min(static_cast<double>(p.off_cpu_outside_ns), std::max(0.0, error - s.median_ns));
-    if (credit > 0) {
-      s.preempted++;
-      s.preempted_ns += static_cast<uint64_t>(credit);
-    }
-    judged.push_back(std::fabs(error - credit));
-  }
-  std::sort(judged.begin(), judged.end());
-  s.high_ns = quantile_of(judged, quantile);
-  s.abs_errors = std::move(judged);
+  std::sort(s.undisturbed_abs_errors.begin(), s.undisturbed_abs_errors.end());
+  s.high_ns = quantile_of(s.undisturbed_abs_errors, quantile);
   return s;
 }
 

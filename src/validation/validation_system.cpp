@@ -2,46 +2,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <random>
 #include <tuple>
 
 #include "perfbpf/calibration.h"
 #include "perfbpf/validation.h"
+#include "validation/checks.h"
 #include "validation/paired_calls.h"
 #include "validation/statistics.h"
 #include "validation/workload.h"
 
 namespace perfbpf {
-namespace {
-
-using validation::Site;
-
-struct TimingCase {
-  std::string name;
-  std::vector<uint64_t> body_ns;
-};
-
-// The first hits of a fresh probe are slow (the kernel maps its uprobe pages and optimizes
-// NOP sites on first use); a few empty calls first keep that out of the timed calls' tail.
-// They are calls like any other: measured in-process and by perfbpf alike.
-constexpr size_t kWarmupCalls = 5;
-
-std::vector<uint64_t> with_warmup(std::vector<uint64_t> bodies) {
-  bodies.insert(bodies.begin(), kWarmupCalls, 0);
-  return bodies;
-}
-
-std::vector<uint64_t> series(uint64_t ns, size_t calls) { return std::vector<uint64_t>(calls, ns); }
-std::vector<uint64_t> repeat(uint64_t ns, size_t calls) { return with_warmup(series(ns, calls)); }
-
-// Heavy-tailed bodies: log-normal around 30 us (sigma 1.2), capped at 3 ms, fixed seed.
-std::vector<uint64_t> heavy_tail(size_t calls) {
-  std::mt19937_64 rng(42);
-  std::lognormal_distribution<double> d(std::log(30000.0), 1.2);
-  std::vector<uint64_t> v(calls);
-  for (auto& x : v) x = static_cast<uint64_t>(std::min(3e6, d(rng)));
-  return v;
-}
+namespace validation {
 
 ValidationCheck within(std::string category, std::string name, double measured, double expected, double tolerance,
                        std::string unit, std::string detail) {
@@ -57,170 +28,14 @@ ValidationCheck within(std::string category, std::string name, double measured, 
   return c;
 }
 
-// A timing case as the workload runs it: warm-up calls, then the case's calls with cold calls
-// spread evenly among them. A cold call's body first writes twice the largest cache, so its
-// return probe runs on cold caches, in the same window and under the same load as the calls
-// it is the reference for.
-struct Plan {
-  validation::WorkloadSpec spec{Site::Plain, {}};
-  std::vector<bool> judged, cold;  // by call index
-};
+}  // namespace validation
 
-Plan plan(const std::vector<uint64_t>& bodies, size_t cold_calls, Site site) {
-  Plan p;
-  p.spec.site = site;
-  p.spec.evict_bytes = validation::cache_evicting_bytes();
-  auto add = [&](uint64_t ns, bool judged, bool cold) {
-    p.spec.body_ns.push_back(ns);
-    p.spec.cold.push_back(cold);
-    p.judged.push_back(judged);
-    p.cold.push_back(cold);
-  };
-  for (size_t i = 0; i < kWarmupCalls; i++) add(0, false, false);
-  for (size_t i = 0; i < bodies.size(); i++) {
-    add(bodies[i], true, false);
-    // After every (n / cold_calls)-th call, in integer steps that place exactly cold_calls.
-    if ((i + 1) * cold_calls / bodies.size() != i * cold_calls / bodies.size()) add(bodies[i], false, true);
-  }
-  return p;
-}
-
-double standard_error_of_median(const validation::ErrorSummary& e) {
-  return 1.2533 * e.spread_ns / std::sqrt(std::max<double>(1, static_cast<double>(e.judged)));
-}
-
-// A site's cold calls over all its cases, and what kind of probe site it got.
-struct SiteColdCalls {
-  std::string kind;
-  std::vector<validation::PairedCall> calls;
-};
-
-struct CaseResult {
-  std::string where;
-  validation::ErrorSummary judged, cold;
-  double clock_read_ns = 0, calibration_spread_ns = 0, calibration_se_ns = 0;
-  size_t calls = 0, paired = 0, unmatched_records = 0;
-};
-
-CaseResult measure_case(const std::string& name, const std::vector<uint64_t>& bodies, Site site, size_t cold_calls,
-                        SiteColdCalls& cold_pool) {
-  const Plan p = plan(bodies, cold_calls, site);
-  validation::WorkloadRun run = validation::run_workload(p.spec);
-  const FunctionProfile& f = run.profile.functions.at(0);
-  CaseResult r;
-  r.where = fmt::format("{} body, {} site ({})", name, validation::site_name(site), f.probe_site);
-  const validation::PairedCalls pairs = validation::pair_calls(run.truth, run.calls);
-  r.judged = validation::summarize_errors(pairs, p.judged, 0.99);
-  r.cold = validation::summarize_errors(pairs, p.cold, 0.99);
-  cold_pool.kind = f.probe_site;
-  for (const auto& c : pairs.paired)
-    if (p.cold[c.call]) cold_pool.calls.push_back(c);
-  if (const SiteCalibration* cal = run.profile.calibration.find(f.probe_site)) {
-    r.calibration_spread_ns = cal->bias_spread_ns;
-    r.calibration_se_ns = cal->bias_uncertainty_ns;
-  }
-  r.clock_read_ns = static_cast<double>(run.clock_read_ns);
-  r.calls = pairs.calls;
-  r.paired = pairs.paired.size();
-  r.unmatched_records = pairs.unmatched_records;
-  return r;
-}
-
-// "p99 of |error| within T99", tested as a claim about the calls' tail rather than read off
-// one rank: with 20 calls the p99 is the worst call, and one interrupt in the wrong place
-// would decide it. More calls beyond T99 than a 1 % tail puts there but once in a thousand
-// runs (binomial) refute it.
-ValidationCheck tail_check(const CaseResult& r, double t99, const std::string& basis) {
-  const auto& errors = r.judged.abs_errors;
-  const size_t beyond = static_cast<size_t>(errors.end() - std::upper_bound(errors.begin(), errors.end(), t99));
-  const size_t allowed = validation::binomial_upper_bound(errors.size(), 0.01, 0.001);
-  return within(
-      "timing", "calls of " + r.where + " beyond the p99 bound", static_cast<double>(beyond), 0,
-      static_cast<double>(allowed), "calls",
-      fmt::format("p99 |error| {:.0f} ns against a bound of {:.0f} ns (the cold calls' error + 4 spreads + a clock "
-                  "read); a 1% tail puts up to {} of {} calls beyond it but once in 1000 runs; {} calls off CPU "
-                  "outside their body, {:.1f} us of it credited; {}",
-                  r.judged.high_ns, t99, allowed, errors.size(), r.judged.preempted,
-                  static_cast<double>(r.judged.preempted_ns) / 1e3, basis));
-}
-
-// A call's error is the probes' time inside it less the calibrated bias, which calibration
-// measured on warm caches: it lies between ~0 (warm) and the error of the cold calls run in
-// the same window, give or take their spread (over all the site's cold calls: a steadier
-// figure than fifteen give) and one clock read of the body.
-std::vector<ValidationCheck> judge_case(const CaseResult& r, const ProbeTimeRange& site) {
-  const double cold = std::max(0.0, r.cold.median_ns);
-  const double t50 = cold +
-                     3 * std::sqrt(std::pow(standard_error_of_median(r.judged), 2) +
-                                   std::pow(standard_error_of_median(r.cold), 2) + std::pow(r.calibration_se_ns, 2)) +
-                     r.clock_read_ns;
-  const double spread = std::max({site.cold_spread_ns, r.cold.spread_ns, r.calibration_spread_ns});
-  const double t99 = cold + 4 * spread + r.clock_read_ns;
-  const std::string basis = fmt::format(
-      "{} calls judged, spread {:.0f} ns; {} cold calls among them: error {:.0f} ns, spread {:.0f} ns (all the "
-      "site's cold calls: {:.0f} ns); calibration spread {:.0f} ns; a clock read {:.0f} ns",
-      r.judged.judged, r.judged.spread_ns, r.cold.judged, r.cold.median_ns, r.cold.spread_ns, site.cold_spread_ns,
-      r.calibration_spread_ns, r.clock_read_ns);
-  return {
-      within("timing", "median per-call error of " + r.where, r.judged.median_ns, 0, t50, "ns",
-             fmt::format("corrected less the body's own time, call by call; tolerance: the cold calls' error + 3 "
-                         "standard errors + a clock read; {}",
-                         basis)),
-      tail_check(r, t99, basis),
-      within("timing", "every call of " + r.where + " timed and paired", static_cast<double>(r.paired),
-             static_cast<double>(r.calls), 0, "calls",
-             fmt::format("{} of {} calls paired ({} warm-up, {} cold), {} probe records unpaired", r.paired, r.calls,
-                         kWarmupCalls, r.cold.judged, r.unmatched_records)),
-  };
-}
-
-// The cold calls of all of a site's cases: the probe time a corrected call can keep.
-ProbeTimeRange probe_time_range(const std::string& site, const CalibrationInfo& calibration,
-                                std::vector<validation::PairedCall> cold, uint64_t evicted_bytes) {
-  validation::PairedCalls pooled;
-  for (size_t i = 0; i < cold.size(); i++) cold[i].call = i;
-  pooled.calls = cold.size();
-  pooled.paired = std::move(cold);
-  const validation::ErrorSummary e = validation::summarize_errors(pooled, std::vector<bool>(pooled.calls, true), 0.99);
-  ProbeTimeRange r;
-  r.site = site;
-  if (const SiteCalibration* c = calibration.find(site)) {
-    r.calibrated_bias_ns = c->bias_ns;
-    r.calibration_spread_ns = c->bias_spread_ns;
-  }
-  r.cold_excess_ns = e.median_ns;
-  r.cold_spread_ns = e.spread_ns;
-  r.cold_calls = e.judged;
-  r.evicted_bytes = evicted_bytes;
-  return r;
-}
-
-}  // namespace
+using validation::repeat;
+using validation::Site;
+using validation::within;
 
 std::vector<ValidationCheck> ProfilingValidationSystem::validate_timing_accuracy() {
-  const bool q = quick_;
-  std::vector<TimingCase> cases = {
-      // Enough calls that p99 rests on several of them, not on one interrupted call.
-      {"10 us", series(10000, q ? 1000 : 3000)},  {"100 us", series(100000, q ? 500 : 1000)},
-      {"1 ms", series(1000000, q ? 200 : 400)},   {"10 ms", series(10000000, q ? 20 : 50)},
-      {"heavy-tailed", heavy_tail(q ? 400 : 1000)},
-  };
-  const size_t cold_calls = q ? 15 : 30;
-  const CalibrationInfo calibration = load_or_calibrate();
-  std::vector<ValidationCheck> checks;
-  probe_time_.clear();
-  for (Site site : {Site::Plain, Site::Optimized}) {
-    SiteColdCalls cold;
-    std::vector<CaseResult> results;
-    for (const auto& c : cases) results.push_back(measure_case(c.name, c.body_ns, site, cold_calls, cold));
-    probe_time_.push_back(
-        probe_time_range(cold.kind, calibration, std::move(cold.calls), validation::cache_evicting_bytes()));
-    for (const auto& r : results) {
-      auto judged = judge_case(r, probe_time_.back());
-      checks.insert(checks.end(), judged.begin(), judged.end());
-    }
-  }
-  return checks;
+  return validation::timing_checks(quick_, probe_time_);
 }
 
 std::vector<ValidationCheck> ProfilingValidationSystem::validate_cpu_measurement() {

@@ -29,22 +29,23 @@ struct WorkloadSpec {
   std::vector<std::string> collectors;  // resource collectors in the session; none by default
 };
 
-// What one call measured of itself, in the child. CLOCK_MONOTONIC (the probes' clock) and the
+// What one call measured of itself, in the child: CLOCK_MONOTONIC (the probes' clock) and the
 // thread's CPU clock, in ns.
 struct CallTruth {
-  // Read by the body: its first and last clock reads, and the thread's CPU time between them.
-  // The probes' window holds the body's.
+  // The body's first and last clock reads: the probes' window holds them.
   uint64_t body_start_ns = 0, body_end_ns = 0;
-  uint64_t body_cpu_ns = 0;
   // Read by the caller outside the probes' window: wall clock around the call, and the CPU
-  // clock around that (so CPU time here can only over-count the call's).
+  // clock around that (so the CPU time can only over-count the call's).
   uint64_t call_start_ns = 0, call_end_ns = 0;
   uint64_t call_cpu_ns = 0;
 
   uint64_t body_ns() const { return body_end_ns - body_start_ns; }
-  // Time the thread was provably off CPU during the call but outside its body (preempted,
-  // or its vCPU stolen): at least the call's off-CPU time less at most the body's.
-  uint64_t off_cpu_outside_body_ns() const;
+  // Time the thread was provably off CPU during the call (preempted, or its vCPU stolen):
+  // its wall time less at least its CPU time; 0 when none shows.
+  uint64_t off_cpu_ns() const {
+    const uint64_t wall = call_end_ns - call_start_ns;
+    return wall > call_cpu_ns ? wall - call_cpu_ns : 0;
+  }
 };
 
 struct WorkloadRun {
