@@ -46,29 +46,40 @@ PairedCalls pair_calls(const std::vector<CallTruth>& truth, std::vector<CallTimi
   return out;
 }
 
-ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged_calls, double quantile) {
-  ErrorSummary s;
-  s.quantile = quantile;
-  std::vector<double> errors;
-  for (const auto& p : calls.paired) {
-    if (p.call >= judged_calls.size() || !judged_calls[p.call]) continue;
-    const double error = static_cast<double>(p.error_ns);
-    errors.push_back(error);
-    if (p.off_cpu_ns >= kPreemptedNs) {
-      s.preempted++;
-      s.preempted_worst_ns = std::max(s.preempted_worst_ns, std::fabs(error));
-    } else {
-      s.undisturbed_abs_errors.push_back(std::fabs(error));
-    }
-  }
-  s.judged = errors.size();
+double ErrorStats::quantile(double q) const { return quantile_of(abs_errors, q); }
+
+double ErrorStats::standard_error() const {
+  return calls ? 1.2533 * spread_ns / std::sqrt(static_cast<double>(calls)) : 0;
+}
+
+namespace {
+
+ErrorStats stats_of(const std::vector<double>& errors) {
+  ErrorStats s;
+  s.calls = errors.size();
   s.median_ns = median_of(errors);
   std::vector<double> deviations;
-  for (double e : errors) deviations.push_back(std::fabs(e - s.median_ns));
+  for (double e : errors) {
+    deviations.push_back(std::fabs(e - s.median_ns));
+    s.abs_errors.push_back(std::fabs(e));
+  }
   s.spread_ns = 1.4826 * median_of(deviations);
-  std::sort(s.undisturbed_abs_errors.begin(), s.undisturbed_abs_errors.end());
-  s.high_ns = quantile_of(s.undisturbed_abs_errors, quantile);
+  std::sort(s.abs_errors.begin(), s.abs_errors.end());
+  s.worst_ns = s.abs_errors.empty() ? 0 : s.abs_errors.back();
   return s;
+}
+
+}  // namespace
+
+ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged) {
+  std::vector<double> all, undisturbed, preempted;
+  for (const auto& p : calls.paired) {
+    if (p.call >= judged.size() || !judged[p.call]) continue;
+    const double error = static_cast<double>(p.error_ns);
+    all.push_back(error);
+    (p.off_cpu_ns >= kPreemptedNs ? preempted : undisturbed).push_back(error);
+  }
+  return {stats_of(all), stats_of(undisturbed), stats_of(preempted)};
 }
 
 }  // namespace perfbpf::validation

@@ -34,21 +34,25 @@ PairedCalls pair_calls(const std::vector<CallTruth>& truth, std::vector<CallTimi
 // wall clock's).
 inline constexpr uint64_t kPreemptedNs = 5000;
 
-struct ErrorSummary {
-  size_t judged = 0;        // paired calls judged
-  double median_ns = 0;     // median per-call error
-  double spread_ns = 0;     // 1.4826 x its median absolute deviation: the per-call noise
-  // Calls the workload's own clocks show off CPU (preempted, or the vCPU stolen) for at least
-  // kPreemptedNs: their probes ran after the machine had the CPU, on whatever it left.
-  size_t preempted = 0;
-  double preempted_worst_ns = 0;  // their largest |error|
-  double quantile = 0.99;         // which quantile high_ns is
-  double high_ns = 0;             // that quantile of |error| over the calls not preempted
-  std::vector<double> undisturbed_abs_errors;  // |error| of the calls not preempted, ascending
+// The per-call errors of a set of calls.
+struct ErrorStats {
+  size_t calls = 0;
+  double median_ns = 0;  // median error
+  double spread_ns = 0;  // 1.4826 x its median absolute deviation: the per-call noise
+  double worst_ns = 0;   // largest |error|
+  std::vector<double> abs_errors;  // |error| of each, ascending
+  double quantile(double q) const;  // of |error|, nearest rank; 0 without calls
+  double standard_error() const;    // of the median: 1.2533 x spread / sqrt(calls)
 };
 
-// Errors of the paired calls whose index JUDGED marks: median and spread over all of them;
-// the tail over those the workload's clocks do not show preempted.
-ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged, double quantile);
+struct ErrorSummary {
+  ErrorStats all;
+  // Split by the workload's own clocks: calls off CPU for kPreemptedNs or more (preempted, or
+  // the vCPU stolen) ran their probes after the machine had the CPU, on whatever it left.
+  ErrorStats undisturbed, preempted;
+};
+
+// Errors of the paired calls whose index JUDGED marks.
+ErrorSummary summarize_errors(const PairedCalls& calls, const std::vector<bool>& judged);
 
 }  // namespace perfbpf::validation

@@ -56,7 +56,7 @@ namespace {
 struct ChildFacts {
   uint64_t vm_rss_bytes = 0;
   uint64_t clock_read_ns = 0;
-  uint64_t run_before_ns = 0, wait_before_ns = 0, run_after_ns = 0, wait_after_ns = 0;
+  uint64_t run_ready_ns = 0, wait_ready_ns = 0;  // its schedstat when it was ready to start
 };
 
 double rusage_children_cpu_s() {
@@ -66,11 +66,11 @@ double rusage_children_cpu_s() {
          static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-// The calling thread's time on a CPU and runnable waiting for one, in ns, from its schedstat,
-// with plain system calls: this runs in a forked child.
-void self_schedstat(uint64_t& run, uint64_t& wait) {
+// Time on a CPU and runnable waiting for one, in ns, from a schedstat file (the kernel's
+// sum_exec_runtime and run_delay), with plain system calls: the child reads its own.
+void read_schedstat(const char* path, uint64_t& run, uint64_t& wait) {
   char buf[128];
-  int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   ssize_t n = read(fd, buf, sizeof(buf) - 1);
   close(fd);
@@ -106,7 +106,7 @@ uint64_t median_clock_read_ns() {
   return d[500];
 }
 
-[[noreturn]] void child_main(const WorkloadSpec& spec, ChildFacts* facts, CallTruth* truth, int go_fd) {
+[[noreturn]] void child_main(const WorkloadSpec& spec, ChildFacts* facts, CallTruth* truth, int ready_fd, int go_fd) {
   facts->clock_read_ns = median_clock_read_ns();  // while the parent attaches
   if (spec.evict_bytes && !spec.cold.empty()) {
     void* p = mmap(nullptr, spec.evict_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -116,6 +116,9 @@ uint64_t median_clock_read_ns() {
   }
   // A first write to a page of the shared mapping faults; in a call it would be the call's.
   memset(static_cast<void*>(truth), 0, spec.body_ns.size() * sizeof(CallTruth));
+  // From here to its exit the session sees all of it: it attaches while this waits for "go".
+  read_schedstat("/proc/thread-self/schedstat", facts->run_ready_ns, facts->wait_ready_ns);
+  if (write(ready_fd, "r", 1) != 1) _exit(1);
   char go;
   if (read(go_fd, &go, 1) != 1) _exit(1);  // the parent gave up
   if (spec.touch_bytes) {
@@ -125,7 +128,6 @@ uint64_t median_clock_read_ns() {
     facts->vm_rss_bytes = self_vm_rss_bytes();
   }
   auto fn = spec.site == Site::Optimized ? perfbpf_validate_optimized : perfbpf_validate_plain;
-  self_schedstat(facts->run_before_ns, facts->wait_before_ns);
   for (size_t i = 0; i < spec.body_ns.size(); i++) {
     CallTruth& t = truth[i];
     // The CPU-clock window holds the wall window: CPU time can only over-count the call's.
@@ -136,7 +138,6 @@ uint64_t median_clock_read_ns() {
     t.call_end_ns = now_ns();
     t.call_cpu_ns = thread_cpu_ns() - cpu_start;
   }
-  self_schedstat(facts->run_after_ns, facts->wait_after_ns);
   _exit(0);
 }
 
@@ -168,23 +169,35 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
   auto* facts = new (shared) ChildFacts;
   auto* truth = reinterpret_cast<CallTruth*>(static_cast<char*>(shared) + sizeof(ChildFacts));
   std::uninitialized_default_construct_n(truth, spec.body_ns.size());
-  int go[2];
+  int go[2], ready[2];
   if (pipe(go) != 0) {
     munmap(shared, bytes);
     throw Error(errno_message("pipe", errno), "", errno);
   }
-  const ProcFs proc;
+  if (pipe(ready) != 0) {
+    close(go[0]);
+    close(go[1]);
+    munmap(shared, bytes);
+    throw Error(errno_message("pipe", errno), "", errno);
+  }
   const double rusage_before = rusage_children_cpu_s();
   pid_t child = fork();
   if (child == 0) {
     close(go[1]);
-    child_main(spec, facts, truth, go[0]);
+    close(ready[0]);
+    child_main(spec, facts, truth, ready[1], go[0]);
   }
   close(go[0]);
+  close(ready[1]);
   WorkloadRun run;
   run.calls.reserve(spec.body_ns.size());
   try {
     if (child < 0) throw Error(errno_message("fork", errno), "", errno);
+    char r;
+    const bool started = read(ready[0], &r, 1) == 1;
+    close(ready[0]);
+    ready[0] = -1;
+    if (!started) throw Error("the validation workload did not start", "run perfbpf validate with -v");
     SessionOptions options;
     options.functions = {std::string("perfbpf_validate_") + site_name(spec.site)};
     options.pid = child;
@@ -198,22 +211,25 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     run.profile = run_session(options);
   } catch (...) {
     close(go[1]);  // the child exits on EOF
+    if (ready[0] >= 0) close(ready[0]);
     if (child > 0) waitpid(child, nullptr, 0);
     munmap(shared, bytes);
     throw;
   }
   close(go[1]);
   // The child has exited (the session ended with it) but is not reaped: its /proc files stay.
-  if (auto stat = proc.stat(static_cast<uint32_t>(child)))
+  if (auto stat = ProcFs().stat(static_cast<uint32_t>(child)))
     run.proc_cpu_s = static_cast<double>(clock_ticks_to_ns(stat->utime_ticks + stat->stime_ticks)) / 1e9;
+  uint64_t run_end = 0, wait_end = 0;  // one thread: the process's schedstat is its own
+  read_schedstat(("/proc/" + std::to_string(child) + "/schedstat").c_str(), run_end, wait_end);
   int status = 0;
   waitpid(child, &status, 0);
   run.rusage_cpu_s = rusage_children_cpu_s() - rusage_before;
+  run.sched_run_ns = run_end - facts->run_ready_ns;
+  run.sched_wait_ns = wait_end - facts->wait_ready_ns;
   run.truth.assign(truth, truth + spec.body_ns.size());
   run.vm_rss_bytes = facts->vm_rss_bytes;
   run.clock_read_ns = facts->clock_read_ns;
-  run.calls_run_ns = facts->run_after_ns - facts->run_before_ns;
-  run.calls_wait_ns = facts->wait_after_ns - facts->wait_before_ns;
   munmap(shared, bytes);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
     throw Error("the validation workload failed", "run perfbpf validate with -v");

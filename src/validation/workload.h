@@ -55,9 +55,10 @@ struct WorkloadRun {
   uint64_t clock_read_ns = 0;      // median cost of one clock_gettime in the child
   double proc_cpu_s = 0;           // utime + stime from /proc/PID/stat at exit
   double rusage_cpu_s = 0;         // getrusage(RUSAGE_CHILDREN) delta over the run
-  // The child's thread over its calls, from its own /proc/thread-self/schedstat: time on a CPU
-  // and time runnable waiting for one (the kernel's sum_exec_runtime and run_delay).
-  uint64_t calls_run_ns = 0, calls_wait_ns = 0;
+  // The child's time on a CPU and runnable waiting for one (schedstat: the kernel's
+  // sum_exec_runtime and run_delay) from before the session attached, while it waited to
+  // start, to its exit: what the session's sched collector saw of it.
+  uint64_t sched_run_ns = 0, sched_wait_ns = 0;
   uint64_t vm_rss_bytes = 0;       // the child's VmRSS after touching, read by itself
 };
 

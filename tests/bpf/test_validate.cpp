@@ -16,14 +16,16 @@ TEST_CASE("quick validation passes while another process keeps a CPU busy", "[bp
     INFO(c.category << ": " << c.name << ": measured " << c.measured << " " << c.unit << ", expected " << c.expected
                     << " +- " << c.tolerance << " (" << c.detail << ")");
     CHECK((c.passed || c.skipped));
-    // Timing is judged call by call, each tolerance stated with what it was derived from.
-    if (c.category == "timing" && c.unit == "ns") {
+    // Timing is judged call by call, each tolerance stated with what it was derived from; a
+    // check the machine left too few undisturbed calls for says so.
+    if (c.category == "timing" && c.unit == "ns" && !c.skipped) {
       CHECK(c.name.find("per-call") != std::string::npos);
       CHECK(c.tolerance > 0);
       CHECK(c.detail.find("cold calls") != std::string::npos);
     }
+    if (c.skipped) CHECK(c.detail.find("too few to judge") != std::string::npos);
   }
-  CHECK(report.passed >= 20);
+  CHECK(report.passed >= 30);  // of 38: a busy machine may leave the 10 ms cases unjudged
   CHECK(report.all_passed());
   // Warm probe time is what the correction subtracts; cold calls keep more of it, measured.
   REQUIRE(report.probe_time.size() == 2);

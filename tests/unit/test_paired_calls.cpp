@@ -1,6 +1,8 @@
 // perfbpf validate's pairing of each probed call with the same call's own clocks.
 #include <catch2/catch.hpp>
 
+#include <cmath>
+
 #include "validation/paired_calls.h"
 
 using namespace perfbpf;
@@ -57,7 +59,7 @@ TEST_CASE("pairing: time off CPU in a call, from the workload's own clocks", "[v
   CHECK(t.off_cpu_ns() == 40'000);
 }
 
-TEST_CASE("errors: median and spread over all calls, the tail over calls not preempted", "[validation]") {
+TEST_CASE("errors: median, spread and tail, split by preemption the workload's clocks show", "[validation]") {
   PairedCalls p;
   p.calls = 102;
   for (size_t i = 0; i < 100; i++) p.paired.push_back({i, static_cast<int64_t>(50 + i % 3), 0, 0, 0});
@@ -65,18 +67,19 @@ TEST_CASE("errors: median and spread over all calls, the tail over calls not pre
   p.paired.push_back({100, 30'051, 30'000, 0, 0});
   // ... and one whose error no time off CPU explains.
   p.paired.push_back({101, 8000, 100, 0, 0});
-  std::vector<bool> all(102, true);
-  ErrorSummary e = summarize_errors(p, all, 0.99);
-  CHECK(e.judged == 102);
-  CHECK(e.median_ns == Approx(51));
-  CHECK(e.spread_ns == Approx(1.4826));
-  CHECK(e.preempted == 1);
-  CHECK(e.preempted_worst_ns == Approx(30'051));
-  REQUIRE(e.undisturbed_abs_errors.size() == 101);
-  CHECK(e.undisturbed_abs_errors.back() == 8000);  // stays in the tail
-  CHECK(e.high_ns <= 52);  // p99 of 101 calls: the worst one is above it
-  CHECK(summarize_errors(p, all, 1.0).high_ns == Approx(8000));
+  ErrorSummary e = summarize_errors(p, std::vector<bool>(102, true));
+  CHECK(e.all.calls == 102);
+  CHECK(e.all.median_ns == Approx(51));
+  CHECK(e.all.spread_ns == Approx(1.4826));
+  CHECK(e.preempted.calls == 1);
+  CHECK(e.preempted.worst_ns == Approx(30'051));
+  REQUIRE(e.undisturbed.calls == 101);
+  CHECK(e.undisturbed.worst_ns == 8000);  // stays in the tail
+  CHECK(e.undisturbed.quantile(0.99) <= 52);  // p99 of 101 calls: the worst one is above it
+  CHECK(e.undisturbed.quantile(1.0) == 8000);
+  CHECK(e.undisturbed.standard_error() == Approx(1.2533 * e.undisturbed.spread_ns / std::sqrt(101.0)));
   std::vector<bool> some(102, false);
   some[0] = some[1] = true;
-  CHECK(summarize_errors(p, some, 0.99).judged == 2);
+  CHECK(summarize_errors(p, some).all.calls == 2);
+  CHECK(summarize_errors(p, std::vector<bool>(102, false)).all.quantile(0.99) == 0);
 }
