@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <bpf/bpf.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <signal.h>
@@ -111,6 +112,17 @@ bool BusyCpus::running() const {
   siginfo_t info{};  // WNOWAIT: an exited stress-ng stays for finish() to reap
   return process_.pid > 0 && waitid(P_PID, static_cast<id_t>(process_.pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
          info.si_pid == 0;
+}
+
+bool bpf_programs_freed(const std::vector<uint32_t>& ids) {
+  for (uint32_t id : ids) {
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd >= 0) {
+      close(fd);
+      return false;
+    }
+  }
+  return true;
 }
 
 std::string workload(const std::string& name) { return std::string(PERFBPF_WORKLOADS) + "/" + name; }

@@ -3,6 +3,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -52,6 +53,10 @@ class BusyCpus {
  private:
   Spawned process_;
 };
+
+// Whether none of the BPF programs IDS is loaded any more (the kernel frees a program one RCU
+// grace period after its last reference: poll it with eventually()).
+bool bpf_programs_freed(const std::vector<uint32_t>& ids);
 
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();

@@ -1,5 +1,4 @@
 // The perfbpf binary end to end: what a user types, what they see, what lands on disk.
-#include <bpf/bpf.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -112,18 +111,7 @@ TEST_CASE("Ctrl-C ends a --pid session cleanly and still writes the report", "[b
   // Nothing of ours is left in the kernel: the session's programs are soon gone (the kernel
   // frees them one RCU grace period after their last link). Its own programs, by id: other
   // perfbpf sessions may run on this machine meanwhile.
-  CHECK(eventually(
-      [&] {
-        for (uint32_t id : programs) {
-          int fd = bpf_prog_get_fd_by_id(id);
-          if (fd >= 0) {
-            close(fd);
-            return false;
-          }
-        }
-        return true;
-      },
-      10000));
+  CHECK(eventually([&] { return bpf_programs_freed(programs); }, 10000));
 }
 
 TEST_CASE("user errors: one line, a hint, exit code 1 or 2", "[bpf][cli]") {

@@ -237,16 +237,7 @@ TEST_CASE("pid mode on a running process ends when it exits and leaves no probe 
     if (fd >= 0) close(fd);
   }
   REQUIRE(program_ids.size() >= 7);  // funclat: entry, session, return, return-site, exit; the target set's 3
-  CHECK(test::eventually([&] {
-    for (uint32_t id : program_ids) {
-      int fd = bpf_prog_get_fd_by_id(id);
-      if (fd >= 0) {
-        close(fd);
-        return false;
-      }
-    }
-    return true;
-  }));
+  CHECK(test::eventually([&] { return test::bpf_programs_freed(program_ids); }));
 }
 
 TEST_CASE("children of a running process are followed with follow_children what a running process forks and execs", "[bpf]") {
