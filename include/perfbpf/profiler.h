@@ -119,7 +119,10 @@ class PerformanceProfiler {
 
   // The JSON report (the CLI's schema) of everything so far, with its analysis, written into
   // output_dir as perfbpf-report-<timestamp>.json; returns the path. Throws Error when the
-  // directory cannot be created or written.
+  // directory cannot be created or written. Each function's latency_ns is corrected for the
+  // timer, latency_raw_ns is as measured; the timer stands where the CLI's probe does:
+  // probe.site "in-process", probe.bias_ns its own time inside a call, probe.cost_ns what
+  // timing a call costs, and overhead what that cost the process.
   std::string generate_profiling_report();
   // The same content as a Profile, for the dashboard or other code.
   Profile profiling_report() const;
