@@ -129,13 +129,6 @@ TEST_CASE("sched: more spinners than CPUs wait in the run queue, and one spinner
   CHECK(static_cast<double>(a.usage.off_cpu_ns.runqueue) >= kernel - 1e6);
 }
 
-uint64_t sectors_written(uint32_t maj, uint32_t min) {
-  for (const auto& d : ProcFs().diskstats())
-    if (d.major == maj && d.minor == min) return d.sectors_written;
-  FAIL("no /proc/diskstats line for " << maj << ":" << min);
-  return 0;
-}
-
 TEST_CASE("block: O_DIRECT writes are charged to the writer, one histogram entry per request", "[bpf][collectors]") {
   const std::string file = "/var/tmp/perfbpf-dio-" + std::to_string(getpid());
   Workload w = run_workload({"dio-write", file, "32"});
@@ -163,23 +156,31 @@ TEST_CASE("block: system-wide bytes per disk match /proc/diskstats over the sess
   o.system_wide = true;
   o.collectors = {"block"};
   o.duration_s = 2.0;
-  std::map<std::string, uint64_t> before;
-  o.on_attached = [&](const AttachedProbes&) {
-    for (const auto& d : ProcFs().diskstats()) before[std::to_string(d.major) + ":" + std::to_string(d.minor)] = d.sectors_written;
+  // The writer starts once the session counts, however long attaching takes on a busy
+  // machine; diskstats is read then and at the session's last interval: the same window.
+  o.interval_s = 0.1;
+  std::map<std::string, uint64_t> before, after;
+  auto read_diskstats = [](std::map<std::string, uint64_t>& into) {
+    for (const auto& d : ProcFs().diskstats()) into[std::to_string(d.major) + ":" + std::to_string(d.minor)] = d.sectors_written;
   };
-  Profile p;
-  std::thread session([&] { p = run_session(o); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const std::string file = "/var/tmp/perfbpf-dio-sys-" + std::to_string(getpid());
-  test::Finished writer = test::run({workload("resource_target"), "dio-write", file, "32"});
-  session.join();
+  std::optional<test::Spawned> started;
+  o.on_attached = [&](const AttachedProbes&) {
+    read_diskstats(before);
+    started = test::spawn({workload("resource_target"), "dio-write", file, "32"});
+  };
+  o.on_interval = [&](const SeriesSample&) { read_diskstats(after); };
+  Profile p = run_session(o);
+  REQUIRE(started);
+  test::Finished writer = test::finish(*started);
   REQUIRE(writer.exit_code == 0);
   const DiskDevice* busiest = nullptr;
   for (const auto& d : p.system.disks)
     if (!busiest || d.traffic.write_bytes > busiest->traffic.write_bytes) busiest = &d;
   REQUIRE(busiest);
-  const uint64_t kernel =
-      (sectors_written(busiest->major, busiest->minor) - before[std::to_string(busiest->major) + ":" + std::to_string(busiest->minor)]) * 512;
+  const std::string dev = std::to_string(busiest->major) + ":" + std::to_string(busiest->minor);
+  REQUIRE(after.count(dev));
+  const uint64_t kernel = (after[dev] - before[dev]) * 512;
   INFO("disk " << busiest->name << ": perfbpf " << busiest->traffic.write_bytes << " bytes, diskstats " << kernel);
   CHECK(busiest->traffic.write_bytes >= 32u << 20);
   CHECK(near(static_cast<double>(busiest->traffic.write_bytes), static_cast<double>(kernel), 0.05));
