@@ -56,7 +56,6 @@ namespace {
 struct ChildFacts {
   uint64_t vm_rss_bytes = 0;
   uint64_t clock_read_ns = 0;
-  uint64_t run_ready_ns = 0, wait_ready_ns = 0;  // its schedstat when it was ready to start
 };
 
 double rusage_children_cpu_s() {
@@ -79,6 +78,19 @@ void read_schedstat(const char* path, uint64_t& run, uint64_t& wait) {
   char* end = nullptr;
   run = strtoull(buf, &end, 10);
   wait = strtoull(end, nullptr, 10);
+}
+
+// Whether PID is asleep ('S' in /proc/PID/stat) within 10 s: polled, since it gets there
+// whenever the machine gives it a CPU.
+bool wait_until_asleep(pid_t pid) {
+  const ProcFs proc;
+  for (int i = 0; i < 10000; i++) {
+    auto stat = proc.stat(static_cast<uint32_t>(pid));
+    if (!stat) return false;
+    if (stat->state == 'S') return true;
+    usleep(1000);
+  }
+  return false;
 }
 
 // VmRSS from /proc/self/status with plain system calls: this runs in a forked child.
@@ -116,8 +128,7 @@ uint64_t median_clock_read_ns() {
   }
   // A first write to a page of the shared mapping faults; in a call it would be the call's.
   memset(static_cast<void*>(truth), 0, spec.body_ns.size() * sizeof(CallTruth));
-  // From here to its exit the session sees all of it: it attaches while this waits for "go".
-  read_schedstat("/proc/thread-self/schedstat", facts->run_ready_ns, facts->wait_ready_ns);
+  // The session attaches while this waits for "go", asleep: it sees all of the rest.
   if (write(ready_fd, "r", 1) != 1) _exit(1);
   char go;
   if (read(go_fd, &go, 1) != 1) _exit(1);  // the parent gave up
@@ -191,6 +202,7 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
   close(ready[1]);
   WorkloadRun run;
   run.calls.reserve(spec.body_ns.size());
+  uint64_t run_start = 0, wait_start = 0;
   try {
     if (child < 0) throw Error(errno_message("fork", errno), "", errno);
     char r;
@@ -198,6 +210,12 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
     close(ready[0]);
     ready[0] = -1;
     if (!started) throw Error("the validation workload did not start", "run perfbpf validate with -v");
+    // Asleep in its read of "go" (nothing else blocks after "ready"), its counters stand
+    // still: the baseline of what the session will see. Runnable instead, it would wait
+    // unseen by a session that attaches meanwhile.
+    if (!wait_until_asleep(child))
+      throw Error("the validation workload did not wait for its start", "run perfbpf validate with -v");
+    read_schedstat(("/proc/" + std::to_string(child) + "/schedstat").c_str(), run_start, wait_start);
     SessionOptions options;
     options.functions = {std::string("perfbpf_validate_") + site_name(spec.site)};
     options.pid = child;
@@ -225,8 +243,8 @@ WorkloadRun run_workload(const WorkloadSpec& spec) {
   int status = 0;
   waitpid(child, &status, 0);
   run.rusage_cpu_s = rusage_children_cpu_s() - rusage_before;
-  run.sched_run_ns = run_end - facts->run_ready_ns;
-  run.sched_wait_ns = wait_end - facts->wait_ready_ns;
+  run.sched_run_ns = run_end - run_start;
+  run.sched_wait_ns = wait_end - wait_start;
   run.truth.assign(truth, truth + spec.body_ns.size());
   run.vm_rss_bytes = facts->vm_rss_bytes;
   run.clock_read_ns = facts->clock_read_ns;
