@@ -91,6 +91,8 @@ std::string http_get(int port, const std::string& path) {
   }
   close(s);
   return response;
+}
+
 BusyCpus::BusyCpus(int cpus)
     : process_(spawn({"/usr/bin/stress-ng", "--cpu", std::to_string(cpus), "--timeout", "900", "--quiet"})) {
   // An exec that failed exits at once; a stress-ng that runs has forked its workers by then.
