@@ -113,7 +113,7 @@ TEST_CASE("profiler: profile_function times each call as the callee's own clocks
   CHECK_THROWS_WITH(profiler.metrics("sleeper"), Catch::Contains("no function named sleeper"));
 }
 
-TEST_CASE("profiler: the timer's own cost is measured and subtracted; raw figures are kept", "[profiler]") {
+TEST_CASE("profiler: the timer's own cost is measured and subtracted, and raw figures are kept", "[profiler]") {
   PerformanceProfiler profiler(test::temp_path("out"));
   for (int i = 0; i < 2000; i++) profiler.profile_function("empty", [] {});
   ProfilingMetrics m = profiler.metrics("empty");
@@ -139,7 +139,7 @@ TEST_CASE("profiler: the timer's own cost is measured and subtracted; raw figure
   CHECK(p.overhead.target_slowdown_pct > 0);
 }
 
-TEST_CASE("profiler: profile_function passes the callee's result through; scope() times a block", "[profiler]") {
+TEST_CASE("profiler: profile_function passes the callee's result through, and scope() times a block", "[profiler]") {
   PerformanceProfiler profiler;
   CHECK(profiler.profile_function("twice", [](int x) { return 2 * x; }, 21) == 42);
   auto owned = profiler.profile_function("make", [] { return std::make_unique<int>(7); });  // move-only
