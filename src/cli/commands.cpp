@@ -10,6 +10,7 @@
 
 #include "aggregate/stack_profile.h"
 #include "analysis/thresholds.h"
+#include "gate/fail_on.h"
 #include "perfbpf/dashboard.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
@@ -47,6 +48,18 @@ class FirstFailure {
 // --redact-args: the command's arguments may carry secrets (tokens, passwords); its name stays.
 void redact_arguments(Profile& profile) {
   for (size_t i = 1; i < profile.session.command.size(); i++) profile.session.command[i] = "[redacted]";
+}
+
+// --fail-on: findings at or above the severity turn a clean exit into 1 (a failing command's own
+// status is kept: it says more).
+int fail_on_exit(const AnalysisSection& analysis, const std::string& severity, int code, std::ostream& out) {
+  if (severity.empty()) return code;
+  const std::vector<std::string> findings = gate::findings_at_or_above(analysis, severity);
+  if (findings.empty()) return code;
+  out << fmt::format("perfbpf: --fail-on {}: {} finding{} at or above it\n", severity, findings.size(),
+                     findings.size() == 1 ? "" : "s");
+  for (const auto& f : findings) out << "  " << f << "\n";
+  return code != 0 ? code : 1;
 }
 
 }  // namespace
@@ -141,8 +154,8 @@ int run_profile(const CliOptions& options, std::ostream& err) {
     });
   if (alerts_file) failure.attempt([&] { alerts_file->commit(); });
   failure.rethrow();
-  if (profile.session.mode == "command") return static_cast<int>(profile.session.exit_code);
-  return 0;
+  const int code = profile.session.mode == "command" ? static_cast<int>(profile.session.exit_code) : 0;
+  return fail_on_exit(profile.analysis, options.fail_on, code, err);
 }
 
 int run_calibrate(std::ostream& out) {
@@ -208,7 +221,7 @@ int run_analyze(const CliOptions& options, std::ostream& out) {
                      dashboard.reports() == 1 ? "" : "s", options.analyze_paths.back());
   write_analysis(a, out);
   if (!options.json_path.empty()) dashboard.export_analysis_report(options.json_path, "--json");
-  return 0;
+  return fail_on_exit(a, options.fail_on, 0, out);
 }
 
 int run_report(const CliOptions& options, std::ostream& out) {

@@ -7,6 +7,8 @@
 
 int main(int argc, char** argv) {
   using namespace perfbpf;
+  // The gate's exit codes are its verdict (1 = regression): a gate that could not run exits 2.
+  bool gate_command = false;
   try {
     cli::ParseResult parsed = cli::parse_command_line({argv + 1, argv + argc});
     if (!parsed.run) {
@@ -17,14 +19,17 @@ int main(int argc, char** argv) {
     if (parsed.options.command == cli::Command::Analyze) return cli::run_analyze(parsed.options, std::cout);
     if (parsed.options.command == cli::Command::Calibrate) return cli::run_calibrate(std::cout);
     if (parsed.options.command == cli::Command::Validate) return cli::run_validate(parsed.options, std::cout);
+    gate_command = parsed.options.command == cli::Command::Gate || parsed.options.command == cli::Command::Diff;
+    if (parsed.options.command == cli::Command::Gate) return cli::run_gate(parsed.options, std::cout, std::cerr);
+    if (parsed.options.command == cli::Command::Diff) return cli::run_diff(parsed.options, std::cout);
     return cli::run_profile(parsed.options, std::cerr);
   } catch (const Error& e) {
     std::cerr << "perfbpf: error: " << e.what();
     if (!e.hint().empty()) std::cerr << " (" << e.hint() << ")";
     std::cerr << "\n";
-    return e.exit_code();
+    return gate_command ? 2 : e.exit_code();
   } catch (const std::exception& e) {
     std::cerr << "perfbpf: error: " << e.what() << "\n";
-    return 1;
+    return gate_command ? 2 : 1;
   }
 }

@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include "analysis/thresholds.h"
+#include "cli/gate_options.h"
 #include "collect/collector.h"
+#include "gate/fail_on.h"
 
 #include "perfbpf/error.h"
 #include "session/session_limits.h"
@@ -74,6 +76,7 @@ void add_threshold_options(CLI::App& app, CliOptions& o) {
 void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) {
   add_threshold_options(app, o);
   app.add_option("--alerts", o.alerts_path, "Also write each alert as a JSON line to FILE (for log shippers)");
+  app.add_option("--fail-on", o.fail_on, "Exit 1 when the analysis finds a bottleneck (or an alert) of SEVERITY or above");
   numbers.add(app, "-p,--pid", o.session.pid, limits::pid, "Profile the running process PID (all its threads)",
               /*show_default=*/false);
   app.add_flag("--system", o.session.system_wide, "Every process on the machine (resources and stacks; top processes)");
@@ -134,6 +137,8 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
 
+}  // namespace
+
 // "sched,block" / "all" / "none" into collector names; unknown names are usage errors.
 std::vector<std::string> parse_collectors(const std::string& text) {
   if (text == "all") return all_collector_names();
@@ -149,6 +154,8 @@ std::vector<std::string> parse_collectors(const std::string& text) {
   if (names.empty()) throw Error::usage("--collectors is empty", "give all, none or a list such as sched,memory");
   return names;
 }
+
+namespace {
 
 void validate_profile(CliOptions& o, bool kill_after_given) {
   auto& s = o.session;
@@ -204,6 +211,8 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   analyze->add_option("REPORT", o.analyze_paths, "Reports written by perfbpf -o")->required();
   analyze->add_option("--json", o.json_path, "Also write the analysis as JSON to FILE");
   add_threshold_options(*analyze, o);
+  analyze->add_option("--fail-on", o.fail_on, "Exit 1 when a finding of SEVERITY or above is raised: critical, high, medium, low");
+  const GateSubcommands gate = add_gate_subcommands(app, o);
   CLI::App* calibrate =
       app.add_subcommand("calibrate", "Measure what a probe hit costs on this machine and refresh the cache (root)");
   CLI::App* validate = app.add_subcommand(
@@ -235,16 +244,22 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
                      : calibrate->parsed() ? calibrate
                      : validate->parsed()  ? validate
                      : analyze->parsed()   ? analyze
+                     : gate.gate->parsed() ? gate.gate
+                     : gate.diff->parsed() ? gate.diff
                                            : nullptr;
   if (chosen) {
     o.command = chosen == report      ? Command::Report
                 : chosen == calibrate ? Command::Calibrate
                 : chosen == analyze   ? Command::Analyze
+                : chosen == gate.gate ? Command::Gate
+                : chosen == gate.diff ? Command::Diff
                                       : Command::Validate;
     if (!o.session.command.empty()) throw Error::usage(chosen->get_name() + " takes no command");
+    if (o.command == Command::Gate || o.command == Command::Diff) validate_gate(o, o.command);
   } else {
     validate_profile(o, app.get_option("--kill-after")->count() > 0);
   }
+  if (!o.fail_on.empty()) gate::check_severity(o.fail_on, "--fail-on");
   result.run = true;
   return result;
 }

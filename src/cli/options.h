@@ -9,7 +9,24 @@
 
 namespace perfbpf::cli {
 
-enum class Command { Profile, Report, Calibrate, Validate, Analyze };
+enum class Command { Profile, Report, Calibrate, Validate, Analyze, Gate, Diff };
+
+// `perfbpf gate` and `perfbpf diff` (src/cli/gate_options.cpp).
+struct GateCliOptions {
+  std::vector<std::string> baseline, candidate;  // report files or directories of them
+  std::vector<std::string> max_regression;       // --max-regression rules, as typed
+  double confidence = 0.99;                      // family-wise, over all checks
+  std::string fail_on = "low";                   // regressions below it do not fail
+  bool allow_inconclusive = false;
+  std::string pairing = "auto";                  // auto, paired, unpaired
+  std::string json_path, junit_path, markdown_path;
+  bool calibrate = false;                        // A/A: the noise floor and rounds needed
+  std::vector<std::string> detect{"5%", "10%"};  // --calibrate: changes to find rounds for
+  size_t rounds = 0, warmup = 0;                 // --rounds: run both builds interleaved
+  std::string baseline_cmd, candidate_cmd, rounds_dir;
+  std::string diff_baseline, diff_candidate;     // `perfbpf diff BASELINE CANDIDATE`
+  double diff_confidence = 0.95;                 // `perfbpf diff`: level of each interval
+};
 
 struct CliOptions {
   Command command = Command::Profile;
@@ -29,6 +46,8 @@ struct CliOptions {
   std::string config_path;                      // --config FILE: thresholds, before --threshold
   std::string alerts_path;                      // --alerts FILE: alerts as JSON lines
   std::vector<std::string> analyze_paths;       // `perfbpf analyze REPORT...`
+  std::string fail_on;                          // --fail-on SEVERITY: exit 1 on findings at or above it
+  GateCliOptions gate;
 };
 
 // What parsing decided: run with options, or print text and exit (help, version, usage error).
@@ -41,5 +60,8 @@ struct ParseResult {
 
 // Throws Error::usage for bad arguments. ARGS excludes argv[0].
 ParseResult parse_command_line(const std::vector<std::string>& args);
+
+// "sched,block" / "all" / "none" into collector names; unknown names are usage errors.
+std::vector<std::string> parse_collectors(const std::string& text);
 
 }  // namespace perfbpf::cli

@@ -213,3 +213,56 @@ TEST_CASE("the library checks the same ranges before anything starts", "[cli]") 
   o.max_processes = 0;
   expect_refused(o, "max_processes 0 is out of range");
 }
+
+TEST_CASE("gate and diff subcommands", "[cli][gate]") {
+  auto g = parse({"gate", "--baseline", "a1.json", "a2.json", "--candidate", "b1.json", "b2.json", "--max-regression",
+                  "parse_request.p99=10%", "--max-regression", "*.mean=5%", "--fail-on", "high", "--junit", "g.xml",
+                  "--markdown", "g.md", "--json", "g.json"});
+  REQUIRE(g.run);
+  CHECK(g.options.command == Command::Gate);
+  CHECK(g.options.gate.baseline == std::vector<std::string>{"a1.json", "a2.json"});
+  CHECK(g.options.gate.candidate == std::vector<std::string>{"b1.json", "b2.json"});
+  CHECK(g.options.gate.max_regression.size() == 2);
+  CHECK(g.options.gate.fail_on == "high");
+  CHECK(g.options.gate.confidence == 0.99);
+  CHECK(g.options.gate.junit_path == "g.xml");
+
+  auto rounds = parse({"gate", "--rounds", "10", "-f", "handle_*", "--baseline-cmd", "./old/server --bench",
+                       "--candidate-cmd", "./new/server --bench", "--collectors", "sched"});
+  REQUIRE(rounds.run);
+  CHECK(rounds.options.gate.rounds == 10);
+  CHECK(rounds.options.session.functions == std::vector<std::string>{"handle_*"});
+  CHECK(rounds.options.session.collectors == std::vector<std::string>{"sched"});
+
+  auto calibrate = parse({"gate", "--calibrate", "--baseline", "base/", "--detect", "2%", "5%"});
+  REQUIRE(calibrate.run);
+  CHECK(calibrate.options.gate.detect == std::vector<std::string>{"2%", "5%"});
+
+  auto diff = parse({"diff", "base.json", "new.json"});
+  REQUIRE(diff.run);
+  CHECK(diff.options.command == Command::Diff);
+  CHECK(diff.options.gate.diff_confidence == 0.95);
+
+  expect_usage_error({"gate", "--candidate", "b.json"}, "--baseline");
+  expect_usage_error({"gate", "--baseline", "a.json"}, "--candidate");
+  expect_usage_error({"gate", "--baseline", "a.json", "--candidate", "b.json", "--max-regression", "x.p98=1%"},
+                     "unknown statistic 'p98'");
+  expect_usage_error({"gate", "--baseline", "a.json", "--candidate", "b.json", "--fail-on", "severe"}, "severity");
+  expect_usage_error({"gate", "--baseline", "a.json", "--candidate", "b.json", "--pairing", "maybe"}, "--pairing");
+  expect_usage_error({"gate", "--baseline", "a.json", "--candidate", "b.json", "--confidence", "1.5"}, "confidence");
+  expect_usage_error({"gate", "--rounds", "5", "-f", "x", "--candidate-cmd", "./b"}, "--baseline-cmd");
+  expect_usage_error({"gate", "--rounds", "5", "-f", "x", "--baseline-cmd", "./a"}, "--candidate-cmd");
+  expect_usage_error({"gate", "--rounds", "5", "--baseline-cmd", "./a", "--candidate-cmd", "./b"}, "nothing to gate");
+  expect_usage_error({"gate", "--rounds", "5", "-f", "x", "--baseline-cmd", "./a", "--candidate-cmd", "./b",
+                      "--baseline", "a.json"},
+                     "--rounds");
+  expect_usage_error({"gate", "--baseline", "a.json", "--candidate", "b.json", "--baseline-cmd", "./a"}, "--rounds N");
+  expect_usage_error({"diff", "a.json"}, "CANDIDATE");
+}
+
+TEST_CASE("--fail-on on sessions and analyze", "[cli][gate]") {
+  CHECK(parse({"-f", "main", "--fail-on", "high", "--", "true"}).options.fail_on == "high");
+  CHECK(parse({"analyze", "r.json", "--fail-on", "medium"}).options.fail_on == "medium");
+  expect_usage_error({"-f", "main", "--fail-on", "urgent", "--", "true"}, "severity");
+  expect_usage_error({"analyze", "r.json", "--fail-on", "0"}, "severity");
+}
