@@ -173,7 +173,7 @@ TEST_CASE("gate: a planted +10% in one function of twenty is caught and named", 
   }
 }
 
-TEST_CASE("gate: pure noise passes; 200 A/A comparisons raise no false alarm", "[gate]") {
+TEST_CASE("gate: pure noise passes, 200 A/A comparisons raise no false alarm", "[gate]") {
   // Noise well above the synthetic default: 3 % per run, 5 % drift per round, +-25 % per call.
   SyntheticWorkload w;
   w.run_noise = 0.03;
