@@ -85,9 +85,14 @@ void write_github_annotations(const GateResult& r, std::ostream& out) {
     if (c->fails) line("error", "perfbpf gate: " + check_name(*c) + " regressed", check_sentence(*c));
     else if (c->outcome == "inconclusive" && r.reasons.empty())
       line("warning", "perfbpf gate: " + check_name(*c) + " inconclusive", check_sentence(*c));
-    else if (c->outcome == "unresolved")
-      line("notice", "perfbpf gate: " + check_name(*c) + " unresolved", check_sentence(*c));
   }
+  // One line for all unresolved checks: a notice each would bury the errors (and GitHub shows
+  // only the first few annotations of a step).
+  if (const size_t n = r.count("unresolved"))
+    line("notice", "perfbpf gate: " + std::to_string(n) + " checks unresolved",
+         fmt::format("{} of {} checks could not rule out their allowed growth at this noise; more rounds resolve "
+                     "them (perfbpf gate --calibrate says how many)",
+                     n, r.checks.size()));
 }
 
 }  // namespace perfbpf::gate

@@ -22,8 +22,8 @@ nlohmann::json gate_to_json(const GateResult& r);
 void write_gate_junit(const GateResult& r, std::ostream& out);
 // A heading with the verdict, the checks that are not a plain pass, then every check folded.
 void write_gate_markdown(const GateResult& r, std::ostream& out);
-// One ::error line per failing regression, ::warning per inconclusive or unresolved check and
-// per reason; the messages escaped as the workflow-command syntax requires.
+// One ::error line per failing regression, ::warning per inconclusive check and per reason, one
+// ::notice for all unresolved checks; escaped as the workflow-command syntax requires.
 void write_github_annotations(const GateResult& r, std::ostream& out);
 
 }  // namespace perfbpf::gate
