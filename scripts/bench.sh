@@ -2,11 +2,20 @@
 # Benchmarks perfbpf against bpftrace and libbpf-tools funclatency on the same workloads, in
 # one session; writes bench/results/latest.{json,md}. Needs root. Takes a few minutes.
 #   sudo scripts/bench.sh [--rounds N]
+# The CI gate's false alarms and detection against a naive gate and Mann-Whitney, under
+# stress-ng --cpu 1; writes bench/results/gate-latest.{json,md}. About half an hour.
+#   sudo scripts/bench.sh gate [--pool-rounds N] [--trials N]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 "$root/scripts/bootstrap.sh" >/dev/null
+if [[ ${1:-} == gate ]]; then
+	shift
+	dpkg-query -W -f='${Status}' stress-ng 2>/dev/null | grep -q "install ok installed" ||
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null
+	exec /usr/bin/python3 "$root/bench/gate_bench.py" "$build_dir" "$@"
+fi
 for peer in bpftrace libbpf-tools; do
 	dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null

@@ -9,7 +9,7 @@ build_dir=${BUILD_DIR:-$root/build}
 
 packages=(
 	build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev liblzma-dev xz-utils
-	catch2 nlohmann-json3-dev libcli11-dev libfmt-dev libboost-dev binutils python3 python3-jsonschema
+	catch2 nlohmann-json3-dev libcli11-dev libfmt-dev libboost-dev binutils python3 python3-jsonschema python3-yaml
 	golang-go libc6-dbg
 	# real workloads of the [bpf] tests, which also saturate the machine with stress-ng
 	stress-ng nginx apache2-utils

@@ -67,6 +67,10 @@ std::string method_line(const GateResult& r) {
                      r.check_level * 100);
 }
 
+bool for_global_reason(const GateResult& r, const Check& c) {
+  return c.outcome == "inconclusive" && std::find(r.reasons.begin(), r.reasons.end(), c.reason) != r.reasons.end();
+}
+
 std::vector<const Check*> display_order(const GateResult& r) {
   auto rank = [](const Check& c) {
     if (c.fails) return severity_rank(c.severity);

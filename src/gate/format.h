@@ -23,6 +23,9 @@ std::string check_sentence(const Check& c);
 std::string verdict_line(const GateResult& r);
 // "10 baseline and 10 candidate runs, paired; 99% simultaneous intervals (each 99.99%)".
 std::string method_line(const GateResult& r);
+// True when C is inconclusive for a reason of the whole comparison (one run a side ...): the
+// outputs say that reason once, not once per check.
+bool for_global_reason(const GateResult& r, const Check& c);
 // Display order: failing regressions (most severe first), inconclusive, other regressions,
 // unresolved, improved, pass; the gate's own order within each.
 std::vector<const Check*> display_order(const GateResult& r);

@@ -22,7 +22,7 @@ std::string cell(const std::string& s) {
   return out;
 }
 
-void table(const std::vector<const Check*>& checks, std::ostream& out) {
+void table(const GateResult& r, const std::vector<const Check*>& checks, std::ostream& out) {
   out << "| function | statistic | baseline | candidate | change | interval | allowed | outcome |\n"
       << "|---|---|---:|---:|---:|---:|---:|---|\n";
   for (const Check* c : checks) {
@@ -30,7 +30,7 @@ void table(const std::vector<const Check*>& checks, std::ostream& out) {
     const bool values = e.baseline_runs && e.candidate_runs;
     std::string outcome = c->fails ? "**regression (" + c->severity + ")**" : c->outcome;
     if (!c->fails && c->outcome == "regression") outcome += " (" + c->severity + ", below --fail-on)";
-    if (c->outcome == "inconclusive") outcome += ": " + cell(c->reason);
+    if (c->outcome == "inconclusive") outcome += for_global_reason(r, *c) ? " (see above)" : ": " + cell(c->reason);
     if (c->outcome == "unresolved") outcome += ": detectable " + cell(format_change(c->detectable));
     out << fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} |\n", cell(c->subject()), stat_info(c->stat).name,
                        values ? cell(format_value(c->stat, e.baseline)) : "-",
@@ -64,14 +64,14 @@ void write_gate_markdown(const GateResult& r, std::ostream& out) {
   if (!r.reasons.empty() || !r.notes.empty()) out << "\n";
   std::vector<const Check*> notable, all = display_order(r);
   for (const Check* c : all)
-    if (c->outcome != "pass" && c->outcome != "improved") notable.push_back(c);
+    if (c->outcome != "pass" && c->outcome != "improved" && !for_global_reason(r, *c)) notable.push_back(c);
   if (!notable.empty()) {
-    table(notable, out);
+    table(r, notable, out);
     out << "\n";
   }
   if (!all.empty()) {
     out << "<details><summary>All " << all.size() << " checks</summary>\n\n";
-    table(all, out);
+    table(r, all, out);
     out << "\n</details>\n";
   }
 }

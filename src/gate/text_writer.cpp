@@ -21,7 +21,7 @@ void write_gate_text(const GateResult& r, std::ostream& out) {
     std::string outcome = c->outcome;
     if (c->outcome == "regression") outcome += " (" + c->severity + (c->fails ? ")" : ", below --fail-on)");
     if (c->outcome == "unresolved") outcome += "; detectable " + format_change(c->detectable);
-    if (c->outcome == "inconclusive") outcome += ": " + c->reason;
+    if (c->outcome == "inconclusive") outcome += for_global_reason(r, *c) ? " (see above)" : ": " + c->reason;
     out << fmt::format("{:<{}} {:<10} {:>10} {:>10} {:>8} {:>20} {:>8}  {}\n", c->subject(), width,
                        stat_info(c->stat).name, values ? format_value(c->stat, e.baseline) : "-",
                        values ? format_value(c->stat, e.candidate) : "-", values ? format_change(e.change) : "-",

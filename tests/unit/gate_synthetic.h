@@ -76,4 +76,14 @@ inline std::pair<gate::RunSet, gate::RunSet> synthetic_rounds(const SyntheticWor
   return {std::move(a), std::move(b)};
 }
 
+// ROUNDS rounds of the default workload against itself with FUNCTION's calls FACTOR times longer.
+inline std::pair<gate::RunSet, gate::RunSet> planted_rounds(const std::string& function, double factor, size_t rounds,
+                                                            uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  SyntheticWorkload base, slow = base;
+  slow.planted = function;
+  slow.factor = factor;
+  return synthetic_rounds(base, slow, rounds, rng);
+}
+
 }  // namespace perfbpf::test

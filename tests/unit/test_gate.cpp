@@ -21,6 +21,7 @@
 using namespace perfbpf;
 using namespace perfbpf::gate;
 using perfbpf::test::SyntheticWorkload;
+using perfbpf::test::planted_rounds;
 using perfbpf::test::synthetic_rounds;
 
 namespace {
@@ -130,11 +131,7 @@ TEST_CASE("detectable_change: the promised power holds in simulation", "[gate]")
 }
 
 TEST_CASE("gate: a planted +10% in one function of twenty is caught and named", "[gate]") {
-  std::mt19937_64 rng(42);
-  SyntheticWorkload base, slow = base;
-  slow.planted = "stage_13";
-  slow.factor = 1.10;
-  auto [a, b] = synthetic_rounds(base, slow, 10, rng);
+  auto [a, b] = planted_rounds("stage_13", 1.10, 10, 42);
   GateResult r = run_gate(a, b, GateOptions{});
   CHECK(r.paired);
   CHECK(r.checks.size() == 80);  // 20 functions x mean, p50, p90, p99
@@ -193,11 +190,8 @@ TEST_CASE("gate: pure noise passes, 200 A/A comparisons raise no false alarm", "
 }
 
 TEST_CASE("gate: one run per side is inconclusive, not a guess", "[gate]") {
-  std::mt19937_64 rng(1);
-  SyntheticWorkload base, slow = base;
-  slow.planted = "stage_02";
-  slow.factor = 2;  // even a doubling: one run cannot show it is not the machine
-  auto [a, b] = synthetic_rounds(base, slow, 1, rng);
+  // Even a doubling: one run cannot show it is not the machine.
+  auto [a, b] = planted_rounds("stage_02", 2, 1, 1);
   GateResult r = run_gate(a, b, GateOptions{});
   CHECK(r.verdict == "inconclusive");
   CHECK(r.exit_code == 3);
@@ -332,11 +326,7 @@ TEST_CASE("calibrate: the A/A split measures the noise the runs were given", "[g
 }
 
 TEST_CASE("diff: within-run intervals for single reports, run-to-run for sets", "[gate]") {
-  std::mt19937_64 rng(9);
-  SyntheticWorkload base, slow = base;
-  slow.planted = "stage_04";
-  slow.factor = 1.3;
-  auto [a1, b1] = synthetic_rounds(base, slow, 1, rng);
+  auto [a1, b1] = planted_rounds("stage_04", 1.3, 1, 9);
   DiffResult d = diff_runs(a1, b1, 0.95);
   bool seen = false;
   for (const auto& row : d.rows)
