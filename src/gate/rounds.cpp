@@ -79,7 +79,8 @@ std::pair<RunSet, RunSet> run_rounds(const RoundsPlan& plan, const std::function
       const std::string where = fmt::format("{} round {} ({})", warmup ? "warm-up" : "gate", round, side);
       if (p.session.end_reason == "signal")
         throw Error("interrupted in " + where, "the finished rounds' reports are in " + plan.dir);
-      if (p.session.exit_code != 0)
+      // -d ends a session by stopping the command (SIGTERM): its status then says nothing.
+      if (p.session.end_reason != "duration" && p.session.exit_code != 0)
         throw Error(fmt::format("{}: '{}' exited with status {}", where, session.command.front(), p.session.exit_code),
                     "a failing benchmark measures nothing: run it by hand and fix it first");
       if (warmup) continue;

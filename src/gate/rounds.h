@@ -31,8 +31,9 @@ std::vector<std::string> split_command(const std::string& text, const std::strin
 // user's. Throws Error::usage when DIR holds files already: old rounds must not mix with new.
 void prepare_rounds_dir(const std::string& dir);
 
-// Throws Error when a session fails, a command exits non-zero (a failing benchmark measures
-// nothing) or a signal ends a session (the finished rounds' reports stay in plan.dir).
+// Throws Error when a session fails, a command exits non-zero before any -d duration ends it (a
+// failing benchmark measures nothing) or a signal ends a session (the finished rounds' reports
+// stay in plan.dir).
 std::pair<RunSet, RunSet> run_rounds(const RoundsPlan& plan, const std::function<void(const std::string&)>& progress);
 
 }  // namespace perfbpf::gate

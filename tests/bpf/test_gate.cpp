@@ -171,6 +171,28 @@ TEST_CASE("perfbpf gate --rounds: a failing command stops the gate with exit 2",
                     workload("gate_target") + " 0", "--rounds-dir", dir});
   CHECK(r.exit_code == 2);
   CHECK(r.err.find("exited with status 2") != std::string::npos);
+
+  // Without the privilege to load probes: exit 2 before anything is created, never a verdict.
+  const std::string unprivileged_dir = temp_path("rounds");
+  open_to_all(unprivileged_dir);
+  Finished denied = run({perfbpf_bin(), "gate", "--rounds", "2", "-f", "stage_*", "--baseline-cmd",
+                         workload("gate_target") + " 20", "--candidate-cmd", workload("gate_target") + " 20",
+                         "--rounds-dir", unprivileged_dir},
+                        /*as_uid=*/65534);
+  CHECK(denied.exit_code == 2);
+  CHECK(denied.err.find("insufficient privilege") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(unprivileged_dir));
+}
+
+TEST_CASE("perfbpf gate --rounds -d: sessions a duration ends are rounds, not failures", "[bpf][gate]") {
+  // The baseline runs far longer than the 0.3 s a session is given: SIGTERM ends it every round.
+  const std::string dir = temp_path("rounds");
+  Finished r = run({perfbpf_bin(), "gate", "--rounds", "2", "-d", "0.3", "-f", "stage_0*", "--collectors", "none",
+                    "--sample-freq", "0", "--baseline-cmd", workload("gate_target") + " 100000", "--candidate-cmd",
+                    workload("gate_target") + " 100000", "--rounds-dir", dir, "--allow-inconclusive"});
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(std::filesystem::exists(dir + "/candidate-02.json"));
 }
 
 TEST_CASE("--fail-on: a live session and analyze exit 1 on findings at or above the severity", "[bpf][gate]") {
