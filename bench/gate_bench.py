@@ -182,7 +182,7 @@ def main():
     ap.add_argument("--calibration-rounds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
-    ap.add_argument("--passes", type=int, default=100)
+    ap.add_argument("--passes", type=int, default=200)
     ap.add_argument("--units", type=int, default=10000)
     ap.add_argument("--spread", type=int, default=20)
     ap.add_argument("--out", default=str(pathlib.Path(__file__).resolve().parent / "results"))

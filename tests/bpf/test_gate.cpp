@@ -195,7 +195,7 @@ TEST_CASE("perfbpf gate --rounds -d: sessions a duration ends are rounds, not fa
   CHECK(std::filesystem::exists(dir + "/candidate-02.json"));
 }
 
-TEST_CASE("--fail-on: a live session and analyze exit 1 on findings at or above the severity", "[bpf][gate]") {
+TEST_CASE("fail-on: a live session and analyze exit 1 on findings at or above the severity", "[bpf][gate]") {
   const std::string report = temp_path("r.json");
   // A per-function p99 threshold crossed is a high finding (docs/analysis.md).
   std::vector<std::string> argv{perfbpf_bin(), "-q", "-f", "stage_13", "--collectors", "none", "--sample-freq", "0",

@@ -260,7 +260,7 @@ TEST_CASE("gate and diff subcommands", "[cli][gate]") {
   expect_usage_error({"diff", "a.json"}, "CANDIDATE");
 }
 
-TEST_CASE("--fail-on on sessions and analyze", "[cli][gate]") {
+TEST_CASE("gate CLI: --fail-on on sessions and analyze", "[cli][gate]") {
   CHECK(parse({"-f", "main", "--fail-on", "high", "--", "true"}).options.fail_on == "high");
   CHECK(parse({"analyze", "r.json", "--fail-on", "medium"}).options.fail_on == "medium");
   expect_usage_error({"-f", "main", "--fail-on", "urgent", "--", "true"}, "severity");

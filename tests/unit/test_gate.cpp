@@ -278,7 +278,7 @@ TEST_CASE("gate: runs that do not alternate in time are compared unpaired", "[ga
   CHECK_THROWS_AS(run_gate(a, b, forced), Error);
 }
 
-TEST_CASE("--max-regression rules: forms, errors, the most specific wins", "[gate]") {
+TEST_CASE("gate rules: --max-regression forms, errors, the most specific wins", "[gate]") {
   RegressionRule r = parse_regression_rule("parse_request.p99=10%");
   CHECK(r.pattern == "parse_request");
   CHECK(r.stat == Stat::P99);
@@ -344,7 +344,7 @@ TEST_CASE("diff: within-run intervals for single reports, run-to-run for sets", 
   CHECK_THAT(out.str(), Catch::Contains("stage_04"));
 }
 
-TEST_CASE("--fail-on: findings at or above a severity, alerts count as high", "[gate]") {
+TEST_CASE("fail-on: findings at or above a severity, alerts count as high", "[gate]") {
   AnalysisSection a;
   Bottleneck low, high;
   low.id = "lost-events:events";
