@@ -360,3 +360,37 @@ TEST_CASE("fail-on: findings at or above a severity, alerts count as high", "[ga
   CHECK(findings_at_or_above(a, "critical").empty());
   CHECK_THROWS_AS(check_severity("severe", "--fail-on"), Error);
 }
+
+TEST_CASE("gate: resource totals and sampled on-CPU time are checks too", "[gate]") {
+  auto [a, b] = planted_rounds("stage_01", 1.0, 6, 21);
+  std::mt19937_64 rng(22);
+  std::lognormal_distribution<double> noise(0, 0.01);
+  for (auto* side : {&a, &b})
+    for (auto& run : side->runs) {
+      const double factor = side == &b ? 1.2 : 1.0;  // the candidate burns 20 % more CPU
+      run.system.enabled = true;
+      run.system.collectors = {"sched"};
+      run.system.totals.cpu_time_ns = static_cast<uint64_t>(2e9 * factor * noise(rng));
+      run.stacks.enabled = true;
+      run.stacks.frequency_hz = 99;
+      run.stacks.frames = {{"main", "/ci/build/server", false, ""}, {"stage_01", "/ci/build/server", false, ""}};
+      run.stacks.stacks = {{1, 1, {0, 1}, static_cast<uint64_t>(990 * factor * noise(rng))}, {1, 1, {0}, 10}};
+    }
+  GateOptions o;
+  o.rules = {parse_regression_rule("cpu_time=5%"), parse_regression_rule("peak_rss=10%"),
+             parse_regression_rule("stage_01.on_cpu=5%")};
+  GateResult r = run_gate(a, b, o);
+  const Check* cpu = find_check(r, "", Stat::CpuTime);
+  REQUIRE(cpu);
+  CHECK(cpu->subject() == "target");
+  CHECK(cpu->outcome == "regression");
+  CHECK(cpu->estimate.change == Approx(0.2).margin(0.02));
+  const Check* on_cpu = find_check(r, "stage_01", Stat::OnCpu);
+  REQUIRE(on_cpu);
+  CHECK(on_cpu->estimate.baseline == Approx(10e9).epsilon(0.05));  // 990 samples at 99 Hz
+  CHECK(on_cpu->outcome == "regression");
+  const Check* rss = find_check(r, "", Stat::PeakRss);
+  REQUIRE(rss);
+  CHECK(rss->outcome == "inconclusive");
+  CHECK_THAT(rss->reason, Catch::Contains("did not run"));
+}
