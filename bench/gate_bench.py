@@ -3,7 +3,7 @@
 gate (any function's p99 up more than 10 %) and the Mann-Whitney U test on raw call timings,
 all on the same runs. Writes bench/results/gate-latest.{json,md}. Needs root (BPF sessions).
 
-    bench/gate_bench.py BUILD_DIR [--pool-rounds 300] [--trials 100] [--rounds 10] [--out DIR]
+    bench/gate_bench.py BUILD_DIR [--pool-rounds 200] [--trials 100] [--rounds 10] [--out DIR]
 
 What runs: tests/workloads/gate_target (twenty functions of fixed CPU work, each call's work
 varied +-10 % at random) in three builds: the baseline, stage_13 +10 % and stage_13 +5 %.
@@ -15,8 +15,8 @@ are for `perfbpf gate --calibrate` (A against A'), which says how many rounds +5
 Trials reuse rounds, and how: each trial draws its ROUNDS rounds at random (without
 replacement) from the rounds after the calibration ones, with a fixed seed. The A/A trial
 compares A with A' of those rounds, the +10 % trial A with B10 of the same rounds, the +5 % trial
-A with B5 of its own draw of N rounds. Two trials share ROUNDS^2 / pool rounds on average (1/3
-of a round for 10 of 300), so the trials are nearly, not exactly, independent.
+A with B5 of its own draw of N rounds. Two trials share ROUNDS^2 / pool rounds on average (half
+a round for 10 of 180), so the trials are nearly, not exactly, independent.
 """
 import argparse
 import datetime
@@ -178,7 +178,7 @@ def tally(outcomes, key_detected):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build_dir")
-    ap.add_argument("--pool-rounds", type=int, default=300)
+    ap.add_argument("--pool-rounds", type=int, default=200)
     ap.add_argument("--calibration-rounds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
@@ -335,7 +335,8 @@ def main():
           f"{args.pool_rounds} recorded rounds (A, A', B10, B5 each; {len(session_s)} sessions this run, "
           f"{summary['session_s_mean'] or 0:.2f} s each); {args.trials} trials drawn from rounds "
           f"{args.calibration_rounds}..{args.pool_rounds - 1} (two trials share "
-          f"{args.rounds ** 2 / len(trial_pool):.2f} rounds on average).",
+          f"{args.rounds ** 2 / len(trial_pool):.2f} rounds on average; two {n5}-round trials "
+          f"{n5 ** 2 / len(trial_pool):.1f}).",
           "",
           f"| gate | A/A false alarms ({args.rounds} rounds) | +10 % caught ({args.rounds} rounds) | "
           f"+10 %: another function blamed | +10 % caught ({n10} rounds) | +5 % caught ({n5} rounds) |",
