@@ -323,9 +323,10 @@ def main():
         "record_s": record_s, "total_s": time.monotonic() - started,
         "calibration": {c: v[0]["calibration"] for c, v in calibrations.items()},
         "table": table, "b10_caught_by_statistic": by_stat, "inconclusive_defaults": inconclusive,
-        "trials_detail": results,
     }
     (out_dir / "gate-latest.json").write_text(json.dumps(summary, indent=1) + "\n")
+    # Every trial's rounds and outcomes (~200 KB), next to the pool: kept with --pool.
+    (pool.parent / "gate-trials.json").write_text(json.dumps(results, separators=(",", ":")) + "\n")
 
     md = [f"Measured {summary['measured']} on Linux {summary['kernel']}, {summary['cpus']} CPUs, "
           f"under `stress-ng --cpu 1` (load average before {load_before[0]:.1f}, during {load_during[0]:.1f}).",
