@@ -4,8 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
-#include <iostream>
 #include <cstdlib>
 #include <ctime>
 #include <filesystem>
@@ -95,29 +93,6 @@ std::string default_rounds_dir() {
   return std::string("perfbpf-gate-") + stamp;
 }
 
-// While the rounds run, the commands' own output goes to stderr: stdout carries only the gate's
-// verdict, for whoever reads it (a pipe, a test, a CI step's output).
-class StdoutToStderr {
- public:
-  StdoutToStderr() {
-    std::cout.flush();
-    std::fflush(stdout);
-    saved_ = dup(STDOUT_FILENO);
-    if (saved_ >= 0) dup2(STDERR_FILENO, STDOUT_FILENO);
-  }
-  ~StdoutToStderr() {
-    if (saved_ < 0) return;
-    std::fflush(stdout);
-    dup2(saved_, STDOUT_FILENO);
-    close(saved_);
-  }
-  StdoutToStderr(const StdoutToStderr&) = delete;
-  StdoutToStderr& operator=(const StdoutToStderr&) = delete;
-
- private:
-  int saved_ = -1;
-};
-
 std::pair<gate::RunSet, gate::RunSet> run_gate_rounds(const CliOptions& o, std::ostream& err) {
   const GateCliOptions& g = o.gate;
   route_libbpf_logging(o.verbose);
@@ -129,10 +104,11 @@ std::pair<gate::RunSet, gate::RunSet> run_gate_rounds(const CliOptions& o, std::
   plan.candidate_cmd = g.calibrate && g.candidate_cmd.empty() ? plan.baseline_cmd
                                                               : gate::split_command(g.candidate_cmd, "--candidate-cmd");
   plan.session = o.session;
+  // The commands' own output goes to stderr: stdout carries only the gate's verdict.
+  plan.session.command_stdout_to_stderr = true;
   plan.dir = g.rounds_dir.empty() ? default_rounds_dir() : g.rounds_dir;
   gate::prepare_rounds_dir(plan.dir);
   err << fmt::format("perfbpf gate: {} rounds, interleaved; reports in {}\n", plan.rounds, plan.dir);
-  const StdoutToStderr quiet_stdout;
   return gate::run_rounds(plan, [&err](const std::string& line) {
     err << "perfbpf gate: " << line << "\n";
     err.flush();

@@ -5,8 +5,15 @@
 #include "perfbpf/error.h"
 
 namespace perfbpf::cli {
+namespace {
 
-GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o) {
+constexpr NumericRange kConfidence{0.5, 0.999999, ""};
+constexpr NumericRange kRounds{1, 10000, "rounds", true};
+constexpr NumericRange kWarmup{0, 100, "rounds", true};
+
+}  // namespace
+
+GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o, NumericOptions& numbers) {
   GateCliOptions& g = o.gate;
   CLI::App* gate = app.add_subcommand(
       "gate",
@@ -21,10 +28,8 @@ GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o) {
                    "TOTAL: cpu_time peak_rss disk_bytes net_bytes). Default: *.mean, *.p50, *.p90 5%, *.p99 10%")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  gate->add_option("--confidence", g.confidence,
-                   "Probability that all intervals hold together (family-wise, Bonferroni over the checks)")
-      ->capture_default_str()
-      ->check(CLI::Range(0.5, 0.999999));
+  numbers.add(*gate, "--confidence", g.confidence, kConfidence,
+              "Probability that all intervals hold together (family-wise, Bonferroni over the checks)");
   gate->add_option("--fail-on", g.fail_on, "Fail only on regressions of this severity or above: critical, high, medium, low")
       ->capture_default_str();
   gate->add_flag("--allow-inconclusive", g.allow_inconclusive, "Exit 0 instead of 3 when the data cannot tell");
@@ -39,9 +44,9 @@ GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o) {
                  "rounds a change needs");
   gate->add_option("--detect", g.detect, "With --calibrate: changes to find the rounds for (default 5% 10%)")
       ->expected(1, -1);
-  gate->add_option("--rounds", g.rounds, "Run both commands N times each, interleaved A B / B A, then gate (root)")
-      ->check(CLI::Range(size_t{1}, size_t{10000}));
-  gate->add_option("--warmup", g.warmup, "With --rounds: rounds run first and not kept")->check(CLI::Range(size_t{0}, size_t{100}));
+  numbers.add(*gate, "--rounds", g.rounds, kRounds,
+              "Run both commands N times each, interleaved A B / B A, then gate (root)", /*show_default=*/false);
+  numbers.add(*gate, "--warmup", g.warmup, kWarmup, "With --rounds: rounds run first and not kept");
   gate->add_option("--baseline-cmd", g.baseline_cmd, "With --rounds: the baseline command, e.g. './old/server --bench'");
   gate->add_option("--candidate-cmd", g.candidate_cmd, "With --rounds: the candidate command");
   gate->add_option("--rounds-dir", g.rounds_dir,
@@ -50,19 +55,16 @@ GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o) {
   gate->add_option("-f,--function", o.session.functions, "With --rounds: function(s) to time, [OBJECT:]PATTERN")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  gate->add_option("-d,--duration", o.session.duration_s, "With --rounds: stop each session after SEC seconds")
-      ->check(CLI::PositiveNumber);
+  numbers.add(*gate, "-d,--duration", o.session.duration_s, limits::duration_s,
+              "With --rounds: stop each session after SEC seconds", /*show_default=*/false);
   gate->add_option("--collectors", o.collectors_text, "With --rounds: resource collectors (sched,block,memory,network, all, none)")
       ->capture_default_str();
-  gate->add_option("--sample-freq", o.session.sample_freq, "With --rounds: on-CPU stack samples per second per CPU; 0 off")
-      ->capture_default_str()
-      ->check(CLI::Range(0u, 10000u));
+  numbers.add(*gate, "--sample-freq", o.session.sample_freq, limits::sample_freq,
+              "With --rounds: on-CPU stack samples per second per CPU; 0 off");
   gate->add_flag("--no-calibrate", [&o](int64_t) { o.session.calibrate = false; },
                  "With --rounds: latency as measured, probe cost included");
-  gate->add_option("--overhead-budget", o.session.overhead_budget_pct,
-                   "With --rounds: probe overhead above this % of a session makes its latencies untrusted")
-      ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+  numbers.add(*gate, "--overhead-budget", o.session.overhead_budget_pct, limits::overhead_budget_pct,
+              "With --rounds: probe overhead above this % of a session makes its latencies untrusted");
   gate->add_flag("--no-children", o.session.no_children, "With --rounds: profile only the command's own process");
   gate->add_flag("-v,--verbose", o.verbose, "With --rounds: libbpf's debug output");
 
@@ -71,9 +73,7 @@ GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o) {
               "another, with confidence intervals (no root needed)");
   diff->add_option("BASELINE", g.diff_baseline, "Baseline report, or a directory of runs")->required();
   diff->add_option("CANDIDATE", g.diff_candidate, "Candidate report, or a directory of runs")->required();
-  diff->add_option("--confidence", g.diff_confidence, "Level of each interval")
-      ->capture_default_str()
-      ->check(CLI::Range(0.5, 0.999999));
+  numbers.add(*diff, "--confidence", g.diff_confidence, kConfidence, "Level of each interval");
   return {gate, diff};
 }
 

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/numeric_options.h"
 #include "cli/options.h"
 
 namespace perfbpf::cli {
@@ -13,7 +14,8 @@ struct GateSubcommands {
   CLI::App* diff = nullptr;
 };
 
-GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o);
+// NUMBERS checks the numeric options after parsing, as for every other subcommand.
+GateSubcommands add_gate_subcommands(CLI::App& app, CliOptions& o, NumericOptions& numbers);
 
 // After parsing: usage errors for what CLI11 cannot check (exclusive modes, rules, severities,
 // what --rounds needs). COMMAND is Gate or Diff.

@@ -11,6 +11,7 @@
 
 #include "analysis/thresholds.h"
 #include "cli/gate_options.h"
+#include "cli/numeric_options.h"
 #include "collect/collector.h"
 #include "gate/fail_on.h"
 
@@ -31,37 +32,6 @@ constexpr const char* kDescription =
     "C++, with or without the parameter list); OBJECT is a path or a library name such as\n"
     "libssl or libc, found in the process's mappings (--pid) or the command's dependencies.\n"
     "Without OBJECT the main executable is searched.";
-
-// A numeric option is read as text and checked after parsing (session/session_limits.h), so
-// every bad value — "abc", "nan", "1e308", "0.01" — gets one wording that names the option,
-// the value and the valid range, before anything starts.
-class NumericOptions {
- public:
-  template <typename T>
-  void add(CLI::App& app, const std::string& flags, T& target, const NumericRange& range, const std::string& help,
-           bool show_default = true) {
-    Entry& e = entries_.emplace_back();
-    e.range = range;
-    e.store = [&target](double v) { target = static_cast<T>(v); };
-    e.option = app.add_option(flags, e.text, help + " [" + format_range(range) + "]");
-    if (show_default) e.option->default_str(fmt::format("{}", target));
-    e.option->type_name(range.integer ? "INT" : "NUMBER");
-  }
-  // Throws Error::usage for the first bad value given; stores the good ones.
-  void check_and_store() const {
-    for (const Entry& e : entries_)
-      if (e.option->count() > 0) e.store(parse_in_range("--" + e.option->get_single_name(), e.text, e.range));
-  }
-
- private:
-  struct Entry {
-    std::string text;
-    NumericRange range{};
-    std::function<void(double)> store;
-    CLI::Option* option = nullptr;
-  };
-  std::list<Entry> entries_;  // CLI11 keeps pointers to each text: no reallocation
-};
 
 void add_threshold_options(CLI::App& app, CliOptions& o) {
   app.add_option("--threshold", o.threshold_texts,
@@ -212,7 +182,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   analyze->add_option("--json", o.json_path, "Also write the analysis as JSON to FILE");
   add_threshold_options(*analyze, o);
   analyze->add_option("--fail-on", o.fail_on, "Exit 1 when a finding of SEVERITY or above is raised: critical, high, medium, low");
-  const GateSubcommands gate = add_gate_subcommands(app, o);
+  const GateSubcommands gate = add_gate_subcommands(app, o, numbers);
   CLI::App* calibrate =
       app.add_subcommand("calibrate", "Measure what a probe hit costs on this machine and refresh the cache (root)");
   CLI::App* validate = app.add_subcommand(

@@ -33,12 +33,6 @@ std::vector<std::string> gate_argv(const std::string& candidate, size_t rounds, 
   return argv;
 }
 
-json load(const std::string& path) {
-  std::ifstream in(path);
-  REQUIRE(in.good());
-  return json::parse(in);
-}
-
 // The workload's own "stage_13_p50_ns=" per session, by side: the gate's progress line names
 // the side before each session starts, and the commands' output follows on stderr.
 std::map<std::string, std::vector<double>> in_process_p50(const std::string& err, const std::string& stage) {
@@ -82,7 +76,7 @@ TEST_CASE("perfbpf gate --rounds catches a planted +30% in one function of twent
       CHECK(std::filesystem::exists(name));
     }
 
-  json j = load(verdict);
+  json j = load_json(verdict);
   CHECK(j.at("verdict") == "regression");
   CHECK(j.at("paired") == true);
   CHECK(j.at("summary").at("checks") == 40);  // 20 functions x p50, p90
@@ -142,7 +136,7 @@ TEST_CASE("perfbpf gate --rounds: the same build on both sides passes", "[bpf][g
   Finished r = run(gate_argv("gate_target", 5, dir, verdict));
   INFO(r.out << r.err);
   CHECK(r.exit_code == 0);
-  json j = load(verdict);
+  json j = load_json(verdict);
   CHECK(j.at("verdict") == "pass");
   CHECK(j.at("summary").at("failing") == 0);
   CHECK(j.at("summary").at("inconclusive") == 0);
