@@ -18,6 +18,7 @@
 #include "gate/rounds.h"
 #include "gate/writers.h"
 #include "perfbpf/error.h"
+#include "report/output_file.h"
 #include "report/json_report.h"
 #include "session/libbpf_log.h"
 #include "session/privileges.h"
@@ -73,19 +74,6 @@ gate::GateOptions gate_options(const GateCliOptions& g) {
   return o;
 }
 
-// Writes TEXT to PATH in one go; under sudo the file is the invoking user's.
-void write_output(const std::string& path, const std::string& text, const std::string& option) {
-  check_output_writable(path);
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw Error("cannot write " + path, "choose a writable path with " + option);
-  const InvokingUser user = invoking_user();
-  if (user.present && chown(path.c_str(), user.uid, user.gid) != 0) {
-    // Root keeps it: the content was written.
-  }
-}
-
 std::string default_rounds_dir() {
   char stamp[32];
   const std::time_t now = std::time(nullptr);
@@ -120,7 +108,7 @@ std::pair<gate::RunSet, gate::RunSet> run_gate_rounds(const CliOptions& o, std::
 int run_gate(const CliOptions& o, std::ostream& out, std::ostream& err) {
   const GateCliOptions& g = o.gate;
   for (const auto* path : {&g.json_path, &g.junit_path, &g.markdown_path})
-    if (!path->empty()) check_output_writable(*path);
+    if (!path->empty()) OutputFile::check_writable(*path, path == &g.json_path ? "--json" : path == &g.junit_path ? "--junit" : "--markdown");
   const gate::GateOptions options = gate_options(g);
   const std::vector<double> changes = parse_changes(g.detect);
 
@@ -135,23 +123,23 @@ int run_gate(const CliOptions& o, std::ostream& out, std::ostream& err) {
   if (g.calibrate) {
     const gate::CalibrationResult c = gate::calibrate(baseline, candidate, options, changes);
     gate::write_calibration_text(c, out);
-    if (!g.json_path.empty()) write_output(g.json_path, gate::calibration_result_to_json(c).dump(2) + "\n", "--json");
+    if (!g.json_path.empty()) write_output_file(g.json_path, "--json", gate::calibration_result_to_json(c).dump(2) + "\n");
     return c.exit_code;
   }
   const gate::GateResult r = gate::run_gate(baseline, candidate, options);
   gate::write_gate_text(r, out);
   const char* actions = std::getenv("GITHUB_ACTIONS");
   if (actions && std::string(actions) == "true") gate::write_github_annotations(r, out);
-  if (!g.json_path.empty()) write_output(g.json_path, gate::gate_to_json(r).dump(2) + "\n", "--json");
+  if (!g.json_path.empty()) write_output_file(g.json_path, "--json", gate::gate_to_json(r).dump(2) + "\n");
   if (!g.junit_path.empty()) {
     std::ostringstream xml;
     gate::write_gate_junit(r, xml);
-    write_output(g.junit_path, xml.str(), "--junit");
+    write_output_file(g.junit_path, "--junit", xml.str());
   }
   if (!g.markdown_path.empty()) {
     std::ostringstream md;
     gate::write_gate_markdown(r, md);
-    write_output(g.markdown_path, md.str(), "--markdown");
+    write_output_file(g.markdown_path, "--markdown", md.str());
   }
   return r.exit_code;
 }
