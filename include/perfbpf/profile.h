@@ -154,6 +154,9 @@ struct StackProfile {
   std::map<uint32_t, std::string> processes;  // tgid -> comm
   // By self samples, at most 20; shares of the samples outside probes, which are left out.
   std::vector<FunctionShare> top;
+  // ELF file of user frames -> its GNU build-id (hex), read when the stacks were symbolized:
+  // what pprof mappings and profile stores (Parca, Pyroscope) identify binaries by.
+  std::map<std::string, std::string> build_ids;
 };
 
 // Probe cost per site kind, measured by probing known functions in perfbpf's own process.

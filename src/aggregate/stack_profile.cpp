@@ -5,6 +5,8 @@
 #include <set>
 #include <tuple>
 
+#include "symbols/elf_file.h"
+
 namespace perfbpf {
 namespace {
 
@@ -153,6 +155,12 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     return a.self != b.self ? a.self > b.self : a.total > b.total;
   });
   if (p.top.size() > kTopFunctions) p.top.resize(kTopFunctions);
+  for (const StackFrame& f : p.frames)
+    if (!f.kernel && !f.object.empty() && f.object[0] == '/' && !p.build_ids.count(f.object)) {
+      ElfHandle elf(f.object);
+      p.build_ids[f.object] = elf.elf ? gnu_build_id(elf.elf) : "";
+    }
+  std::erase_if(p.build_ids, [](const auto& entry) { return entry.second.empty(); });
   return p;
 }
 

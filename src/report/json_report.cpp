@@ -255,7 +255,7 @@ json stacks_json(const StackProfile& s) {
           {"probe_samples", s.probe_samples}, {"lost", s.lost},
           {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct},
           {"shallow_user_pct", s.shallow_user_pct}, {"processes", processes},
-          {"top", top}, {"frames", frames}, {"stacks", stacks}};
+          {"top", top}, {"frames", frames}, {"stacks", stacks}, {"build_ids", s.build_ids}};
 }
 
 StackProfile read_stacks(const Reader& r) {
@@ -303,6 +303,11 @@ StackProfile read_stacks(const Reader& r) {
     Reader t(top[i], r.path("top") + "[" + std::to_string(i) + "]");
     s.top.push_back({t.str("name"), t.str("source"), t.u64("self"), t.u64("total"), t.num("self_pct"), t.num("total_pct")});
   }
+  if (r.has("build_ids"))  // absent in reports from before pprof mappings
+    for (const auto& [object, id] : r.field("build_ids", json::value_t::object).items()) {
+      if (!id.is_string()) Reader::fail(r.path("build_ids") + "." + object, "should be a string");
+      s.build_ids[object] = id.get<std::string>();
+    }
   return s;
 }
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "util/safe_path.h"
+#include <fmt/format.h>
 
 namespace perfbpf {
 
@@ -124,6 +125,21 @@ Elf_Data* version_indices(Elf* elf, size_t table) {
     if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_GNU_versym && sh.sh_link == table) return elf_getdata(scn, nullptr);
   }
   return nullptr;
+}
+
+
+std::string gnu_build_id(Elf* elf) {
+  Elf_Data* note = section_data(elf, ".note.gnu.build-id");
+  if (!note || note->d_size <= 16) return {};
+  const auto* bytes = static_cast<const unsigned char*>(note->d_buf);
+  uint32_t namesz, descsz;
+  std::memcpy(&namesz, bytes, 4);
+  std::memcpy(&descsz, bytes + 4, 4);
+  size_t desc = 12 + ((namesz + 3) & ~3u);
+  if (descsz <= 1 || desc + descsz > note->d_size) return {};
+  std::string hex;
+  for (uint32_t i = 0; i < descsz; i++) hex += fmt::format("{:02x}", bytes[desc + i]);
+  return hex;
 }
 
 }  // namespace perfbpf

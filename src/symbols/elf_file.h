@@ -36,6 +36,10 @@ bool to_vaddr(const std::vector<Segment>& segments, uint64_t offset, uint64_t& v
 Elf_Scn* find_section(Elf* elf, const char* name);
 Elf_Data* section_data(Elf* elf, const char* name);
 
+// The GNU build-id (.note.gnu.build-id) as lower-case hex, "" when the file has none: what
+// debuginfod, gdb's /usr/lib/debug/.build-id/ and pprof mappings identify a binary by.
+std::string gnu_build_id(Elf* elf);
+
 // .gnu.version entries: the index of a version definition or requirement; the top bit marks
 // a hidden version ("name@V", not the default a new link binds to).
 constexpr uint16_t kVersymHidden = 0x8000;

@@ -149,18 +149,9 @@ uint32_t file_crc32(const std::string& path) {
 // Where gdb looks: /usr/lib/debug/.build-id/xx/rest.debug, then the .gnu_debuglink name next
 // to the file, in its .debug/ directory and under /usr/lib/debug (with the CRC checked).
 std::string find_debug_file(Elf* elf, const std::string& path) {
-  if (Elf_Data* note = section_data(elf, ".note.gnu.build-id"); note && note->d_size > 16) {
-    const auto* bytes = static_cast<const unsigned char*>(note->d_buf);
-    uint32_t namesz, descsz;
-    std::memcpy(&namesz, bytes, 4);
-    std::memcpy(&descsz, bytes + 4, 4);
-    size_t desc = 12 + ((namesz + 3) & ~3u);
-    if (descsz > 1 && desc + descsz <= note->d_size) {
-      std::string hex;
-      for (uint32_t i = 0; i < descsz; i++) hex += fmt::format("{:02x}", bytes[desc + i]);
-      std::string candidate = "/usr/lib/debug/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug";
-      if (readable(candidate)) return candidate;
-    }
+  if (std::string hex = gnu_build_id(elf); !hex.empty()) {
+    std::string candidate = "/usr/lib/debug/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug";
+    if (readable(candidate)) return candidate;
   }
   Elf_Data* link = section_data(elf, ".gnu_debuglink");
   if (!link || link->d_size < 8) return {};
