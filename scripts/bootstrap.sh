@@ -18,6 +18,7 @@ packages=(
 	libcapstone-dev
 	# the tests' workloads and peers: a Go program, nginx under load
 	golang-go nginx apache2-utils
+	libcpp-httplib-dev libjs-chart.js prometheus chromium fonts-dejavu-core python3-websocket
 )
 
 missing=()

@@ -6,6 +6,9 @@
 #include <map>
 #include <memory>
 
+#include "report/assets.h"
+#include "report/text_summary.h"
+
 namespace perfbpf {
 namespace {
 
@@ -56,46 +59,13 @@ size_t depth_of(const Node& n) {
   return d + 1;
 }
 
-constexpr const char* kScript = R"JS(
-var svg = document.documentElement, frames = document.getElementById("frames");
-var details = document.getElementById("details"), matched = document.getElementById("matched");
-function info(g) { return g.getElementsByTagName("title")[0].textContent; }
-frames.addEventListener("mouseover", function(e) { var g = e.target.closest("g"); if (g) details.textContent = info(g); });
-frames.addEventListener("mouseout", function() { details.textContent = " "; });
-function zoom(g) {
-  var r = g.getElementsByTagName("rect")[0], x = +r.getAttribute("data-x"), w = +r.getAttribute("data-w");
-  var y = +r.getAttribute("y"), scale = (WIDTH - 2 * PAD) / w;
-  Array.prototype.forEach.call(frames.getElementsByTagName("g"), function(o) {
-    var orr = o.getElementsByTagName("rect")[0], ox = +orr.getAttribute("data-x"), ow = +orr.getAttribute("data-w");
-    var inside = ox >= x - 1e-6 && ox + ow <= x + w + 1e-6, below = +orr.getAttribute("y") > y;
-    var keep = inside || (below && ox <= x && ox + ow >= x + w);
-    o.style.display = keep ? "" : "none";
-    if (!keep) return;
-    var nx = PAD + (Math.max(ox, x) - x) * scale, nw = Math.min(ow, w) * scale;
-    orr.setAttribute("x", nx); orr.setAttribute("width", nw);
-    var t = o.getElementsByTagName("text")[0]; t.setAttribute("x", nx + 3);
-    var label = o.getAttribute("data-name"), fit = Math.floor((nw - 6) / 7);
-    t.textContent = fit < 3 ? "" : (label.length <= fit ? label : label.substring(0, fit - 2) + "..");
-  });
+std::string amount(const StackProfile& stacks, uint64_t n) {
+  return stacks.unit == "ns" ? format_duration_ns(static_cast<double>(n)) : fmt::format("{} samples", n);
 }
-frames.addEventListener("click", function(e) { var g = e.target.closest("g"); if (g) zoom(g); });
-function reset() { zoom(document.getElementById("root")); }
-function search() {
-  var term = prompt("Search frames (regular expression)", ""); if (term === null) return;
-  var re = new RegExp(term), total = 0, seen = {};
-  Array.prototype.forEach.call(frames.getElementsByTagName("g"), function(g) {
-    var r = g.getElementsByTagName("rect")[0], hit = term !== "" && re.test(g.getAttribute("data-name"));
-    r.setAttribute("fill", hit ? "rgb(230,0,230)" : r.getAttribute("data-fill"));
-    if (hit) { var k = r.getAttribute("data-x"); var w = +r.getAttribute("data-w"); if (!(k in seen) || seen[k] < w) seen[k] = w; }
-  });
-  for (var k in seen) total += seen[k];
-  matched.textContent = term === "" ? " " : "Matched: " + (100 * total / (WIDTH - 2 * PAD)).toFixed(1) + "%";
-}
-)JS";
 
 }  // namespace
 
-void write_flamegraph_svg(const StackProfile& stacks, const std::string& title, std::ostream& out) {
+std::string flamegraph_svg_element(const StackProfile& stacks, const std::string& title) {
   Node root;
   root.name = "all";
   for (const StackCount& s : stacks.stacks) {
@@ -110,48 +80,78 @@ void write_flamegraph_svg(const StackProfile& stacks, const std::string& title, 
   }
   const size_t depth = depth_of(root);
   const double height = kHeader + static_cast<double>(depth) * kFrameHeight + 2 * kPad + 20;
-  const double per_sample = root.count ? (kWidth - 2 * kPad) / static_cast<double>(root.count) : 0;
+  const double per_unit = root.count ? (kWidth - 2 * kPad) / static_cast<double>(root.count) : 0;
 
-  out << "<?xml version=\"1.0\" standalone=\"no\"?>\n"
-      << fmt::format("<svg version=\"1.1\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
-                     "xmlns=\"http://www.w3.org/2000/svg\">\n",
-                     kWidth, height, kWidth, height)
-      << fmt::format("<script type=\"text/ecmascript\"><![CDATA[\nvar WIDTH = {}, PAD = {};\n{}]]></script>\n", kWidth,
-                     kPad, kScript)
-      << "<style>text { font-family: monospace; font-size: 12px; } #frames text { pointer-events: none; }"
-         " rect { stroke: white; stroke-width: 0.5; } .button { cursor: pointer; fill: rgb(60,60,160); }</style>\n"
-      << fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"rgb(250,250,240)\"/>\n", kWidth, height)
-      << fmt::format("<text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"16\">{}</text>\n", kWidth / 2,
-                     xml_escape(title))
-      << fmt::format("<text class=\"button\" x=\"{}\" y=\"22\" onclick=\"reset()\">Reset zoom</text>\n", kPad)
-      << fmt::format("<text class=\"button\" x=\"{}\" y=\"22\" onclick=\"search()\">Search</text>\n", kWidth - 110)
-      << fmt::format("<text id=\"matched\" x=\"{}\" y=\"{}\"> </text>\n", kWidth - 200, height - 8)
-      << fmt::format("<text id=\"details\" x=\"{}\" y=\"{}\"> </text>\n", kPad, height - 8) << "<g id=\"frames\">\n";
+  std::string out = fmt::format(
+      "<svg class=\"perfbpf-flamegraph\" version=\"1.1\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+      "xmlns=\"http://www.w3.org/2000/svg\" data-width=\"{0}\" data-pad=\"{2}\" data-total=\"{3}\" data-unit=\"{4}\">\n",
+      kWidth, height, kPad, root.count, xml_escape(stacks.unit));
+  out += "<style>.perfbpf-flamegraph text { font-family: monospace; font-size: 12px; }"
+         " .perfbpf-flamegraph .frames text { pointer-events: none; }"
+         " .perfbpf-flamegraph .frames rect { stroke: white; stroke-width: 0.5; cursor: pointer; }"
+         " .perfbpf-flamegraph .button { cursor: pointer; fill: rgb(60,60,160); }</style>\n";
+  out += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"rgb(250,250,240)\"/>\n", kWidth, height);
+  out += fmt::format("<text class=\"title\" x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"16\">{}</text>\n",
+                     kWidth / 2, xml_escape(title));
+  out += fmt::format("<text class=\"button reset\" x=\"{}\" y=\"22\">Reset zoom</text>\n", kPad);
+  out += fmt::format("<text class=\"button search\" x=\"{}\" y=\"22\">Search</text>\n", kWidth - 110);
+  out += fmt::format("<text class=\"matched\" x=\"{}\" y=\"{}\" text-anchor=\"end\"> </text>\n", kWidth - kPad, height - 8);
+  out += fmt::format("<text class=\"details\" x=\"{}\" y=\"{}\"> </text>\n", kPad, height - 8);
+  out += "<g class=\"frames\">\n";
 
-  // Depth-first layout: root at the bottom, children left to right by name.
-  std::function<void(const Node&, double, size_t, bool)> draw = [&](const Node& n, double x, size_t level, bool is_root) {
-    const double w = static_cast<double>(n.count) * per_sample;
+  // Depth-first layout: root at the bottom, children left to right by name. X and W are in
+  // the profile's unit (what the script computes with); pixels follow from them.
+  std::function<void(const Node&, uint64_t, size_t, bool)> draw = [&](const Node& n, uint64_t x, size_t level,
+                                                                     bool is_root) {
+    const double w = static_cast<double>(n.count) * per_unit;
     if (w < kMinWidthPx) return;
+    const double px = kPad + static_cast<double>(x) * per_unit;
     const double y = height - kPad - 20 - static_cast<double>(level + 1) * kFrameHeight;
     const double share = root.count ? 100.0 * static_cast<double>(n.count) / static_cast<double>(root.count) : 0;
     const std::string name = n.name + (n.kernel ? " [k]" : "");
     const std::string fill = is_root ? "rgb(200,200,200)" : colour(n.name, n.kernel);
     const size_t fit = w > 6 ? static_cast<size_t>((w - 6) / 7) : 0;
     std::string label = fit < 3 ? "" : name.size() <= fit ? name : name.substr(0, fit - 2) + "..";
-    out << fmt::format(
-        "<g{} data-name=\"{}\"><title>{} ({} samples, {:.2f}%)</title>"
-        "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\" data-fill=\"{}\" data-x=\"{:.4f}\" "
-        "data-w=\"{:.4f}\" rx=\"2\"/><text x=\"{:.2f}\" y=\"{:.1f}\">{}</text></g>\n",
-        is_root ? " id=\"root\"" : "", xml_escape(name), xml_escape(name), n.count, share, x, y, w, kFrameHeight - 1,
-        fill, fill, x, w, x + 3, y + kFrameHeight - 4, xml_escape(label));
-    double child_x = x;
+    out += fmt::format(
+        "<g data-name=\"{}\" data-x=\"{}\" data-w=\"{}\" data-depth=\"{}\"><title>{} ({}, {:.2f}%)</title>"
+        "<rect x=\"{:.2f}\" y=\"{:.1f}\" width=\"{:.2f}\" height=\"{}\" fill=\"{}\" data-fill=\"{}\" rx=\"2\"/>"
+        "<text x=\"{:.2f}\" y=\"{:.1f}\">{}</text></g>\n",
+        xml_escape(name), x, n.count, level, xml_escape(name), amount(stacks, n.count), share, px, y, w,
+        kFrameHeight - 1, fill, fill, px + 3, y + kFrameHeight - 4, xml_escape(label));
+    uint64_t child_x = x;
     for (const auto& [_, c] : n.children) {
       draw(*c, child_x, level + 1, false);
-      child_x += static_cast<double>(c->count) * per_sample;
+      child_x += c->count;
     }
   };
-  draw(root, kPad, 0, true);
-  out << "</g>\n</svg>\n";
+  draw(root, 0, 0, true);
+  out += "</g>\n</svg>\n";
+  return out;
+}
+
+std::string flamegraph_svg_file(const StackProfile& stacks, const std::string& title) {
+  std::string element = flamegraph_svg_element(stacks, title);
+  // The script comes last, when every element it looks up exists.
+  const std::string script = fmt::format(
+      "<script type=\"text/ecmascript\"><![CDATA[\n{}\nperfbpfFlameGraph(document.documentElement);\n]]></script>\n",
+      assets::flamegraph_js());
+  element.insert(element.rfind("</svg>"), script);
+  return "<?xml version=\"1.0\" standalone=\"no\"?>\n" + element;
+}
+
+void write_flamegraph_svg(const StackProfile& stacks, const std::string& title, std::ostream& out) {
+  out << flamegraph_svg_file(stacks, title);
+}
+
+std::string flamegraph_title(const Profile& profile, bool off_cpu) {
+  const SessionInfo& s = profile.session;
+  std::string target = s.mode == "command" && !s.command.empty() ? s.command[0]
+                       : s.mode == "system"                      ? std::string("system-wide")
+                       : s.mode == "cgroup" ? "cgroup " + profile.system.cgroup
+                                            : "pid " + std::to_string(s.pid);
+  if (off_cpu)
+    return fmt::format("Off-CPU: {} ({} waiting)", target, format_duration_ns(static_cast<double>(profile.off_cpu.samples)));
+  return fmt::format("CPU: {} ({} samples at {} Hz)", target, profile.stacks.samples, profile.stacks.frequency_hz);
 }
 
 }  // namespace perfbpf
