@@ -79,6 +79,13 @@ struct SessionOptions {
   std::function<void(const CallTiming&)> on_call;
   // Called once every probe is attached, before a command starts running.
   std::function<void(const AttachedProbes&)> on_attached;
+  // The report so far, for a live view (--serve, the agent): once when the session starts,
+  // then each interval. Runs on the session's thread between two polls; session.end_reason
+  // is "running".
+  std::function<void(const Profile&)> on_snapshot;
+  // Readable (an eventfd another thread writes): end the session as a signal would, detach
+  // and return the report. -1: none.
+  int stop_fd = -1;
 };
 
 // Throws Error for bad targets, missing privilege or BTF, and attach failures; in every case

@@ -15,10 +15,12 @@
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
 #include "perfbpf/validation.h"
-#include "report/flamegraph_svg.h"
 #include "report/json_report.h"
 #include "report/output_file.h"
 #include "report/text_summary.h"
+#include "report/writers.h"
+#include "serve/agent.h"
+#include "serve/dashboard_server.h"
 #include "session/libbpf_log.h"
 #include "session/system_info.h"
 
@@ -62,14 +64,25 @@ int fail_on_exit(const AnalysisSection& analysis, const std::string& severity, i
   return code != 0 ? code : 1;
 }
 
+// The files asked for with --html, --pprof, --folded ..., checked writable up front.
+std::vector<std::pair<const ReportFormat*, std::string>> requested_files(const CliOptions& options) {
+  std::vector<std::pair<const ReportFormat*, std::string>> files;
+  for (const ReportFormat& f : report_formats()) {
+    auto it = options.report_files.find(std::string(f.name));
+    if (it == options.report_files.end()) continue;
+    OutputFile::check_writable(it->second, std::string(f.option));
+    files.emplace_back(&f, it->second);
+  }
+  return files;
+}
+
 }  // namespace
 
 int run_profile(const CliOptions& options, std::ostream& err) {
   // Fail before attaching anything rather than lose a whole session at the end.
   OutputFile::check_writable(options.output, "-o");
-  if (!options.folded_path.empty()) OutputFile::check_writable(options.folded_path, "--folded");
-  if (!options.flamegraph_path.empty()) OutputFile::check_writable(options.flamegraph_path, "--flamegraph");
   if (!options.summary_path.empty()) OutputFile::check_writable(options.summary_path, "--summary");
+  const auto files = requested_files(options);
   route_libbpf_logging(options.verbose);
 
   SessionOptions session = options.session;
@@ -107,7 +120,19 @@ int run_profile(const CliOptions& options, std::ostream& err) {
       err << format_interval_line(s, options.session.collectors) << "\n";
       err.flush();
     };
+  // The dashboard listens before anything is attached (a taken port fails the session
+  // early) and stops with the session.
+  std::unique_ptr<DashboardServer> server;
+  if (!options.serve.empty()) {
+    auto live = std::make_shared<LiveReport>();
+    server = std::make_unique<DashboardServer>(parse_serve_address(options.serve), live);
+    session.on_snapshot = [live](const Profile& p) { live->publish(p); };
+    err << "perfbpf: dashboard at " << server->url() << ", report so far at " << server->url() << "report.json, metrics at "
+        << server->url() << "metrics\n";
+    err.flush();
+  }
   Profile profile = run_session(session);
+  server.reset();
   if (options.redact_args) redact_arguments(profile);
 
   // Like perf stat and time, the summary goes to stderr: stdout belongs to the command (and to
@@ -127,31 +152,7 @@ int run_profile(const CliOptions& options, std::ostream& err) {
     write_json_report(profile, options.output, "-o");
     if (options.output != "-") err << "perfbpf: report written to " << options.output << "\n";
   });
-  if (!options.folded_path.empty())
-    failure.attempt([&] {
-      std::ostringstream folded;
-      write_folded(profile.off_cpu.enabled ? profile.off_cpu : profile.stacks, folded);
-      write_output_file(options.folded_path, "--folded", folded.str());
-    });
-  if (!options.flamegraph_path.empty())
-    failure.attempt([&] {
-      std::string target = profile.session.mode == "command" && !profile.session.command.empty()
-                               ? profile.session.command[0]
-                               : profile.session.mode == "system" ? std::string("system-wide")
-                               : profile.session.mode == "cgroup" ? "cgroup " + options.session.cgroup
-                                                                  : "pid " + std::to_string(profile.session.pid);
-      std::ostringstream svg;
-      if (profile.off_cpu.enabled)
-        write_flamegraph_svg(profile.off_cpu,
-                             fmt::format("Off-CPU: {} ({} waiting, in ns)", target,
-                                         format_duration_ns(static_cast<double>(profile.off_cpu.samples))),
-                             svg);
-      else
-        write_flamegraph_svg(profile.stacks, fmt::format("CPU: {} ({} samples at {} Hz)", target,
-                                                         profile.stacks.samples, profile.stacks.frequency_hz),
-                             svg);
-      write_output_file(options.flamegraph_path, "--flamegraph", svg.str());
-    });
+  failure.attempt([&] { write_report_files(profile, files); });
   if (alerts_file) failure.attempt([&] { alerts_file->commit(); });
   failure.rethrow();
   const int code = profile.session.mode == "command" ? static_cast<int>(profile.session.exit_code) : 0;
@@ -225,8 +226,20 @@ int run_analyze(const CliOptions& options, std::ostream& out) {
 }
 
 int run_report(const CliOptions& options, std::ostream& out) {
-  write_text_summary(read_json_report(options.report_path), out);
+  const auto files = requested_files(options);
+  Profile profile = read_json_report(options.report_path);
+  if (files.empty()) {
+    write_text_summary(profile, out);
+    return 0;
+  }
+  write_report_files(profile, files);
+  for (const auto& [format, path] : files) out << "perfbpf: " << format->name << " written to " << path << "\n";
   return 0;
+}
+
+int run_agent_command(const CliOptions& options, std::ostream& err) {
+  route_libbpf_logging(options.verbose);
+  return run_agent(options.agent_config, err);
 }
 
 }  // namespace perfbpf::cli

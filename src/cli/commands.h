@@ -16,5 +16,6 @@ int run_validate(const CliOptions& options, std::ostream& out);
 // src/cli/gate_commands.cpp: exit 0 pass, 1 regression, 3 inconclusive (errors: 2, see main).
 int run_gate(const CliOptions& options, std::ostream& out, std::ostream& err);
 int run_diff(const CliOptions& options, std::ostream& out);
+int run_agent_command(const CliOptions& options, std::ostream& err);
 
 }  // namespace perfbpf::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     gate_command = parsed.options.command == cli::Command::Gate || parsed.options.command == cli::Command::Diff;
     if (parsed.options.command == cli::Command::Gate) return cli::run_gate(parsed.options, std::cout, std::cerr);
     if (parsed.options.command == cli::Command::Diff) return cli::run_diff(parsed.options, std::cout);
+    if (parsed.options.command == cli::Command::Agent) return cli::run_agent_command(parsed.options, std::cerr);
     return cli::run_profile(parsed.options, std::cerr);
   } catch (const Error& e) {
     std::cerr << "perfbpf: error: " << e.what();

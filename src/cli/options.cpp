@@ -16,6 +16,8 @@
 #include "gate/fail_on.h"
 
 #include "perfbpf/error.h"
+#include "report/writers.h"
+#include "serve/dashboard_server.h"
 #include "session/session_limits.h"
 
 namespace perfbpf::cli {
@@ -41,6 +43,15 @@ void add_threshold_options(CLI::App& app, CliOptions& o) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--config", o.config_path, "JSON file with {\"thresholds\": {...}}; --threshold overrides it");
+}
+
+// --html, --pprof, --folded ...: one option per format of report/writers.h.
+void add_report_file_options(CLI::App& app, CliOptions& o) {
+  for (const ReportFormat& f : report_formats()) {
+    std::string name(f.name);
+    app.add_option_function<std::string>(
+        std::string(f.option), [&o, name](const std::string& path) { o.report_files[name] = path; }, std::string(f.help));
+  }
 }
 
 void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) {
@@ -99,10 +110,12 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
                "--flamegraph then show off-CPU time");
   numbers.add(app, "--min-block-us", o.session.min_block_us, limits::min_block_us,
               "Off-CPU spells shorter than this are not recorded");
-  app.add_option("--folded", o.folded_path, "Write the sampled stacks as folded stacks (flamegraph.pl, inferno)");
-  app.add_option("--flamegraph", o.flamegraph_path, "Write the sampled stacks as a self-contained SVG flame graph");
+  add_report_file_options(app, o);
   app.add_flag("--redact-args", o.redact_args,
                "Record the command's name but not its arguments (which may hold secrets) in the report and summary");
+  app.add_option("--serve", o.serve,
+                 "Serve a live dashboard (/), the report so far (/report.json) and Prometheus metrics (/metrics) "
+                 "on [HOST:]PORT while the session runs (HOST defaults to 127.0.0.1; PORT 0: any free port)");
   app.add_flag("-q,--quiet", o.quiet, "Do not print the text summary (it goes to stderr, or to --summary FILE)");
   app.add_flag("-v,--verbose", o.verbose, "Show libbpf's debug output and verifier logs");
 }
@@ -151,8 +164,13 @@ void validate_profile(CliOptions& o, bool kill_after_given) {
   if (!o.summary_path.empty() && o.summary_path == o.output)
     throw Error::usage("--summary and -o name the same file", "give each its own path");
   if (o.output.empty()) throw Error::usage("-o needs a path");
-  if ((!o.folded_path.empty() || !o.flamegraph_path.empty()) && s.sample_freq == 0 && !s.off_cpu)
-    throw Error::usage("--folded and --flamegraph need sampling", "drop --sample-freq 0");
+  for (const auto& [name, path] : o.report_files) {
+    const ReportFormat& f = report_format(name);
+    if (path.empty()) throw Error::usage(std::string(f.option) + " needs a path");
+    if (f.needs_stacks && s.sample_freq == 0 && !s.off_cpu)
+      throw Error::usage(std::string(f.option) + " needs sampled stacks", "drop --sample-freq 0, or add --off-cpu");
+  }
+  if (!o.serve.empty()) parse_serve_address(o.serve);
 }
 
 }  // namespace
@@ -175,6 +193,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
   add_profile_options(app, o, numbers);
   CLI::App* report = app.add_subcommand("report", "Print the summary of a saved JSON report (no root needed)");
   report->add_option("REPORT", o.report_path, "Report written by perfbpf -o")->required();
+  add_report_file_options(*report, o);
   CLI::App* analyze = app.add_subcommand(
       "analyze", "Bottlenecks, trends, health score and recommendations of saved reports (no root needed); several "
                  "reports of one target, oldest first, add per-function trends across runs");
@@ -189,6 +208,9 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
       "validate", "Prove perfbpf's numbers on built-in workloads against in-process, /proc and getrusage truth (root)");
   validate->add_flag("--quick", o.quick, "Fewer calls per check (for CI)");
   validate->add_option("--json", o.json_path, "Also write the results as JSON to FILE");
+  CLI::App* agent = app.add_subcommand(
+      "agent", "Run as a service: continuous system-wide collection, /metrics, rotated reports and pprof profiles (root)");
+  agent->add_option("--config", o.agent_config, "Agent configuration, JSON (docs/fleet.md)")->required();
 
   std::vector<std::string> reversed(own.rbegin(), own.rend());  // CLI11 consumes from the back
   try {
@@ -216,6 +238,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
                      : analyze->parsed()   ? analyze
                      : gate.gate->parsed() ? gate.gate
                      : gate.diff->parsed() ? gate.diff
+                     : agent->parsed()     ? agent
                                            : nullptr;
   if (chosen) {
     o.command = chosen == report      ? Command::Report
@@ -223,6 +246,7 @@ ParseResult parse_command_line(const std::vector<std::string>& args) {
                 : chosen == analyze   ? Command::Analyze
                 : chosen == gate.gate ? Command::Gate
                 : chosen == gate.diff ? Command::Diff
+                : chosen == agent     ? Command::Agent
                                       : Command::Validate;
     if (!o.session.command.empty()) throw Error::usage(chosen->get_name() + " takes no command");
     if (o.command == Command::Gate || o.command == Command::Diff) validate_gate(o, o.command);

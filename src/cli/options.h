@@ -2,6 +2,7 @@
 // every usage error without privilege.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -9,7 +10,7 @@
 
 namespace perfbpf::cli {
 
-enum class Command { Profile, Report, Calibrate, Validate, Analyze, Gate, Diff };
+enum class Command { Profile, Report, Calibrate, Validate, Analyze, Gate, Diff, Agent };
 
 // `perfbpf gate` and `perfbpf diff` (src/cli/gate_options.cpp).
 struct GateCliOptions {
@@ -35,8 +36,11 @@ struct CliOptions {
   bool quiet = false;                          // no text summary
   std::string summary_path;                    // --summary FILE: the text summary there, not on stderr
   bool redact_args = false;                    // --redact-args: the command's arguments not recorded
-  std::string folded_path;                     // --folded FILE: sampled stacks, folded
-  std::string flamegraph_path;                 // --flamegraph FILE: sampled stacks, SVG
+  // Files in the formats of report/writers.h, by format name: --html, --pprof, --folded ...
+  // (a session's and `perfbpf report`'s).
+  std::map<std::string, std::string> report_files;
+  std::string serve;                           // --serve [HOST:]PORT: live dashboard and /metrics
+  std::string agent_config;                    // `perfbpf agent --config FILE`
   bool verbose = false;                        // libbpf debug output
   std::string report_path;                     // `perfbpf report FILE`
   bool quick = false;                          // `perfbpf validate --quick`

@@ -188,6 +188,58 @@ TargetSetInfo target_set_info(const TargetSetStats& stats) {
   return info;
 }
 
+// The sampled stacks so far: at the end of the session, and in each live snapshot.
+void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbols, const SessionOptions& options,
+                 bool probed) {
+  for (auto& [tgid, comm] : sampler.process_names()) symbols.set_fallback_comm(tgid, std::move(comm));
+  if (options.sample_freq > 0) {
+    profile.stacks = build_stack_profile(sampler.collect(), symbols, options.sample_freq, probed);
+    profile.stacks.event = sampler.event();
+  }
+  if (options.off_cpu) {
+    profile.off_cpu = build_stack_profile(sampler.collect_off_cpu(), symbols, 0, probed);
+    profile.off_cpu.unit = "ns";
+    if (uint64_t open = sampler.waits_not_closed())
+      profile.off_cpu.lost += profile.off_cpu.lost_by_reason["waits_not_closed"] = open;
+  }
+  std::vector<uint64_t> lost = sampler.losses();
+  for (unsigned r = 0; r < lost.size(); r++) {
+    if (is_off_cpu_loss(r)) {
+      if (options.off_cpu) profile.off_cpu.lost += profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
+      continue;
+    }
+    profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
+    // A failed stack capture still counts the sample; only a full map loses it.
+    if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];
+  }
+}
+
+// The functions' calls and latency so far, and what was lost on the way. REFUSED, by probe id:
+// functions the kernel refused, left out of the list once their counts are in.
+void fill_functions(Profile& profile, const Aggregator& aggregator, const FuncLatSession& bpf,
+                    const std::vector<bool>& refused) {
+  aggregator.fill(profile.functions);
+  const size_t probes = refused.size();
+  std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
+                        orphans = bpf.in_flight_at_attach(probes);
+  for (size_t i = 0; i < probes && i < profile.functions.size(); i++) {
+    profile.functions[i].in_flight = open[i];
+    profile.functions[i].unwound = unwound[i];
+    profile.functions[i].in_flight_at_attach = orphans[i];
+  }
+  for (size_t i = std::min(probes, profile.functions.size()); i-- > 0;)
+    if (refused[i]) profile.functions.erase(profile.functions.begin() + static_cast<long>(i));
+  profile.events.received = bpf.records();
+  profile.events.lost_by_reason = funclat_losses_by_name(bpf.losses());
+  if (bpf.malformed_records()) profile.events.lost_by_reason["malformed_record"] = bpf.malformed_records();
+  if (aggregator.unknown_probe()) profile.events.lost_by_reason["unknown_probe"] = aggregator.unknown_probe();
+  profile.events.lost = 0;
+  for (const auto& [reason, n] : profile.events.lost_by_reason) {
+    // Depth overflow is a call perfbpf saw but could not time: a loss like the others.
+    profile.events.lost += n;
+  }
+}
+
 }  // namespace
 
 Profile run_session(const SessionOptions& options) {
@@ -355,6 +407,15 @@ Profile run_session(const SessionOptions& options) {
     for (uint32_t tid : proc.threads(static_cast<uint32_t>(target_pid)))
       if (auto s = proc.thread_schedstat(static_cast<uint32_t>(target_pid), tid)) cpu_at_start[tid] = s->exec_ns;
   }
+  // Each thread's CPU time during the session so far, for the probes' cost against it.
+  auto session_thread_cpu = [&bpf, &cpu_at_start] {
+    std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
+    for (auto& [tid, ns] : thread_cpu) {
+      auto before = cpu_at_start.find(tid);
+      ns = before == cpu_at_start.end() ? ns : ns > before->second ? ns - before->second : 0;
+    }
+    return thread_cpu;
+  };
 
   profile.tool_version = PERFBPF_VERSION;
   profile.session.mode = scope_name(scope);
@@ -406,6 +467,25 @@ Profile run_session(const SessionOptions& options) {
   };
   snapshot_targets(true);
 
+  // The report so far for a live view: each interval (when the resource monitor closes one,
+  // else on a timer of the same period) and once now.
+  uint64_t next_live_ns = 0;
+  auto publish_live = [&] {
+    next_live_ns = monotonic_ns() + static_cast<uint64_t>(options.interval_s * 1e9);
+    Profile live = profile;
+    live.session.duration_s = static_cast<double>(monotonic_ns() - profile.session.start_monotonic_ns) / 1e9;
+    live.session.end_reason = "running";
+    if (monitor) live.system = monitor->result();
+    if (target_set) live.session.target_set = target_set_info(target_set->stats());
+    if (sampler) fill_stacks(live, *sampler, symbols, options, !targets.empty());
+    fill_functions(live, aggregator, bpf, refused);
+    account_overhead(live, options.overhead_budget_pct, bpf, aggregator, session_thread_cpu());
+    live.analysis.alerts = alerts.all();
+    live.analysis = analyze_profile(live, options.thresholds);
+    options.on_snapshot(live);
+  };
+  if (options.on_snapshot) publish_live();
+
   LoopConfig loop;
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
   loop.consume = [&] {
@@ -415,13 +495,15 @@ Profile run_session(const SessionOptions& options) {
       for (uint32_t pid : cgroup_pids(options.cgroup))
         if (cgroup_members.insert(pid).second) target_set->add(pid);
     int consumed = bpf.consume();
-    if (monitor) monitor->poll();
+    const bool closed = monitor && monitor->poll().has_value();
+    if (options.on_snapshot && (monitor ? closed : monotonic_ns() >= next_live_ns)) publish_live();
     return consumed;
   };
   loop.target_pidfd = command ? command->pidfd() : pidfd;
   loop.duration_s = options.duration_s;
   loop.signals = signals.get();
   if (monitor) loop.next_due_ns = [&monitor] { return monitor->next_due_ns(); };
+  loop.stop_fd = options.stop_fd;
   LoopResult end = run_event_loop(loop);
   const uint64_t end_ns = monotonic_ns();
   if (sampler) sampler->close_window(end_ns);
@@ -438,56 +520,13 @@ Profile run_session(const SessionOptions& options) {
   }
   if (command) profile.session.exit_code = end_command(*command, end, options.kill_after_s, signals.get(), members);
   if (sampler) {
-    for (auto& [tgid, comm] : sampler->process_names()) symbols.set_fallback_comm(tgid, std::move(comm));
-    if (options.sample_freq > 0) {
-      profile.stacks = build_stack_profile(sampler->collect(), symbols, options.sample_freq, !targets.empty());
-      profile.stacks.event = sampler->event();
-    }
-    if (options.off_cpu) {
-      profile.off_cpu = build_stack_profile(sampler->collect_off_cpu(), symbols, 0, !targets.empty());
-      profile.off_cpu.unit = "ns";
-      if (uint64_t open = sampler->waits_not_closed())
-        profile.off_cpu.lost += profile.off_cpu.lost_by_reason["waits_not_closed"] = open;
-    }
-    std::vector<uint64_t> lost = sampler->losses();
-    for (unsigned r = 0; r < lost.size(); r++) {
-      if (is_off_cpu_loss(r)) {
-        if (options.off_cpu) profile.off_cpu.lost += profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
-        continue;
-      }
-      profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
-      // A failed stack capture still counts the sample; only a full map loses it.
-      if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];
-    }
+    fill_stacks(profile, *sampler, symbols, options, !targets.empty());
   }
   profile.session.duration_s = static_cast<double>(end_ns - profile.session.start_monotonic_ns) / 1e9;
   profile.session.end_reason = end_reason_name(end.reason);
 
-  aggregator.fill(profile.functions);
-  const size_t probes = plan.probes.size();
-  std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
-                        orphans = bpf.in_flight_at_attach(probes);
-  std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
-  for (auto& [tid, ns] : thread_cpu) {
-    auto before = cpu_at_start.find(tid);
-    ns = before == cpu_at_start.end() ? ns : ns > before->second ? ns - before->second : 0;
-  }
-  for (size_t i = 0; i < probes; i++) {
-    profile.functions[i].in_flight = open[i];
-    profile.functions[i].unwound = unwound[i];
-    profile.functions[i].in_flight_at_attach = orphans[i];
-  }
-  // Probe ids are indexes: refused functions leave the list only once every count is in.
-  for (size_t i = probes; i-- > 0;)
-    if (refused[i]) profile.functions.erase(profile.functions.begin() + static_cast<long>(i));
-  profile.events.received = bpf.records();
-  profile.events.lost_by_reason = funclat_losses_by_name(bpf.losses());
-  if (bpf.malformed_records()) profile.events.lost_by_reason["malformed_record"] = bpf.malformed_records();
-  if (aggregator.unknown_probe()) profile.events.lost_by_reason["unknown_probe"] = aggregator.unknown_probe();
-  for (const auto& [reason, n] : profile.events.lost_by_reason) {
-    // Depth overflow is a call perfbpf saw but could not time: a loss like the others.
-    profile.events.lost += n;
-  }
+  fill_functions(profile, aggregator, bpf, refused);
+  const std::map<uint32_t, uint64_t> thread_cpu = session_thread_cpu();
 
   account_overhead(profile, options.overhead_budget_pct, bpf, aggregator, thread_cpu);
   profile.analysis.alerts = alerts.all();

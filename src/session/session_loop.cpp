@@ -46,7 +46,7 @@ void watch(int epfd, int fd, uint64_t tag) {
     throw Error(errno_message("epoll_ctl", errno), "", errno);
 }
 
-enum Tag : uint64_t { kRing, kSignal, kTarget, kTimer };
+enum Tag : uint64_t { kRing, kSignal, kTarget, kTimer, kStop };
 
 }  // namespace
 
@@ -106,6 +106,7 @@ LoopResult run_event_loop(const LoopConfig& config) {
   watch(epfd.get(), config.ringbuf_epoll_fd, kRing);
   if (config.signals) watch(epfd.get(), config.signals->fd(), kSignal);
   if (config.target_pidfd >= 0) watch(epfd.get(), config.target_pidfd, kTarget);
+  if (config.stop_fd >= 0) watch(epfd.get(), config.stop_fd, kStop);
 
   Fd timer(config.duration_s > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) : -1);
   if (config.duration_s > 0) {
@@ -136,6 +137,7 @@ LoopResult run_event_loop(const LoopConfig& config) {
         case kSignal: return {EndReason::Signal, config.signals->take()};
         case kTarget: return {EndReason::TargetExited, {}};
         case kTimer: return {EndReason::Duration, {}};
+        case kStop: return {EndReason::Signal, {}};
         default: break;
       }
     }

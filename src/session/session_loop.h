@@ -40,6 +40,7 @@ struct LoopConfig {
   int target_pidfd = -1;           // readable when the target exits; -1 for none
   double duration_s = 0;           // 0: no time limit
   SignalCatcher* signals = nullptr;  // null: signals are not the loop's business
+  int stop_fd = -1;                // readable: end as a signal would (another thread asks)
   int tick_ms = 100;               // records arrive with watermark wake-ups; collect the rest
   // CLOCK_MONOTONIC ns when consume() next has work due (an interval closing); 0: nothing.
   // The loop wakes for it rather than up to a tick late.

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <map>
 
 #include "cli/options.h"
 #include "perfbpf/error.h"
@@ -79,6 +80,21 @@ TEST_CASE("report subcommand", "[cli]") {
   CHECK(r.options.command == Command::Report);
   CHECK(r.options.report_path == "saved.json");
   expect_usage_error({"report"}, "REPORT");
+  auto files = parse({"report", "saved.json", "--html", "r.html", "--pprof", "r.pb.gz", "--metrics-file", "r.prom"});
+  CHECK(files.options.report_files ==
+        std::map<std::string, std::string>{{"html", "r.html"}, {"pprof", "r.pb.gz"}, {"metrics-file", "r.prom"}});
+}
+
+TEST_CASE("report files and --serve in a session; the agent subcommand", "[cli]") {
+  auto r = parse({"--pid", "1", "--html", "a.html", "--speedscope", "a.json", "--serve", ":9464"});
+  CHECK(r.options.report_files == std::map<std::string, std::string>{{"html", "a.html"}, {"speedscope", "a.json"}});
+  CHECK(r.options.serve == ":9464");
+  auto sys = parse({"--system", "--serve", "127.0.0.1:0", "--sample-freq", "0"});  // resources only: no stacks needed
+  CHECK(sys.options.serve == "127.0.0.1:0");
+  auto agent = parse({"agent", "--config", "/etc/perfbpf/agent.json"});
+  CHECK(agent.options.command == Command::Agent);
+  CHECK(agent.options.agent_config == "/etc/perfbpf/agent.json");
+  expect_usage_error({"agent"}, "--config");
 }
 
 TEST_CASE("help and version print and do not run", "[cli]") {
@@ -98,8 +114,10 @@ TEST_CASE("usage errors", "[cli]") {
   expect_usage_error({"--pid", "1", "-f", "x", "--", "true"}, "exclusive");
   expect_usage_error({"--pid", "1", "--sample-freq", "0", "--collectors", "none"}, "nothing to profile");
   CHECK(parse({"--pid", "1", "--sample-freq", "0"}).run);  // resource collectors only
-  expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--folded", "x"}, "need sampling");
-  expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", "--flamegraph", "x"}, "need sampling");
+  for (const char* option : {"--folded", "--flamegraph", "--pprof", "--speedscope"})
+    expect_usage_error({"--pid", "1", "-f", "x", "--sample-freq", "0", option, "x"}, "needs sampled stacks");
+  expect_usage_error({"--pid", "1", "-f", "x", "--serve", "localhost"}, "bad address 'localhost' in --serve");
+  expect_usage_error({"--pid", "1", "-f", "x", "--html", ""}, "--html needs a path");
   CHECK(parse({"--pid", "1"}).run);  // sampling only
   expect_usage_error({"--pid", "0", "-f", "x"}, "pid");
   expect_usage_error({"--pid", "abc", "-f", "x"}, "pid");
