@@ -95,12 +95,16 @@ void apply_threshold(PerformanceThresholds& th, const std::string& key_value) {
 
 PerformanceThresholds load_thresholds_config(const std::string& path, PerformanceThresholds th) {
   nlohmann::json j = read_json_file(path, "config", R"(give {"thresholds": {...}}, see docs/analysis.md)");
-  auto bad = [&](const std::string& what) { return Error::usage("config " + path + ": " + what, std::string("known: ") + kKnownKeys); };
-  if (!j.is_object()) throw bad("should be an object");
+  if (!j.is_object()) throw Error::usage("config " + path + ": should be an object", std::string("known: ") + kKnownKeys);
   for (const auto& [key, v] : j.items())
-    if (key != "thresholds") throw bad("unknown key '" + key + "'");
+    if (key != "thresholds")
+      throw Error::usage("config " + path + ": unknown key '" + key + "'", std::string("known: ") + kKnownKeys);
   if (!j.contains("thresholds")) return th;
-  const auto& t = j["thresholds"];
+  return thresholds_from_json(j["thresholds"], "config " + path, th);
+}
+
+PerformanceThresholds thresholds_from_json(const nlohmann::json& t, const std::string& where, PerformanceThresholds th) {
+  auto bad = [&](const std::string& what) { return Error::usage(where + ": " + what, std::string("known: ") + kKnownKeys); };
   if (!t.is_object()) throw bad("thresholds should be an object");
   auto text = [](const nlohmann::json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); };
   for (const auto& [key, v] : t.items()) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "perfbpf/profile.h"
 
 namespace perfbpf {
@@ -24,6 +26,10 @@ void apply_threshold(PerformanceThresholds& thresholds, const std::string& key_v
 //  "functions": [{"pattern": "parse*", "stat": "p99", "value": "20ms"}]}}
 // Unknown keys are errors (a misspelt threshold must not silently fall back to a default).
 PerformanceThresholds load_thresholds_config(const std::string& path, PerformanceThresholds base = {});
+// The "thresholds" object of such a file on its own (the agent's config embeds one); WHERE
+// names it in errors.
+PerformanceThresholds thresholds_from_json(const nlohmann::json& thresholds, const std::string& where,
+                                           PerformanceThresholds base = {});
 
 // What an interval closed with, as the alert rules see it.
 struct IntervalView {
