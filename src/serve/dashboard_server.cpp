@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 
 #include "perfbpf/error.h"
 #include "report/flamegraph_svg.h"
@@ -65,7 +66,15 @@ DashboardServer::DashboardServer(const ServeAddress& address, std::shared_ptr<Li
   auto serve = [this](const char* key, const char* type, LiveReport::Renderer render) {
     return [this, key, type, render](const httplib::Request&, httplib::Response& res) {
       if (!report_->has_snapshot()) {
+        if (std::string_view(key) == "html") {  // a page that comes back when there is one
+          res.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+                          "content=\"1\"><link rel=\"icon\" href=\"data:,\"><title>perfbpf</title></head>"
+                          "<body><p>perfbpf: the session is starting&hellip;</p></body></html>\n",
+                          "text/html; charset=utf-8");
+          return;
+        }
         res.status = 503;
+        res.set_header("Retry-After", "1");
         res.set_content("perfbpf: the session is starting\n", "text/plain");
         return;
       }
@@ -74,12 +83,9 @@ DashboardServer::DashboardServer(const ServeAddress& address, std::shared_ptr<Li
         res.status = 204;
         return;
       }
-      // The body stays alive with the response: no copy of a large report per request.
-      res.set_content_provider(
-          body->size(), type,
-          [body](size_t offset, size_t length, httplib::DataSink& sink) {
-            return sink.write(body->data() + offset, length);
-          });
+      // A copy per request: httplib may compress it (a provider of fixed length and gzip
+      // disagree on Content-Length), and a report is a few hundred KiB at most.
+      res.set_content(*body, type);
     };
   };
   s.Get("/", serve("html", "text/html; charset=utf-8",

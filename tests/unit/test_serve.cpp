@@ -68,6 +68,9 @@ TEST_CASE("dashboard server: 503 before the first snapshot, then every view; rea
     auto starting = client.Get("/metrics");
     REQUIRE(starting);
     CHECK(starting->status == 503);
+    auto waiting = client.Get("/");  // a page that reloads itself until the first snapshot
+    REQUIRE(waiting);
+    CHECK(waiting->body.find("http-equiv=\"refresh\"") != std::string::npos);
 
     live->publish(small_profile(7));
     auto metrics = client.Get("/metrics");

@@ -96,8 +96,11 @@ class Page:
     def wait_for(self, expression, timeout=30):
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if self.eval(expression):
-                return True
+            try:
+                if self.eval(expression):
+                    return True
+            except RuntimeError:
+                pass  # the page is between two documents (a reload): ask again
             self.pump(0.1)
         raise TimeoutError("waited %s s for %s" % (timeout, expression))
 
