@@ -30,7 +30,7 @@ const ReportFormat& report_format(std::string_view name);  // throws std::out_of
 const StackProfile& stacks_to_draw(const Profile& profile);
 
 // Writes each (format, path) in turn; every one is attempted even when another fails, then the
-// first failure is thrown (Error naming the path and option). ON_WRITTEN is told each path written.
+// first failure is thrown (Error naming the path and option).
 void write_report_files(const Profile& profile, const std::vector<std::pair<const ReportFormat*, std::string>>& files);
 
 }  // namespace perfbpf
