@@ -17,9 +17,10 @@
 namespace perfbpf {
 namespace {
 
-// Few, short requests (a browser tab, a scraper): two worker threads are plenty and bound
-// what the server can cost the machine it measures.
-constexpr size_t kWorkerThreads = 2;
+// Few, short requests (a browser tab, a scraper), but httplib keeps a thread per open
+// connection and a browser keeps several open: four workers, and idle keep-alive connections
+// let go after a second, bound what the server costs without a scrape waiting on a tab.
+constexpr size_t kWorkerThreads = 4;
 
 std::vector<const Profile*> pointers(const std::vector<Profile>& profiles) {
   std::vector<const Profile*> out;
@@ -53,6 +54,7 @@ DashboardServer::DashboardServer(const ServeAddress& address, std::shared_ptr<Li
   httplib::Server& s = *server_;
   s.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
   s.set_keep_alive_max_count(20);
+  s.set_keep_alive_timeout(1);
   s.set_read_timeout(5, 0);
   s.set_write_timeout(5, 0);
   s.set_default_headers({{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}});

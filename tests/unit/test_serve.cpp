@@ -37,7 +37,7 @@ Profile small_profile(uint64_t calls) {
 
 }  // namespace
 
-TEST_CASE("--serve addresses: loopback by default, IPv6 in brackets, bad ones are usage errors", "[serve]") {
+TEST_CASE("serve addresses (--serve): loopback by default, IPv6 in brackets, bad ones are usage errors", "[serve]") {
   CHECK(parse_serve_address("9464").host == "127.0.0.1");
   CHECK(parse_serve_address("9464").port == 9464);
   CHECK(parse_serve_address(":0").port == 0);

@@ -33,7 +33,7 @@ from checks import Failures, check_flamegraph, need_root
 REQUESTS = 6000
 
 
-def get(url, timeout=10):
+def get(url, timeout=60):
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.read().decode()
 
