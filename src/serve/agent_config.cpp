@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -10,20 +9,14 @@
 #include "collect/collector.h"
 #include "perfbpf/error.h"
 #include "serve/dashboard_server.h"
+#include "util/json_file.h"
 
 namespace perfbpf {
 
 using nlohmann::json;
 
 AgentConfig load_agent_config(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(errno_message("cannot read agent config " + path, errno), "check the --config path", errno);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error::usage("agent config " + path + " is not valid JSON: " + e.what());
-  }
+  json j = read_json_file(path, "agent config", "see dist/agent.json and docs/fleet.md");
   const std::string where = "agent config " + path;
   auto bad = [&](const std::string& key, const std::string& what) {
     return Error::usage(where + ": " + key + " " + what, "see docs/fleet.md");

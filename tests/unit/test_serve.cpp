@@ -160,7 +160,7 @@ TEST_CASE("agent config: defaults, every key, errors naming the file and key", "
       load_agent_config(path);
       FAIL("accepted");
     } catch (const Error& e) {
-      CHECK(e.exit_code() == 2);
+      CHECK(e.exit_code() == (std::string(bad) == "{" ? 1 : 2));  // unreadable JSON is a runtime error, as for -o's reader
       CHECK(std::string(e.what()).find(path) != std::string::npos);
     }
   }
