@@ -64,7 +64,7 @@ Profile synthetic_profile(size_t functions, size_t duration_s) {
   Profile p;
   p.tool_version = "0.1.0";
   p.session = {"command", 100, {"/usr/bin/app", "--serve"}, false, "2026-11-30T06:00:00.000+00:00", 1, double(duration_s),
-               "6.18", "host", "duration", 0};
+               "6.18", "host", "duration", 0, {}};
   std::mt19937_64 rng(42);
   std::lognormal_distribution<double> latency(11, 1.5);  // ~60 us median, a long tail
   for (size_t i = 0; i < functions; i++) {
