@@ -85,7 +85,7 @@ TEST_CASE("report subcommand", "[cli]") {
         std::map<std::string, std::string>{{"html", "r.html"}, {"pprof", "r.pb.gz"}, {"metrics-file", "r.prom"}});
 }
 
-TEST_CASE("report files and --serve in a session; the agent subcommand", "[cli]") {
+TEST_CASE("report files and --serve in a session, and the agent subcommand", "[cli]") {
   auto r = parse({"--pid", "1", "--html", "a.html", "--speedscope", "a.json", "--serve", ":9464"});
   CHECK(r.options.report_files == std::map<std::string, std::string>{{"html", "a.html"}, {"speedscope", "a.json"}});
   CHECK(r.options.serve == ":9464");

@@ -55,7 +55,7 @@ TEST_CASE("serve addresses (--serve): loopback by default, IPv6 in brackets, bad
   }
 }
 
-TEST_CASE("dashboard server: 503 before the first snapshot, then every view; read-only; ends with the object",
+TEST_CASE("dashboard server: 503 before the first snapshot, then every view, read-only, ends with the object",
           "[serve]") {
   auto live = std::make_shared<LiveReport>();
   int port = 0;
@@ -166,7 +166,7 @@ TEST_CASE("agent config: defaults, every key, errors naming the file and key", "
   }
 }
 
-TEST_CASE("agent rotation: oldest perfbpf files go first, down to the cap; others and the newest stay", "[agent]") {
+TEST_CASE("agent rotation: oldest perfbpf files go first, down to the cap, others and the newest stay", "[agent]") {
   namespace fs = std::filesystem;
   std::string dir = test::temp_path("rotate");
   fs::create_directories(dir);
