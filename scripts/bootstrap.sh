@@ -10,15 +10,14 @@ build_dir=${BUILD_DIR:-$root/build}
 packages=(
 	build-essential cmake pkg-config clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev liblzma-dev xz-utils
 	catch2 nlohmann-json3-dev libcli11-dev libfmt-dev libboost-dev binutils python3 python3-jsonschema python3-yaml
-	golang-go libc6-dbg
-	# real workloads of the [bpf] tests, which also saturate the machine with stress-ng
-	stress-ng nginx apache2-utils
+	libcapstone-dev     # return sites and probe-ability from machine code
+	libcpp-httplib-dev  # --serve and the agent's /metrics
+	libjs-chart.js      # the HTML report's charts, inlined
+	libc6-dbg           # debug files the symbol tests resolve through
 	libclang-rt-14-dev  # the report loader's libFuzzer target
 	libcap2-bin         # setcap: the capability tests
-	libcapstone-dev
-	# the tests' workloads and peers: a Go program, nginx under load
-	golang-go nginx apache2-utils
-	libcpp-httplib-dev libjs-chart.js prometheus chromium fonts-dejavu-core python3-websocket
+	# real workloads and witnesses of the [bpf] tests (stress-ng also saturates the machine)
+	golang-go stress-ng nginx apache2-utils prometheus chromium fonts-dejavu-core python3-websocket
 )
 
 missing=()
