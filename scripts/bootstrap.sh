@@ -17,7 +17,7 @@ packages=(
 	libclang-rt-14-dev  # the report loader's libFuzzer target
 	libcap2-bin         # setcap: the capability tests
 	# real workloads and witnesses of the [bpf] tests (stress-ng also saturates the machine)
-	golang-go stress-ng nginx apache2-utils prometheus chromium fonts-dejavu-core python3-websocket
+	golang-go stress-ng nginx apache2-utils bpftrace prometheus chromium fonts-dejavu-core python3-websocket
 )
 
 missing=()
