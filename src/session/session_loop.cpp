@@ -12,6 +12,7 @@
 
 #include "perfbpf/error.h"
 #include "session/system_info.h"
+#include "util/unique_fd.h"
 
 namespace perfbpf {
 namespace {
@@ -23,20 +24,6 @@ sigset_t session_signals() {
   sigaddset(&set, SIGTERM);
   return set;
 }
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 void watch(int epfd, int fd, uint64_t tag) {
   epoll_event ev{};
@@ -101,14 +88,14 @@ CaughtSignal SignalCatcher::take() {
 }
 
 LoopResult run_event_loop(const LoopConfig& config) {
-  Fd epfd(epoll_create1(EPOLL_CLOEXEC));
+  UniqueFd epfd(epoll_create1(EPOLL_CLOEXEC));
   if (epfd.get() < 0) throw Error(errno_message("epoll_create1", errno), "", errno);
   watch(epfd.get(), config.ringbuf_epoll_fd, kRing);
   if (config.signals) watch(epfd.get(), config.signals->fd(), kSignal);
   if (config.target_pidfd >= 0) watch(epfd.get(), config.target_pidfd, kTarget);
   if (config.stop_fd >= 0) watch(epfd.get(), config.stop_fd, kStop);
 
-  Fd timer(config.duration_s > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) : -1);
+  UniqueFd timer(config.duration_s > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC) : -1);
   if (config.duration_s > 0) {
     if (timer.get() < 0) throw Error(errno_message("timerfd_create", errno), "", errno);
     itimerspec spec{};
