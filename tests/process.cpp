@@ -127,6 +127,16 @@ bool bpf_programs_freed(const std::vector<uint32_t>& ids) {
   return true;
 }
 
+std::map<std::string, uint64_t> code_addresses(const std::string& out) {
+  std::map<std::string, uint64_t> at;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    size_t eq = line.find("_at=0x");
+    if (eq != std::string::npos) at[line.substr(0, eq)] = std::stoull(line.substr(eq + 6), nullptr, 16);
+  }
+  return at;
+}
+
 std::string workload(const std::string& name) { return std::string(PERFBPF_WORKLOADS) + "/" + name; }
 std::string perfbpf_bin() { return PERFBPF_BIN; }
 

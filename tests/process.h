@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,9 @@ class BusyCpus {
 // Whether none of the BPF programs IDS is loaded any more (the kernel frees a program one RCU
 // grace period after its last reference: poll it with eventually()).
 bool bpf_programs_freed(const std::vector<uint32_t>& ids);
+
+// A workload's "strlen_at=0x..." lines: name -> virtual address of that code in its object.
+std::map<std::string, uint64_t> code_addresses(const std::string& out);
 
 std::string workload(const std::string& name);  // path of a tests/workloads binary
 std::string perfbpf_bin();

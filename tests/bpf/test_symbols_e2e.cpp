@@ -55,16 +55,6 @@ void same_as_unprobed(const Finished& probed, const std::vector<std::string>& co
   CHECK(probed.out == plain.out);
 }
 
-std::map<std::string, uint64_t> code_addresses(const std::string& out) {
-  std::map<std::string, uint64_t> at;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    size_t eq = line.find("_at=0x");
-    if (eq != std::string::npos) at[line.substr(0, eq)] = std::stoull(line.substr(eq + 6), nullptr, 16);
-  }
-  return at;
-}
-
 // Samples in the folded file whose stack holds FRAME, and all samples.
 std::pair<uint64_t, uint64_t> folded_share(const std::string& path, const std::string& frame) {
   std::ifstream in(path);

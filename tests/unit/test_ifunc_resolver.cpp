@@ -22,17 +22,6 @@ namespace {
 
 std::string fixture(const std::string& name) { return test::workload("symbols/" + name); }
 
-// "strlen_at=0x..." lines -> name -> virtual address in its object.
-std::map<std::string, uint64_t> code_addresses(const std::string& out) {
-  std::map<std::string, uint64_t> at;
-  std::istringstream lines(out);
-  for (std::string line; std::getline(lines, line);) {
-    size_t eq = line.find("_at=0x");
-    if (eq != std::string::npos) at[line.substr(0, eq)] = std::stoull(line.substr(eq + 6), nullptr, 16);
-  }
-  return at;
-}
-
 // A child stopped at "ready" with its IFUNCs bound; it exits when the guard goes.
 struct WaitingTarget {
   test::Spawned p;
@@ -42,7 +31,7 @@ struct WaitingTarget {
     p = test::spawn(prefix);
     std::string out = test::read_until(p.stdout_fd, "ready", 10000);
     REQUIRE(out.find("ready") != std::string::npos);
-    at = code_addresses(out);
+    at = test::code_addresses(out);
   }
   ~WaitingTarget() { test::finish(p); }  // closing stdin ends its wait
 };
@@ -120,7 +109,7 @@ TEST_CASE("IFUNC: before the command runs, perfbpf's own loader for the same fil
   CHECK(t.implementation_source == "perfbpf");
   test::Finished run = test::run({fixture("ifunc_target"), "calls", "1"});
   REQUIRE(run.exit_code == 0);
-  CHECK(t.function.address == code_addresses(run.out).at("strlen"));
+  CHECK(t.function.address == test::code_addresses(run.out).at("strlen"));
   CHECK(std::filesystem::equivalent(t.object, libc_path()));
 
   SECTION("a library perfbpf does not load: refused, with the way out") {
