@@ -4,6 +4,10 @@
  * (thread, user stack, kernel stack). The software cpu-clock event works on VMs without
  * hardware counters. Stacks are read in userspace after the session.
  *
+ * With copy_user_stack (the default), each sample's user registers and the top of its user
+ * stack go to ring "samples" instead, and userspace unwinds them with the binaries' CFI
+ * (.eh_frame): most software is built without frame pointers, which bpf_get_stackid needs.
+ *
  * Off-CPU time (--off-cpu): each wait from switch-out to switch-in, by the stacks it began in,
  * split at its wakeup into asleep (I/O or sleep) and runnable; waits open when the session
  * begins or ends count for their part inside it.
@@ -54,6 +58,83 @@ struct {
 
 #include "offcpu_book.bpf.h"
 
+const volatile bool copy_user_stack = false;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 23); /* bytes; userspace sizes it by CPUs and frequency */
+} samples SEC(".maps");
+
+/* One sample being assembled per CPU: too big for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct stack_sample);
+} sample_scratch SEC(".maps");
+
+/*
+ * Sends the sample with its user registers and stack to ring "samples"; false when the ring is
+ * full (or there is no scratch). The registers are the task's user ones (saved at its entry to
+ * the kernel), whether the sample hit user or kernel code, as perf's user-regs are.
+ */
+static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tgid, __u32 tid, __s32 kernel_stack_id)
+{
+#ifdef __TARGET_ARCH_x86
+	struct stack_sample *s;
+	struct pt_regs *regs;
+	__u32 zero = 0, size = 0;
+	__u64 start, avail, flags;
+
+	s = bpf_map_lookup_elem(&sample_scratch, &zero);
+	if (!s)
+		return false;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	s->tgid = tgid;
+	s->tid = tid;
+	s->kernel_stack_id = kernel_stack_id;
+	s->regs[0] = BPF_CORE_READ(regs, ax);
+	s->regs[1] = BPF_CORE_READ(regs, dx);
+	s->regs[2] = BPF_CORE_READ(regs, cx);
+	s->regs[3] = BPF_CORE_READ(regs, bx);
+	s->regs[4] = BPF_CORE_READ(regs, si);
+	s->regs[5] = BPF_CORE_READ(regs, di);
+	s->regs[6] = BPF_CORE_READ(regs, bp);
+	s->regs[7] = BPF_CORE_READ(regs, sp);
+	s->regs[8] = BPF_CORE_READ(regs, r8);
+	s->regs[9] = BPF_CORE_READ(regs, r9);
+	s->regs[10] = BPF_CORE_READ(regs, r10);
+	s->regs[11] = BPF_CORE_READ(regs, r11);
+	s->regs[12] = BPF_CORE_READ(regs, r12);
+	s->regs[13] = BPF_CORE_READ(regs, r13);
+	s->regs[14] = BPF_CORE_READ(regs, r14);
+	s->regs[15] = BPF_CORE_READ(regs, r15);
+	s->regs[16] = BPF_CORE_READ(regs, ip);
+	/*
+	 * Whole pages from sp's: each read has a constant size the verifier can check, and the
+	 * first page that faults is the top of the stack (or not resident: the copy ends there and
+	 * userspace marks the stack truncated if its frames go on).
+	 */
+	start = s->regs[7] & ~(__u64)(PROFILE_PAGE_SIZE - 1);
+	s->stack_start = start;
+	for (int i = 0; i < PROFILE_STACK_PAGES; i++) {
+		if (bpf_probe_read_user(s->stack + i * PROFILE_PAGE_SIZE, PROFILE_PAGE_SIZE,
+					(void *)(start + i * PROFILE_PAGE_SIZE)))
+			break;
+		size += PROFILE_PAGE_SIZE;
+	}
+	s->stack_size = size;
+	if (size > sizeof(s->stack))
+		return false;
+	/* Wake the reader only once a quarter is queued: its loop also drains on every tick. */
+	avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
+	flags = avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	return bpf_ringbuf_output(&samples, s, PROFILE_STACK_SAMPLE_HEADER + size, flags) == 0;
+#else
+	return false; /* no register layout for this architecture yet: frame pointers only */
+#endif
+}
+
 static __always_inline void remember_comm(__u32 tgid)
 {
 	char comm[PROFILE_COMM_LEN];
@@ -81,6 +162,15 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	if (key.kernel_stack_id < 0)
 		count_loss(PROFILE_LOSS_KERNEL_STACK);
+	if (copy_user_stack) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		if (task->mm) {
+			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id))
+				return 0;
+			count_loss(PROFILE_LOSS_STACK_COPY);
+		}
+	}
 	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	/* Kernel threads have no user stack: that is not a loss. */
 	if (key.user_stack_id < 0 && bpf_get_current_task_btf()->mm)

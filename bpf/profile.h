@@ -31,7 +31,8 @@ enum profile_loss {
 	PROFILE_LOSS_COUNTS_FULL = 2,  /* no room for a new (thread, stacks) key: sample dropped */
 	PROFILE_LOSS_WAITS_FULL = 3,   /* no room to remember a thread's open wait: its time lost */
 	PROFILE_LOSS_MISSED_SWITCH_IN = 4, /* a wait whose end went unseen and unstamped: its runnable part dropped */
-	PROFILE_LOSS_NR = 5,
+	PROFILE_LOSS_STACK_COPY = 5,   /* ring "samples" full: the sample kept with its frame-pointer stack */
+	PROFILE_LOSS_NR = 6,
 };
 
 #ifndef PROFILE_MAX_START_STACKS
@@ -83,10 +84,37 @@ struct task_stack {
 	__u64 ips[PROFILE_MAX_STACK_DEPTH];
 };
 
+/*
+ * A sample whose user stack is unwound in userspace from its registers and a copy of the top of
+ * its stack (ring "samples"): perf's --call-graph dwarf way, for code without frame pointers.
+ * The copy starts at the page holding sp and runs up to PROFILE_STACK_PAGES pages, ending early
+ * at the first page that cannot be read (the top of the stack).
+ */
+#ifndef PROFILE_STACK_PAGES
+#define PROFILE_STACK_PAGES 4
+#endif
+#define PROFILE_PAGE_SIZE 4096
+#define PROFILE_NR_REGS 17 /* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+
+struct stack_sample {
+	__u32 tgid;	       /* process id */
+	__u32 tid;	       /* thread id */
+	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
+	__u32 stack_size;      /* bytes of stack[] copied, a multiple of PROFILE_PAGE_SIZE */
+	__u64 stack_start;     /* user address of stack[0]: sp rounded down to its page */
+	__u64 regs[PROFILE_NR_REGS]; /* user registers at the sample (at kernel entry if in the kernel) */
+	__u8 stack[PROFILE_STACK_PAGES * PROFILE_PAGE_SIZE];
+};
+#define PROFILE_STACK_SAMPLE_HEADER (4 * 4 + 8 + 8 * PROFILE_NR_REGS)
+
 #ifdef __cplusplus
+static_assert(sizeof(struct stack_sample) == PROFILE_STACK_SAMPLE_HEADER + PROFILE_STACK_PAGES * PROFILE_PAGE_SIZE,
+              "stack_sample ABI changed");
 static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
 static_assert(sizeof(struct offcpu_key) == 24, "offcpu_key ABI changed");
 #else
+_Static_assert(sizeof(struct stack_sample) == PROFILE_STACK_SAMPLE_HEADER + PROFILE_STACK_PAGES * PROFILE_PAGE_SIZE,
+	       "stack_sample ABI changed");
 _Static_assert(sizeof(struct profile_key) == 16, "profile_key ABI changed");
 _Static_assert(sizeof(struct offcpu_key) == 24, "offcpu_key ABI changed");
 #endif

@@ -64,6 +64,10 @@ struct SessionOptions {
   bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
   unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling
   bool off_cpu = false;                // also record where threads wait, by stack and reason
+  // How on-CPU samples' user stacks are walked: "dwarf" (default) copies the top of the stack
+  // and unwinds it with the binaries' CFI, for code without frame pointers (most of Debian);
+  // "fp" follows frame pointers in the kernel (cheaper, broken where they are omitted).
+  std::string call_graph = "dwarf";
   double min_block_us = 1;             // off-CPU spells shorter than this are not recorded
   // Resource collectors (sched, block, memory, network): all by default; empty list: none.
   std::vector<std::string> collectors{"sched", "block", "memory", "network"};

@@ -108,6 +108,10 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
   app.add_flag("--off-cpu", o.session.off_cpu,
                "Also record where threads wait off CPU (run queue, I/O, sleep), by stack; --folded and "
                "--flamegraph then show off-CPU time");
+  app.add_option("--call-graph", o.session.call_graph,
+                 "How user stacks are walked: dwarf (default; copies the top of the stack and unwinds it with "
+                 "the binaries' .eh_frame, for code without frame pointers) or fp (frame pointers only, cheaper)")
+      ->check(CLI::IsMember({"dwarf", "fp"}));
   numbers.add(app, "--min-block-us", o.session.min_block_us, limits::min_block_us,
               "Off-CPU spells shorter than this are not recorded");
   add_report_file_options(app, o);

@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -44,6 +45,20 @@ std::vector<uint64_t> read_stack(int fd, int32_t id) {
 }  // namespace
 
 void CpuSampler::SkelDeleter::operator()(profile_bpf* s) const { profile_bpf__destroy(s); }
+void CpuSampler::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
+
+namespace {
+
+// Room for about a second of samples at FREQUENCY_HZ on every CPU (the reader drains every
+// 100 ms tick, and is woken at a quarter full), in a power of two between 4 and 64 MiB.
+uint32_t stack_ring_bytes(unsigned frequency_hz) {
+  const uint64_t want = uint64_t{frequency_hz} * online_cpus().size() * sizeof(stack_sample);
+  uint32_t bytes = 4u << 20;
+  while (bytes < want && bytes < (64u << 20)) bytes <<= 1;
+  return bytes;
+}
+
+}  // namespace
 
 const char* profile_loss_name(unsigned reason) {
   switch (reason) {
@@ -52,6 +67,7 @@ const char* profile_loss_name(unsigned reason) {
     case PROFILE_LOSS_COUNTS_FULL: return "counts_map_full";
     case PROFILE_LOSS_WAITS_FULL: return "waits_map_full";
     case PROFILE_LOSS_MISSED_SWITCH_IN: return "waits_end_unseen";
+    case PROFILE_LOSS_STACK_COPY: return "stack_copy_ring_full";
     default: return "unknown";
   }
 }
@@ -69,18 +85,58 @@ const char* offcpu_state_name(int state) {
 }
 
 CpuSampler::CpuSampler(const SamplerSettings& settings)
-    : frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
+    : unwind_(settings.unwind), frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
   skel_.reset(profile_bpf__open());
   if (!skel_) throw Error(errno_message("cannot open the sampling BPF object", errno), "", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
   skel_->rodata->min_block_ns = settings.min_block_ns;
+  skel_->rodata->copy_user_stack = static_cast<bool>(unwind_);
+  if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 4096))
+    throw Error(errno_message("cannot size the stack-sample ring", err), "", -err);
   if (settings.shared_targets_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
       throw Error(errno_message("cannot share the target set with the sampler", err), "", -err);
   }
   if (int err = profile_bpf__load(skel_.get()))
     throw Error(errno_message("cannot load the sampling BPF program", err), "run with -v for the verifier log", -err);
+  if (unwind_) {
+    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), &CpuSampler::on_stack_sample, this, nullptr));
+    if (!ring_) throw Error(errno_message("cannot open the stack-sample ring", errno), "", errno);
+  }
+}
+
+int CpuSampler::epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
+
+int CpuSampler::consume() {
+  if (!ring_) return 0;
+  int n = ring_buffer__consume(ring_.get());
+  if (n < 0) throw Error(errno_message("cannot read the stack-sample ring", -n), "", -n);
+  return n;
+}
+
+int CpuSampler::on_stack_sample(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<CpuSampler*>(ctx);
+  const auto* rec = static_cast<const stack_sample*>(data);
+  if (size < PROFILE_STACK_SAMPLE_HEADER || rec->stack_size > sizeof(rec->stack) ||
+      size < PROFILE_STACK_SAMPLE_HEADER + rec->stack_size) {
+    self->malformed_++;
+    return 0;
+  }
+  UserRegs regs;
+  std::copy(std::begin(rec->regs), std::end(rec->regs), regs.r);
+  StackCopy copy;
+  copy.tgid = rec->tgid;
+  copy.tid = rec->tid;
+  copy.regs = &regs;
+  copy.stack = rec->stack;
+  copy.size = rec->stack_size;
+  copy.start = rec->stack_start;
+  copy.cut = rec->stack_size == sizeof(rec->stack);
+  UnwoundStack user = self->unwind_(copy);
+  const bool truncated = user.end == UnwoundStack::End::Truncated;
+  self->unwound_[{rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames)}]++;
+  return 0;
 }
 
 CpuSampler::~CpuSampler() { stop(); }
@@ -173,6 +229,12 @@ std::vector<RawStackSample> CpuSampler::collect() const {
     if (bpf_map_lookup_elem(counts, &key, &n) != 0) continue;
     out.push_back({key.tgid, key.tid, read_stack(stacks, key.user_stack_id), read_stack(stacks, key.kernel_stack_id), n});
   }
+  for (const auto& [key, n] : unwound_) {
+    const auto& [tgid, tid, kernel_id, truncated, user] = key;
+    RawStackSample s{tgid, tid, user, read_stack(stacks, kernel_id), n};
+    s.user_truncated = truncated;
+    out.push_back(std::move(s));
+  }
   return out;
 }
 
@@ -186,6 +248,7 @@ std::vector<uint32_t> CpuSampler::sampled_tgids() const {
     prev = &key;
     tgids.insert(key.tgid);
   }
+  for (const auto& [key, n] : unwound_) tgids.insert(std::get<0>(key));
   return {tgids.begin(), tgids.end()};
 }
 

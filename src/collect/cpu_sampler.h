@@ -4,15 +4,19 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "collect/perf_events.h"
+#include "symbols/stack_unwinder.h"
 
 struct profile_bpf;
 struct bpf_link;
+struct ring_buffer;
 
 namespace perfbpf {
 
@@ -22,6 +26,7 @@ struct RawStackSample {
   std::vector<uint64_t> kernel;  // innermost first
   uint64_t count = 0;            // samples, or ns off CPU
   int off_cpu_state = -1;        // enum offcpu_state for off-CPU time, -1 for samples
+  bool user_truncated = false;   // the user stack goes on beyond its outermost frame here
 };
 
 struct SamplerSettings {
@@ -30,6 +35,9 @@ struct SamplerSettings {
   int shared_targets_fd = -1;  // use another object's target set (funclat's follows children)
   bool off_cpu = false;         // also time threads switched out (sched_switch)
   uint64_t min_block_ns = 1000; // off-CPU spells shorter than this are not recorded
+  // Set: each sample's user stack is copied and handed to this as it arrives (consume()), for
+  // code without frame pointers; unset: user stacks are walked by frame pointers in the kernel.
+  std::function<UnwoundStack(const StackCopy&)> unwind;
 };
 
 class CpuSampler {
@@ -48,6 +56,10 @@ class CpuSampler {
   void close_window(uint64_t at_ns);
   void stop();   // closes the window if open, detaches; the counts stay readable
 
+  // Unwinds the user stacks queued since the last call (settings.unwind); returns how many.
+  int consume();
+  int epoll_fd() const;  // readable when stacks are queued; -1 without settings.unwind
+
   std::vector<RawStackSample> collect() const;
   std::vector<uint32_t> sampled_tgids() const;
   std::map<uint32_t, std::string> process_names() const;  // as at each process's first sample  // processes with samples so far (keys only, cheap)
@@ -61,6 +73,13 @@ class CpuSampler {
  private:
   struct SkelDeleter { void operator()(profile_bpf* s) const; };
   std::unique_ptr<profile_bpf, SkelDeleter> skel_;
+  struct RingDeleter { void operator()(ring_buffer* r) const; };
+  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  static int on_stack_sample(void* ctx, void* data, size_t size);
+  std::function<UnwoundStack(const StackCopy&)> unwind_;
+  // Unwound samples: (tgid, tid, kernel stack id, truncated, user frames) -> count.
+  std::map<std::tuple<uint32_t, uint32_t, int32_t, bool, std::vector<uint64_t>>, uint64_t> unwound_;
+  uint64_t malformed_ = 0;
   std::vector<bpf_link*> links_;
   PerCpuEvents events_;
   unsigned frequency_hz_;

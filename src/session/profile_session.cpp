@@ -14,6 +14,7 @@
 
 #include "aggregate/aggregator.h"
 #include "aggregate/stack_profile.h"
+#include "symbols/stack_unwinder.h"
 #include "collect/cpu_sampler.h"
 #include "collect/funclat_decoder.h"
 #include "collect/procfs.h"
@@ -336,8 +337,9 @@ Profile run_session(const SessionOptions& options) {
       options.on_call({r.probe_id, r.tgid, r.tid, r.start_ns, r.duration_ns, aggregator.corrected_ns(r)});
   });
   bpf.set_probe_costs(cost);
-  std::optional<CpuSampler> sampler;
   Symbolizer symbols;
+  StackUnwinder unwinder(symbols);
+  std::optional<CpuSampler> sampler;
   if (sampling) {
     SamplerSettings s;
     s.frequency_hz = options.sample_freq;
@@ -345,6 +347,8 @@ Profile run_session(const SessionOptions& options) {
     s.shared_targets_fd = targets_fd;
     s.off_cpu = options.off_cpu;
     s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
+    if (options.call_graph == "dwarf" && options.sample_freq > 0)
+      s.unwind = [&unwinder](const StackCopy& copy) { return unwinder.unwind(copy); };
     sampler.emplace(s);
     sampler->start();
   }
@@ -488,13 +492,14 @@ Profile run_session(const SessionOptions& options) {
 
   LoopConfig loop;
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
+  if (sampler) loop.samples_epoll_fd = sampler->epoll_fd();
   loop.consume = [&] {
     if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 250'000'000u))
       snapshot_targets(false);  // libraries load later
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup))
         if (cgroup_members.insert(pid).second) target_set->add(pid);
-    int consumed = bpf.consume();
+    int consumed = bpf.consume() + (sampler ? sampler->consume() : 0);
     const bool closed = monitor && monitor->poll().has_value();
     if (options.on_snapshot && (monitor ? closed : monotonic_ns() >= next_live_ns)) publish_live();
     return consumed;
@@ -516,6 +521,7 @@ Profile run_session(const SessionOptions& options) {
   if (target_set) profile.session.target_set = target_set_info(target_set->stats());
   if (sampler) {
     sampler->stop();
+    sampler->consume();  // the stacks queued before it stopped
     snapshot_targets(true);  // still alive in pid mode or after a duration limit
   }
   if (command) profile.session.exit_code = end_command(*command, end, options.kill_after_s, signals.get(), members);

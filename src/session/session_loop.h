@@ -36,6 +36,7 @@ class SignalCatcher {
 
 struct LoopConfig {
   int ringbuf_epoll_fd = -1;
+  int samples_epoll_fd = -1;       // the sampler's stack ring; -1 for none
   std::function<int()> consume;    // drains what is queued; called every tick and on wake-up
   int target_pidfd = -1;           // readable when the target exits; -1 for none
   double duration_s = 0;           // 0: no time limit

@@ -36,6 +36,7 @@ bool Symbolizer::snapshot(uint32_t tgid) {
       }
       if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
     }
+    p.generation = ++generations_;
     processes_[tgid] = std::move(p);
     return true;
   } catch (const Error&) {
@@ -76,6 +77,21 @@ void Symbolizer::read_perf_map(uint32_t tgid, Process& p) const {
   std::sort(p.perf_map.begin(), p.perf_map.end(), [](const auto& a, const auto& b) { return a.start < b.start; });
 }
 
+const std::vector<MapEntry>* Symbolizer::mappings(uint32_t tgid) const {
+  auto it = processes_.find(tgid);
+  return it == processes_.end() ? nullptr : &it->second.maps;
+}
+
+uint64_t Symbolizer::maps_generation(uint32_t tgid) const {
+  auto it = processes_.find(tgid);
+  return it == processes_.end() ? 0 : it->second.generation;
+}
+
+bool Symbolizer::maps_cover(uint32_t tgid, uint64_t address) const {
+  const auto* maps = mappings(tgid);
+  return maps && std::any_of(maps->begin(), maps->end(), [&](const MapEntry& m) { return m.start <= address && address < m.end; });
+}
+
 std::string Symbolizer::comm(uint32_t tgid) const {
   auto it = processes_.find(tgid);
   if (it != processes_.end() && !it->second.comm.empty()) return it->second.comm;
@@ -106,6 +122,15 @@ const ElfSymbols* Symbolizer::elf(const std::string& path) {
   return elves_.emplace(path, std::move(loaded)).first->second.get();
 }
 
+// Through the process's root while it lives (other mount namespaces); once it has exited
+// that is gone, and the path as it saw it is the best guess left.
+std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
+  std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);
+  if (elf(file)) return file;
+  file = canonical_path(m.path);
+  return elf(file) ? file : std::string();
+}
+
 SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
   SymbolizedFrame frame;
   frame.name = "[unknown]";
@@ -126,15 +151,9 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
       frame.name = m.path.empty() ? "[anon]" : m.path;  // [vdso], [heap], JIT code, ...
       return frame;
     }
-    // Through the process's root while it lives (other mount namespaces); once it has exited
-    // that is gone, and the path as it saw it is the best guess left.
-    std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);
+    std::string file = object_file(tgid, m);
     const uint64_t offset = address - m.start + m.offset;
-    const ElfSymbols* symbols = elf(file);
-    if (!symbols) {
-      file = canonical_path(m.path);
-      symbols = elf(file);
-    }
+    const ElfSymbols* symbols = file.empty() ? nullptr : elf(file);
     if (symbols) {
       const auto& sorted = by_offset_[file];
       auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,

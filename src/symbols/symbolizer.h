@@ -39,6 +39,12 @@ class Symbolizer {
   // The name to use for a process never snapshotted (it exited first).
   void set_fallback_comm(uint32_t tgid, std::string comm) { fallback_comms_[tgid] = std::move(comm); }
   size_t files_loaded() const { return elves_.size(); }  // ELF files read so far (each once)
+  // The snapshot's mappings (null when none), and a number that changes whenever they may have.
+  const std::vector<MapEntry>* mappings(uint32_t tgid) const;
+  uint64_t maps_generation(uint32_t tgid) const;
+  bool maps_cover(uint32_t tgid, uint64_t address) const;  // an address inside a known mapping
+  // The path to read mapping M's file through (empty when it cannot be read).
+  std::string object_file(uint32_t tgid, const MapEntry& m);
 
   SymbolizedFrame user_frame(uint32_t tgid, uint64_t address);
   // The frame and the functions inlined into it at that point, outermost first. A return
@@ -55,6 +61,7 @@ class Symbolizer {
     std::vector<MapEntry> maps;
     std::string comm;
     std::vector<JitSymbol> perf_map;  // /tmp/perf-PID.map, sorted by start
+    uint64_t generation = 0;
   };
   void read_perf_map(uint32_t tgid, Process& p) const;
   struct KernelSymbol {
@@ -74,6 +81,7 @@ class Symbolizer {
   std::vector<KernelSymbol> kallsyms_;
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
+  uint64_t generations_ = 0;
 };
 
 }  // namespace perfbpf

@@ -1,0 +1,232 @@
+#include "symbols/stack_unwinder.h"
+
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <set>
+
+#include "session/system_info.h"
+#include "symbols/elf_file.h"
+#include "symbols/symbolizer.h"
+
+namespace perfbpf {
+namespace {
+
+constexpr size_t kMaxCachedProcesses = 256;      // Dwfl sessions kept (each holds its binaries' CFI)
+constexpr uint64_t kResnapshotNs = 100'000'000;  // a process's mappings re-read at most this often
+
+// Where FILE (mapped at M) is loaded: its load bias, from the segment holding M's offset.
+bool load_bias(const std::string& file, const MapEntry& m, uint64_t& bias) {
+  ElfHandle h(file);
+  if (!h.elf) return false;
+  for (const Segment& s : load_segments(h.elf)) {
+    // Segments need not start on a page; their mapping does.
+    if ((s.offset & ~uint64_t{0xfff}) <= m.offset && m.offset < s.offset + s.filesz) {
+      bias = m.start - (m.offset + s.vaddr - s.offset);
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+struct StackUnwinder::Sample {
+  uint32_t tid = 0;
+  const UserRegs* regs = nullptr;
+  const uint8_t* stack = nullptr;
+  size_t size = 0;
+  uint64_t start = 0;
+  bool read_past_copy = false;  // the walk wanted memory the copy does not hold
+  std::vector<uint64_t>* frames = nullptr;
+  size_t max_frames = 0;
+};
+
+struct StackUnwinder::Process {
+  Dwfl* dwfl = nullptr;
+  bool attached = false;
+  uint64_t generation = ~uint64_t{0};  // of the Symbolizer's mappings last reported
+  uint64_t last_use = 0;
+  uint64_t last_snapshot_ns = 0;
+  Sample* sample = nullptr;  // the one being unwound
+  std::map<std::string, uint64_t> reported;  // files reported to dwfl, by path, with their bias
+  ~Process() {
+    if (dwfl) dwfl_end(dwfl);
+  }
+};
+
+namespace {
+
+using Process = StackUnwinder::Process;
+
+pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
+  if (*thread_arg) return 0;  // one thread: the sampled one
+  *thread_arg = arg;
+  return static_cast<pid_t>(static_cast<Process*>(arg)->sample->tid);
+}
+
+bool get_thread(Dwfl*, pid_t, void* arg, void** thread_arg) {
+  *thread_arg = arg;
+  return true;
+}
+
+// Only the copied stack is memory here: the target is never read live (it may be gone).
+bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
+  auto* s = static_cast<Process*>(arg)->sample;
+  if (addr < s->start || addr + sizeof(uint64_t) > s->start + s->size) {
+    // Above the copy is where the stack goes on; below sp nothing the walk needs.
+    if (addr >= s->start) s->read_past_copy = true;
+    return false;
+  }
+  std::memcpy(result, s->stack + (addr - s->start), sizeof(uint64_t));
+  return true;
+}
+
+bool set_initial_registers(Dwfl_Thread* thread, void* arg) {
+  auto* s = static_cast<Process*>(arg)->sample;
+  Dwarf_Word regs[UserRegs::kCount];
+  std::copy(std::begin(s->regs->r), std::end(s->regs->r), regs);
+  return dwfl_thread_state_registers(thread, 0, UserRegs::kCount, regs);
+}
+
+const Dwfl_Thread_Callbacks kThreadCallbacks = {next_thread, get_thread, memory_read, set_initial_registers,
+                                                nullptr, nullptr};
+
+char* no_debuginfo_path = nullptr;
+const Dwfl_Callbacks kDwflCallbacks = {
+    nullptr,                         // find_elf: every module is reported with its file
+    dwfl_standard_find_debuginfo,    // .debug_frame from a build-id debug file when .eh_frame lacks it
+    dwfl_offline_section_address, &no_debuginfo_path};
+
+int on_frame(Dwfl_Frame* frame, void* arg) {
+  auto* s = static_cast<Process*>(arg)->sample;
+  Dwarf_Addr pc = 0;
+  if (!dwfl_frame_pc(frame, &pc, nullptr)) return DWARF_CB_ABORT;
+  if (s->frames->size() >= s->max_frames) return DWARF_CB_ABORT;
+  s->frames->push_back(pc);
+  return DWARF_CB_OK;
+}
+
+// The host's own ELF: dwfl_attach_state takes the architecture from it when a process has no
+// module (yet) to take it from.
+Elf* host_elf() {
+  static Elf* elf = [] {
+    elf_version(EV_CURRENT);
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? nullptr : elf_begin(fd, ELF_C_READ_MMAP, nullptr);  // kept for the process's life
+  }();
+  return elf;
+}
+
+}  // namespace
+
+StackUnwinder::StackUnwinder(Symbolizer& symbols, size_t max_frames) : symbols_(symbols), max_frames_(max_frames) {}
+StackUnwinder::~StackUnwinder() = default;
+
+StackUnwinder::Stats StackUnwinder::stats() const {
+  Stats s = stats_;
+  s.processes_cached = processes_.size();
+  return s;
+}
+
+// The process's Dwfl with every file it maps reported: read at its first sample, and again
+// (at most every kResnapshotNs) when PC is outside what is known (a library loaded since).
+StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
+  auto& slot = processes_[tgid];
+  if (!slot) {
+    if (processes_.size() > kMaxCachedProcesses) {
+      auto oldest = std::min_element(processes_.begin(), processes_.end(), [&](const auto& a, const auto& b) {
+        return (a.second ? a.second->last_use : ~0ull) < (b.second ? b.second->last_use : ~0ull);
+      });
+      if (oldest->first != tgid) processes_.erase(oldest);
+    }
+    slot = std::make_unique<Process>();
+  }
+  Process* p = slot.get();
+  p->last_use = ++uses_;
+  const uint64_t now = monotonic_ns();
+  if ((!symbols_.has_snapshot(tgid) || !symbols_.maps_cover(tgid, pc)) && now - p->last_snapshot_ns > kResnapshotNs) {
+    p->last_snapshot_ns = now;
+    symbols_.snapshot(tgid);
+  }
+  const uint64_t generation = symbols_.maps_generation(tgid);
+  if (generation != p->generation || !p->dwfl) {
+    p->generation = generation;
+    // The files it maps now, each with its load bias.
+    std::map<std::string, std::pair<std::string, uint64_t>> wanted;  // path -> (file to read, bias)
+    if (const auto* maps = symbols_.mappings(tgid)) {
+      for (const MapEntry& m : *maps) {
+        if (m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos || wanted.count(m.path)) continue;
+        std::string file = symbols_.object_file(tgid, m);
+        uint64_t bias = 0;
+        if (!file.empty() && load_bias(file, m, bias)) wanted[m.path] = {file, bias};
+      }
+    }
+    // libdwfl keeps what it was told: only new files are added (their CFI is parsed once); a
+    // file gone or moved (dlclose, exec) means a fresh Dwfl.
+    bool only_added = p->dwfl != nullptr;
+    for (const auto& [path, at] : p->reported) {
+      auto w = wanted.find(path);
+      if (w == wanted.end() || w->second.second != at) only_added = false;
+    }
+    if (!only_added) {
+      if (p->dwfl) dwfl_end(p->dwfl);
+      p->dwfl = dwfl_begin(&kDwflCallbacks);
+      p->attached = false;
+      p->reported.clear();
+      if (!p->dwfl) return nullptr;
+    }
+    dwfl_report_begin_add(p->dwfl);
+    for (const auto& [path, w] : wanted) {
+      if (p->reported.count(path)) continue;
+      // add_p_vaddr: BASE is the bias (for ET_EXEC libdwfl takes 0 itself).
+      if (dwfl_report_elf(p->dwfl, path.c_str(), w.first.c_str(), -1, w.second, /*add_p_vaddr=*/true))
+        p->reported[path] = w.second;
+    }
+    dwfl_report_end(p->dwfl, nullptr, nullptr);
+  }
+  if (!p->attached) {
+    if (!dwfl_attach_state(p->dwfl, host_elf(), static_cast<pid_t>(tgid), &kThreadCallbacks, p)) return nullptr;
+    p->attached = true;
+  }
+  return p;
+}
+
+UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {
+  UnwoundStack out;
+  stats_.stacks++;
+  const uint64_t pc = copy.regs->r[16];
+  Process* p = process(copy.tgid, pc);
+  if (!p) {
+    out.frames.push_back(pc);
+    stats_.broken++;
+    return out;
+  }
+  Sample s;
+  s.tid = copy.tid;
+  s.regs = copy.regs;
+  s.stack = copy.stack;
+  s.size = copy.size;
+  s.start = copy.start;
+  s.frames = &out.frames;
+  s.max_frames = max_frames_;
+  p->sample = &s;
+  int rc = dwfl_getthread_frames(p->dwfl, static_cast<pid_t>(copy.tid), on_frame, p);
+  p->sample = nullptr;
+  if (out.frames.empty()) out.frames.push_back(pc);
+  if (rc == 0) {
+    out.end = UnwoundStack::End::Complete;
+    stats_.complete++;
+  } else if ((s.read_past_copy && copy.cut) || out.frames.size() >= max_frames_) {
+    out.end = UnwoundStack::End::Truncated;
+    stats_.truncated++;
+  } else {
+    stats_.broken++;
+  }
+  return out;
+}
+
+}  // namespace perfbpf
