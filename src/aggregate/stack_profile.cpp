@@ -65,6 +65,37 @@ bool through_probe(const std::vector<SymbolizedFrame>& user, const std::vector<S
   return std::any_of(kernel.begin(), kernel.end(), [](const SymbolizedFrame& f) { return is_uprobe_function(f.name); });
 }
 
+// Frames without a name in a row (a stripped library's internals, or a walk gone astray) say
+// nothing one by one: they become one frame, "[OBJECT+unknown]" after the outermost's file, so
+// a flame graph shows one box where it had a tower of "[unknown]". USER is root first.
+std::vector<SymbolizedFrame> collapse_unnamed(std::vector<SymbolizedFrame> user) {
+  std::vector<SymbolizedFrame> out;
+  size_t run = 0;  // unnamed frames in a row at out's end
+  for (SymbolizedFrame& f : user) {
+    if (f.resolved) {
+      run = 0;
+      out.push_back(std::move(f));
+      continue;
+    }
+    if (++run == 2) {
+      std::string object = out.back().object;
+      object = object.substr(object.rfind('/') + 1);
+      if (object.size() > 1 && object.front() == '[' && object.back() == ']') object = object.substr(1, object.size() - 2);
+      out.back().name = "[" + (object.empty() ? std::string("unknown") : object + "+unknown") + "]";
+    }
+    if (run == 1) out.push_back(std::move(f));
+  }
+  return out;
+}
+
+SymbolizedFrame marker_frame(const std::string& name, const std::string& object) {
+  SymbolizedFrame f;
+  f.name = name;
+  f.object = object;
+  f.resolved = true;
+  return f;
+}
+
 }  // namespace
 
 StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
@@ -80,6 +111,8 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   probe_frame.object = own_probes ? "[perfbpf]" : "[uprobes]";
   probe_frame.kernel = true;
   probe_frame.resolved = true;
+  // Samples at different addresses of the same functions are one stack once symbolized.
+  std::map<std::tuple<uint32_t, uint32_t, std::vector<uint32_t>>, size_t> stack_index;
   for (const RawStackSample& s : samples) {
     StackCount stack;
     stack.tgid = s.tgid;
@@ -87,9 +120,12 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     stack.count = s.count;
     // Root first: the user stack from main down, then the kernel stack it trapped into.
     std::vector<SymbolizedFrame> user;
+    // A walk that stopped at the end of the copied stack: its root is not the thread's.
+    if (s.user_truncated) user.push_back(marker_frame(kTruncatedFrame, "[truncated]"));
     for (auto it = s.user.rbegin(); it != s.user.rend(); ++it)
       for (SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1))
         user.push_back(std::move(f));
+    user = collapse_unnamed(std::move(user));
     std::vector<SymbolizedFrame> kernel;
     for (uint64_t ip : s.kernel) kernel.push_back(symbols.kernel_frame(ip));
     // A probe's trap path is the probe's cost: one frame under the code that hit it, instead
@@ -118,11 +154,9 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     }
     if (probe) stack.frames.push_back(table.intern(probe_frame));
     if (s.off_cpu_state >= 0) {  // why it was off CPU, as the leaf
-      SymbolizedFrame why;
-      why.name = std::string("[off-cpu: ") + offcpu_state_name(s.off_cpu_state) + "]";
-      why.object = "[off-cpu]";
-      why.kernel = true;
-      stack.frames.push_back(table.intern(why));
+      // perfbpf's label, not a kernel function: no "_[k]" on it.
+      stack.frames.push_back(table.intern(
+          marker_frame(std::string("[off-cpu: ") + offcpu_state_name(s.off_cpu_state) + "]", "[off-cpu]")));
     }
     p.samples += s.count;
     if (!s.user.empty()) {
@@ -139,7 +173,9 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
       for (const auto& name : on_stack) shares[name].total += s.count;
       shares[p.frames[stack.frames.back()].name].self += s.count;
     }
-    p.stacks.push_back(std::move(stack));
+    auto [at, added] = stack_index.try_emplace(std::make_tuple(stack.tgid, stack.tid, stack.frames), p.stacks.size());
+    if (added) p.stacks.push_back(std::move(stack));
+    else p.stacks[at->second].count += stack.count;
   }
   p.shallow_user_pct = with_user ? 100.0 * static_cast<double>(shallow_user) / static_cast<double>(with_user) : 0;
   p.coverage_pct = frames_seen ? 100.0 * static_cast<double>(frames_named) / static_cast<double>(frames_seen) : 0;
@@ -164,16 +200,30 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   return p;
 }
 
-void write_folded(const StackProfile& stacks, std::ostream& out) {
+void write_folded(const StackProfile& stacks, std::ostream& out, const FoldedOptions& options) {
+  // One line per distinct text: without the thread, a process's threads (and processes of one
+  // name) running the same code merge, as flamegraph.pl expects its input.
+  std::map<std::string, uint64_t> lines;
+  std::vector<const std::string*> order;  // first-seen order: the stacks come heaviest first
   for (const StackCount& s : stacks.stacks) {
     auto comm = stacks.processes.find(s.tgid);
-    out << (comm != stacks.processes.end() ? comm->second : "pid-" + std::to_string(s.tgid)) << ";tid-" << s.tid;
+    std::string line = options.prefix;
+    line += comm != stacks.processes.end() ? comm->second : "pid-" + std::to_string(s.tgid);
+    if (options.per_thread) line += ";tid-" + std::to_string(s.tid);
     for (uint32_t idx : s.frames) {
       const StackFrame& f = stacks.frames[idx];
-      out << ';' << f.name << (f.kernel ? "_[k]" : "");
+      line += ';';
+      line += f.name;
+      if (f.kernel) line += "_[k]";
     }
-    out << ' ' << s.count << '\n';
+    auto [it, added] = lines.try_emplace(std::move(line), 0);
+    it->second += s.count;
+    if (added) order.push_back(&it->first);
   }
+  std::vector<std::pair<const std::string*, uint64_t>> sorted;
+  for (const std::string* line : order) sorted.emplace_back(line, lines[*line]);
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+  for (const auto& [line, count] : sorted) out << *line << ' ' << count << '\n';
 }
 
 }  // namespace perfbpf

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 #include <vector>
 
 #include "collect/cpu_sampler.h"
@@ -17,8 +18,18 @@ namespace perfbpf {
 StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Symbolizer& symbols,
                                  unsigned frequency_hz, bool own_probes);
 
-// One line per stack: "comm;tid-N;root;...;leaf count", kernel frames suffixed "_[k]"
-// (flamegraph.pl, inferno and speedscope read it).
-void write_folded(const StackProfile& stacks, std::ostream& out);
+// The root frame of a user stack whose walk ended at the end of the copied stack (deeper than
+// the copy): the frames above it are missing.
+inline constexpr const char* kTruncatedFrame = "[truncated]";
+
+struct FoldedOptions {
+  bool per_thread = false;  // a "tid-N" frame under the process name (--per-thread)
+  std::string prefix;       // put before every line, e.g. "on-cpu;" (--folded-kind)
+};
+
+// One line per distinct stack: "[prefix]comm[;tid-N];root;...;leaf count", identical stacks
+// merged, heaviest first, kernel frames suffixed "_[k]" (flamegraph.pl, inferno and speedscope
+// read it).
+void write_folded(const StackProfile& stacks, std::ostream& out, const FoldedOptions& options = {});
 
 }  // namespace perfbpf

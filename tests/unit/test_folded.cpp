@@ -22,7 +22,9 @@ TEST_CASE("folded stacks parse back to the same totals", "[folded]") {
   p.processes = {{10, "app"}};
   p.samples = 15;
   std::ostringstream out;
-  write_folded(p, out);
+  FoldedOptions per_thread;
+  per_thread.per_thread = true;
+  write_folded(p, out, per_thread);
 
   std::map<std::string, uint64_t> per_leaf;
   uint64_t total = 0;
@@ -45,6 +47,29 @@ TEST_CASE("folded stacks parse back to the same totals", "[folded]") {
   CHECK(per_leaf["do_syscall_64_[k]"] == 5);
   CHECK(per_leaf["main"] == 3);
   CHECK_THAT(out.str(), Catch::Contains("app;tid-12;main;parse(char const*);do_syscall_64_[k] 5\n"));
+}
+
+TEST_CASE("folded stacks merge threads unless asked per thread, and can carry their kind", "[folded]") {
+  StackProfile p;
+  p.enabled = true;
+  p.frames = {{"main", "/bin/app", false, ""}, {"work", "/bin/app", false, ""}, {"[off-cpu: runnable]", "[off-cpu]", false, ""}};
+  // Two threads of one process and a second process of the same name, all in main;work.
+  p.stacks = {{10, 11, {0, 1}, 7}, {10, 12, {0, 1}, 5}, {20, 20, {0, 1}, 3}, {10, 11, {0, 1, 2}, 2}};
+  p.processes = {{10, "app"}, {20, "app"}};
+  std::ostringstream merged;
+  write_folded(p, merged);
+  CHECK(merged.str() == "app;main;work 15\napp;main;work;[off-cpu: runnable] 2\n");
+  std::ostringstream kind;
+  FoldedOptions o;
+  o.prefix = "off-cpu;";
+  write_folded(p, kind, o);
+  CHECK(kind.str() == "off-cpu;app;main;work 15\noff-cpu;app;main;work;[off-cpu: runnable] 2\n");
+  std::ostringstream threads;
+  o = {};
+  o.per_thread = true;
+  write_folded(p, threads, o);
+  CHECK(threads.str() == "app;tid-11;main;work 7\napp;tid-12;main;work 5\napp;tid-20;main;work 3\n"
+                         "app;tid-11;main;work;[off-cpu: runnable] 2\n");
 }
 
 TEST_CASE("SVG flame graphs are written for XML validation", "[flamegraph]") {

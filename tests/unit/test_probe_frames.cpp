@@ -60,7 +60,9 @@ RawStackSample sample(std::vector<uint64_t> user, std::vector<std::string> kerne
 
 std::string folded(const StackProfile& p) {
   std::ostringstream out;
-  write_folded(p, out);
+  FoldedOptions per_thread;
+  per_thread.per_thread = true;
+  write_folded(p, out, per_thread);
   return out.str();
 }
 
@@ -97,13 +99,10 @@ TEST_CASE("stacks through a probe's trap path end in one [perfbpf probe] frame u
   CHECK(p.probe_samples == 92);
   const std::string text = folded(p);
   INFO(text);
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;[perfbpf probe]_[k] 60\n"));  // the [uprobes] slot: main's call
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf;[perfbpf probe]_[k] 10\n"));
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf;[perfbpf probe]_[k] 2\n"));
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf;[perfbpf probe]_[k] 5\n"));
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;[perfbpf probe]_[k] 7\n"));
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;[perfbpf probe]_[k] 4\n"));
-  CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf;[perfbpf probe]_[k] 4\n"));
+  // Identical stacks merge: main's [uprobes] slot (60), its return trampoline (7) and optimized
+  // site's (4); leaf's traps (10, 2), handler (5) and optimized entry (4).
+  CHECK_THAT(text, Catch::Contains("app;tid-77;main;[perfbpf probe]_[k] 71\n"));
+  CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf;[perfbpf probe]_[k] 21\n"));
   CHECK_THAT(text, Catch::Contains("app;tid-77;main;leaf 6\n"));
   CHECK_THAT(text, Catch::Contains("app;tid-77;main;entry_SYSCALL_64_after_hwframe_[k];do_syscall_64_[k];ksys_write_[k] 3\n"));
   for (const char* trap : {"irqentry_exit_to_user_mode", "asm_exc_debug", "uprobe", "bpf_prog_", "[uprobes"})
