@@ -78,7 +78,8 @@ struct {
  * full (or there is no scratch). The registers are the task's user ones (saved at its entry to
  * the kernel), whether the sample hit user or kernel code, as perf's user-regs are.
  */
-static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tgid, __u32 tid, __s32 kernel_stack_id)
+static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tgid, __u32 tid, __s32 kernel_stack_id,
+					      bool first)
 {
 #ifdef __TARGET_ARCH_x86
 	struct stack_sample *s;
@@ -126,25 +127,32 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	s->stack_size = size;
 	if (size > sizeof(s->stack))
 		return false;
-	/* Wake the reader only once a quarter is queued: its loop also drains on every tick. */
+	/*
+	 * Wake the reader once a quarter is queued (its loop also drains on every tick), and at a
+	 * process's first sample: it reads the process's mappings and opens its files while it
+	 * lives (a short-lived one may be gone by the next tick).
+	 */
 	avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
-	flags = avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	flags = first || avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP
+										  : BPF_RB_NO_WAKEUP;
 	return bpf_ringbuf_output(&samples, s, PROFILE_STACK_SAMPLE_HEADER + size, flags) == 0;
 #else
 	return false; /* no register layout for this architecture yet: frame pointers only */
 #endif
 }
 
-static __always_inline void remember_comm(__u32 tgid)
+/* True at the process's first sample. */
+static __always_inline bool remember_comm(__u32 tgid)
 {
 	char comm[PROFILE_COMM_LEN];
 	struct task_struct *task;
 
 	if (bpf_map_lookup_elem(&comms, &tgid))
-		return;
+		return false;
 	task = (struct task_struct *)bpf_get_current_task_btf();
 	BPF_CORE_READ_STR_INTO(&comm, task, group_leader, comm);
 	bpf_map_update_elem(&comms, &tgid, &comm, BPF_NOEXIST); /* full: userspace says pid-N */
+	return true;
 }
 
 SEC("perf_event")
@@ -152,12 +160,13 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct profile_key key = {};
+	bool first;
 
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
 	if (!wanted(key.tgid, key.tid))
 		return 0;
-	remember_comm(key.tgid);
+	first = remember_comm(key.tgid);
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	if (key.kernel_stack_id < 0)
@@ -166,7 +175,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 		struct task_struct *task = bpf_get_current_task_btf();
 
 		if (task->mm) {
-			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id))
+			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id, first))
 				return 0;
 			count_loss(PROFILE_LOSS_STACK_COPY);
 		}

@@ -16,7 +16,9 @@ namespace perfbpf {
 namespace {
 
 constexpr size_t kMaxCachedProcesses = 256;      // Dwfl sessions kept (each holds its binaries' CFI)
-constexpr uint64_t kResnapshotNs = 100'000'000;  // a process's mappings re-read at most this often
+// A process's mappings re-read at most this often when a sample lands outside them: often
+// enough to catch a young process's libraries as the loader maps them.
+constexpr uint64_t kResnapshotNs = 10'000'000;
 
 // Where FILE (mapped at M) is loaded: its load bias, from the segment holding M's offset.
 bool load_bias(const std::string& file, const MapEntry& m, uint64_t& bias) {

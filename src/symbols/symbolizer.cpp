@@ -15,13 +15,46 @@
 
 namespace perfbpf {
 
+namespace {
+// Files held at once; past it a file is read by its path (the fd limit is shared with the rest
+// of the session).
+constexpr size_t kMaxHeldFiles = 512;
+}  // namespace
+
 Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root)) {}
+
+Symbolizer::~Symbolizer() {
+  for (auto& [key, f] : held_files_) ::close(f.fd);
+}
+
+// Opens each file the process maps code from, through /proc/PID/map_files (the very file
+// mapped, whatever namespace or name it has; a deleted one too), once per device and inode.
+void Symbolizer::hold_files(uint32_t tgid, Process& p) {
+  const std::string dir = proc_root_ + "/" + std::to_string(tgid) + "/map_files/";
+  for (const MapEntry& m : p.maps) {
+    if (m.inode == 0 || m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos) continue;
+    if (p.held.count(m.path)) continue;
+    const std::string link = dir + fmt::format("{:x}-{:x}", m.start, m.end);
+    struct stat st {};
+    if (::stat(link.c_str(), &st) != 0) continue;
+    auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    auto it = held_files_.find(key);
+    if (it == held_files_.end()) {
+      if (held_files_.size() >= kMaxHeldFiles) continue;
+      int fd = ::open(link.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      it = held_files_.emplace(key, HeldFile{fd, "/proc/self/fd/" + std::to_string(fd)}).first;
+    }
+    p.held[m.path] = it->second.path;
+  }
+}
 
 bool Symbolizer::snapshot(uint32_t tgid) {
   try {
     Process p;
     p.maps = read_proc_maps(proc_root_, static_cast<int>(tgid));
     if (p.maps.empty()) return false;  // a zombie has no mappings left
+    hold_files(tgid, p);
     std::ifstream comm(proc_root_ + "/" + std::to_string(tgid) + "/comm");
     std::getline(comm, p.comm);
     read_perf_map(tgid, p);
@@ -35,6 +68,7 @@ bool Symbolizer::snapshot(uint32_t tgid) {
         if (!overlapped) p.maps.push_back(m);
       }
       if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
+      p.held.insert(old->second.held.begin(), old->second.held.end());  // new ones win
     }
     p.generation = ++generations_;
     processes_[tgid] = std::move(p);
@@ -125,6 +159,14 @@ const ElfSymbols* Symbolizer::elf(const std::string& path) {
 // Through the process's root while it lives (other mount namespaces); once it has exited
 // that is gone, and the path as it saw it is the best guess left.
 std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
+  auto p = processes_.find(tgid);
+  if (p != processes_.end()) {
+    auto held = p->second.held.find(m.path);
+    if (held != p->second.held.end()) {
+      std::string file = canonical_path(held->second);
+      if (elf(file)) return file;
+    }
+  }
   std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);
   if (elf(file)) return file;
   file = canonical_path(m.path);

@@ -1,5 +1,6 @@
 // Addresses to function names after a session: user addresses through the process's
-// mappings (snapshotted while it lives; opened through /proc/PID/root) and its ELF symbols,
+// mappings (snapshotted while it lives; the files of its code held open from then on, so a
+// process gone or in another mount namespace keeps its names) and its ELF symbols,
 // code outside any file through /tmp/perf-PID.map (JIT runtimes write it), kernel addresses
 // through /proc/kallsyms. ELF files are read once per path.
 #pragma once
@@ -59,11 +60,13 @@ class Symbolizer {
   };
   struct Process {
     std::vector<MapEntry> maps;
+    std::map<std::string, std::string> held;  // mapped path -> its file held open (/proc/self/fd/N)
     std::string comm;
     std::vector<JitSymbol> perf_map;  // /tmp/perf-PID.map, sorted by start
     uint64_t generation = 0;
   };
   void read_perf_map(uint32_t tgid, Process& p) const;
+  void hold_files(uint32_t tgid, Process& p);
   struct KernelSymbol {
     uint64_t address;
     std::string name;
@@ -82,6 +85,17 @@ class Symbolizer {
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
   uint64_t generations_ = 0;
+  // Files of mapped code held open by "dev:inode", so that a process that has exited (or lived
+  // in another mount namespace) still has its binaries readable.
+  struct HeldFile {
+    int fd = -1;
+    std::string path;  // "/proc/self/fd/N"
+  };
+  std::map<std::pair<uint64_t, uint64_t>, HeldFile> held_files_;
+ public:
+  ~Symbolizer();
+  Symbolizer(const Symbolizer&) = delete;
+  Symbolizer& operator=(const Symbolizer&) = delete;
 };
 
 }  // namespace perfbpf

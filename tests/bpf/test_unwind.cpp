@@ -2,6 +2,9 @@
 // default): the truth is the workload's own call chain, fixed by its source.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -22,17 +25,19 @@ struct Completeness {
   uint64_t complete = 0;    // reaching its thread's start: _start (main) or clone3 (threads)
   uint64_t in_leaf = 0;     // with nofp_lib_leaf as the innermost user frame
   uint64_t leaf_chain = 0;  // ... and the whole chain above it, frame by frame
+  uint64_t leaf_named = 0;  // whose innermost user frame has a name
 };
 
-Completeness completeness(const Profile& p) {
+Completeness completeness(const Profile& p, const std::string& comm = "nofp_target") {
   Completeness c;
   for (const StackCount& s : p.stacks.stacks) {
-    if (p.stacks.processes.at(s.tgid) != "nofp_target") continue;
+    if (p.stacks.processes.at(s.tgid) != comm) continue;
     std::vector<std::string> user;
     for (uint32_t idx : s.frames)
       if (!p.stacks.frames[idx].kernel) user.push_back(p.stacks.frames[idx].name);
     c.samples += s.count;
     if (user.empty()) continue;
+    if (user.back()[0] != '[') c.leaf_named += s.count;
     const bool main_thread = user.size() >= 4 && user[0] == "_start" && user[3] == "main";
     const bool other_thread = user.size() >= 2 && user[0] == "clone3" && user[1] == "start_thread";
     if (main_thread || other_thread) c.complete += s.count;
@@ -76,4 +81,47 @@ TEST_CASE("frame pointers alone cannot walk the same code (what the CFI unwinder
   INFO("samples " << c.samples << ", complete " << c.complete);
   REQUIRE(c.samples >= 300);
   CHECK(static_cast<double>(c.complete) < 0.5 * static_cast<double>(c.samples));
+}
+
+TEST_CASE("short-lived processes are named and unwound though they exit before the session ends", "[bpf][sampling][unwind]") {
+  // Twenty processes of about 15 ms of CPU each, one after another: each is gone long before
+  // the session ends, most before the next 100 ms tick of the session's loop.
+  SessionOptions o;
+  o.handle_signals = false;
+  o.collectors = {};
+  o.sample_freq = 499;
+  o.command = {"/bin/sh", "-c", "i=0; while [ $i -lt 20 ]; do \"$0\" 15 || exit 1; i=$((i+1)); done", workload("nofp_target")};
+  Profile p = run_session(o);
+  REQUIRE(p.session.exit_code == 0);
+  Completeness c = completeness(p);
+  INFO("samples " << c.samples << ", leaf named " << c.leaf_named << ", in the loop " << c.in_leaf << " with the whole chain "
+                  << c.leaf_chain);
+  REQUIRE(c.samples >= 60);  // 300 ms of CPU at 499 Hz, less what a noisy machine takes
+  CHECK(static_cast<double>(c.leaf_named) >= 0.95 * static_cast<double>(c.samples));
+  REQUIRE(c.in_leaf >= c.samples / 3);
+  CHECK(static_cast<double>(c.leaf_chain) >= 0.95 * static_cast<double>(c.in_leaf));
+}
+
+TEST_CASE("a process in another mount namespace that exits first keeps its names", "[bpf][sampling][unwind]") {
+  // The program runs as DIR/app, on a tmpfs mounted over DIR in its own mount namespace: the
+  // host's DIR stays empty, and once the process is gone nothing outside holds that path.
+  const std::string dir = test::temp_path("mnt");
+  REQUIRE(mkdir(dir.c_str(), 0755) == 0);
+  SessionOptions o;
+  o.handle_signals = false;
+  o.collectors = {};
+  o.sample_freq = 499;
+  o.command = {"unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+               "mount -t tmpfs tmpfs \"$0\" && cp \"$1\" \"$0/app\" && exec \"$0/app\" 600", dir, workload("nofp_target")};
+  Profile p = run_session(o);
+  REQUIRE(p.session.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(dir + "/app"));  // not on the host
+  Completeness c = completeness(p, "app");
+  INFO("samples " << c.samples << ", leaf named " << c.leaf_named << ", in the loop " << c.in_leaf << " with the whole chain "
+                  << c.leaf_chain);
+  REQUIRE(c.samples >= 150);
+  CHECK(static_cast<double>(c.leaf_named) >= 0.95 * static_cast<double>(c.samples));
+  // nofp_outer and nofp_inner are only in DIR/app.
+  REQUIRE(c.in_leaf >= c.samples / 2);
+  CHECK(static_cast<double>(c.leaf_chain) >= 0.95 * static_cast<double>(c.in_leaf));
 }
