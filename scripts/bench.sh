@@ -5,6 +5,10 @@
 # The CI gate's false alarms and detection against a naive gate and Mann-Whitney, under
 # stress-ng --cpu 1; writes bench/results/gate-latest.{json,md}. About half an hour.
 #   sudo scripts/bench.sh gate [--pool-rounds N] [--trials N]
+# Stacks side by side with `perf record --call-graph dwarf` (completeness, profiler CPU, output
+# size) on Debian's nginx under ab, sqlite3 and zstd; writes bench/results/stacks-latest.{json,md}
+# (stacks-latest-999hz.* with --freq 999). About ten minutes.
+#   sudo scripts/bench.sh stacks [--seconds S] [--short S] [--freq HZ]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,6 +19,14 @@ if [[ ${1:-} == gate ]]; then
 	dpkg-query -W -f='${Status}' stress-ng 2>/dev/null | grep -q "install ok installed" ||
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null
 	exec /usr/bin/python3 "$root/bench/gate_bench.py" "$build_dir" "$@"
+fi
+if [[ ${1:-} == stacks ]]; then
+	shift
+	for peer in linux-perf nginx apache2-utils sqlite3 zstd; do
+		dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
+	done
+	exec /usr/bin/python3 "$root/bench/stacks_bench.py" "$build_dir" "$@"
 fi
 for peer in bpftrace libbpf-tools; do
 	dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||

@@ -143,7 +143,12 @@ struct StackProfile {
   std::string unit = "samples";  // what counts count: "samples" (on-CPU) or "ns" (off-CPU)
   unsigned frequency_hz = 0;     // on-CPU sampling rate; 0 for off-CPU
   std::string event;             // what drove sampling: "cycles" (hardware) or "cpu-clock"; "" off-CPU
+  // How user stacks were walked: "dwarf" (CFI, from a copy of the stack) or "fp" (frame pointers).
+  std::string call_graph;
   uint64_t samples = 0;
+  // Of samples, those whose user stack was deeper than the copy unwound: their root frame is
+  // "[truncated]" (kTruncatedFrame) instead of the thread's start.
+  uint64_t truncated_samples = 0;
   uint64_t probe_samples = 0;  // of samples, those in a probe's trap path (kPerfbpfProbeFrame)
   uint64_t lost = 0;
   std::map<std::string, uint64_t> lost_by_reason;

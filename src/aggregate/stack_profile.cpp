@@ -159,6 +159,7 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
           marker_frame(std::string("[off-cpu: ") + offcpu_state_name(s.off_cpu_state) + "]", "[off-cpu]")));
     }
     p.samples += s.count;
+    if (s.user_truncated) p.truncated_samples += s.count;
     if (!s.user.empty()) {
       with_user += s.count;
       shallow_user += s.user.size() <= 2 ? s.count : 0;

@@ -251,7 +251,8 @@ json stacks_json(const StackProfile& s) {
     top.push_back({{"name", t.name}, {"source", t.source}, {"self", t.self}, {"total", t.total}, {"self_pct", t.self_pct},
                    {"total_pct", t.total_pct}});
   for (const auto& [tgid, comm] : s.processes) processes[std::to_string(tgid)] = comm;
-  return {{"unit", s.unit}, {"frequency_hz", s.frequency_hz}, {"event", s.event}, {"samples", s.samples},
+  return {{"unit", s.unit}, {"frequency_hz", s.frequency_hz}, {"event", s.event}, {"call_graph", s.call_graph},
+          {"samples", s.samples}, {"truncated_samples", s.truncated_samples},
           {"probe_samples", s.probe_samples}, {"lost", s.lost},
           {"lost_by_reason", s.lost_by_reason}, {"coverage_pct", s.coverage_pct},
           {"shallow_user_pct", s.shallow_user_pct}, {"processes", processes},
@@ -266,6 +267,8 @@ StackProfile read_stacks(const Reader& r) {
   if (r.has("event")) s.event = r.str("event");  // reports before it was recorded: cpu-clock
   else if (s.frequency_hz) s.event = "cpu-clock";
   s.samples = r.u64("samples");
+  if (r.has("call_graph")) s.call_graph = r.str("call_graph");              // absent before CFI unwinding
+  if (r.has("truncated_samples")) s.truncated_samples = r.u64("truncated_samples");
   if (r.has("probe_samples")) s.probe_samples = r.u64("probe_samples");  // absent before it was split out
   s.lost = r.u64("lost");
   s.lost_by_reason = r.counts("lost_by_reason");

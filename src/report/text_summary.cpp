@@ -70,10 +70,14 @@ void write_hottest(const StackProfile& s, std::ostream& out) {
     out << (s.samples == 0 ? "  no samples: the target was hardly on CPU\n" : "  every sample was in a probe\n");
     return;
   }
-  if (s.shallow_user_pct > 90)
+  if (s.truncated_samples > 0)
+    out << fmt::format("  {} samples' user stacks were deeper than the copy unwound: their root reads [truncated]\n",
+                       s.truncated_samples);
+  if (s.shallow_user_pct > 90 && s.call_graph != "dwarf")
     out << fmt::format(
         "  {:.0f}% of user stacks are 1-2 frames deep: the code likely lacks frame pointers (rebuild with "
-        "-fno-omit-frame-pointer); samples inside frameless leaf functions also lose their caller\n",
+        "-fno-omit-frame-pointer, or use --call-graph dwarf); samples inside frameless leaf functions also lose "
+        "their caller\n",
         s.shallow_user_pct);
   out << fmt::format("  {:>7} {:>7}  {}\n", "SELF%", "TOTAL%", "FUNCTION");
   for (size_t i = 0; i < s.top.size() && i < 10; i++)

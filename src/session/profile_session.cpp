@@ -196,6 +196,7 @@ void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbol
   if (options.sample_freq > 0) {
     profile.stacks = build_stack_profile(sampler.collect(), symbols, options.sample_freq, probed);
     profile.stacks.event = sampler.event();
+    profile.stacks.call_graph = options.call_graph;
   }
   if (options.off_cpu) {
     profile.off_cpu = build_stack_profile(sampler.collect_off_cpu(), symbols, 0, probed);
@@ -494,8 +495,10 @@ Profile run_session(const SessionOptions& options) {
   loop.ringbuf_epoll_fd = bpf.epoll_fd();
   if (sampler) loop.samples_epoll_fd = sampler->epoll_fd();
   loop.consume = [&] {
-    if (sampler && monotonic_ns() - last_snapshot_ns > (filter ? 100'000'000u : 250'000'000u))
-      snapshot_targets(false);  // libraries load later
+    // Libraries load later. Unwinding reads a process's mappings at its first sample and when a
+    // sample lands outside them, so a slower sweep is enough then.
+    const uint64_t sweep_ns = options.call_graph == "dwarf" ? 1'000'000'000u : filter ? 100'000'000u : 250'000'000u;
+    if (sampler && monotonic_ns() - last_snapshot_ns > sweep_ns) snapshot_targets(false);
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup))
         if (cgroup_members.insert(pid).second) target_set->add(pid);

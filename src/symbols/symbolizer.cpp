@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -54,13 +55,14 @@ bool Symbolizer::snapshot(uint32_t tgid) {
     Process p;
     p.maps = read_proc_maps(proc_root_, static_cast<int>(tgid));
     if (p.maps.empty()) return false;  // a zombie has no mappings left
+    auto old = processes_.find(tgid);
+    if (old != processes_.end()) p.held = old->second.held;  // files already held stay so
     hold_files(tgid, p);
     std::ifstream comm(proc_root_ + "/" + std::to_string(tgid) + "/comm");
     std::getline(comm, p.comm);
     read_perf_map(tgid, p);
     // A process caught while exiting has lost some mappings already: what an earlier snapshot
     // saw and nothing now overlaps is kept, so its samples still find their files.
-    auto old = processes_.find(tgid);
     if (old != processes_.end()) {
       for (const MapEntry& m : old->second.maps) {
         bool overlapped = std::any_of(p.maps.begin(), p.maps.end(),
@@ -68,9 +70,16 @@ bool Symbolizer::snapshot(uint32_t tgid) {
         if (!overlapped) p.maps.push_back(m);
       }
       if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
-      p.held.insert(old->second.held.begin(), old->second.held.end());  // new ones win
     }
-    p.generation = ++generations_;
+    // The generation moves only when the code mapped did (the unwinder re-reads files then).
+    auto code = [](const std::vector<MapEntry>& maps) {
+      std::vector<std::tuple<uint64_t, uint64_t, uint64_t, std::string>> out;
+      for (const MapEntry& m : maps)
+        if (m.perms.find('x') != std::string::npos) out.emplace_back(m.start, m.end, m.offset, m.path);
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    p.generation = old != processes_.end() && code(old->second.maps) == code(p.maps) ? old->second.generation : ++generations_;
     processes_[tgid] = std::move(p);
     return true;
   } catch (const Error&) {
