@@ -72,10 +72,10 @@ class Workload:
                     rnd = random.Random(1)
                     for _ in range(48):
                         f.write(" ".join(rnd.choice(words) for _ in range(200000)).encode())
-            p = subprocess.Popen(["sh", "-c", f'while :; do zstd -q -9 -T1 -c "{data}" >/dev/null; done'])
+            # One process for the whole run: the same file compressed over and over.
+            p = subprocess.Popen(["zstd", "-q", "-9", "-T1", "-c", *[str(data)] * 100], stdout=subprocess.DEVNULL)
             self.procs = [p]
-            time.sleep(0.3)
-            self.pid = int(subprocess.check_output(["pgrep", "-P", str(p.pid), "-x", "zstd"], text=True).split()[0])
+            self.pid = p.pid
         elif self.name == "nginx":
             (t / "www").mkdir(exist_ok=True)
             (t / "www" / "index.html").write_bytes(b"x" * 4096)
@@ -111,8 +111,6 @@ class Workload:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if self.name == "zstd":
-            subprocess.run(["pkill", "-P", str(self.procs[0].pid)], check=False)
 
 
 def folded_completeness(path, comm):

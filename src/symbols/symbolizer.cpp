@@ -232,15 +232,18 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
 }
 
 std::vector<SymbolizedFrame> Symbolizer::user_frames(uint32_t tgid, uint64_t address, bool leaf) {
+  auto key = std::make_tuple(tgid, maps_generation(tgid), address, leaf);
+  auto cached = frames_cache_.find(key);
+  if (cached != frames_cache_.end()) return cached->second;
   std::vector<SymbolizedFrame> frames{user_frame(tgid, leaf || address == 0 ? address : address - 1)};
-  if (!frames[0].resolved || frames[0].dwarf_path.empty()) return frames;
+  if (!frames[0].resolved || frames[0].dwarf_path.empty()) return frames_cache_[key] = frames;
   for (auto& inl : dwarf_.inlined_at(frames[0].dwarf_path, frames[0].vaddr)) {
     SymbolizedFrame f = frames[0];
     f.name = inl.name + " [inlined]";
     f.source = inl.source;
     frames.push_back(std::move(f));
   }
-  return frames;
+  return frames_cache_[key] = frames;
 }
 
 void Symbolizer::load_kallsyms() {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "symbols/dwarf_sources.h"
@@ -85,6 +86,9 @@ class Symbolizer {
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
   uint64_t generations_ = 0;
+  // user_frames by (tgid, mappings' generation, address, leaf): unwound stacks repeat the same
+  // return addresses in sample after sample, and a DWARF scope walk is dear.
+  std::map<std::tuple<uint32_t, uint64_t, uint64_t, bool>, std::vector<SymbolizedFrame>> frames_cache_;
   // Files of mapped code held open by "dev:inode", so that a process that has exited (or lived
   // in another mount namespace) still has its binaries readable.
   struct HeldFile {
