@@ -13,6 +13,8 @@ For each workload and tool, one run of S seconds at HZ samples per second:
   sampling CPU ms/s  what each further second of sampling costs: the CPU (with post-processing)
                of an S-second run less that of a SHORT-second one, over S - SHORT; it leaves out
                what a run costs whatever its length (loading BPF, reading symbols, writing);
+               ms/1000 samples the same difference per sample more (run at --freq 999 for a
+               figure above the noise of the fixed costs);
   output KiB   perf.data, against perfbpf's JSON report plus its folded file.
 Needs root. Writes DIR/stacks-latest.{json,md}.
 """
@@ -203,25 +205,30 @@ def main():
                 short = measure(tool, Workload(name, tmp, args.short), args, tmp, perfbpf, args.short)
                 r["sampling_cpu_ms_per_s"] = 1000 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / (
                     args.seconds - args.short)
+                more = max(1, r["samples"] - short["samples"])
+                r["cpu_ms_per_1000_samples"] = 1e6 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / more
                 results[name][tool] = r
                 print(f"{name:8} {tool:14} complete {r['complete_pct']:5.1f} % of {r['samples']:5} samples, "
                       f"CPU {r['cpu_s']:.2f} s (with post-processing {r['cpu_with_post_s']:.2f} s, "
-                      f"{r['sampling_cpu_ms_per_s']:.1f} ms per second of sampling), "
+                      f"{r['sampling_cpu_ms_per_s']:.1f} ms per second of sampling, "
+                      f"{r['cpu_ms_per_1000_samples']:.0f} ms per 1000 samples), "
                       f"output {r['output_kib']:.0f} KiB", flush=True)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), kernel=platform.release(),
                 cpus=os.cpu_count(), seconds=args.seconds, freq_hz=args.freq)
-    (out / "stacks-latest.json").write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
+    suffix = "" if args.freq == 99 else f"-{args.freq}hz"
+    (out / f"stacks-latest{suffix}.json").write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
     md = [f"# Stacks: perfbpf --call-graph dwarf vs perf record --call-graph dwarf",
           "", f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, {args.seconds:g} s at {args.freq} Hz per run.",
-          "", "| workload | tool | complete % | samples | profiler CPU s | with post-processing s | sampling CPU ms/s | output KiB |",
-          "|---|---|---|---|---|---|---|---|"]
+          "", "| workload | tool | complete % | samples | profiler CPU s | with post-processing s | sampling CPU ms/s | ms/1000 samples | output KiB |",
+          "|---|---|---|---|---|---|---|---|---|"]
     for name, tools in results.items():
         for tool, r in tools.items():
             md.append(f"| {name} | {tool} | {r['complete_pct']:.1f} | {r['samples']} | {r['cpu_s']:.2f} | "
-                      f"{r['cpu_with_post_s']:.2f} | {r['sampling_cpu_ms_per_s']:.1f} | {r['output_kib']:.0f} |")
-    (out / "stacks-latest.md").write_text("\n".join(md) + "\n")
+                      f"{r['cpu_with_post_s']:.2f} | {r['sampling_cpu_ms_per_s']:.1f} | {r['cpu_ms_per_1000_samples']:.0f} | "
+                      f"{r['output_kib']:.0f} |")
+    (out / f"stacks-latest{suffix}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 
