@@ -51,6 +51,9 @@ namespace {
 
 // Room for about a second of samples at FREQUENCY_HZ on every CPU (the reader drains every
 // 100 ms tick, and is woken at a quarter full), in a power of two between 4 and 64 MiB.
+// Distinct unwound (thread, stacks) kept; like the kernel's counts map, a bound on memory.
+constexpr size_t kMaxUnwoundStacks = 1 << 20;
+
 uint32_t stack_ring_bytes(unsigned frequency_hz) {
   const uint64_t want = uint64_t{frequency_hz} * online_cpus().size() * sizeof(stack_sample);
   uint32_t bytes = 4u << 20;
@@ -115,9 +118,23 @@ int CpuSampler::consume() {
   return n;
 }
 
+size_t CpuSampler::UnwoundHash::operator()(const UnwoundKey& k) const {
+  // FNV-1a over the fields: cheap, and stacks differ in their leaf addresses anyway.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(std::get<0>(k));
+  mix(std::get<1>(k));
+  mix(static_cast<uint32_t>(std::get<2>(k)));
+  mix(std::get<3>(k));
+  for (uint64_t a : std::get<4>(k)) mix(a);
+  return static_cast<size_t>(h);
+}
+
 int CpuSampler::on_stack_sample(void* ctx, void* data, size_t size) {
   auto* self = static_cast<CpuSampler*>(ctx);
   const auto* rec = static_cast<const stack_sample*>(data);
+  // The ring hands back what the program sent; a record that disagrees with itself (an ABI
+  // mismatch) is counted, never read past its end.
   if (size < PROFILE_STACK_SAMPLE_HEADER || rec->stack_size > sizeof(rec->stack) ||
       size < PROFILE_STACK_SAMPLE_HEADER + rec->stack_size) {
     self->malformed_++;
@@ -135,7 +152,11 @@ int CpuSampler::on_stack_sample(void* ctx, void* data, size_t size) {
   copy.cut = rec->stack_size == sizeof(rec->stack);
   UnwoundStack user = self->unwind_(copy);
   const bool truncated = user.end == UnwoundStack::End::Truncated;
-  self->unwound_[{rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames)}]++;
+  auto key = std::make_tuple(rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames));
+  auto it = self->unwound_.find(key);
+  if (it != self->unwound_.end()) it->second++;
+  else if (self->unwound_.size() < kMaxUnwoundStacks) self->unwound_.emplace(std::move(key), 1);
+  else self->unwound_full_++;  // reported as counts_map_full: the sample is lost
   return 0;
 }
 
@@ -283,7 +304,9 @@ std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
 }
 
 std::vector<uint64_t> CpuSampler::losses() const {
-  return sum_percpu_counters(bpf_map__fd(skel_->maps.losses), PROFILE_LOSS_NR);
+  std::vector<uint64_t> lost = sum_percpu_counters(bpf_map__fd(skel_->maps.losses), PROFILE_LOSS_NR);
+  lost[PROFILE_LOSS_COUNTS_FULL] += unwound_full_ + malformed_;  // samples lost in userspace
+  return lost;
 }
 
 }  // namespace perfbpf

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "collect/perf_events.h"
@@ -78,8 +79,13 @@ class CpuSampler {
   static int on_stack_sample(void* ctx, void* data, size_t size);
   std::function<UnwoundStack(const StackCopy&)> unwind_;
   // Unwound samples: (tgid, tid, kernel stack id, truncated, user frames) -> count.
-  std::map<std::tuple<uint32_t, uint32_t, int32_t, bool, std::vector<uint64_t>>, uint64_t> unwound_;
-  uint64_t malformed_ = 0;
+  using UnwoundKey = std::tuple<uint32_t, uint32_t, int32_t, bool, std::vector<uint64_t>>;
+  struct UnwoundHash {
+    size_t operator()(const UnwoundKey& k) const;
+  };
+  std::unordered_map<UnwoundKey, uint64_t, UnwoundHash> unwound_;
+  uint64_t malformed_ = 0;     // records shorter than they say (never expected)
+  uint64_t unwound_full_ = 0;  // samples dropped: no room for another distinct unwound stack
   std::vector<bpf_link*> links_;
   PerCpuEvents events_;
   unsigned frequency_hz_;

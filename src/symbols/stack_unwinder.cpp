@@ -37,11 +37,7 @@ bool load_bias(const std::string& file, const MapEntry& m, uint64_t& bias) {
 }  // namespace
 
 struct StackUnwinder::Sample {
-  uint32_t tid = 0;
-  const UserRegs* regs = nullptr;
-  const uint8_t* stack = nullptr;
-  size_t size = 0;
-  uint64_t start = 0;
+  const StackCopy* copy = nullptr;
   bool read_past_copy = false;  // the walk wanted memory the copy does not hold
   std::vector<uint64_t>* frames = nullptr;
   size_t max_frames = 0;
@@ -67,7 +63,7 @@ using Process = StackUnwinder::Process;
 pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
   if (*thread_arg) return 0;  // one thread: the sampled one
   *thread_arg = arg;
-  return static_cast<pid_t>(static_cast<Process*>(arg)->sample->tid);
+  return static_cast<pid_t>(static_cast<Process*>(arg)->sample->copy->tid);
 }
 
 bool get_thread(Dwfl*, pid_t, void* arg, void** thread_arg) {
@@ -78,19 +74,20 @@ bool get_thread(Dwfl*, pid_t, void* arg, void** thread_arg) {
 // Only the copied stack is memory here: the target is never read live (it may be gone).
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
-  if (addr < s->start || addr + sizeof(uint64_t) > s->start + s->size) {
+  const StackCopy& c = *s->copy;
+  if (addr < c.start || addr + sizeof(uint64_t) > c.start + c.size) {
     // Above the copy is where the stack goes on; below sp nothing the walk needs.
-    if (addr >= s->start) s->read_past_copy = true;
+    if (addr >= c.start) s->read_past_copy = true;
     return false;
   }
-  std::memcpy(result, s->stack + (addr - s->start), sizeof(uint64_t));
+  std::memcpy(result, c.stack + (addr - c.start), sizeof(uint64_t));
   return true;
 }
 
 bool set_initial_registers(Dwfl_Thread* thread, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
   Dwarf_Word regs[UserRegs::kCount];
-  std::copy(std::begin(s->regs->r), std::end(s->regs->r), regs);
+  std::copy(std::begin(s->copy->regs->r), std::end(s->copy->regs->r), regs);
   return dwfl_thread_state_registers(thread, 0, UserRegs::kCount, regs);
 }
 
@@ -208,11 +205,7 @@ UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {
     return out;
   }
   Sample s;
-  s.tid = copy.tid;
-  s.regs = copy.regs;
-  s.stack = copy.stack;
-  s.size = copy.size;
-  s.start = copy.start;
+  s.copy = &copy;
   s.frames = &out.frames;
   s.max_frames = max_frames_;
   p->sample = &s;
