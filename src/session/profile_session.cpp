@@ -496,8 +496,10 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) loop.samples_epoll_fd = sampler->epoll_fd();
   loop.consume = [&] {
     // Libraries load later. Unwinding reads a process's mappings at its first sample and when a
-    // sample lands outside them, so a slower sweep is enough then.
-    const uint64_t sweep_ns = options.call_graph == "dwarf" ? 1'000'000'000u : filter ? 100'000'000u : 250'000'000u;
+    // sample lands outside them, so a slower sweep is enough then; off-CPU stacks, unwound by
+    // nobody, still need the quick one.
+    const bool unwinding = options.call_graph == "dwarf" && options.sample_freq > 0;
+    const uint64_t sweep_ns = unwinding && !options.off_cpu ? 1'000'000'000u : filter ? 100'000'000u : 250'000'000u;
     if (sampler && monotonic_ns() - last_snapshot_ns > sweep_ns) snapshot_targets(false);
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup))

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <set>
 
 #include "session/system_info.h"
 #include "symbols/elf_file.h"
@@ -15,7 +14,10 @@
 namespace perfbpf {
 namespace {
 
-constexpr size_t kMaxCachedProcesses = 256;      // Dwfl sessions kept (each holds its binaries' CFI)
+// Dwfl sessions kept, and files open in them (libdwfl holds each module's file open): an LRU
+// process goes when either is passed, so a machine-wide session stays within the fd limit.
+constexpr size_t kMaxCachedProcesses = 256;
+constexpr size_t kMaxOpenModules = 256;
 // A process's mappings re-read at most this often when a sample lands outside them: often
 // enough to catch a young process's libraries as the loader maps them.
 constexpr uint64_t kResnapshotNs = 10'000'000;
@@ -135,15 +137,7 @@ StackUnwinder::Stats StackUnwinder::stats() const {
 // (at most every kResnapshotNs) when PC is outside what is known (a library loaded since).
 StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
   auto& slot = processes_[tgid];
-  if (!slot) {
-    if (processes_.size() > kMaxCachedProcesses) {
-      auto oldest = std::min_element(processes_.begin(), processes_.end(), [&](const auto& a, const auto& b) {
-        return (a.second ? a.second->last_use : ~0ull) < (b.second ? b.second->last_use : ~0ull);
-      });
-      if (oldest->first != tgid) processes_.erase(oldest);
-    }
-    slot = std::make_unique<Process>();
-  }
+  if (!slot) slot = std::make_unique<Process>();
   Process* p = slot.get();
   p->last_use = ++uses_;
   const uint64_t now = monotonic_ns();
@@ -187,11 +181,26 @@ StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
     }
     dwfl_report_end(p->dwfl, nullptr, nullptr);
   }
+  evict(tgid);
   if (!p->attached) {
     if (!dwfl_attach_state(p->dwfl, host_elf(), static_cast<pid_t>(tgid), &kThreadCallbacks, p)) return nullptr;
     p->attached = true;
   }
   return p;
+}
+
+void StackUnwinder::evict(uint32_t keep) {
+  auto modules = [this] {
+    size_t n = 0;
+    for (const auto& [tgid, p] : processes_) n += p->reported.size();
+    return n;
+  };
+  while (processes_.size() > 1 && (processes_.size() > kMaxCachedProcesses || modules() > kMaxOpenModules)) {
+    auto oldest = processes_.end();
+    for (auto it = processes_.begin(); it != processes_.end(); ++it)
+      if (it->first != keep && (oldest == processes_.end() || it->second->last_use < oldest->second->last_use)) oldest = it;
+    processes_.erase(oldest);
+  }
 }
 
 UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {

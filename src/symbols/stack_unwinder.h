@@ -61,6 +61,7 @@ class StackUnwinder {
 
  private:
   Process* process(uint32_t tgid, uint64_t pc);
+  void evict(uint32_t keep);  // least recently used processes, past the cache's bounds
   Symbolizer& symbols_;
   size_t max_frames_;
   std::map<uint32_t, std::unique_ptr<Process>> processes_;

@@ -19,7 +19,7 @@ namespace perfbpf {
 namespace {
 // Files held at once; past it a file is read by its path (the fd limit is shared with the rest
 // of the session).
-constexpr size_t kMaxHeldFiles = 512;
+constexpr size_t kMaxHeldFiles = 256;
 }  // namespace
 
 Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root)) {}

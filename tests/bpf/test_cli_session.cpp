@@ -173,7 +173,7 @@ TEST_CASE("a stripped executable is named as such", "[bpf][cli]") {
   CHECK(r.err.find(".symtab") != std::string::npos);
 }
 
-TEST_CASE("--off-cpu with --folded and --flamegraph: both views from one run", "[bpf][cli][stacks]") {
+TEST_CASE("both views from one run: --off-cpu with --folded and --flamegraph", "[bpf][cli][stacks]") {
   const std::string report = temp_path("both.json");
   const std::string dir = report.substr(0, report.rfind('/'));
   // Spins, sleeps, spins: time both on and off CPU.

@@ -40,7 +40,7 @@ std::string folded(const StackProfile& p) {
 
 }  // namespace
 
-TEST_CASE("runs of unnamed frames become one [OBJECT+unknown] frame; a lone one keeps its name", "[stacks]") {
+TEST_CASE("runs of unnamed frames become one [OBJECT+unknown] frame, a lone one keeps its name", "[stacks]") {
   Fixture f;
   RawStackSample deep{kPid, kPid, {kWork + 4, kLib + 0x10, kLib + 0x220, kLib + 0x3330, kMain + 8}, {}, 5};
   RawStackSample lone{kPid, kPid, {kLib + 0x10, kMain + 8}, {}, 2};
@@ -60,7 +60,7 @@ TEST_CASE("a stack deeper than the copy is marked [truncated] at its root and co
   CHECK(folded(p) == std::string("app;") + kTruncatedFrame + ";work;work 3\n");
 }
 
-TEST_CASE("stacks that differ only in addresses merge; off-CPU reasons carry no kernel tag", "[stacks]") {
+TEST_CASE("stacks that differ only in addresses merge, and off-CPU reasons carry no kernel tag", "[stacks]") {
   Fixture f;
   // Two addresses inside work, both called from the same place in main.
   RawStackSample a{kPid, kPid, {kWork + 4, kMain + 8}, {0xffffffff81000010ull}, 100};
