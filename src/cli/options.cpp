@@ -106,8 +106,8 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
   numbers.add(app, "--sample-freq", o.session.sample_freq, limits::sample_freq,
               "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off");
   app.add_flag("--off-cpu", o.session.off_cpu,
-               "Also record where threads wait off CPU (run queue, I/O, sleep), by stack; --folded and "
-               "--flamegraph then show off-CPU time");
+               "Also record where threads wait off CPU (run queue, I/O, sleep), by stack: --folded-off-cpu, "
+               "--flamegraph-off-cpu and --html show it beside the on-CPU view");
   app.add_option("--call-graph", o.session.call_graph,
                  "How user stacks are walked: dwarf (default; copies the top of the stack and unwinds it with "
                  "the binaries' .eh_frame, for code without frame pointers) or fp (frame pointers only, cheaper)")
@@ -173,6 +173,7 @@ void validate_profile(CliOptions& o, bool kill_after_given) {
     if (path.empty()) throw Error::usage(std::string(f.option) + " needs a path");
     if (f.needs_stacks && s.sample_freq == 0 && !s.off_cpu)
       throw Error::usage(std::string(f.option) + " needs sampled stacks", "drop --sample-freq 0, or add --off-cpu");
+    if (f.needs_off_cpu && !s.off_cpu) throw Error::usage(std::string(f.option) + " needs --off-cpu");
   }
   if (!o.serve.empty()) parse_serve_address(o.serve);
 }

@@ -20,13 +20,17 @@ struct ReportFormat {
   std::string_view help;
   bool needs_stacks;        // pointless without sampled stacks (on-CPU or off-CPU)
   std::string (*render)(const Profile&);
+  bool needs_off_cpu;       // pointless without --off-cpu (the off-CPU view)
 };
 
-// html, metrics-file, pprof, speedscope, folded, flamegraph.
+// html, metrics-file, pprof, speedscope, folded, folded-per-thread, folded-off-cpu, flamegraph,
+// flamegraph-off-cpu.
 const std::vector<ReportFormat>& report_formats();
 const ReportFormat& report_format(std::string_view name);  // throws std::out_of_range
 
-// The stacks --folded and --flamegraph show: off-CPU time when it was recorded, else on-CPU.
+// The stacks --folded and --flamegraph show: on-CPU samples when the session sampled, else the
+// off-CPU time (--off-cpu with --sample-freq 0). --folded-off-cpu and --flamegraph-off-cpu show
+// the off-CPU view of the same run.
 const StackProfile& stacks_to_draw(const Profile& profile);
 
 // Writes each (format, path) in turn; every one is attempted even when another fails, then the

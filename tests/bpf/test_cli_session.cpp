@@ -173,50 +173,44 @@ TEST_CASE("a stripped executable is named as such", "[bpf][cli]") {
   CHECK(r.err.find(".symtab") != std::string::npos);
 }
 
-TEST_CASE("both views from one run: --off-cpu with --folded and --flamegraph", "[bpf][cli][stacks]") {
+TEST_CASE("both views from one run: --off-cpu with --folded, --folded-off-cpu and flame graphs", "[bpf][cli][stacks]") {
   const std::string report = temp_path("both.json");
   const std::string dir = report.substr(0, report.rfind('/'));
   // Spins, sleeps, spins: time both on and off CPU.
-  const std::vector<std::string> command = {"/bin/sh", "-c", "\"$0\" 150 && sleep 0.2 && \"$0\" 150", workload("nofp_target")};
-  std::vector<std::string> argv = {perfbpf_bin(), "-q", "--off-cpu", "--collectors", "none", "--sample-freq", "499", "-o",
-                                   report, "--folded", dir + "/cpu.folded", "--flamegraph", dir + "/cpu.svg", "--"};
-  argv.insert(argv.end(), command.begin(), command.end());
+  std::vector<std::string> argv = {perfbpf_bin(), "-q", "--off-cpu", "--collectors", "none", "--sample-freq", "499",
+                                   "-o", report, "--folded", dir + "/cpu.folded", "--folded-off-cpu", dir + "/off.folded",
+                                   "--folded-per-thread", dir + "/threads.folded", "--flamegraph", dir + "/cpu.svg",
+                                   "--flamegraph-off-cpu", dir + "/off.svg", "--", "/bin/sh", "-c",
+                                   "\"$0\" 150 && sleep 0.2 && \"$0\" 150", workload("nofp_target")};
   Finished r = run(argv);
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   json j = load_json(report);
-  auto total = [](const std::string& path, bool& off_cpu_frames, bool& tids) {
-    std::ifstream in(path);
-    uint64_t sum = 0;
-    for (std::string line; std::getline(in, line);) {
-      sum += std::stoull(line.substr(line.rfind(' ') + 1));
-      off_cpu_frames |= line.find("[off-cpu: ") != std::string::npos;
-      tids |= line.find(";tid-") != std::string::npos;
-    }
-    return sum;
+  struct Folded {
+    uint64_t total = 0;
+    bool off_cpu_frames = false, tids = false;
   };
-  bool on_has_off = false, off_has_off = false, tids = false;
-  CHECK(total(dir + "/cpu.folded", on_has_off, tids) == j.at("stacks").at("samples").get<uint64_t>());
-  CHECK(total(dir + "/cpu.off-cpu.folded", off_has_off, tids) == j.at("off_cpu").at("samples").get<uint64_t>());
-  CHECK_FALSE(on_has_off);
-  CHECK(off_has_off);
-  CHECK_FALSE(tids);  // threads merge unless --per-thread
-  CHECK(std::filesystem::exists(dir + "/cpu.svg"));
-  CHECK(std::filesystem::exists(dir + "/cpu.off-cpu.svg"));
-
-  // --folded-kind: both in the one file, each line saying which.
-  argv = {perfbpf_bin(), "-q", "--off-cpu", "--collectors", "none", "--sample-freq", "499", "-o", report,
-          "--folded", dir + "/kind.folded", "--folded-kind", "--per-thread", "--"};
-  argv.insert(argv.end(), command.begin(), command.end());
-  Finished k = run(argv);
-  REQUIRE(k.exit_code == 0);
-  std::ifstream in(dir + "/kind.folded");
-  size_t on = 0, off = 0, other = 0;
-  for (std::string line; std::getline(in, line);) {
-    const bool tid = line.find(";tid-") != std::string::npos;
-    (tid && line.rfind("on-cpu;", 0) == 0 ? on : tid && line.rfind("off-cpu;", 0) == 0 ? off : other)++;
-  }
-  CHECK(on > 0);
-  CHECK(off > 0);
-  CHECK(other == 0);  // each line says its kind, and its thread
+  auto read = [](const std::string& path) {
+    Folded f;
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      f.total += std::stoull(line.substr(line.rfind(' ') + 1));
+      f.off_cpu_frames |= line.find("[off-cpu: ") != std::string::npos;
+      f.tids |= line.find(";tid-") != std::string::npos;
+    }
+    return f;
+  };
+  Folded on = read(dir + "/cpu.folded"), off = read(dir + "/off.folded"), threads = read(dir + "/threads.folded");
+  CHECK(on.total == j.at("stacks").at("samples").get<uint64_t>());
+  CHECK(off.total == j.at("off_cpu").at("samples").get<uint64_t>());
+  CHECK(threads.total == on.total);
+  CHECK_FALSE(on.off_cpu_frames);
+  CHECK(off.off_cpu_frames);
+  CHECK_FALSE(on.tids);  // threads merge unless asked per thread
+  CHECK(threads.tids);
+  std::ifstream cpu_svg(dir + "/cpu.svg"), off_svg(dir + "/off.svg");
+  std::string cpu_text((std::istreambuf_iterator<char>(cpu_svg)), std::istreambuf_iterator<char>());
+  std::string off_text((std::istreambuf_iterator<char>(off_svg)), std::istreambuf_iterator<char>());
+  CHECK(cpu_text.find("nofp_lib_leaf") != std::string::npos);
+  CHECK(off_text.find("[off-cpu: ") != std::string::npos);
 }

@@ -119,6 +119,8 @@ TEST_CASE("usage errors", "[cli]") {
   expect_usage_error({"--pid", "1", "-f", "x", "--serve", "localhost"}, "bad address 'localhost' in --serve");
   expect_usage_error({"--pid", "1", "-f", "x", "--html", ""}, "--html needs a path");
   CHECK(parse({"--pid", "1"}).run);  // sampling only
+  expect_usage_error({"--pid", "1", "--folded-off-cpu", "x"}, "--folded-off-cpu needs --off-cpu");
+  expect_usage_error({"--pid", "1", "--call-graph", "lbr"}, "--call-graph");
   expect_usage_error({"--pid", "0", "-f", "x"}, "pid");
   expect_usage_error({"--pid", "abc", "-f", "x"}, "pid");
   expect_usage_error({"--pid", "1", "-f", "x", "-d", "-3"}, "duration");

@@ -410,6 +410,12 @@ TEST_CASE("report formats: one table, each renders from a loaded report as from 
     CHECK(f.option.substr(0, 2) == "--");
     CHECK(f.render(p) == f.render(loaded));
   }
-  CHECK(&stacks_to_draw(p) == &p.off_cpu);
+  // One run, both views: --folded the on-CPU samples, --folded-off-cpu the off-CPU time.
+  CHECK(&stacks_to_draw(p) == &p.stacks);
+  CHECK(report_format("folded-off-cpu").render(p).find("[off-cpu: ") != std::string::npos);
+  CHECK(report_format("folded").render(p).find("[off-cpu: ") == std::string::npos);
+  Profile off_only = p;
+  off_only.stacks = StackProfile{};
+  CHECK(&stacks_to_draw(off_only) == &off_only.off_cpu);
   CHECK_THROWS(report_format("nope"));
 }
