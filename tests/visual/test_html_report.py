@@ -29,7 +29,7 @@ def main():
              ("r.json", "r.html", "r.svg", "r.pb.gz", "r.speedscope.json", "r.prom", "r.folded")}
     r = run([perfbpf, "-q", "-f", "handle_request", "-f", "parse_request", "-f", "render_response", "-f", "write_log",
              "--sample-freq", "499", "--off-cpu", "-i", "0.1", "-o", files["r.json"], "--html", files["r.html"],
-             "--flamegraph", files["r.svg"], "--pprof", files["r.pb.gz"], "--speedscope", files["r.speedscope.json"],
+             "--flamegraph-off-cpu", files["r.svg"], "--pprof", files["r.pb.gz"], "--speedscope", files["r.speedscope.json"],
              "--metrics-file", files["r.prom"], "--folded", files["r.folded"], "--threshold",
              "function:handle_request.p99=100us", "--", os.path.join(workloads, "serve_target"), "20000",
              os.path.join(work, "log")], stdin=open(os.devnull))
@@ -93,7 +93,7 @@ def main():
         page.screenshot(os.path.join(shots, "html-report-flamegraphs-searched.png"))
         t.check(not page.errors, "no console error after the interactions %s" % page.errors)
 
-        # The standalone SVG (off-CPU time, since it was recorded): the same script, the same checks.
+        # The standalone SVG of the off-CPU time (--flamegraph-off-cpu): the same script, the same checks.
         svg = browser.open("file://" + files["r.svg"])
         svg.pump(0.3)
         t.check(not svg.errors, "the SVG flame graph loads without a console error %s" % svg.errors)
@@ -112,7 +112,7 @@ def main():
             big.screenshot(os.path.join(shots, "html-synthetic-10min-20fn.png"))
 
     # Every format again from the saved report, without a session: the same bytes.
-    for name, option in (("r.html", "--html"), ("r.svg", "--flamegraph"), ("r.pb.gz", "--pprof"),
+    for name, option in (("r.html", "--html"), ("r.svg", "--flamegraph-off-cpu"), ("r.pb.gz", "--pprof"),
                          ("r.speedscope.json", "--speedscope"), ("r.prom", "--metrics-file"), ("r.folded", "--folded")):
         again = files[name] + ".again"
         rr = run([perfbpf, "report", files["r.json"], option, again])
