@@ -361,8 +361,10 @@ int run_agent(const std::string& config_path, std::ostream& log) {
         log << "perfbpf agent: error: " << e.what() << "\n" << std::flush;
       }
     }
-    // Every session, symbol cache and report of the period is gone by now: give the pages
-    // back, so RSS follows what the agent holds rather than its high-water mark.
+    // Every session, symbol cache and report of the period is gone by now, but for the
+    // dashboard's last snapshot: move it next to what the agent keeps, then give the freed
+    // pages back, so RSS follows what the agent holds rather than its high-water mark.
+    live->relocate();
     malloc_trim(0);
     if (reload) {
       try {

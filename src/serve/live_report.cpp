@@ -9,6 +9,23 @@ void LiveReport::publish(Profile snapshot, std::vector<Profile> others) {
   version_++;
 }
 
+void LiveReport::relocate() {
+  std::shared_ptr<const Snapshot> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = latest_;
+  }
+  if (!old) return;
+  auto fresh = std::make_shared<const Snapshot>(*old);
+  {
+    std::lock_guard lock(mutex_);
+    // Unless a publish came in between: then the newer one stays.
+    if (latest_ == old) latest_ = std::move(fresh);
+  }
+  std::lock_guard lock(render_mutex_);
+  views_.clear();
+}
+
 bool LiveReport::has_snapshot() const {
   std::lock_guard lock(mutex_);
   return latest_ != nullptr;

@@ -22,6 +22,13 @@ class LiveReport {
   // /metrics adds (the agent's per-process ones).
   void publish(Profile snapshot, std::vector<Profile> others = {});
   bool has_snapshot() const;
+  // Copies the snapshot into memory allocated now, by the calling thread, and frees the
+  // old copy. The agent calls it between periods, once the period's sessions are gone: the
+  // snapshot was built on a session's thread among everything that session allocated, and
+  // kept there its thousands of small blocks would pin pages scattered over the freed heap
+  // that malloc_trim() cannot hand back. Rendered views are dropped too (they are rendered
+  // again on the next request). Readers are not disturbed: they hold their own reference.
+  void relocate();
   uint64_t version() const;  // increases with each publish; 0 before the first
 
   // Renders with RENDER (once per snapshot and KEY) and returns the text; "" before the

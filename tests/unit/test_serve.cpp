@@ -119,6 +119,33 @@ TEST_CASE("live report renders each view once per snapshot", "[serve]") {
   CHECK(renders == 2);
 }
 
+// The agent moves the last snapshot out of the ended period's heap (bench/agent_memory.py
+// measures why); the dashboard must not see a difference, nor a reader lose what it holds.
+TEST_CASE("live report relocate: the same snapshot in new memory, version kept, views rendered again", "[serve]") {
+  LiveReport live;
+  live.relocate();  // nothing published yet: nothing to move
+  CHECK_FALSE(live.has_snapshot());
+  const Profile* seen = nullptr;
+  int renders = 0;
+  auto render = [&](const Profile& p, const std::vector<Profile>& others) {
+    renders++;
+    seen = &p;
+    return std::to_string(p.functions.at(0).calls) + "/" + std::to_string(others.at(0).functions.at(0).calls);
+  };
+  live.publish(small_profile(7), {small_profile(3)});
+  std::shared_ptr<const std::string> held = live.view("k", render);
+  const Profile* before = seen;
+  live.relocate();
+  CHECK(live.version() == 1);
+  CHECK(*held == "7/3");  // a reader's copy outlives the move
+  CHECK(*live.view("k", render) == "7/3");
+  CHECK(renders == 2);
+  CHECK(seen != before);  // rendered from the new copy
+  live.publish(small_profile(8), {small_profile(4)});
+  CHECK(live.version() == 2);
+  CHECK(*live.view("k", render) == "8/4");
+}
+
 TEST_CASE("a port already taken fails with the address and a hint", "[serve]") {
   auto live = std::make_shared<LiveReport>();
   DashboardServer first({"127.0.0.1", 0}, live);
