@@ -297,6 +297,11 @@ int run_agent(const std::string& config_path, std::ostream& log) {
   // than glibc's eight per CPU keep freed memory from scattering across arenas that never
   // shrink, and each period hands what it freed back to the kernel (malloc_trim below).
   mallopt(M_ARENA_MAX, 2);
+  // A fixed mmap threshold (glibc's default, 128 KiB) turns off its dynamic raising: after the
+  // first period freed its big blocks glibc would carve later periods' (BTF, report text,
+  // stack tables) out of the arenas, which then grew and fragmented, RSS stepping up ~15 MiB
+  // and staying. Mapped, they go back whole when freed (bench/agent_memory.py, docs/fleet.md).
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   // Every thread started from here (server, sessions) inherits the mask: the signals reach
   // only this signalfd.
   sigset_t signals;
