@@ -1,6 +1,7 @@
 // The resource collectors on tests/workloads/resource_target, against ground truth: the
 // workload's own clocks, /proc, /proc/diskstats and exact byte counts.
 #include <bpf/bpf.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -155,25 +156,39 @@ TEST_CASE("block: system-wide bytes per disk match /proc/diskstats over the sess
   SessionOptions o = quiet_session();
   o.system_wide = true;
   o.collectors = {"block"};
-  o.duration_s = 2.0;
-  // The writer starts once the session counts, however long attaching takes on a busy
-  // machine; diskstats is read then and at the session's last interval: the same window.
+  // The session ends once the writer has exited and one more interval has read diskstats, not
+  // after a fixed time a busy machine may not let the writer finish in; 60 s is only a cap.
+  o.duration_s = 60;
   o.interval_s = 0.1;
+  const int stop = eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop >= 0);
+  o.stop_fd = stop;
+  // The writer starts once the session counts, however long attaching takes on a busy
+  // machine; diskstats is read then and at every interval: the last read is the window's end.
   std::map<std::string, uint64_t> before, after;
   auto read_diskstats = [](std::map<std::string, uint64_t>& into) {
     for (const auto& d : ProcFs().diskstats()) into[std::to_string(d.major) + ":" + std::to_string(d.minor)] = d.sectors_written;
   };
   const std::string file = "/var/tmp/perfbpf-dio-sys-" + std::to_string(getpid());
-  std::optional<test::Spawned> started;
+  std::optional<test::Finished> writer;
+  std::thread waiter;
   o.on_attached = [&](const AttachedProbes&) {
     read_diskstats(before);
-    started = test::spawn({workload("resource_target"), "dio-write", file, "32"});
+    test::Spawned started = test::spawn({workload("resource_target"), "dio-write", file, "32"});
+    waiter = std::thread([&, started]() mutable {
+      writer = test::finish(started);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a few intervals after it
+      const uint64_t one = 1;
+      if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();
+    });
   };
   o.on_interval = [&](const SeriesSample&) { read_diskstats(after); };
   Profile p = run_session(o);
-  REQUIRE(started);
-  test::Finished writer = test::finish(*started);
-  REQUIRE(writer.exit_code == 0);
+  if (waiter.joinable()) waiter.join();
+  close(stop);
+  REQUIRE(writer);
+  REQUIRE(writer->exit_code == 0);
+  REQUIRE(p.session.end_reason != "duration");  // the writer's end ended it
   const DiskDevice* busiest = nullptr;
   for (const auto& d : p.system.disks)
     if (!busiest || d.traffic.write_bytes > busiest->traffic.write_bytes) busiest = &d;
