@@ -10,19 +10,11 @@
 #include <fmt/format.h>
 
 #include "perfbpf/error.h"
+#include "report/output_file.h"
 #include "report/json_report.h"
-#include "session/privileges.h"
 
 namespace perfbpf::gate {
 namespace {
-
-// Under sudo, what the gate creates belongs to the user who asked for it.
-void hand_over(const std::string& path) {
-  const InvokingUser user = invoking_user();
-  if (user.present && chown(path.c_str(), user.uid, user.gid) != 0) {
-    // Root keeps it: the file itself was written; only its owner is less convenient.
-  }
-}
 
 std::string report_path(const std::string& dir, const char* side, size_t round) {
   return fmt::format("{}/{}-{:02}.json", dir, side, round);
@@ -54,9 +46,8 @@ void prepare_rounds_dir(const std::string& dir) {
                          "old rounds must not mix with new ones: remove them or choose another directory");
     return;
   }
-  if (mkdir(dir.c_str(), 0755) != 0)
-    throw Error(errno_message("cannot create --rounds-dir " + dir, errno), "choose a writable directory", errno);
-  hand_over(dir);
+  // As the invoking user under sudo, links judged as for every output: theirs without a chown.
+  create_output_directory(dir, "--rounds-dir");
 }
 
 std::pair<RunSet, RunSet> run_rounds(const RoundsPlan& plan, const std::function<void(const std::string&)>& progress) {
@@ -85,8 +76,7 @@ std::pair<RunSet, RunSet> run_rounds(const RoundsPlan& plan, const std::function
                     "a failing benchmark measures nothing: run it by hand and fix it first");
       if (warmup) continue;
       const std::string path = report_path(plan.dir, side, round);
-      write_json_report(p, path);
-      hand_over(path);
+      write_json_report(p, path, "--rounds-dir");  // the invoking user's file under sudo
       RunSet& set = is_baseline ? baseline : candidate;
       set.runs.push_back(std::move(p));
       set.sources.push_back(path);
