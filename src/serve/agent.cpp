@@ -28,6 +28,7 @@
 #include "perfbpf/session.h"
 #include "report/json_report.h"
 #include "report/output_file.h"
+#include "util/unique_fd.h"
 #include "report/pprof.h"
 #include "serve/agent_config.h"
 #include "serve/dashboard_server.h"
@@ -40,20 +41,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr const char* kPrefix = "perfbpf-";
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string utc_stamp() {
   timespec ts{};
@@ -190,8 +177,7 @@ class Period {
     threads_.clear();
     if (!system_error_.empty()) throw Error("system-wide session failed: " + system_error_);
     std::vector<std::string> written;
-    std::error_code ec;
-    fs::create_directories(config_.output_dir, ec);
+    create_output_directory(config_.output_dir, "the agent's output_dir");
     const std::string stamp = utc_stamp(), dir = config_.output_dir + "/";
     auto write = [&](const std::string& name, const std::string& contents) {
       write_output_file(dir + name, "the agent's output_dir", contents);
@@ -245,7 +231,7 @@ class Period {
   const AgentConfig& config_;
   std::shared_ptr<LiveReport> live_;
   std::ostream& log_;
-  Fd stop_;
+  UniqueFd stop_;
   uint64_t start_ns_ = 0;
   std::vector<std::thread> threads_;
   std::set<uint32_t> seen_;
@@ -308,7 +294,7 @@ int run_agent(const std::string& config_path, std::ostream& log) {
   sigemptyset(&signals);
   for (int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&signals, s);
   if (pthread_sigmask(SIG_BLOCK, &signals, nullptr) != 0) throw Error(errno_message("pthread_sigmask", errno));
-  Fd signal_fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  UniqueFd signal_fd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
   if (signal_fd.get() < 0) throw Error(errno_message("signalfd", errno));
 
   // Calibrated once, before sessions start in parallel: they then read the cache.
