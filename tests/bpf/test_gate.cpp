@@ -51,12 +51,6 @@ void open_to_all(const std::string& path) {
   std::filesystem::permissions(std::filesystem::path(path).parent_path(), std::filesystem::perms(0755));
 }
 
-double geometric_mean(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += std::log(x);
-  return std::exp(s / static_cast<double>(v.size()));
-}
-
 }  // namespace
 
 TEST_CASE("perfbpf gate --rounds catches a planted +30% in one function of twenty and names it", "[bpf][gate]") {
@@ -82,6 +76,8 @@ TEST_CASE("perfbpf gate --rounds catches a planted +30% in one function of twent
   CHECK(j.at("summary").at("checks") == 40);  // 20 functions x p50, p90
   const json* p50 = nullptr;
   for (const auto& c : j.at("checks")) {
+    // A busy machine widens every interval, and one that straddles the 5 % margin is honestly
+    // unresolved; no function but the planted one may fail, and no data is inconclusive.
     if (c.at("fails").get<bool>()) CHECK(c.at("function") == "stage_13");
     else CHECK(c.at("outcome") != "inconclusive");
     if (c.at("function") == "stage_13" && c.at("statistic") == "p50") p50 = &c;
@@ -91,22 +87,34 @@ TEST_CASE("perfbpf gate --rounds catches a planted +30% in one function of twent
 
   // The truth: the workload's own in-process p50 of stage_13 with no probe attached (a probed
   // call's in-process time also holds the probes' ~1 us, which perfbpf subtracts), both builds
-  // interleaved as the gate ran them.
-  std::map<std::string, std::vector<double>> truth;
-  for (int i = 0; i < 5; i++)
-    for (const char* build : {"gate_target", "gate_target_slow30"}) {
-      Finished w = run({workload(build), "100"});
+  // run in adjacent pairs. Its noise is the pairs' measured spread.
+  std::vector<double> log_ratios;
+  for (int i = 0; i < 10; i++) {
+    double p50_ns[2];
+    for (int side = 0; side < 2; side++) {
+      Finished w = run({workload(side ? "gate_target_slow30" : "gate_target"), "100"});
       const size_t at = w.out.find("stage_13_p50_ns=");
       REQUIRE(at != std::string::npos);
-      truth[build].push_back(std::stod(w.out.substr(at + 16)));
+      p50_ns[side] = std::stod(w.out.substr(at + 16));
     }
-  const double true_change_pct = (geometric_mean(truth["gate_target_slow30"]) / geometric_mean(truth["gate_target"]) - 1) * 100;
-  INFO("unprobed in-process change " << true_change_pct << "%, perfbpf " << p50->at("change_pct") << "% ["
-                                     << p50->at("lower_pct") << ", " << p50->at("upper_pct") << "]");
-  CHECK(true_change_pct == Approx(30).margin(1));  // 30 % more xorshift steps
-  // What is left of the probes' bias after subtraction (a few hundred ns at most on a 33 us
-  // call, and mostly the same on both sides) moves the ratio by well under half a point.
-  CHECK(p50->at("change_pct").get<double>() == Approx(true_change_pct).margin(0.5));
+    log_ratios.push_back(std::log(p50_ns[1] / p50_ns[0]));
+  }
+  double mean = 0, var = 0;
+  for (double x : log_ratios) mean += x / log_ratios.size();
+  for (double x : log_ratios) var += (x - mean) * (x - mean) / (log_ratios.size() - 1);
+  const double true_change_pct = (std::exp(mean) - 1) * 100;
+  // 5 standard errors (t with 9 degrees of freedom at 99.9 % is 4.8), in points of change.
+  const double truth_noise_pct = 5 * std::sqrt(var / log_ratios.size()) * std::exp(mean) * 100;
+  const double change = p50->at("change_pct"), lower = p50->at("lower_pct"), upper = p50->at("upper_pct");
+  INFO("unprobed in-process change " << true_change_pct << "% +- " << truth_noise_pct << ", perfbpf " << change
+                                     << "% [" << lower << ", " << upper << "]");
+  CHECK(std::abs(true_change_pct - 30) <= 1 + truth_noise_pct);  // 30 % more xorshift steps
+  // perfbpf's simultaneous interval holds the truth, give or take the truth's own noise and what
+  // is left of the probes' bias after subtraction (a few hundred ns at most on a 33 us call,
+  // mostly the same on both sides: well under half a point). On a quiet machine the interval
+  // is about +-1 point, so this also pins the estimate.
+  CHECK(true_change_pct >= lower - 0.5 - truth_noise_pct);
+  CHECK(true_change_pct <= upper + 0.5 + truth_noise_pct);
   // Each session's own output came through, on stderr, one per round and side.
   for (const auto& [side, values] : in_process_p50(r.err, "stage_13")) CHECK(values.size() == rounds);
 
