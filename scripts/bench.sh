@@ -9,6 +9,10 @@
 # size) on Debian's nginx under ab, sqlite3 and zstd; writes bench/results/stacks-latest.{json,md}
 # (stacks-latest-999hz.* with --freq 999). About ten minutes.
 #   sudo scripts/bench.sh stacks [--seconds S] [--short S] [--freq HZ]
+# perfbpf's own cost (CPU, RSS, start-up, probe floor, fork-heavy slowdown, attach) against the
+# tool a user would run for each job (perf, offcputime, funclatency, bpftrace, runqlat), in
+# alternating rounds; writes bench/results/selfcost-latest.{json,md}. About ten minutes.
+#   sudo scripts/bench.sh selfcost [--rounds N] [--seconds S] [--only ROW,...]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +31,14 @@ if [[ ${1:-} == stacks ]]; then
 			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
 	done
 	exec /usr/bin/python3 "$root/bench/stacks_bench.py" "$build_dir" "$@"
+fi
+if [[ ${1:-} == selfcost ]]; then
+	shift
+	for peer in linux-perf bpftrace libbpf-tools stress-ng gcc; do
+		dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
+	done
+	exec /usr/bin/python3 "$root/bench/selfcost_bench.py" "$build_dir" "$@"
 fi
 for peer in bpftrace libbpf-tools; do
 	dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
