@@ -18,30 +18,27 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${BUILD_DIR:-$root/build}
 "$root/scripts/bootstrap.sh" >/dev/null
+# The peers a mode measures against, installed from Debian when missing.
+need() {
+	for peer in "$@"; do
+		dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
+	done
+}
 if [[ ${1:-} == gate ]]; then
 	shift
-	dpkg-query -W -f='${Status}' stress-ng 2>/dev/null | grep -q "install ok installed" ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null
+	need stress-ng
 	exec /usr/bin/python3 "$root/bench/gate_bench.py" "$build_dir" "$@"
 fi
 if [[ ${1:-} == stacks ]]; then
 	shift
-	for peer in linux-perf nginx apache2-utils sqlite3 zstd; do
-		dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
-	done
+	need linux-perf nginx apache2-utils sqlite3 zstd
 	exec /usr/bin/python3 "$root/bench/stacks_bench.py" "$build_dir" "$@"
 fi
 if [[ ${1:-} == selfcost ]]; then
 	shift
-	for peer in linux-perf bpftrace libbpf-tools stress-ng gcc; do
-		dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
-	done
+	need linux-perf bpftrace libbpf-tools stress-ng gcc
 	exec /usr/bin/python3 "$root/bench/selfcost_bench.py" "$build_dir" "$@"
 fi
-for peer in bpftrace libbpf-tools; do
-	dpkg-query -W -f='${Status}' "$peer" 2>/dev/null | grep -q "install ok installed" ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$peer" >/dev/null
-done
+need bpftrace libbpf-tools
 exec /usr/bin/python3 "$root/bench/run_bench.py" "$build_dir" "$@"
