@@ -96,6 +96,38 @@ int handle_exit_site(struct pt_regs *ctx)
 }
 
 /*
+ * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h).
+ * Every other thread costs one task-storage lookup that finds nothing.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct split_thread *t = bpf_task_storage_get(&split_threads, prev, 0, 0);
+
+	if (t && t->open)
+		split_switch_out(ctx, t, prev, preempt, prev_state, now);
+	t = bpf_task_storage_get(&split_threads, next, 0, 0);
+	if (t && t->off_ns) {
+		/* Running again with no wakeup seen (it may still be on its way on another CPU). */
+		count_loss(FUNCLAT_LOSS_SPLIT_LATE_WAKEUP);
+		split_close_wait(t, now);
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(handle_split_wakeup, struct task_struct *p)
+{
+	struct split_thread *t = bpf_task_storage_get(&split_threads, p, 0, 0);
+
+	if (t && t->off_ns)
+		split_close_wait(t, bpf_ktime_get_ns());
+	return 0;
+}
+
+/*
  * Open calls of a stack that is going away are counted as never returned, except those the
  * stack had already unwound past (deeper than LEVEL, where the thread's stack pointer was):
  * those were left by longjmp or an exception.

@@ -62,7 +62,10 @@ enum funclat_loss {
 	FUNCLAT_LOSS_UNWOUND = 3,	 /* left by longjmp or an exception: counted, not timed */
 	FUNCLAT_LOSS_THREAD_MAP_FULL = 4, /* no room to track a new thread's call stack */
 	FUNCLAT_LOSS_NO_GOROUTINE = 5,	 /* Go: the goroutine (R14) could not be read */
-	FUNCLAT_LOSS_NR = 6,
+	FUNCLAT_LOSS_SPLIT_NO_STORAGE = 6, /* --decompose: no per-thread record, call not split */
+	FUNCLAT_LOSS_SPLIT_LATE_WAKEUP = 7, /* a wait closed at switch-in: its wakeup unseen */
+	FUNCLAT_LOSS_WAIT_STACK = 8,	 /* a wait's stack could not be kept (map full) */
+	FUNCLAT_LOSS_NR = 9,
 };
 
 /* Session phase (global "phase", written by userspace). */
@@ -135,6 +138,53 @@ struct funclat_event {
 	__u32 nested_calls;   /* probed calls completed inside this one (all descendants) */
 };
 
+/*
+ * --decompose: why a thread was off CPU while it had open probed calls. Waiting for a CPU
+ * (runnable) is not a wait kind: it is the kernel's own sched_info.run_delay.
+ */
+enum funclat_wait {
+	FUNCLAT_WAIT_IO = 0,	/* uninterruptible (D) or in_iowait: block I/O and the like */
+	FUNCLAT_WAIT_LOCK = 1,	/* blocked in futex(2) (pthread mutexes, condition variables) */
+	FUNCLAT_WAIT_SLEEP = 2, /* any other sleep: nanosleep, poll, read on a pipe... */
+	FUNCLAT_WAIT_NR = 3,
+};
+
+#define FUNCLAT_SPLIT_HOLDER_PI 1	/* holder_tid from a PI futex word: the kernel's owner */
+#define FUNCLAT_SPLIT_HOLDER_OWNER 2	/* holder_tid from a glibc mutex's __owner field: a guess */
+#define FUNCLAT_SPLIT_MISSED 4		/* a switch or wakeup went unseen during the call */
+
+#ifndef FUNCLAT_WAIT_STACK_DEPTH
+#define FUNCLAT_WAIT_STACK_DEPTH 32 /* frames kept of a wait's user and kernel stacks */
+#endif
+#ifndef FUNCLAT_MAX_WAIT_STACKS
+#define FUNCLAT_MAX_WAIT_STACKS 4096
+#endif
+
+/*
+ * Where a call's time went (--decompose), written after its funclat_event. On-CPU time is
+ * the rest: duration_ns - runq_ns - io_ns - lock_ns - sleep_ns, so the parts sum to the
+ * call's duration. Every open probed frame of the thread gets the time (nested calls too).
+ */
+struct funclat_split {
+	__u64 runq_ns;	/* runnable but not running: the task's sched_info.run_delay delta */
+	__u64 io_ns;	/* blocked, by kind (enum funclat_wait): switch-out to wakeup */
+	__u64 lock_ns;
+	__u64 sleep_ns;
+	__u64 wait_ns;	/* the longest single blocked wait inside the call */
+	__s32 wait_kstack; /* its kernel and user stack at switch-out (map wait_stacks), < 0: none */
+	__s32 wait_ustack;
+	__u32 wait_kind;   /* enum funclat_wait of that wait */
+	__u32 holder_tid;  /* a lock wait: the thread that held the lock (kernel pid), 0: unknown */
+	__u32 holder_probe; /* probe id of the holder's innermost open probed call, ~0: none */
+	__u32 flags;	   /* FUNCLAT_SPLIT_* */
+};
+
+/* A completed call with its split: the record --decompose writes for threads (not goroutines). */
+struct funclat_split_event {
+	struct funclat_event call;
+	struct funclat_split split;
+};
+
 /* Whose call stack: a thread's, or (Go) a goroutine's, which moves between threads. */
 struct funclat_key {
 	__u32 tgid;	 /* process (kernel tgid) */
@@ -177,6 +227,8 @@ struct funclat_thread_cpu {
 #define FUNCLAT_ASSERT _Static_assert
 #endif
 FUNCLAT_ASSERT(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split) == 64, "funclat_split ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split_event) == 112, "funclat_split_event ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_key) == 16, "funclat_key ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_frame) == 32, "funclat_frame ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 16 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");

@@ -13,6 +13,7 @@
 _Static_assert((FUNCLAT_MAX_DEPTH & FRAME_MASK) == 0, "depth masks need a power of two");
 
 #include "funclat_maps.bpf.h"
+#include "funclat_split.bpf.h"
 
 struct frame_pos {
 	struct funclat_key key;
@@ -180,6 +181,17 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	st->frames[d].nested_calls = 0;
 	st->frames[d].nested_cost_ns = 0;
 	st->depth = d + 1;
+	if (decompose && !(cookie & FUNCLAT_F_GO)) {
+		/* Goroutines move between threads: a thread's scheduler times are not theirs. */
+		struct split_thread *t = split_of_current(true);
+
+		if (t) {
+			split_enter(t, d);
+			t->open = d + 1;
+		} else {
+			count_loss(FUNCLAT_LOSS_SPLIT_NO_STORAGE);
+		}
+	}
 	/* Last, so the handler's own work above is not inside the measured interval. */
 	st->frames[d].start_ns = bpf_ktime_get_ns();
 	return 0;
@@ -192,15 +204,31 @@ static __always_inline __u64 wakeup_flag(void)
 										     : BPF_RB_NO_WAKEUP;
 }
 
-/* The top frame's call returned at NOW: pass its cost to its caller and record it. */
-static __always_inline void complete_top(struct funclat_stack *st, __u64 now)
+static __always_inline void fill_event(struct funclat_event *e, const struct funclat_frame *f, __u32 depth,
+				       __u64 now)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	e->start_ns = f->start_ns;
+	e->duration_ns = now - f->start_ns;
+	e->probe_id = f->probe_id;
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->depth = depth;
+	e->nested_calls = f->nested_calls;
+	e->nested_cost_ns = f->nested_cost_ns;
+}
+
+/*
+ * The top frame's call returned at NOW: pass its cost to its caller and record it, with its
+ * split when the thread has a --decompose record T.
+ */
+static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t)
 {
 	__u32 idx = (st->depth - 1) & FRAME_MASK;
-	struct funclat_frame *f = &st->frames[idx];
-	__u32 probe = f->probe_id, nested = f->nested_calls;
-	__u64 start = f->start_ns, nested_cost = f->nested_cost_ns, *own_cost;
-	__u64 id = bpf_get_current_pid_tgid();
-	struct funclat_event *e;
+	struct funclat_frame f = st->frames[idx];
+	__u64 *own_cost;
 
 	st->depth = idx;
 	st->overflow = 0;
@@ -208,25 +236,30 @@ static __always_inline void complete_top(struct funclat_stack *st, __u64 now)
 		/* The caller's interval holds this call's probes and all of its descendants'. */
 		struct funclat_frame *parent = &st->frames[(idx - 1) & FRAME_MASK];
 
-		own_cost = bpf_map_lookup_elem(&probe_cost, &probe);
-		parent->nested_calls += nested + 1;
-		parent->nested_cost_ns += nested_cost + (own_cost ? *own_cost : 0);
+		own_cost = bpf_map_lookup_elem(&probe_cost, &f.probe_id);
+		parent->nested_calls += f.nested_calls + 1;
+		parent->nested_cost_ns += f.nested_cost_ns + (own_cost ? *own_cost : 0);
 	}
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
-		return;
+	if (t) {
+		struct funclat_split_event *se = bpf_ringbuf_reserve(&events, sizeof(*se), 0);
+
+		if (!se) {
+			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
+			return;
+		}
+		fill_event(&se->call, &f, idx, now);
+		split_fill(t, idx, &se->split);
+		bpf_ringbuf_submit(se, wakeup_flag());
+	} else {
+		struct funclat_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (!e) {
+			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
+			return;
+		}
+		fill_event(e, &f, idx, now);
+		bpf_ringbuf_submit(e, wakeup_flag());
 	}
-	e->start_ns = start;
-	e->duration_ns = now - start;
-	e->probe_id = probe;
-	e->tgid = id >> 32;
-	e->tid = (__u32)id;
-	e->cpu = bpf_get_smp_processor_id();
-	e->depth = idx;
-	e->nested_calls = nested;
-	e->nested_cost_ns = nested_cost;
-	bpf_ringbuf_submit(e, wakeup_flag());
 }
 
 /*
@@ -237,6 +270,7 @@ static __always_inline void complete_top(struct funclat_stack *st, __u64 now)
 static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry_sp, bool certain, __u64 now)
 {
 	__u32 probe = FUNCLAT_PROBE_ID(cookie), p = phase;
+	struct split_thread *t = NULL;
 	struct funclat_stack *st;
 	struct frame_pos pos;
 	__u32 d = 0;
@@ -246,14 +280,18 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	if (!frame_position(ctx, cookie, entry_sp, &pos))
 		return;
 	st = stack_of(&pos, false);
+	if (decompose && !(cookie & FUNCLAT_F_GO))
+		t = split_of_current(false);
 	if (st) {
 		/* Frames deeper than this one, or another function's at its place, are gone. */
 		drop_left_frames(st, pos.level, probe, false);
 		d = st->depth;
 	}
 	if (st && top_at(st, pos.level)) {
-		complete_top(st, now);
+		complete_top(st, now, t);
 	} else if (!certain) {
+		if (t)
+			t->open = st ? st->depth : 0;
 		return;
 	} else if (st && st->overflow) {
 		st->overflow--;
@@ -264,6 +302,8 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	} else {
 		count_loss(FUNCLAT_LOSS_MISSING_ENTRY);
 	}
+	if (t)
+		t->open = st ? st->depth : 0;
 	/* A goroutine's entry goes once it has no open call: goroutines come and go by the thousand. */
 	if (st && pos.key.goroutine && !st->depth && !st->overflow)
 		bpf_map_delete_elem(&stacks, &pos.key);

@@ -34,6 +34,44 @@ struct FunctionInterval {
   uint64_t p50 = 0, p99 = 0, max = 0;  // ns, probe cost subtracted
 };
 
+// --decompose: one part of the calls' time, per call, ns.
+struct SplitPart {
+  double mean = 0;
+  uint64_t p50 = 0, p99 = 0, total = 0;
+};
+
+// Where calls' time went, from the scheduler while they were open (bpf/funclat_split.bpf.h):
+// on CPU, runnable waiting for a CPU (the kernel's run_delay), blocked on I/O (uninterruptible
+// or in_iowait), on a lock (futex) or other sleep. Per call the parts sum to its duration
+// (probe cost subtracted, and taken from on_cpu).
+struct CallDecomposition {
+  uint64_t calls = 0;       // calls split; 0: not decomposed
+  uint64_t incomplete = 0;  // of those, calls during which a switch or wakeup went unseen
+  SplitPart on_cpu, runqueue, io, lock, sleep;
+};
+
+// One of a function's slowest calls: where its time went and what it waited on longest.
+struct SlowCall {
+  uint64_t start_ns = 0;  // CLOCK_MONOTONIC
+  double t_s = 0;         // seconds from the session start
+  uint32_t tgid = 0, tid = 0;
+  uint64_t duration_ns = 0;  // probe cost subtracted
+  uint64_t on_cpu = 0, runqueue = 0, io = 0, lock = 0, sleep = 0;
+  bool incomplete = false;   // a switch or wakeup went unseen during it
+  std::string wait_kind;     // of its longest blocked wait: "io", "lock", "sleep"; "" when it never blocked
+  uint64_t wait_ns = 0;
+  struct Frame {
+    std::string name;    // function, or [unknown] / [object+0xoffset]
+    std::string object;  // ELF file, "[kernel]" for kernel frames
+  };
+  std::vector<Frame> wait_stack;  // where that wait began, innermost first (kernel, then user)
+  uint32_t holder_tid = 0;   // a lock wait: the thread that held the lock, 0 when unknown
+  // How the holder is known: "pi-futex" (the futex word, kernel-kept) or "mutex-owner" (a glibc
+  // mutex's owner field: right for mutexes, not for other futexes).
+  std::string holder_source;
+  std::string holder_function;  // the holder's innermost open probed call then, "" when none
+};
+
 struct FunctionProfile {
   std::string name;       // symbol as in the ELF file (mangled for C++)
   std::string demangled;  // demangled, equal to name for C symbols
@@ -67,6 +105,9 @@ struct FunctionProfile {
   double overhead_pct = 0;    // calls * probe_cost_ns / session wall time
   std::vector<ThreadCalls> threads;  // by total_ns descending
   std::vector<FunctionInterval> series;  // per monitoring interval, when resources were collected
+  CallDecomposition decomposition;      // --decompose: every split call
+  CallDecomposition decomposition_p99;  // the slowest 1 % of them (at most 1024 calls)
+  std::vector<SlowCall> slowest_calls;  // --decompose: the slowest calls, slowest first
 };
 
 // A function a -f glob matched that could not be probed, and why (the kernel refuses its

@@ -62,6 +62,9 @@ struct SessionOptions {
   bool return_sites = false;
   double overhead_budget_pct = 5;      // warn when probes cost the target more than this
   bool bpf_stats = false;              // kernel BPF run-time stats: exact BPF cost, ~100 ns per hit more
+  // Split each probed call into on-CPU, run-queue, I/O, lock and sleep time, and keep each
+  // function's slowest calls with their longest wait (FunctionProfile::decomposition).
+  bool decompose = false;
   unsigned sample_freq = 99;           // on-CPU stack samples per second per CPU; 0: no sampling
   bool off_cpu = false;                // also record where threads wait, by stack and reason
   // How on-CPU samples' user stacks are walked: "dwarf" (default) copies the top of the stack

@@ -25,6 +25,10 @@ void Aggregator::add(const CallRecord& record) {
   t.total_ns += corrected;
   t.first_start = std::min(t.first_start, record.start_ns);
   t.last_end = std::max(t.last_end, record.start_ns + record.duration_ns);
+  if (record.has_split) {
+    if (!f.split) f.split = std::make_unique<SplitBook>();
+    f.split->add(record, corrected);
+  }
 }
 
 std::vector<ThreadSpan> Aggregator::thread_spans() const {
@@ -63,6 +67,7 @@ void Aggregator::fill(std::vector<FunctionProfile>& functions) const {
       return a.total_ns != b.total_ns ? a.total_ns > b.total_ns : a.tid < b.tid;
     });
     out.series = f.series;
+    if (f.split) f.split->fill(out);
   }
 }
 

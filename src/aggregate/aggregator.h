@@ -7,6 +7,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <memory>
+
+#include "aggregate/call_split.h"
 #include "perfbpf/histogram.h"
 #include "perfbpf/profile.h"
 
@@ -23,6 +26,8 @@ struct CallRecord {
   uint32_t cpu = 0;
   uint32_t depth = 0;
   uint32_t nested_calls = 0;
+  bool has_split = false;  // --decompose and a thread's call (goroutines' calls are not split)
+  CallSplit split;
 };
 
 // When a thread made its probed calls: from the first one's start to the last one's return.
@@ -63,6 +68,8 @@ class Aggregator {
   std::vector<FunctionInterval> last_intervals() const;
   // Every thread that made a probed call, over all functions, by tid.
   std::vector<ThreadSpan> thread_spans() const;
+  // --decompose: the split calls of PROBE (null when none).
+  const SplitBook* split_book(size_t probe) const { return probe < functions_.size() ? functions_[probe].split.get() : nullptr; }
 
  private:
   struct ThreadTotals {
@@ -78,6 +85,7 @@ class Aggregator {
     std::unordered_map<uint32_t, ThreadTotals> threads;  // key: tid
     LatencyHistogram at_last_interval;  // histogram when the last interval closed
     std::vector<FunctionInterval> series;
+    std::unique_ptr<SplitBook> split;  // made at the first split call: most sessions have none
   };
   std::vector<PerFunction> functions_;
   uint64_t received_ = 0;

@@ -105,6 +105,9 @@ void add_profile_options(CLI::App& app, CliOptions& o, NumericOptions& numbers) 
                "Measure the BPF programs' own run time (kernel BPF stats; adds ~100 ns to every probe hit)");
   numbers.add(app, "--sample-freq", o.session.sample_freq, limits::sample_freq,
               "On-CPU stack samples per second per CPU (cpu-clock); 0 turns sampling off");
+  app.add_flag("--decompose", o.session.decompose,
+               "Split each probed call's time into on-CPU, run-queue, I/O, lock and sleep, and keep each "
+               "function's slowest calls with what they waited on");
   app.add_flag("--off-cpu", o.session.off_cpu,
                "Also record where threads wait off CPU (run queue, I/O, sleep), by stack: --folded-off-cpu, "
                "--flamegraph-off-cpu and --html show it beside the on-CPU view");
@@ -161,6 +164,7 @@ void validate_profile(CliOptions& o, bool kill_after_given) {
   if (s.follow_children && s.pid <= 0)
     throw Error::usage("--children goes with --pid", "command mode follows descendants by default");
   if (s.no_children && s.command.empty()) throw Error::usage("--no-children goes with a command");
+  if (s.decompose && s.functions.empty()) throw Error::usage("--decompose needs -f", "it splits the probed functions' calls");
   if (kill_after_given && s.command.empty())
     throw Error::usage("--kill-after goes with a command", "it is how long a command may take to stop");
   // perfbpf's report owns stdout; the command writes beside the summary, as with perf record -o -.

@@ -2,6 +2,7 @@
 
 #include <linux/types.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "funclat.h"
@@ -9,7 +10,8 @@
 namespace perfbpf {
 
 bool decode_funclat_event(const void* data, size_t size, CallRecord& out) {
-  if (size != sizeof(funclat_event)) return false;
+  // --decompose writes a split after the call (struct funclat_split_event).
+  if (size != sizeof(funclat_event) && size != sizeof(funclat_split_event)) return false;
   funclat_event e;
   std::memcpy(&e, data, sizeof(e));  // ring buffer records are only 8-byte aligned
   out.start_ns = e.start_ns;
@@ -21,6 +23,13 @@ bool decode_funclat_event(const void* data, size_t size, CallRecord& out) {
   out.cpu = e.cpu;
   out.depth = e.depth;
   out.nested_calls = e.nested_calls;
+  out.has_split = size == sizeof(funclat_split_event);
+  if (out.has_split) {
+    funclat_split s;
+    std::memcpy(&s, static_cast<const char*>(data) + offsetof(funclat_split_event, split), sizeof(s));
+    out.split = {s.runq_ns, s.io_ns, s.lock_ns, s.sleep_ns, s.wait_ns, s.wait_kstack, s.wait_ustack,
+                 s.wait_kind, s.holder_tid, s.holder_probe, s.flags};
+  }
   return true;
 }
 
@@ -32,6 +41,9 @@ const char* funclat_loss_name(unsigned reason) {
     case FUNCLAT_LOSS_UNWOUND: return "unwound";
     case FUNCLAT_LOSS_THREAD_MAP_FULL: return "thread_map_full";
     case FUNCLAT_LOSS_NO_GOROUTINE: return "no_goroutine";
+    case FUNCLAT_LOSS_SPLIT_NO_STORAGE: return "split_no_storage";
+    case FUNCLAT_LOSS_SPLIT_LATE_WAKEUP: return "split_late_wakeup";
+    case FUNCLAT_LOSS_WAIT_STACK: return "wait_stack_lost";
     default: return "unknown";
   }
 }
@@ -40,7 +52,16 @@ unsigned funclat_loss_count() { return FUNCLAT_LOSS_NR; }
 
 std::map<std::string, uint64_t> funclat_losses_by_name(const std::vector<uint64_t>& totals) {
   std::map<std::string, uint64_t> named;
-  for (unsigned i = 0; i < totals.size() && i < FUNCLAT_LOSS_NR; i++) named[funclat_loss_name(i)] = totals[i];
+  // --decompose's counters (from FUNCLAT_LOSS_SPLIT_NO_STORAGE on) are about splits, not lost
+  // calls: funclat_split_losses_by_name.
+  for (unsigned i = 0; i < totals.size() && i < FUNCLAT_LOSS_SPLIT_NO_STORAGE; i++) named[funclat_loss_name(i)] = totals[i];
+  return named;
+}
+
+std::map<std::string, uint64_t> funclat_split_losses_by_name(const std::vector<uint64_t>& totals) {
+  std::map<std::string, uint64_t> named;
+  for (unsigned i = FUNCLAT_LOSS_SPLIT_NO_STORAGE; i < totals.size() && i < FUNCLAT_LOSS_NR; i++)
+    named[funclat_loss_name(i)] = totals[i];
   return named;
 }
 

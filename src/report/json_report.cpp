@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "perfbpf/error.h"
+#include "report/decomposition_json.h"
 #include "report/output_file.h"
 #include "util/json_file.h"
 
@@ -62,6 +63,7 @@ json function_json(const FunctionProfile& f) {
           {"series", series}};
   if (!f.version.empty()) out["version"] = f.version;
   if (!f.implementation.empty()) out["implementation"] = {{"name", f.implementation}, {"source", f.implementation_source}};
+  add_decomposition_json(f, out);
   return out;
 }
 
@@ -215,6 +217,7 @@ FunctionProfile read_function(const Reader& r) {
       Reader x = r.item("series", i);
       f.series.push_back({x.num("t"), x.u64("calls"), x.u64("p50"), x.u64("p99"), x.u64("max")});
     }
+  read_decomposition(r, f);
   return f;
 }
 

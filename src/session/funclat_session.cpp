@@ -61,6 +61,12 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
     bpf_program__set_autoload(skel_->progs.handle_session, false);
   if (int err = bpf_map__set_max_entries(skel_->maps.stacks, settings.max_threads))
     throw_libbpf("cannot size the thread map", err);
+  skel_->rodata->decompose = settings.decompose;
+  if (!settings.decompose) {
+    bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
+    bpf_program__set_autoload(skel_->progs.handle_split_wakeup, false);
+    bpf_map__set_max_entries(skel_->maps.wait_stacks, 1);  // a stack map's entries are allocated at load
+  }
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
                  "run with -v to see the verifier log; the kernel needs BTF, uprobes and ring buffers");
@@ -68,6 +74,13 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   bpf_link* exit_link = bpf_program__attach(skel_->progs.handle_exit);
   if (!exit_link) throw_libbpf("cannot attach handle_exit", errno);
   links_.emplace_back(exit_link);
+  if (settings.decompose) {
+    for (bpf_program* prog : {skel_->progs.handle_split_switch, skel_->progs.handle_split_wakeup}) {
+      bpf_link* link = bpf_program__attach(prog);
+      if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
+      links_.emplace_back(link);
+    }
+  }
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
   if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
 }
@@ -416,6 +429,15 @@ std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
       if (stack.frames[i].probe_id < probes) open[stack.frames[i].probe_id]++;
   }
   return open;
+}
+
+std::vector<uint64_t> FuncLatSession::wait_stack(int32_t id) const {
+  std::vector<uint64_t> ips(FUNCLAT_WAIT_STACK_DEPTH, 0);
+  if (id < 0) return {};
+  const uint32_t key = static_cast<uint32_t>(id);
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.wait_stacks), &key, ips.data()) != 0) return {};
+  while (!ips.empty() && ips.back() == 0) ips.pop_back();
+  return ips;
 }
 
 std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }

@@ -33,6 +33,9 @@ struct FuncLatSettings {
   // Kernel BPF run-time statistics: they time every BPF program run in the system, which
   // adds ~100 ns to each probe hit (measured: 1296 -> 1490 ns per call on a NOP5 site).
   bool bpf_stats = false;
+  // Split every thread's call into on-CPU, run-queue, I/O, lock and sleep time (CallRecord::split):
+  // two scheduler programs run for every context switch and wakeup on the machine.
+  bool decompose = false;
 };
 
 class FuncLatSession {
@@ -86,6 +89,9 @@ class FuncLatSession {
   // Kernel BPF statistics of our programs, {run time ns, run count}; zeros unless bpf_stats.
   std::pair<uint64_t, uint64_t> run_stats() const;
   bool bpf_stats_enabled() const { return stats_fd_ >= 0; }
+  // --decompose: a wait's stack by id (CallSplit::wait_kstack / wait_ustack), innermost first;
+  // empty when the id is < 0 or gone.
+  std::vector<uint64_t> wait_stack(int32_t id) const;
 
  private:
   static int on_record(void* ctx, void* data, size_t size);

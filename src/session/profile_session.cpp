@@ -23,6 +23,7 @@
 #include "perfbpf/session.h"
 #include "session/command_launcher.h"
 #include "session/funclat_session.h"
+#include "session/slow_calls.h"
 #include "session/privileges.h"
 #include "analysis/analyze.h"
 #include "analysis/thresholds.h"
@@ -219,8 +220,10 @@ void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbol
 // The functions' calls and latency so far, and what was lost on the way. REFUSED, by probe id:
 // functions the kernel refused, left out of the list once their counts are in.
 void fill_functions(Profile& profile, const Aggregator& aggregator, const FuncLatSession& bpf,
-                    const std::vector<bool>& refused) {
+                    const std::vector<bool>& refused, Symbolizer* slow_call_symbols = nullptr) {
   aggregator.fill(profile.functions);
+  if (slow_call_symbols)
+    fill_slow_calls(profile.functions, aggregator, bpf, *slow_call_symbols, profile.session.start_monotonic_ns);
   const size_t probes = refused.size();
   std::vector<uint64_t> open = bpf.in_flight(probes), unwound = bpf.unwound(probes),
                         orphans = bpf.in_flight_at_attach(probes);
@@ -332,13 +335,17 @@ Profile run_session(const SessionOptions& options) {
   settings.shared_targets_fd = targets_fd;
   settings.max_threads = options.max_threads;
   settings.bpf_stats = options.bpf_stats;
-  FuncLatSession bpf(settings, [&aggregator, &options](const CallRecord& r) {
+  settings.decompose = options.decompose;
+  Symbolizer symbols;
+  FuncLatSession bpf(settings, [&aggregator, &options, &symbols](const CallRecord& r) {
+    // A split call's wait stacks are named after the session: read the process's mappings
+    // while it runs (its libraries are mapped by its first probed call).
+    if (r.has_split && !symbols.has_snapshot(r.tgid)) symbols.snapshot(r.tgid);
     aggregator.add(r);
     if (options.on_call && r.probe_id < aggregator.probe_count())
       options.on_call({r.probe_id, r.tgid, r.tid, r.start_ns, r.duration_ns, aggregator.corrected_ns(r)});
   });
   bpf.set_probe_costs(cost);
-  Symbolizer symbols;
   StackUnwinder unwinder(symbols);
   std::optional<CpuSampler> sampler;
   if (sampling) {
@@ -536,7 +543,7 @@ Profile run_session(const SessionOptions& options) {
   profile.session.duration_s = static_cast<double>(end_ns - profile.session.start_monotonic_ns) / 1e9;
   profile.session.end_reason = end_reason_name(end.reason);
 
-  fill_functions(profile, aggregator, bpf, refused);
+  fill_functions(profile, aggregator, bpf, refused, &symbols);
   const std::map<uint32_t, uint64_t> thread_cpu = session_thread_cpu();
 
   account_overhead(profile, options.overhead_budget_pct, bpf, aggregator, thread_cpu);
