@@ -110,8 +110,16 @@ int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct
 		split_switch_out(ctx, t, prev, preempt, prev_state, now);
 	t = bpf_task_storage_get(&split_threads, next, 0, 0);
 	if (t && t->off_ns) {
-		/* Running again with no wakeup seen (it may still be on its way on another CPU). */
+		/*
+		 * Running again with no wakeup seen (it may still be on its way on another CPU):
+		 * blocked until it was queued (sched_info.last_queued, in the run queue's clock, fresh
+		 * here); from then on run_delay counts it.
+		 */
+		__u64 queued = BPF_CORE_READ(next, sched_info.last_queued), clock = BPF_CORE_READ(next, se.cfs_rq, rq, clock);
+
 		count_loss(FUNCLAT_LOSS_SPLIT_LATE_WAKEUP);
+		if (queued && clock >= queued && now - t->off_ns > clock - queued)
+			now -= clock - queued;
 		split_close_wait(t, now);
 	}
 	return 0;

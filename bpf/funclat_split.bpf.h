@@ -34,7 +34,8 @@ struct split_frame {
 	__s32 kstack, ustack;
 	__u32 kind, holder_tid, holder_probe, flags;
 	__u32 missed; /* the thread's missed count at entry */
-	__u32 pad;
+	__u32 switches; /* its blocking switch-outs seen, at entry */
+	__u64 nvcsw;	/* the kernel's count of them (task_struct::nvcsw), at entry */
 };
 
 struct split_thread {
@@ -44,6 +45,9 @@ struct split_thread {
 	__s32 kstack, ustack;
 	__u32 holder_tid, holder_probe, holder_flags;
 	__u32 missed;
+	__u32 switches; /* blocking switch-outs seen while it had open frames */
+	__u32 pad;
+	__u64 off_run_delay; /* its run_delay when the open wait began */
 	__u64 blocked[FUNCLAT_WAIT_NR];
 	struct split_frame frames[FUNCLAT_MAX_DEPTH];
 };
@@ -95,6 +99,25 @@ static __always_inline void split_close_wait(struct split_thread *t, __u64 now)
 }
 
 /*
+ * TASK (running, the current task) has a wait open: neither its wakeup nor its switch-in was
+ * seen (the sched collector sees such gaps on this project's VMs too). The kernel stamped the
+ * switch-in (sched_info.last_arrival, in its run queue's clock), and its run_delay has grown by
+ * the wait's runnable part since: the rest, from the switch-out, was blocked. The run queue's
+ * clock is as fresh as its last update (this switch, or the last tick), so the wait may be
+ * booked short by up to a tick: the call is marked (FUNCLAT_SPLIT_MISSED).
+ */
+static __always_inline void split_heal(struct split_thread *t, struct task_struct *task, __u64 now)
+{
+	__u64 arrived = BPF_CORE_READ(task, sched_info.last_arrival), clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock);
+	__u64 runq = BPF_CORE_READ(task, sched_info.run_delay) - t->off_run_delay, end;
+
+	t->missed++;
+	end = clock >= arrived && now > clock - arrived ? now - (clock - arrived) : now;
+	end = end > runq ? end - runq : 0;
+	split_close_wait(t, end > t->off_ns ? end : t->off_ns);
+}
+
+/*
  * Who holds the lock a futex wait of PREV (in its tgid) is for: a PI futex's word names the
  * owner (the kernel enforces it); a plain wait on a glibc mutex has the owner in the mutex,
  * which is only a guess when the futex is something else (a condition variable).
@@ -137,11 +160,9 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 
 	if (preempt || state == PERFBPF_TASK_RUNNING)
 		return;
-	if (t->off_ns) {
-		/* The wakeup of the last wait went unseen: booked up to its switch-in, unknown. */
-		t->missed++;
-		t->off_ns = 0;
-	}
+	if (t->off_ns)
+		split_heal(t, prev, now);
+	t->switches++;
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 	nr = BPF_CORE_READ(regs, orig_ax);
 	t->holder_tid = 0;
@@ -157,6 +178,7 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 		t->kind = FUNCLAT_WAIT_SLEEP;
 	}
 	/* This runs in PREV's context: its own stacks, where the wait begins. */
+	t->off_run_delay = BPF_CORE_READ(prev, sched_info.run_delay);
 	t->kstack = bpf_get_stackid(ctx, &wait_stacks, 0);
 	t->ustack = bpf_get_stackid(ctx, &wait_stacks, BPF_F_USER_STACK);
 	if (t->kstack < 0) /* full, or another stack in its hash slot */
@@ -180,13 +202,18 @@ static __always_inline void split_enter(struct split_thread *t, __u32 d)
 	f->holder_probe = ~0u;
 	f->flags = 0;
 	f->missed = t->missed;
+	f->switches = t->switches;
+	f->nvcsw = bpf_get_current_task_btf()->nvcsw;
 }
 
 /* The split of the call at depth index IDX, returning now. */
 static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct funclat_split *out)
 {
 	struct split_frame *f = &t->frames[idx & FRAME_MASK];
-	__u64 run_delay = bpf_get_current_task_btf()->sched_info.run_delay;
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u64 run_delay = task->sched_info.run_delay;
+	/* A blocking switch-out the program did not see: its wait is in on-CPU time. */
+	bool unseen = task->nvcsw - f->nvcsw != (__u64)(t->switches - f->switches);
 
 	out->runq_ns = run_delay > f->run_delay ? run_delay - f->run_delay : 0;
 	out->io_ns = t->blocked[FUNCLAT_WAIT_IO] - f->blocked[FUNCLAT_WAIT_IO];
@@ -198,7 +225,7 @@ static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct
 	out->wait_kind = f->kind;
 	out->holder_tid = f->holder_tid;
 	out->holder_probe = f->holder_probe;
-	out->flags = f->flags | (t->missed != f->missed ? FUNCLAT_SPLIT_MISSED : 0);
+	out->flags = f->flags | (t->missed != f->missed || unseen ? FUNCLAT_SPLIT_MISSED : 0);
 }
 
 #endif /* PERFBPF_FUNCLAT_SPLIT_BPF_H */

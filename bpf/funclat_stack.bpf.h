@@ -186,6 +186,8 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 		struct split_thread *t = split_of_current(true);
 
 		if (t) {
+			if (t->off_ns)
+				split_heal(t, bpf_get_current_task_btf(), bpf_ktime_get_ns());
 			split_enter(t, d);
 			t->open = d + 1;
 		} else {
@@ -282,6 +284,8 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	st = stack_of(&pos, false);
 	if (decompose && !(cookie & FUNCLAT_F_GO))
 		t = split_of_current(false);
+	if (t && t->off_ns)
+		split_heal(t, bpf_get_current_task_btf(), now);
 	if (st) {
 		/* Frames deeper than this one, or another function's at its place, are gone. */
 		drop_left_frames(st, pos.level, probe, false);

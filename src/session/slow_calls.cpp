@@ -5,6 +5,17 @@
 #include "symbols/symbolizer.h"
 
 namespace perfbpf {
+namespace {
+
+// The stack is taken inside the sched_switch tracepoint: its top frames are perfbpf's own
+// program and the tracepoint's plumbing, not where the thread waits.
+bool tracing_frame(const std::string& name) {
+  for (const char* prefix : {"bpf_prog_", "bpf_trace_run", "__traceiter_", "__bpf_trace_"})
+    if (name.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+}  // namespace
 
 void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& aggregator,
                      const FuncLatSession& bpf, Symbolizer& symbols, uint64_t session_start_ns) {
@@ -18,6 +29,7 @@ void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& 
       if (s.wait_ns) {
         for (uint64_t ip : bpf.wait_stack(k.split.wait_kstack)) {
           SymbolizedFrame f = symbols.kernel_frame(ip);
+          if (s.wait_stack.empty() && tracing_frame(f.name)) continue;
           s.wait_stack.push_back({f.name, f.object});
         }
         bool leaf = true;
