@@ -1,5 +1,7 @@
 #include "report/text_summary.h"
 
+#include "report/decomposition_text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -506,6 +508,7 @@ void write_text_summary(const Profile& p, std::ostream& out) {
     out << "%SESSION: total time in the function / session wall time; nested or concurrent calls add up, "
            "so it can pass 100.\n";
   }
+  write_decomposition(p, out);
   write_implementations(p, out);
   write_probe_notes(p, out);
   write_hottest(p.stacks, out);
