@@ -3,6 +3,8 @@
 // thresholds not in PerformanceThresholds are constants here, listed with docs/analysis.md.
 #include "analysis/bottleneck_rules.h"
 
+#include "analysis/decomposition_rules.h"
+
 #include <fnmatch.h>
 
 #include <algorithm>
@@ -739,6 +741,7 @@ std::vector<Bottleneck> identify_bottlenecks(const Profile& profile, const Perfo
   cpu_rules(profile, thresholds, out);
   io_rules(profile, out);
   function_wait_rules(profile, out);
+  decomposition_rules(profile, out);
   memory_rules(profile, thresholds, out);
   network_rules(profile, out);
   data_quality_rules(profile, out);

@@ -107,6 +107,11 @@ std::string text_for(const Bottleneck& b) {
         "(shorter critical sections, finer locks), sleeps or timeouts on its path; the off-CPU stacks through {} name "
         "the blocking call",
         who(b), e.value, e.threshold, who(b));
+  if (rule == "lock-bound-p99")
+    return fmt::format(
+        "{} spends {:.0f}% of its slowest calls blocked on a lock (threshold {:.0f}%): shorten what the holder does "
+        "under the lock, split the lock, or keep slow work (I/O, refreshes) outside it ({})",
+        who(b), e.value, e.threshold, e.detail);
   if (rule == "memory-pressure")
     return fmt::format(
         "the machine had {:.1f}% of its memory in use at the peak (threshold {:.0f}%): reduce the target's footprint "

@@ -11,6 +11,7 @@
 #include "aggregate/aggregator.h"
 #include "collect/funclat_decoder.h"
 #include "funclat.h"
+#include "analysis/analyze.h"
 #include "report/json_report.h"
 
 using namespace perfbpf;
@@ -186,4 +187,43 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   fs::create_directories(dir);
   write_json_report(p, (dir / "decomposed.json").string());
   CHECK(fs::exists(dir / "decomposed.json"));
+}
+
+TEST_CASE("split calls: a function whose p99 calls are lock-bound gets a finding naming the lock's site and holder", "[split][analysis]") {
+  Profile p;
+  p.session.pid = 4242;
+  Aggregator agg(1);
+  for (uint64_t i = 1; i <= 200; i++) {
+    CallRecord r = split_call(i);
+    r.split.io = r.split.sleep = r.split.runqueue = 0;
+    if (i > 190) {  // the slowest calls wait on the lock most of their time
+      r.duration_ns = 10000 * i;
+      r.split.lock = 9000 * i;
+    }
+    agg.add(r);
+  }
+  p.functions.resize(1);
+  p.functions[0].name = p.functions[0].demangled = "handle_request";
+  agg.fill(p.functions);
+  SlowCall c = slow_call(agg.split_book(0)->slowest(1)[0], 0);
+  c.wait_stack = {{"futex_do_wait", "[kernel]"}, {"pthread_mutex_lock", "libc.so.6"}, {"cache_get", "/srv/app"}};
+  c.holder_function = "cache_refresh";
+  p.functions[0].slowest_calls = {c};
+  const AnalysisSection a = analyze_profile(p, {});
+  const Bottleneck* found = nullptr;
+  for (const auto& b : a.bottlenecks)
+    if (b.id == "lock-bound-p99:handle_request") found = &b;
+  REQUIRE(found);
+  CHECK(found->evidence.value > 50);
+  CHECK(found->evidence.detail.find("pthread_mutex_lock <- cache_get") != std::string::npos);
+  CHECK(found->evidence.detail.find("held by tid 102 in cache_refresh") != std::string::npos);
+  bool advised = false;
+  for (const auto& r : a.recommendations)
+    if (r.because == std::vector<std::string>{found->id}) advised = r.text.find("cache_refresh") != std::string::npos;
+  CHECK(advised);
+
+  // The same function with its slow calls mostly on CPU: no finding.
+  Profile busy = p;
+  busy.functions[0].decomposition_p99.lock.total = 0;
+  for (const auto& b : analyze_profile(busy, {}).bottlenecks) CHECK(b.id != found->id);
 }
