@@ -13,6 +13,9 @@
 # tool a user would run for each job (perf, offcputime, funclatency, bpftrace, runqlat), in
 # alternating rounds; writes bench/results/selfcost-latest.{json,md}. About ten minutes.
 #   sudo scripts/bench.sh selfcost [--rounds N] [--seconds S] [--only ROW,...]
+# What --decompose costs per probed call (CET + NOP5 build) and to threads with no open probed
+# frame (perf bench sched pipe); writes bench/results/decompose-latest.{json,md}. A few minutes.
+#   sudo scripts/bench.sh decompose [--rounds N]
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -39,6 +42,11 @@ if [[ ${1:-} == selfcost ]]; then
 	shift
 	need linux-perf bpftrace libbpf-tools stress-ng gcc
 	exec /usr/bin/python3 "$root/bench/selfcost_bench.py" "$build_dir" "$@"
+fi
+if [[ ${1:-} == decompose ]]; then
+	shift
+	need linux-perf
+	exec /usr/bin/python3 "$root/bench/decompose_bench.py" "$build_dir" "$@"
 fi
 need bpftrace libbpf-tools
 exec /usr/bin/python3 "$root/bench/run_bench.py" "$build_dir" "$@"

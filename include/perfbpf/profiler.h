@@ -61,6 +61,10 @@ struct ProfilingMetrics {
   // the process may load BPF (off_cpu_measured says so).
   bool off_cpu_measured = false;
   OffCpuTime off_cpu_ns;
+  // The same per call, as --decompose splits probed calls (when off_cpu_measured): on CPU (the
+  // rest of each call), run queue, I/O and sleep. In process the sched collector does not tell
+  // a lock from other sleep: lock waits are in sleep, and lock stays 0.
+  CallDecomposition decomposition;
 };
 
 class FunctionTimer;  // per-function state (src/session/function_timer.h)

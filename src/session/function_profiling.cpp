@@ -15,6 +15,7 @@
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
+#include "aggregate/aggregator.h"
 #include "collect/bpf_maps.h"
 #include "collect/system_collectors.h"
 #include "perfbpf/error.h"
@@ -97,6 +98,20 @@ void FunctionTimer::add(const Call& call, const TimerCost& cost) {
     off_cpu_.runqueue += call.off_cpu->runqueue;
     off_cpu_.io += call.off_cpu->io;
     off_cpu_.sleep += call.off_cpu->sleep;
+    // The call's split, as --decompose gives it for probed calls (lock waits are in sleep here).
+    CallRecord r;
+    r.start_ns = call.start_ns;
+    r.tgid = static_cast<uint32_t>(getpid());
+    r.tid = call.tid;
+    r.has_split = true;
+    r.split.runqueue = call.off_cpu->runqueue;
+    r.split.io = call.off_cpu->io;
+    r.split.sleep = call.off_cpu->sleep;
+    if (!split_) {
+      split_ = std::make_unique<SplitBook>();
+      first_start_ns_ = call.start_ns;
+    }
+    split_->add(r, wall);
   }
   ThreadCalls& t = threads_[call.tid];
   t.tid = call.tid;
@@ -133,6 +148,11 @@ ProfilingMetrics FunctionTimer::metrics() const {
   m.peak_memory = peak_memory_;
   m.off_cpu_measured = off_cpu_measured_;
   m.off_cpu_ns = off_cpu_;
+  if (split_) {
+    FunctionProfile f;
+    split_->fill(f);
+    m.decomposition = f.decomposition;
+  }
   return m;
 }
 
@@ -150,6 +170,10 @@ FunctionProfile FunctionTimer::profile() const {
   // is what timing a call costs the caller.
   f.bias_ns = static_cast<double>(cost_.self_wall_ns);
   f.probe_cost_ns = static_cast<double>(cost_.per_call_ns);
+  if (split_) {
+    split_->fill(f);
+    for (const auto& k : split_->slowest(5)) f.slowest_calls.push_back(slow_call(k, first_start_ns_));
+  }
   for (const auto& [tid, t] : threads_) f.threads.push_back(t);
   std::sort(f.threads.begin(), f.threads.end(), [](const auto& a, const auto& b) { return a.total_ns > b.total_ns; });
   return f;
@@ -217,6 +241,7 @@ std::unique_ptr<OpenCall> PerformanceProfiler::prepare_call(const std::string& n
 void PerformanceProfiler::close_call(OpenCall& call, bool by_exception, ProfilingMetrics* metrics) {
   FunctionTimer::Call c;
   c.tid = call.tid;
+  c.start_ns = call.start.wall_ns;
   c.raw_wall_ns = call.end.wall_ns - call.start.wall_ns;
   c.raw_cpu_ns = call.end.cpu_ns - call.start.cpu_ns;
   c.by_exception = by_exception;

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 
+#include "aggregate/call_split.h"
 #include "collect/collector.h"
 #include "perfbpf/histogram.h"
 #include "perfbpf/profile.h"
@@ -55,6 +56,7 @@ class FunctionTimer {
   explicit FunctionTimer(std::string name) : name_(std::move(name)) {}
   struct Call {
     uint32_t tid = 0;
+    uint64_t start_ns = 0;  // CLOCK_MONOTONIC
     uint64_t raw_wall_ns = 0, raw_cpu_ns = 0;
     int64_t memory_delta = 0;
     uint64_t peak_memory = 0;
@@ -76,6 +78,8 @@ class FunctionTimer {
   OffCpuTime off_cpu_;
   TimerCost cost_;
   std::map<uint32_t, ThreadCalls> threads_;
+  std::unique_ptr<SplitBook> split_;  // calls with their off-CPU time measured
+  uint64_t first_start_ns_ = 0;       // CLOCK_MONOTONIC of the first call: slowest calls' t_s
 };
 
 // The calling thread's CPU and off-CPU totals, from a sched collector that watches only

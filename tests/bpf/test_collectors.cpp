@@ -310,4 +310,16 @@ TEST_CASE("profiler: profile_function splits the calling thread's off-CPU time b
   CHECK(slept <= wall);
   CHECK(slept >= wall - m.cpu_time * 1e9 - static_cast<double>(m.off_cpu_ns.runqueue) - 0.02 * wall);
   CHECK(m.off_cpu_ns.io == 0);
+  // The same per call, as --decompose splits probed calls: the parts sum to the calls' time.
+  const CallDecomposition& d = m.decomposition;
+  CHECK(d.calls == 5);
+  CHECK(d.sleep.total == m.off_cpu_ns.sleep);
+  CHECK(d.runqueue.total == m.off_cpu_ns.runqueue);
+  CHECK(d.lock.total == 0);
+  const double parts = static_cast<double>(d.on_cpu.total + d.runqueue.total + d.io.total + d.sleep.total);
+  CHECK(parts == Approx(wall).epsilon(0.01));
+  CHECK(d.sleep.p50 >= 15'000'000);
+  const FunctionProfile f = profiler.profiling_report().functions.at(0);
+  CHECK(f.decomposition.calls == 5);
+  CHECK(f.slowest_calls.size() == 5);
 }
