@@ -122,8 +122,8 @@ def main():
     md += [f"| {name} | {v:.0f} |" if v is not None else f"| {name} | - |" for name, v in run_ns.items()]
     md += ["", f"--decompose adds {pmed['perfbpf --decompose'] - pmed['perfbpf']:.0f} ns per message "
                f"({100 * (pmed['perfbpf --decompose'] / pmed['perfbpf'] - 1):.1f} %) to unprobed threads: two scheduler "
-               "programs that find no per-thread record (two switches and a wakeup per message); on a shared machine the
-             pipe figures carry other tenants' noise, the per-run BPF figures do not."]
+               "programs that find no per-thread record (two switches and a wakeup per message); on a shared machine the "
+               "pipe figures carry other tenants' noise, the per-run BPF figures do not."]
     (out / "decompose-latest.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
     return 0
