@@ -96,7 +96,7 @@ TEST_CASE("split calls: the slowest are kept in bounded memory, slowest first", 
   CHECK(s.holder_source == "mutex-owner");
 }
 
-TEST_CASE("split calls: the BPF record with its split decodes; a plain one has none", "[split]") {
+TEST_CASE("split calls: the BPF record with its split decodes, and a plain one has none", "[split]") {
   funclat_split_event e{};
   e.call.start_ns = 5;
   e.call.duration_ns = 1000;
