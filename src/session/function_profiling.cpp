@@ -107,6 +107,15 @@ void FunctionTimer::add(const Call& call, const TimerCost& cost) {
     r.split.runqueue = call.off_cpu->runqueue;
     r.split.io = call.off_cpu->io;
     r.split.sleep = call.off_cpu->sleep;
+    // The collector books a wait when it ends, so near the call's edges its off-CPU time can
+    // pass the call's own: scaled down to the call, never more off CPU than the call lasted.
+    const uint64_t off = r.split.runqueue + r.split.io + r.split.sleep;
+    if (off > wall) {
+      const double scale = static_cast<double>(wall) / static_cast<double>(off);
+      r.split.runqueue = static_cast<uint64_t>(static_cast<double>(r.split.runqueue) * scale);
+      r.split.io = static_cast<uint64_t>(static_cast<double>(r.split.io) * scale);
+      r.split.sleep = wall - r.split.runqueue - r.split.io;
+    }
     if (!split_) {
       split_ = std::make_unique<SplitBook>();
       first_start_ns_ = call.start_ns;

@@ -313,8 +313,8 @@ TEST_CASE("profiler: profile_function splits the calling thread's off-CPU time b
   // The same per call, as --decompose splits probed calls: the parts sum to the calls' time.
   const CallDecomposition& d = m.decomposition;
   CHECK(d.calls == 5);
-  CHECK(d.sleep.total == m.off_cpu_ns.sleep);
-  CHECK(d.runqueue.total == m.off_cpu_ns.runqueue);
+  CHECK(d.sleep.total <= m.off_cpu_ns.sleep);  // a call's off-CPU time is kept within its duration
+  CHECK(d.runqueue.total <= m.off_cpu_ns.runqueue);
   CHECK(d.lock.total == 0);
   const double parts = static_cast<double>(d.on_cpu.total + d.runqueue.total + d.io.total + d.sleep.total);
   CHECK(parts == Approx(wall).epsilon(0.01));
