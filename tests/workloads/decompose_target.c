@@ -54,11 +54,18 @@ struct reading {
 	uint64_t wall, cpu, delay;
 };
 
+/* Read as one instant: a wait for a CPU between the schedstat read and the wall read would move
+ * that wait from the next phase into this one (its wall time has it, its run_delay not yet), so
+ * the reading is taken again until no run-queue wait landed inside it (a seqlock's pattern). */
 static void read_clocks(struct reading *r)
 {
-	r->delay = run_delay_ns();
-	r->cpu = thread_cpu_ns();
-	r->wall = now_ns();
+	for (int tries = 0; tries < 100; tries++) {
+		r->delay = run_delay_ns();
+		r->cpu = thread_cpu_ns();
+		r->wall = now_ns();
+		if (run_delay_ns() == r->delay)
+			return;
+	}
 }
 
 static uint64_t blocked(const struct reading *a, const struct reading *b)
