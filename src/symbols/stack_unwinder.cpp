@@ -76,7 +76,9 @@ bool get_thread(Dwfl*, pid_t, void* arg, void** thread_arg) {
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
   const StackCopy& c = *s->copy;
-  if (addr < c.start || addr + sizeof(uint64_t) > c.start + c.size) {
+  // In offsets from the copy's start: a garbage CFA near the top of the address space must not
+  // wrap "addr + 8" past the check into a wild read (the agent died of it, SIGSEGV here).
+  if (addr < c.start || c.size < sizeof(uint64_t) || addr - c.start > c.size - sizeof(uint64_t)) {
     // Above the copy is where the stack goes on; below sp nothing the walk needs.
     if (addr >= c.start) s->read_past_copy = true;
     return false;

@@ -204,3 +204,25 @@ TEST_CASE("the unwinder keeps at most its limits of processes and files, and fre
   INFO("heap in use " << heap_before << " bytes before, " << heap_after << " after");
   CHECK(heap_after <= heap_before + 64 * 1024);
 }
+
+TEST_CASE("a walk that reaches the top of the address space stops there and reads no wild memory", "[unwind]") {
+  // A broken walk's CFA can be anything: with sp a few bytes under 2^64, a frame's return
+  // address lies where "addr + 8" wraps to a small number. It must read as outside the copy
+  // (before, the bounds check wrapped too and the read went wild: the agent died of SIGSEGV).
+  OwnStack own;
+  capture(own);
+  Symbolizer symbols;
+  StackUnwinder unwinder(symbols);
+  OwnStack wild = own;
+  wild.start = uint64_t{1} << 40;  // every address near 2^64 is above the copy, and the copy far from there
+  size_t walks = 0;
+  for (uint64_t below = 1; below <= 4096; below++) {
+    wild.regs.r[7] = ~uint64_t{0} - below + 1;
+    StackCopy c = copy_for(wild, getpid());
+    UnwoundStack u = unwinder.unwind(c);
+    CHECK(!u.frames.empty());
+    CHECK(u.frames.size() <= 2);  // the sampled pc, and a frame whose return address could not be read
+    walks++;
+  }
+  CHECK(walks == 4096);
+}
