@@ -12,6 +12,7 @@
 #include "session/system_info.h"
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
+#include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
@@ -111,27 +112,30 @@ thread_local DebugBudget current_budget;
 // read its .debug_frame; to read that it loads the file's whole DWARF, decompressing every
 // section (some 10 MB for libc's), and again in each process's Dwfl. Debian's x86-64 debug
 // files carry no .debug_frame (the CFI is the binary's own .eh_frame): a file is taken only
-// when it has one, and only so many at once.
-int find_debug_frame(Dwfl_Module* mod, void** userdata, const char* modname, Dwarf_Addr base, const char* file_name,
-                     const char* debuglink_file, GElf_Word debuglink_crc, char** debuginfo_file_name) {
+// when it has one, and only so many at once. Only the local build-id file is looked for:
+// libdwfl's standard search would also start a debuginfod client (process-wide curl state,
+// and with DEBUGINFOD_URLS set a network fetch in the middle of unwinding a sample).
+int find_debug_frame(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char*, const char*, GElf_Word,
+                     char** debuginfo_file_name) {
   DebugBudget& b = current_budget;
-  if (!b.process || *b.taken >= b.max) {
-    if (b.refused) ++*b.refused;
-    return -1;
-  }
-  int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
-                                        debuginfo_file_name);
-  if (fd < 0) return fd;
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  const int n = dwfl_module_build_id(mod, &bits, &vaddr);
+  if (!b.process || n < 2) return -1;
+  std::string path = "/usr/lib/debug/.build-id/";
+  for (int i = 0; i < n; i++) path += fmt::format("{}{:02x}", i == 1 ? "/" : "", bits[i]);
+  path += ".debug";
+  int fd = open_regular_file(path);
+  if (fd < 0) return -1;
   Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
   const bool has_debug_frame = elf && find_section(elf, ".debug_frame") != nullptr;
   if (elf) elf_end(elf);
-  if (!has_debug_frame) {
+  if (!has_debug_frame || *b.taken >= b.max) {
     close(fd);
-    free(*debuginfo_file_name);
-    *debuginfo_file_name = nullptr;
     ++*b.refused;
     return -1;
   }
+  *debuginfo_file_name = strdup(path.c_str());
   ++*b.taken;
   b.process->debug_files++;
   return fd;
