@@ -42,6 +42,11 @@ std::string html_report(const Profile& p, bool live) {
 <section id="analysis"><h2>Analysis</h2><div id="analysis-body"></div></section>
 <section id="functions"><h2>Functions</h2><p class="muted">Latency is corrected for the probes' own cost; click a column to sort, a row for its histogram.</p>
 <div id="functions-table"></div>
+<p class="muted" id="functions-legend"><strong>total</strong>: time inside the function, every call on every thread summed
+(two threads in it at once count twice). <strong>% of thread time</strong>: that total over the session's wall time times
+the number of threads that called it, the average share of its callers' time (as perf's and pprof's percentages
+are shares of all threads' time). <strong>busiest thread</strong>: the largest share of the session's wall time one thread
+spent in it. A recursive function's nested calls are each timed, so its shares can pass 100 %.</p>
 <div class="chart-box" id="histogram-box"><h3 id="histogram-title"></h3><canvas id="chart-histogram"></canvas></div></section>
 <section id="series"><h2>Time series</h2><p id="series-empty" class="muted">No time series: resource collectors were off (--collectors none).</p>
 <div class="charts">

@@ -1,6 +1,5 @@
 #include "serve/agent.h"
 
-#include <malloc.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -31,6 +30,7 @@
 #include "util/unique_fd.h"
 #include "report/pprof.h"
 #include "serve/agent_config.h"
+#include "serve/agent_memory.h"
 #include "serve/dashboard_server.h"
 #include "serve/live_report.h"
 #include "session/system_info.h"
@@ -279,15 +279,8 @@ std::vector<std::string> rotate_outputs(const std::string& dir, uint64_t max_byt
 
 int run_agent(const std::string& config_path, std::ostream& log) {
   AgentConfig config = load_agent_config(config_path);
-  // A long-running process whose sessions come and go on threads: two malloc arenas rather
-  // than glibc's eight per CPU keep freed memory from scattering across arenas that never
-  // shrink, and each period hands what it freed back to the kernel (malloc_trim below).
-  mallopt(M_ARENA_MAX, 2);
-  // A fixed mmap threshold (glibc's default, 128 KiB) turns off its dynamic raising: after the
-  // first period freed its big blocks glibc would carve later periods' (BTF, report text,
-  // stack tables) out of the arenas, which then grew and fragmented, RSS stepping up ~15 MiB
-  // and staying. Mapped, they go back whole when freed (bench/agent_memory.py, docs/fleet.md).
-  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  // A long-running process whose sessions come and go on threads (serve/agent_memory.h).
+  configure_agent_allocator();
   // Every thread started from here (server, sessions) inherits the mask: the signals reach
   // only this signalfd.
   sigset_t signals;
@@ -356,7 +349,8 @@ int run_agent(const std::string& config_path, std::ostream& log) {
     // dashboard's last snapshot: move it next to what the agent keeps, then give the freed
     // pages back, so RSS follows what the agent holds rather than its high-water mark.
     live->relocate();
-    malloc_trim(0);
+    log << fmt::format("perfbpf agent: memory after period {}: {}\n", period_number, describe(end_period_memory()))
+        << std::flush;
     if (reload) {
       try {
         config = load_agent_config(config_path);

@@ -7,17 +7,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "session/system_info.h"
 #include "symbols/elf_file.h"
 #include "symbols/symbolizer.h"
+#include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
 
-// Dwfl sessions kept, and files open in them (libdwfl holds each module's file open): an LRU
-// process goes when either is passed, so a machine-wide session stays within the fd limit.
-constexpr size_t kMaxCachedProcesses = 256;
-constexpr size_t kMaxOpenModules = 256;
 // A process's mappings re-read at most this often when a sample lands outside them: often
 // enough to catch a young process's libraries as the loader maps them.
 constexpr uint64_t kResnapshotNs = 10'000'000;
@@ -53,6 +52,7 @@ struct StackUnwinder::Process {
   uint64_t last_snapshot_ns = 0;
   Sample* sample = nullptr;  // the one being unwound
   std::map<std::string, uint64_t> reported;  // files reported to dwfl, by path, with their bias
+  size_t debug_files = 0;  // separate debug files its modules took (for .debug_frame)
   ~Process() {
     if (dwfl) dwfl_end(dwfl);
   }
@@ -77,7 +77,9 @@ bool get_thread(Dwfl*, pid_t, void* arg, void** thread_arg) {
 bool memory_read(Dwfl*, Dwarf_Addr addr, Dwarf_Word* result, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
   const StackCopy& c = *s->copy;
-  if (addr < c.start || addr + sizeof(uint64_t) > c.start + c.size) {
+  // In offsets from the copy's start: a garbage CFA near the top of the address space must not
+  // wrap "addr + 8" past the check into a wild read (the agent died of it, SIGSEGV here).
+  if (addr < c.start || c.size < sizeof(uint64_t) || addr - c.start > c.size - sizeof(uint64_t)) {
     // Above the copy is where the stack goes on; below sp nothing the walk needs.
     if (addr >= c.start) s->read_past_copy = true;
     return false;
@@ -96,10 +98,53 @@ bool set_initial_registers(Dwfl_Thread* thread, void* arg) {
 const Dwfl_Thread_Callbacks kThreadCallbacks = {next_thread, get_thread, memory_read, set_initial_registers,
                                                 nullptr, nullptr};
 
+// The unwinder and process whose Dwfl is at work on this thread (find_debuginfo has no
+// argument of ours).
+struct DebugBudget {
+  StackUnwinder::Process* process = nullptr;
+  size_t* taken = nullptr;  // debug files held by all the unwinder's processes
+  size_t* refused = nullptr;
+  size_t max = 0;
+};
+thread_local DebugBudget current_budget;
+
+// libdwfl asks for a separate debug file when a module's .eh_frame has no entry for a pc, to
+// read its .debug_frame; to read that it loads the file's whole DWARF, decompressing every
+// section (some 10 MB for libc's), and again in each process's Dwfl. Debian's x86-64 debug
+// files carry no .debug_frame (the CFI is the binary's own .eh_frame): a file is taken only
+// when it has one, and only so many at once. Only the local build-id file is looked for:
+// libdwfl's standard search would also start a debuginfod client (process-wide curl state,
+// and with DEBUGINFOD_URLS set a network fetch in the middle of unwinding a sample).
+int find_debug_frame(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const char*, const char*, GElf_Word,
+                     char** debuginfo_file_name) {
+  DebugBudget& b = current_budget;
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  const int n = dwfl_module_build_id(mod, &bits, &vaddr);
+  if (!b.process || n < 2) return -1;
+  std::string path = "/usr/lib/debug/.build-id/";
+  for (int i = 0; i < n; i++) path += fmt::format("{}{:02x}", i == 1 ? "/" : "", bits[i]);
+  path += ".debug";
+  int fd = open_regular_file(path);
+  if (fd < 0) return -1;
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  const bool has_debug_frame = elf && find_section(elf, ".debug_frame") != nullptr;
+  if (elf) elf_end(elf);
+  if (!has_debug_frame || *b.taken >= b.max) {
+    close(fd);
+    ++*b.refused;
+    return -1;
+  }
+  *debuginfo_file_name = strdup(path.c_str());
+  ++*b.taken;
+  b.process->debug_files++;
+  return fd;
+}
+
 char* no_debuginfo_path = nullptr;
 const Dwfl_Callbacks kDwflCallbacks = {
-    nullptr,                         // find_elf: every module is reported with its file
-    dwfl_standard_find_debuginfo,    // .debug_frame from a build-id debug file when .eh_frame lacks it
+    nullptr,            // find_elf: every module is reported with its file
+    find_debug_frame,   // .debug_frame from a debug file, when it has one and .eh_frame lacks the pc
     dwfl_offline_section_address, &no_debuginfo_path};
 
 int on_frame(Dwfl_Frame* frame, void* arg) {
@@ -124,13 +169,31 @@ Elf* host_elf() {
 
 }  // namespace
 
-StackUnwinder::StackUnwinder(Symbolizer& symbols, size_t max_frames) : symbols_(symbols), max_frames_(max_frames) {}
+StackUnwinder::StackUnwinder(Symbolizer& symbols, size_t max_frames, UnwinderLimits limits)
+    : symbols_(symbols), max_frames_(max_frames), limits_(limits) {}
 StackUnwinder::~StackUnwinder() = default;
 
 StackUnwinder::Stats StackUnwinder::stats() const {
   Stats s = stats_;
   s.processes_cached = processes_.size();
+  s.modules_open = 0;
+  s.debug_files = 0;
+  for (const auto& [tgid, p] : processes_) {
+    s.modules_open += p->reported.size();
+    s.debug_files += p->debug_files;
+  }
+  s.debug_files_refused = debug_refused_;
   return s;
+}
+
+// The file to read mapping M through: the very file mapped (/proc/PID/map_files, any mount
+// namespace, a deleted file too) while the process lives, else what the Symbolizer holds or
+// finds. Not Symbolizer::object_file() first: that reads the file's whole symbol table, and
+// the unwinder wants only its CFI (the symbolizer reads the tables of the files samples land in).
+std::string StackUnwinder::module_file(uint32_t tgid, const MapEntry& m) {
+  const std::string link = fmt::format("/proc/{}/map_files/{:x}-{:x}", tgid, m.start, m.end);
+  if (access(link.c_str(), R_OK) == 0) return link;
+  return symbols_.object_file(tgid, m);
 }
 
 // The process's Dwfl with every file it maps reported: read at its first sample, and again
@@ -153,7 +216,7 @@ StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
     if (const auto* maps = symbols_.mappings(tgid)) {
       for (const MapEntry& m : *maps) {
         if (m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos || wanted.count(m.path)) continue;
-        std::string file = symbols_.object_file(tgid, m);
+        std::string file = module_file(tgid, m);
         uint64_t bias = 0;
         if (!file.empty() && load_bias(file, m, bias)) wanted[m.path] = {file, bias};
       }
@@ -195,11 +258,13 @@ void StackUnwinder::evict(uint32_t keep) {
     for (const auto& [tgid, p] : processes_) n += p->reported.size();
     return n;
   };
-  while (processes_.size() > 1 && (processes_.size() > kMaxCachedProcesses || modules() > kMaxOpenModules)) {
+  while (processes_.size() > 1 && (processes_.size() > limits_.max_processes || modules() > limits_.max_modules)) {
     auto oldest = processes_.end();
     for (auto it = processes_.begin(); it != processes_.end(); ++it)
       if (it->first != keep && (oldest == processes_.end() || it->second->last_use < oldest->second->last_use)) oldest = it;
+    debug_taken_ -= oldest->second->debug_files;
     processes_.erase(oldest);
+    stats_.evicted++;
   }
 }
 
@@ -218,7 +283,9 @@ UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {
   s.frames = &out.frames;
   s.max_frames = max_frames_;
   p->sample = &s;
+  current_budget = {p, &debug_taken_, &debug_refused_, limits_.max_debug_files};
   int rc = dwfl_getthread_frames(p->dwfl, static_cast<pid_t>(copy.tid), on_frame, p);
+  current_budget = {};
   p->sample = nullptr;
   if (out.frames.empty()) out.frames.push_back(pc);
   if (rc == 0) {

@@ -10,11 +10,13 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace perfbpf {
 
 class Symbolizer;
+struct MapEntry;
 
 struct UnwoundStack {
   std::vector<uint64_t> frames;  // innermost first: the sampled pc, then return addresses
@@ -40,10 +42,22 @@ struct StackCopy {
   bool cut = false;
 };
 
+// What the unwinder keeps at most. A Dwfl per process holds its modules' files open (mapped;
+// only the pages of CFI read become resident) and their parsed CFI: the least recently used
+// process goes when any bound is passed, and everything goes with the unwinder (a session's
+// end, an agent's period).
+struct UnwinderLimits {
+  size_t max_processes = 256;  // Dwfl sessions
+  size_t max_modules = 256;    // files reported to them, all processes together (fds)
+  // Separate debug files read for .debug_frame (libdwfl loads and decompresses a debug file's
+  // whole DWARF to read it, in each process's Dwfl again): only files that have one count.
+  size_t max_debug_files = 16;
+};
+
 class StackUnwinder {
  public:
   // MAX_FRAMES bounds a walk (a stack deeper than that is truncated).
-  explicit StackUnwinder(Symbolizer& symbols, size_t max_frames = 127);
+  explicit StackUnwinder(Symbolizer& symbols, size_t max_frames = 127, UnwinderLimits limits = {});
   ~StackUnwinder();
   StackUnwinder(const StackUnwinder&) = delete;
   StackUnwinder& operator=(const StackUnwinder&) = delete;
@@ -53,6 +67,10 @@ class StackUnwinder {
   struct Stats {
     uint64_t stacks = 0, complete = 0, truncated = 0, broken = 0;
     uint64_t processes_cached = 0;  // Dwfl sessions alive now
+    uint64_t modules_open = 0;      // files reported to them now
+    uint64_t debug_files = 0;       // separate debug files taken for .debug_frame now
+    uint64_t debug_files_refused = 0;  // debug files looked at and not taken (no .debug_frame, or past the bound)
+    uint64_t evicted = 0;           // processes dropped to stay within the limits
   };
   Stats stats() const;
 
@@ -62,10 +80,13 @@ class StackUnwinder {
  private:
   Process* process(uint32_t tgid, uint64_t pc);
   void evict(uint32_t keep);  // least recently used processes, past the cache's bounds
+  std::string module_file(uint32_t tgid, const MapEntry& m);
   Symbolizer& symbols_;
   size_t max_frames_;
+  UnwinderLimits limits_;
   std::map<uint32_t, std::unique_ptr<Process>> processes_;
   uint64_t uses_ = 0;
+  size_t debug_taken_ = 0, debug_refused_ = 0;  // separate debug files (find_debug_frame)
   Stats stats_;
 };
 

@@ -162,6 +162,21 @@ def main():
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(60)
         t.check(rc == 0, "SIGTERM ends the agent with exit 0 (%d)" % rc)
+        # Each period's end says what the agent holds; the heap in use (glibc's own account) is
+        # what the period's sessions left behind: the same after every period but the first.
+        def memory_lines():
+            text = "".join(log.lines)
+            return (len(re.findall(r"wrote \d+ file", text)),
+                    [float(x) for x in re.findall(r"memory after period \d+: rss [\d.]+ MiB .*heap in use ([\d.]+) MiB", text)])
+        written, heap = memory_lines()
+        end = time.monotonic() + 5  # the reader thread may still be on the exited agent's last lines
+        while len(heap) < written and time.monotonic() < end:
+            time.sleep(0.1)
+            written, heap = memory_lines()
+        t.check(len(heap) == written and len(heap) >= 3, "every period's end logs the agent's memory (%d of %d)"
+                % (len(heap), written))
+        t.check(heap and max(heap[1:] or heap) <= heap[0] + 1.0,
+                "the heap in use between periods stays flat (MiB after each period: %s)" % heap)
         removed = sum(int(x) for x in re.findall(r"removed (\d+) old", "".join(log.lines)))
         t.check(removed > 0, "rotation removed %d old files to stay under the cap" % removed)
         t.check(total_size(out_dir) <= CAP_MB * 1024 * 1024 or periods_left(out_dir) == 1,

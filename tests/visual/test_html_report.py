@@ -19,6 +19,38 @@ from cdp import Browser
 from checks import Failures, check_flamegraph, load, need_root, run
 
 
+def check_shares(page, t, report):
+    headers = page.eval("Array.from(document.querySelectorAll('#functions-grid th')).map(h => h.textContent)")
+    cells = page.eval("Object.fromEntries(Array.from(document.querySelectorAll('#functions-grid tbody tr'))"
+                      ".map(r => [r.dataset.fn, Array.from(r.cells).map(c => c.textContent)]))")
+    t.check("% of session" not in headers, "no column sums threads' time over the session's wall time: %s" % headers)
+    wall_ns = report["session"]["duration_s"] * 1e9
+    col = {h: i for i, h in enumerate(headers)}
+    for f in report["functions"]:
+        row = cells[f["demangled"]]
+        threads = f["threads"]
+        t.check(abs(sum(x["total_ns"] for x in threads) - f["latency_ns"]["total"]) <= 1,
+                "%s: its threads' times add up to its total" % f["demangled"])
+        want = {"% of thread time": 100 * f["latency_ns"]["total"] / (wall_ns * len(threads)),
+                "busiest thread": 100 * max(x["total_ns"] for x in threads) / wall_ns}
+        for name, value in want.items():
+            shown = float(row[col[name]].rstrip("%"))
+            # The cell shows one decimal: the report's figure rounded.
+            t.check(abs(shown - value) <= 0.05 + 1e-9, "%s: %s shows %.1f%% (the report gives %.3f%%)" %
+                    (f["demangled"], name, shown, value))
+        if f["demangled"] == "handle_request":
+            t.check(len(threads) == 2 and f["latency_ns"]["total"] > wall_ns,
+                    "handle_request ran on 2 threads, %.0f%% of the wall time summed (the case a share of the session "
+                    "would pass 100 %%)" % (100 * f["latency_ns"]["total"] / wall_ns))
+    for name in headers:
+        if "%" in name or "thread" in name or "session" in name:
+            for fn, row in cells.items():
+                v = float(row[col[name]].rstrip("%"))
+                t.check(0 <= v <= 100, "%s's '%s' is a share within 0-100 %% (%.1f%%)" % (fn, name, v))
+    legend = page.eval("document.querySelector('#functions-legend').textContent")
+    t.check("% of thread time" in legend and "busiest thread" in legend, "the legend says what the shares are")
+
+
 def main():
     perfbpf, workloads, out = sys.argv[1:4]
     need_root()
@@ -56,6 +88,11 @@ def main():
         shown = page.eval("Array.from(document.querySelectorAll('#functions-grid tbody tr')).map(r => r.dataset.fn)")
         by_calls = [f["demangled"] for f in sorted(report["functions"], key=lambda f: -f["calls"])]
         t.check(shown == by_calls, "a click on 'calls' sorts by calls: %s" % shown)
+
+        # Shares: every column labelled as a share holds what the report's numbers give, and none
+        # labelled a share of the session or of thread time passes 100 % (handle_request runs on
+        # two threads at once: its summed time over the wall time alone would be ~200 %).
+        check_shares(page, t, report)
 
         # Select write_log: its histogram is drawn with exactly the report's buckets and percentiles.
         page.click_element("document.querySelector('#functions-grid tbody tr[data-fn=write_log]')")

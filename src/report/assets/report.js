@@ -201,11 +201,35 @@
     { key: "p999", title: "p99.9", get: function (f) { return f.latency_ns.p999; }, fmt: dur },
     { key: "max", title: "max", get: function (f) { return f.latency_ns.max; }, fmt: dur },
     { key: "total", title: "total", get: function (f) { return f.latency_ns.total; }, fmt: dur },
-    { key: "share", title: "% of session", get: function (f, r) {
-      return r.session.duration_s > 0 ? f.latency_ns.total / (r.session.duration_s * 1e7) : 0; }, fmt: pct },
+    // Time inside a function is summed over the threads that ran it: over the session's wall
+    // time alone it would pass 100 % for a function two threads run at once. "% of thread time"
+    // divides by the wall time of every thread that called it (the average share of its callers'
+    // time, what perf's and pprof's percentages of all threads' time are); "busiest thread" is
+    // one thread's share of the session's wall time, so neither can exceed 100 % but by a
+    // recursive function's nested calls, each timed (docs/how-it-works.md).
+    { key: "share", title: "% of thread time", tip: "time inside the function, summed over the threads that called it, " +
+      "over the session's wall time times those threads", get: threadShare, fmt: pct },
+    { key: "busiest", title: "busiest thread", tip: "the largest share of the session's wall time one thread spent inside " +
+      "the function (its tid in the cell's tooltip)", get: busiestShare, fmt: pct,
+      cellTip: function (f, r) {
+        var t = busiestThread(f);
+        return t ? "tid " + t.tid + " (pid " + t.tgid + "): " + dur(t.total_ns) + " in " + num(t.calls) + " calls over " +
+          r.session.duration_s.toFixed(2) + " s; all " + f.threads.length + " threads: " + dur(f.latency_ns.total) : "";
+      } },
     { key: "overhead", title: "probe cost", get: function (f) { return f.overhead_pct; }, fmt: function (v) {
       return v.toFixed(2) + "%"; } }
   ];
+  function threadShare(f, r) {
+    var wall = r.session.duration_s * 1e9 * f.threads.length;
+    return wall > 0 ? 100 * f.latency_ns.total / wall : 0;
+  }
+  function busiestThread(f) {
+    return f.threads.reduce(function (best, t) { return !best || t.total_ns > best.total_ns ? t : best; }, null);
+  }
+  function busiestShare(f, r) {
+    var t = busiestThread(f);
+    return t && r.session.duration_s > 0 ? 100 * t.total_ns / (r.session.duration_s * 1e9) : 0;
+  }
   function renderFunctions(r) {
     var box = $("functions-table");
     if (!r.functions.length) {
@@ -214,7 +238,8 @@
       return;
     }
     $("histogram-box").style.display = "";
-    var col = columns.filter(function (c) { return c.key === state.sortKey; })[0] || columns[8];
+    var col = columns.filter(function (c) { return c.key === state.sortKey; })[0] ||
+      columns.filter(function (c) { return c.key === "total"; })[0];
     var rows = r.functions.slice().sort(function (a, b) {
       var x = col.get(a, r), y = col.get(b, r), o = x < y ? -1 : x > y ? 1 : 0;
       return state.sortDesc ? -o : o;
@@ -222,7 +247,7 @@
     var html = "<table id=functions-grid><thead><tr>";
     columns.forEach(function (c) {
       html += "<th class='sortable" + (c.key === state.sortKey ? (state.sortDesc ? " sorted-desc" : " sorted-asc") : "") +
-        "' data-key='" + c.key + "'>" + c.title + "</th>";
+        "' data-key='" + c.key + "'" + (c.tip ? " title='" + esc(c.tip) + "'" : "") + ">" + c.title + "</th>";
     });
     html += "</tr></thead><tbody>";
     rows.forEach(function (f) {
@@ -230,7 +255,8 @@
         esc(f.demangled) + "' title='" + esc(f.object) + "; probe " + esc(f.probe.site) + "'>";
       columns.forEach(function (c) {
         var v = c.get(f, r);
-        html += "<td>" + (c.fmt ? c.fmt(v) : esc(v)) + (c.key === "name" && f.in_flight ?
+        html += "<td" + (c.cellTip ? " title='" + esc(c.cellTip(f, r)) + "'" : "") + ">" + (c.fmt ? c.fmt(v) : esc(v)) +
+          (c.key === "name" && f.in_flight ?
           " <span class=muted>(" + f.in_flight + " in flight)</span>" : "") + "</td>";
       });
       html += "</tr>";
