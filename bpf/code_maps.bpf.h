@@ -10,7 +10,7 @@
  * sample schedules, run as the thread returns to user mode. Such a sample is flagged
  * STACK_SAMPLE_MAPPINGS_PENDING: userspace unwinds it once the set has come. No probe on mmap
  * (no kprobes here, and a syscall tracepoint would slow every syscall of the machine).
- * Needs ring "samples" and map "losses" declared before it.
+ * Needs ring "samples", maps "losses" and "comms" and wanted() declared before it.
  */
 #ifndef PERFBPF_CODE_MAPS_BPF_H
 #define PERFBPF_CODE_MAPS_BPF_H
@@ -225,6 +225,63 @@ static __always_inline bool code_mappings_pending(struct task_struct *task, __u3
 		return false;
 	st->scheduled = 1;
 	return true;
+}
+
+/* A new program image: its code mappings (the binary, the loader) before its first sample. */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct code_state *st;
+	__u32 tgid = id >> 32;
+	char comm[PROFILE_COMM_LEN];
+
+	if (!wanted(tgid, (__u32)id))
+		return 0;
+	/* Its name as exec made it (a sample before, of the forked copy, named it after the parent). */
+	BPF_CORE_READ_STR_INTO(&comm, p, group_leader, comm);
+	bpf_map_update_elem(&comms, &tgid, &comm, BPF_EXIST); /* none yet: its first sample names it */
+	st = code_state_of(tgid);
+	if (st)
+		send_code_mappings_now(id >> 32, st);
+	return 0;
+}
+
+/* A sampled process forks: its child's code mappings are its own until it execs. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct code_fork rec = {.kind = PROFILE_RECORD_FORK};
+	struct code_state st = {}, *pst;
+	struct mm_struct *mm;
+
+	rec.parent_tgid = BPF_CORE_READ(parent, tgid);
+	rec.tgid = BPF_CORE_READ(child, tgid);
+	if (rec.tgid == rec.parent_tgid || !wanted(rec.parent_tgid, BPF_CORE_READ(parent, pid)))
+		return 0;
+	/*
+	 * The child's copy is only as good as what userspace has of the parent: a shell that
+	 * loaded its libraries after its last set and was not sampled since sends them now (this
+	 * runs in the parent's context, its mm unlocked).
+	 */
+	pst = code_state_of(rec.parent_tgid);
+	mm = BPF_CORE_READ(parent, mm);
+	if (pst && mm && (pst->mm != (__u64)mm || pst->exec_vm != BPF_CORE_READ(mm, exec_vm)))
+		send_code_mappings_now(rec.parent_tgid, pst);
+	if (bpf_ringbuf_output(&samples, &rec, sizeof(rec), 0)) {
+		count_loss(PROFILE_LOSS_CODE_MAPPING);
+		return 0;
+	}
+	/* The child's samples need no new set until its code changes (exec, dlopen). */
+	mm = BPF_CORE_READ(child, mm);
+	if (mm) {
+		st.mm = (__u64)mm;
+		st.exec_vm = BPF_CORE_READ(mm, exec_vm);
+		st.sets = 1;
+		st.sent_ns = bpf_ktime_get_ns();
+		bpf_map_update_elem(&code_sent, &rec.tgid, &st, BPF_ANY);
+	}
+	return 0;
 }
 
 #endif /* PERFBPF_CODE_MAPS_BPF_H */
