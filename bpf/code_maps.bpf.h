@@ -141,12 +141,17 @@ static __always_inline bool send_code_mappings(struct task_struct *task, __u32 t
 	while ((vma = bpf_iter_task_vma_next(&it))) {
 		struct code_mapping *rec;
 		struct file *file;
+		bool vdso;
 
 		sc = bpf_map_lookup_elem(&mapping_scratch, &zero);
 		if (!sc || ++sc->seen > CODE_MAX_VMAS)
 			break;
+		if (!(BPF_CORE_READ(vma, vm_flags) & CODE_VM_EXEC))
+			continue;
 		file = BPF_CORE_READ(vma, vm_file);
-		if (!file || !(BPF_CORE_READ(vma, vm_flags) & CODE_VM_EXEC))
+		/* The vDSO has no file, but code a sample lands in (clock_gettime's syscall). */
+		vdso = !file && BPF_CORE_READ(vma, vm_start) == (__u64)BPF_CORE_READ(task, mm, context.vdso);
+		if (!file && !vdso)
 			continue;
 		rec = &sc->rec;
 		rec->kind = PROFILE_RECORD_MAPPING;
@@ -154,10 +159,16 @@ static __always_inline bool send_code_mappings(struct task_struct *task, __u32 t
 		rec->start = BPF_CORE_READ(vma, vm_start);
 		rec->end = BPF_CORE_READ(vma, vm_end);
 		rec->offset = BPF_CORE_READ(vma, vm_pgoff) << 12;
-		rec->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-		rec->ino = BPF_CORE_READ(file, f_inode, i_ino);
 		rec->flags = sc->flags;
-		code_mapping_path(rec, file);
+		if (vdso) {
+			rec->dev = rec->ino = 0;
+			rec->depth = 0;
+			rec->flags |= CODE_MAPPING_VDSO;
+		} else {
+			rec->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+			rec->ino = BPF_CORE_READ(file, f_inode, i_ino);
+			code_mapping_path(rec, file);
+		}
 		/* Default wakeup: the reader is woken if it waits (the sample after it forces it). */
 		if (bpf_ringbuf_output(&samples, rec, sizeof(*rec), 0)) {
 			count_loss(PROFILE_LOSS_CODE_MAPPING);

@@ -147,6 +147,7 @@ enum code_mapping_flags {
 	CODE_MAPPING_FIRST = 1,  /* the first of a new set: the process's earlier code mappings are gone */
 	CODE_MAPPING_NEW_MM = 2, /* ... and so is its whole address space (a new process or an exec) */
 	CODE_MAPPING_PATH_CUT = 4, /* the path had more than PROFILE_PATH_DEPTH components */
+	CODE_MAPPING_VDSO = 8,	   /* the vDSO: no file, no path (the kernel's own image) */
 };
 
 struct code_mapping {

@@ -174,7 +174,8 @@ void CpuSampler::on_code_mapping(const void* data, size_t size) {
   m.inode = rec->ino;
   m.first = rec->flags & CODE_MAPPING_FIRST;
   // Components come leaf first; a path cut at PROFILE_PATH_DEPTH names no file.
-  if (!(rec->flags & CODE_MAPPING_PATH_CUT))
+  if (rec->flags & CODE_MAPPING_VDSO) m.path = "[vdso]";
+  else if (!(rec->flags & CODE_MAPPING_PATH_CUT))
     for (uint32_t i = rec->depth; i-- > 0;)
       m.path += "/" + std::string(rec->names[i], strnlen(rec->names[i], PROFILE_NAME_LEN));
   code_mapping_(m);

@@ -1,6 +1,9 @@
 #include "symbols/symbolizer.h"
 
+#include <elf.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,6 +33,7 @@ Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root))
 
 Symbolizer::~Symbolizer() {
   for (auto& [key, f] : held_files_) ::close(f.fd);
+  if (vdso_fd_ >= 0) ::close(vdso_fd_);
 }
 
 // Opens each file the process maps code from, through /proc/PID/map_files (the very file
@@ -91,7 +95,9 @@ void Symbolizer::inherit(uint32_t child, uint32_t parent) {
 
 void Symbolizer::add_code_mapping(const CodeMapping& c) {
   Process& p = processes_[c.tgid];
-  auto is_code = [](const MapEntry& m) { return !m.path.empty() && m.path[0] == '/' && m.perms.find('x') != std::string::npos; };
+  auto is_code = [](const MapEntry& m) {
+    return (m.path == "[vdso]" || (!m.path.empty() && m.path[0] == '/')) && m.perms.find('x') != std::string::npos;
+  };
   // A new set follows: the code mappings before it go (to retired: samples taken before name
   // through them), as does whatever the new one overlaps.
   auto retire = [&](auto gone) {
@@ -110,8 +116,10 @@ void Symbolizer::add_code_mapping(const CodeMapping& c) {
   m.perms = "r-xp";
   m.inode = c.inode;
   m.path = c.path.empty() ? fmt::format("[dev {:x} inode {}]", c.dev, c.inode) : c.path;
-  p.held.erase(m.path);  // the file now at this path may not be the one held before under it
-  hold_file(c.tgid, p, m, c.dev);
+  if (m.path[0] == '/') {
+    p.held.erase(m.path);  // the file now at this path may not be the one held before under it
+    hold_file(c.tgid, p, m, c.dev);
+  }
   p.maps.push_back(std::move(m));
   p.generation = ++generations_;
 }
@@ -232,6 +240,29 @@ const ElfSymbols* Symbolizer::elf(const std::string& path) {
   return elves_.emplace(path, std::move(loaded)).first->second.get();
 }
 
+// The vDSO is the kernel's: every 64-bit process maps the same image, perfbpf's own among them
+// (AT_SYSINFO_EHDR). A copy in a memfd is read like any file; its offsets are its addresses.
+const std::string& Symbolizer::vdso_file() {
+  if (vdso_tried_) return vdso_path_;
+  vdso_tried_ = true;
+  const auto* image = reinterpret_cast<const unsigned char*>(getauxval(AT_SYSINFO_EHDR));
+  if (!image || std::memcmp(image, ELFMAG, SELFMAG) != 0 || image[EI_CLASS] != ELFCLASS64) return vdso_path_;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image, sizeof(eh));
+  // The image runs to its section headers' end (the kernel maps the whole file).
+  size_t size = eh.e_shoff + size_t{eh.e_shnum} * eh.e_shentsize;
+  if (size < sizeof(eh) || size > (1u << 20)) return vdso_path_;
+  int fd = memfd_create("perfbpf-vdso", MFD_CLOEXEC);
+  if (fd < 0) return vdso_path_;
+  if (::write(fd, image, size) != static_cast<ssize_t>(size)) {
+    ::close(fd);
+    return vdso_path_;
+  }
+  vdso_fd_ = fd;
+  vdso_path_ = "/proc/self/fd/" + std::to_string(fd);
+  return vdso_path_;
+}
+
 // Through the process's root while it lives (other mount namespaces); once it has exited
 // that is gone, and the path as it saw it is the best guess left.
 std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
@@ -275,11 +306,12 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
       frame.resolved = true;
       return frame;
     }
-    if (m.path.empty() || m.path[0] != '/') {
-      frame.name = m.path.empty() ? "[anon]" : m.path;  // [vdso], [heap], JIT code, ...
+    const bool vdso = m.path == "[vdso]";
+    if (!vdso && (m.path.empty() || m.path[0] != '/')) {
+      frame.name = m.path.empty() ? "[anon]" : m.path;  // [heap], JIT code, ...
       return frame;
     }
-    std::string file = object_file(tgid, m);
+    std::string file = vdso ? vdso_file() : object_file(tgid, m);
     const uint64_t offset = address - m.start + m.offset;
     const ElfSymbols* symbols = file.empty() ? nullptr : elf(file);
     if (symbols) {
@@ -302,7 +334,7 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     // No symbol: one frame per object, so its samples add up instead of scattering over
     // every address (a stripped library's internal functions all land here).
     size_t slash = m.path.rfind('/');
-    frame.name = fmt::format("[{}]", m.path.substr(slash + 1));
+    frame.name = vdso ? m.path : fmt::format("[{}]", m.path.substr(slash + 1));
     return frame;
   }
   return frame;

@@ -88,6 +88,10 @@ class Symbolizer {
   const ElfSymbols* elf(const std::string& path);  // by canonical path
   const std::string& canonical_path(const std::string& path);
   void load_kallsyms();
+  const std::string& vdso_file();  // "" when the vDSO cannot be read
+  bool vdso_tried_ = false;
+  int vdso_fd_ = -1;
+  std::string vdso_path_;
 
   std::string proc_root_;
   std::map<uint32_t, Process> processes_;

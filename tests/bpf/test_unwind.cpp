@@ -101,8 +101,8 @@ TEST_CASE("short-lived processes are named and unwound though they exit before t
   INFO("samples " << c.samples << ", leaf named " << c.leaf_named << ", in the loop " << c.in_leaf << " with the whole chain "
                   << c.leaf_chain);
   REQUIRE(c.samples >= 60);  // 300 ms of CPU at 499 Hz, less what a noisy machine takes
-  // 95 %: what a child leaves unnamed is its first moments (the loader's entry, execve still in
-  // the shell's image: stripped dash) and the vDSO, 0-2 samples of some 150 in runs here.
+  // 95 %: what a child leaves unnamed is its first moments (the stripped loader's entry, execve
+  // still in the shell's image: stripped dash), 0-2 samples of some 150 in runs here.
   CHECK(static_cast<double>(c.leaf_named) >= 0.95 * static_cast<double>(c.samples));
   CHECK(p.stacks.lost_by_reason["code_mappings_ring_full"] == 0);
   REQUIRE(c.in_leaf >= c.samples / 3);

@@ -1,6 +1,7 @@
 // The symbolizer reads each ELF file once, however many processes map it: system-wide
 // sessions see libc through every process's own /proc/PID/root.
 #include <signal.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -96,4 +97,19 @@ TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /p
   symbols.add_code_mapping(moved);
   REQUIRE(symbols.mappings(4321)->size() == 1);
   CHECK(symbols.mappings(4321)->front().start == moved.start);
+}
+
+TEST_CASE("symbolizer: vDSO frames are named from the kernel's image", "[symbols]") {
+  // perfbpf's own vDSO is every 64-bit process's: its clock_gettime must be named.
+  Symbolizer symbols;
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  REQUIRE(symbols.snapshot(self));
+  const MapEntry* vdso = nullptr;
+  for (const MapEntry& m : *symbols.mappings(self))
+    if (m.path == "[vdso]") vdso = &m;
+  REQUIRE(vdso);
+  bool named = false;
+  for (uint64_t a = vdso->start; a < vdso->end && !named; a += 4)
+    named = symbols.user_frame(self, a).name.find("clock_gettime") != std::string::npos;
+  CHECK(named);
 }
