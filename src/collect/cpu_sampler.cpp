@@ -173,6 +173,7 @@ void CpuSampler::on_code_mapping(const void* data, size_t size) {
   m.dev = makedev(static_cast<unsigned>(rec->dev >> 20), static_cast<unsigned>(rec->dev & 0xfffff));
   m.inode = rec->ino;
   m.first = rec->flags & CODE_MAPPING_FIRST;
+  m.new_image = rec->flags & CODE_MAPPING_NEW_MM;
   // Components come leaf first; a path cut at PROFILE_PATH_DEPTH names no file.
   if (rec->flags & CODE_MAPPING_VDSO) m.path = "[vdso]";
   else if (!(rec->flags & CODE_MAPPING_PATH_CUT))

@@ -23,6 +23,7 @@ struct CodeMapping {
   uint64_t dev = 0, inode = 0;  // the file's st_dev (userspace encoding) and st_ino
   std::string path;             // as the process saw it (its mount namespace); "" when too deep
   bool first = false;           // the first of a new set: the process's earlier code mappings are gone
+  bool new_image = false;       // ... and its whole image: an exec (or a process first seen)
 };
 
 // Throws Error when the process does not exist (hint: check the pid) or maps is unreadable.

@@ -108,6 +108,9 @@ void Symbolizer::add_code_mapping(const CodeMapping& c) {
       p.retired.erase(p.retired.begin(), p.retired.end() - static_cast<long>(kMaxRetiredMappings));
   };
   if (c.first) retire(is_code);
+  // An exec renames the process: its name from /proc before it is stale (the kernel's, taken
+  // at the exec, stands in until /proc is read again).
+  if (c.new_image) p.comm.clear();
   retire([&](const MapEntry& m) { return m.start < c.end && c.start < m.end; });
   MapEntry m;
   m.start = c.start;
