@@ -65,6 +65,8 @@ struct {
 	__uint(max_entries, 1 << 23); /* bytes; userspace sizes it by CPUs and frequency */
 } samples SEC(".maps");
 
+#include "code_maps.bpf.h"
+
 /* One sample being assembled per CPU: too big for the BPF stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -79,7 +81,7 @@ struct {
  * the kernel), whether the sample hit user or kernel code, as perf's user-regs are.
  */
 static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tgid, __u32 tid, __s32 kernel_stack_id,
-					      bool first)
+					      bool wake, bool pending)
 {
 #ifdef __TARGET_ARCH_x86
 	struct stack_sample *s;
@@ -91,6 +93,8 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	if (!s)
 		return false;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	s->kind = PROFILE_RECORD_STACK;
+	s->flags = pending ? STACK_SAMPLE_MAPPINGS_PENDING : 0;
 	s->tgid = tgid;
 	s->tid = tid;
 	s->kernel_stack_id = kernel_stack_id;
@@ -128,12 +132,12 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	if (size > sizeof(s->stack))
 		return false;
 	/*
-	 * Wake the reader once a quarter is queued (its loop also drains on every tick), and at a
-	 * process's first sample: it reads the process's mappings and opens its files while it
-	 * lives (a short-lived one may be gone by the next tick).
+	 * Wake the reader once a quarter is queued (its loop also drains on every tick), and when
+	 * code mappings were sent (a process's first sample): it opens the files while the
+	 * process lives, through /proc/PID/map_files (any mount namespace).
 	 */
 	avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
-	flags = first || avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP
+	flags = wake || avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP
 										  : BPF_RB_NO_WAKEUP;
 	return bpf_ringbuf_output(&samples, s, PROFILE_STACK_SAMPLE_HEADER + size, flags) == 0;
 #else
@@ -160,13 +164,13 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct profile_key key = {};
-	bool first;
+	bool wake;
 
 	key.tgid = id >> 32;
 	key.tid = (__u32)id;
 	if (!wanted(key.tgid, key.tid))
 		return 0;
-	first = remember_comm(key.tgid);
+	wake = remember_comm(key.tgid);
 
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	if (key.kernel_stack_id < 0)
@@ -175,7 +179,13 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 		struct task_struct *task = bpf_get_current_task_btf();
 
 		if (task->mm) {
-			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id, first))
+			/*
+			 * In execve the registers are still the old image's, whose mappings userspace
+			 * has (its parent's at fork): the sample must not wait for the new image's.
+			 */
+			bool pending = !BPF_CORE_READ_BITFIELD(task, in_execve) && code_mappings_pending(task, key.tgid);
+
+			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id, wake, pending))
 				return 0;
 			count_loss(PROFILE_LOSS_STACK_COPY);
 		}

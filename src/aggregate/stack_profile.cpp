@@ -123,8 +123,8 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
     // A walk that stopped at the end of the copied stack: its root is not the thread's.
     if (s.user_truncated) user.push_back(marker_frame(kTruncatedFrame, "[truncated]"));
     for (auto it = s.user.rbegin(); it != s.user.rend(); ++it)
-      for (SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1))
-        user.push_back(std::move(f));
+      for (const SymbolizedFrame& f : symbols.user_frames(s.tgid, *it, /*leaf=*/it == s.user.rend() - 1))
+        user.push_back(f);
     user = collapse_unnamed(std::move(user));
     std::vector<SymbolizedFrame> kernel;
     for (uint64_t ip : s.kernel) kernel.push_back(symbols.kernel_frame(ip));

@@ -7,6 +7,7 @@
 #include <linux/perf_event.h>
 #include <linux/types.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,6 +54,8 @@ namespace {
 // 100 ms tick, and is woken at a quarter full), in a power of two between 4 and 64 MiB.
 // Distinct unwound (thread, stacks) kept; like the kernel's counts map, a bound on memory.
 constexpr size_t kMaxUnwoundStacks = 1 << 20;
+// Stack copies held until their process's code mappings come (past it they are unwound at once).
+constexpr size_t kMaxParkedBytes = 64u << 20;
 
 uint32_t stack_ring_bytes(unsigned frequency_hz) {
   const uint64_t want = uint64_t{frequency_hz} * online_cpus().size() * sizeof(stack_sample);
@@ -71,6 +74,7 @@ const char* profile_loss_name(unsigned reason) {
     case PROFILE_LOSS_WAITS_FULL: return "waits_map_full";
     case PROFILE_LOSS_MISSED_SWITCH_IN: return "waits_end_unseen";
     case PROFILE_LOSS_STACK_COPY: return "stack_copy_ring_full";
+    case PROFILE_LOSS_CODE_MAPPING: return "code_mappings_ring_full";
     default: return "unknown";
   }
 }
@@ -88,14 +92,15 @@ const char* offcpu_state_name(int state) {
 }
 
 CpuSampler::CpuSampler(const SamplerSettings& settings)
-    : unwind_(settings.unwind), frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
+    : unwind_(settings.unwind), code_mapping_(settings.code_mapping), fork_(settings.fork), frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
   skel_.reset(profile_bpf__open());
   if (!skel_) throw Error(errno_message("cannot open the sampling BPF object", errno), "", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
   skel_->rodata->min_block_ns = settings.min_block_ns;
   skel_->rodata->copy_user_stack = static_cast<bool>(unwind_);
-  if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 4096))
+  // Without stack copies the ring carries code mappings only: a set is about 20 KiB.
+  if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 1u << 20))
     throw Error(errno_message("cannot size the stack-sample ring", err), "", -err);
   if (settings.shared_targets_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
@@ -103,10 +108,8 @@ CpuSampler::CpuSampler(const SamplerSettings& settings)
   }
   if (int err = profile_bpf__load(skel_.get()))
     throw Error(errno_message("cannot load the sampling BPF program", err), "run with -v for the verifier log", -err);
-  if (unwind_) {
-    ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), &CpuSampler::on_stack_sample, this, nullptr));
-    if (!ring_) throw Error(errno_message("cannot open the stack-sample ring", errno), "", errno);
-  }
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), &CpuSampler::on_record, this, nullptr));
+  if (!ring_) throw Error(errno_message("cannot open the stack-sample ring", errno), "", errno);
 }
 
 int CpuSampler::epoll_fd() const { return ring_ ? ring_buffer__epoll_fd(ring_.get()) : -1; }
@@ -115,6 +118,16 @@ int CpuSampler::consume() {
   if (!ring_) return 0;
   int n = ring_buffer__consume(ring_.get());
   if (n < 0) throw Error(errno_message("cannot read the stack-sample ring", -n), "", -n);
+  // Samples that waited for their process's code mappings: unwound once a set came after them
+  // (the task work sending it runs as the thread returns to user mode, microseconds later), or
+  // after a second without one (the thread died first), or when the session is over.
+  const uint64_t now = monotonic_ns();
+  std::erase_if(parked_, [&](const Parked& p) {
+    if (!stopped_ && sets_[p.tgid] == p.sets && now - p.at_ns < 1'000'000'000u) return false;
+    unwind_sample(reinterpret_cast<const stack_sample*>(p.record.data()));
+    parked_bytes_ -= p.record.size();
+    return true;
+  });
   return n;
 }
 
@@ -130,16 +143,68 @@ size_t CpuSampler::UnwoundHash::operator()(const UnwoundKey& k) const {
   return static_cast<size_t>(h);
 }
 
-int CpuSampler::on_stack_sample(void* ctx, void* data, size_t size) {
+int CpuSampler::on_record(void* ctx, void* data, size_t size) {
   auto* self = static_cast<CpuSampler*>(ctx);
+  uint32_t kind = 0;
+  if (size >= sizeof(kind)) std::memcpy(&kind, data, sizeof(kind));
+  if (kind == PROFILE_RECORD_STACK) self->on_stack_sample(data, size);
+  else if (kind == PROFILE_RECORD_MAPPING) self->on_code_mapping(data, size);
+  else if (kind == PROFILE_RECORD_FORK && size >= sizeof(code_fork)) {
+    const auto* rec = static_cast<const code_fork*>(data);
+    if (self->fork_) self->fork_(rec->tgid, rec->parent_tgid);
+  }
+  else self->malformed_++;
+  return 0;
+}
+
+void CpuSampler::on_code_mapping(const void* data, size_t size) {
+  const auto* rec = static_cast<const code_mapping*>(data);
+  if (size < sizeof(*rec) || rec->depth > PROFILE_PATH_DEPTH) {
+    malformed_++;
+    return;
+  }
+  if (rec->flags & CODE_MAPPING_FIRST) sets_[rec->tgid]++;
+  if (!code_mapping_) return;
+  CodeMapping m;
+  m.tgid = rec->tgid;
+  m.start = rec->start;
+  m.end = rec->end;
+  m.offset = rec->offset;
+  m.dev = makedev(static_cast<unsigned>(rec->dev >> 20), static_cast<unsigned>(rec->dev & 0xfffff));
+  m.inode = rec->ino;
+  m.first = rec->flags & CODE_MAPPING_FIRST;
+  m.new_image = rec->flags & CODE_MAPPING_NEW_MM;
+  // Components come leaf first; a path cut at PROFILE_PATH_DEPTH names no file.
+  if (rec->flags & CODE_MAPPING_VDSO) m.path = "[vdso]";
+  else if (!(rec->flags & CODE_MAPPING_PATH_CUT))
+    for (uint32_t i = rec->depth; i-- > 0;)
+      m.path += "/" + std::string(rec->names[i], strnlen(rec->names[i], PROFILE_NAME_LEN));
+  code_mapping_(m);
+}
+
+void CpuSampler::on_stack_sample(const void* data, size_t size) {
   const auto* rec = static_cast<const stack_sample*>(data);
   // The ring hands back what the program sent; a record that disagrees with itself (an ABI
   // mismatch) is counted, never read past its end.
   if (size < PROFILE_STACK_SAMPLE_HEADER || rec->stack_size > sizeof(rec->stack) ||
       size < PROFILE_STACK_SAMPLE_HEADER + rec->stack_size) {
-    self->malformed_++;
-    return 0;
+    malformed_++;
+    return;
   }
+  if (!unwind_) {  // never sent without copy_user_stack
+    malformed_++;
+    return;
+  }
+  if ((rec->flags & STACK_SAMPLE_MAPPINGS_PENDING) && parked_bytes_ + size <= kMaxParkedBytes) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    parked_.push_back({rec->tgid, sets_[rec->tgid], monotonic_ns(), std::vector<uint8_t>(bytes, bytes + size)});
+    parked_bytes_ += size;
+    return;
+  }
+  unwind_sample(rec);
+}
+
+void CpuSampler::unwind_sample(const stack_sample* rec) {
   UserRegs regs;
   std::copy(std::begin(rec->regs), std::end(rec->regs), regs.r);
   StackCopy copy;
@@ -150,14 +215,13 @@ int CpuSampler::on_stack_sample(void* ctx, void* data, size_t size) {
   copy.size = rec->stack_size;
   copy.start = rec->stack_start;
   copy.cut = rec->stack_size == sizeof(rec->stack);
-  UnwoundStack user = self->unwind_(copy);
+  UnwoundStack user = unwind_(copy);
   const bool truncated = user.end == UnwoundStack::End::Truncated;
   auto key = std::make_tuple(rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames));
-  auto it = self->unwound_.find(key);
-  if (it != self->unwound_.end()) it->second++;
-  else if (self->unwound_.size() < kMaxUnwoundStacks) self->unwound_.emplace(std::move(key), 1);
-  else self->unwound_full_++;  // reported as counts_map_full: the sample is lost
-  return 0;
+  auto it = unwound_.find(key);
+  if (it != unwound_.end()) it->second++;
+  else if (unwound_.size() < kMaxUnwoundStacks) unwound_.emplace(std::move(key), 1);
+  else unwound_full_++;  // reported as counts_map_full: the sample is lost
 }
 
 CpuSampler::~CpuSampler() { stop(); }
@@ -187,6 +251,11 @@ void CpuSampler::start() {
       stop();
       throw;
     }
+  }
+  // Code mappings of processes that exec during the session, before their first sample.
+  for (bpf_program* prog : {skel_->progs.handle_exec, skel_->progs.handle_fork}) {
+    if (bpf_link* link = bpf_program__attach(prog)) links_.push_back(link);
+    else throw Error(errno_message(std::string("cannot attach the sampler's program ") + bpf_program__name(prog), errno), "", errno);
   }
   if (frequency_hz_ == 0) return;
   perf_event_attr attr{};
@@ -236,6 +305,7 @@ void CpuSampler::stop() {
   links_.clear();
   open_waits_ = close_waits_ = nullptr;
   events_.close();
+  stopped_ = true;  // nothing more comes: the next consume() unwinds every parked sample
 }
 
 std::vector<RawStackSample> CpuSampler::collect() const {

@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "collect/perf_events.h"
+#include "symbols/proc_maps.h"
 #include "symbols/stack_unwinder.h"
 
 struct profile_bpf;
+struct stack_sample;
 struct bpf_link;
 struct ring_buffer;
 
@@ -39,6 +41,11 @@ struct SamplerSettings {
   // Set: each sample's user stack is copied and handed to this as it arrives (consume()), for
   // code without frame pointers; unset: user stacks are walked by frame pointers in the kernel.
   std::function<UnwoundStack(const StackCopy&)> unwind;
+  // Each executable file mapping of a sampled process, as the kernel sends it: before the
+  // process's first sample and after its code mappings change (consume(), in that order).
+  std::function<void(const CodeMapping&)> code_mapping;
+  // A sampled process forked CHILD (a copy of PARENT's address space until it execs).
+  std::function<void(uint32_t child, uint32_t parent)> fork;
 };
 
 class CpuSampler {
@@ -57,9 +64,10 @@ class CpuSampler {
   void close_window(uint64_t at_ns);
   void stop();   // closes the window if open, detaches; the counts stay readable
 
-  // Unwinds the user stacks queued since the last call (settings.unwind); returns how many.
+  // Hands on the code mappings and unwinds the user stacks queued since the last call
+  // (settings.code_mapping, settings.unwind), in the order sent; returns how many records.
   int consume();
-  int epoll_fd() const;  // readable when stacks are queued; -1 without settings.unwind
+  int epoll_fd() const;  // readable when records are queued
 
   std::vector<RawStackSample> collect() const;
   std::vector<uint32_t> sampled_tgids() const;
@@ -76,14 +84,31 @@ class CpuSampler {
   std::unique_ptr<profile_bpf, SkelDeleter> skel_;
   struct RingDeleter { void operator()(ring_buffer* r) const; };
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
-  static int on_stack_sample(void* ctx, void* data, size_t size);
+  static int on_record(void* ctx, void* data, size_t size);
+  void on_stack_sample(const void* data, size_t size);
+  void unwind_sample(const stack_sample* rec);
+  void on_code_mapping(const void* data, size_t size);
   std::function<UnwoundStack(const StackCopy&)> unwind_;
+  std::function<void(const CodeMapping&)> code_mapping_;
+  std::function<void(uint32_t, uint32_t)> fork_;
   // Unwound samples: (tgid, tid, kernel stack id, truncated, user frames) -> count.
   using UnwoundKey = std::tuple<uint32_t, uint32_t, int32_t, bool, std::vector<uint64_t>>;
   struct UnwoundHash {
     size_t operator()(const UnwoundKey& k) const;
   };
   std::unordered_map<UnwoundKey, uint64_t, UnwoundHash> unwound_;
+  // Samples sent before their process's code mappings (STACK_SAMPLE_MAPPINGS_PENDING), with
+  // the number of sets of mappings its process had had then (sets_, by tgid).
+  struct Parked {
+    uint32_t tgid;
+    uint64_t sets;
+    uint64_t at_ns;
+    std::vector<uint8_t> record;
+  };
+  std::vector<Parked> parked_;
+  size_t parked_bytes_ = 0;
+  std::unordered_map<uint32_t, uint64_t> sets_;
+  bool stopped_ = false;
   uint64_t malformed_ = 0;     // records shorter than they say (never expected)
   uint64_t unwound_full_ = 0;  // samples dropped: no room for another distinct unwound stack
   std::vector<bpf_link*> links_;

@@ -357,6 +357,8 @@ Profile run_session(const SessionOptions& options) {
     s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
     if (options.call_graph == "dwarf" && options.sample_freq > 0)
       s.unwind = [&unwinder](const StackCopy& copy) { return unwinder.unwind(copy); };
+    s.code_mapping = [&symbols](const CodeMapping& m) { symbols.add_code_mapping(m); };
+    s.fork = [&symbols](uint32_t child, uint32_t parent) { symbols.inherit(child, parent); };
     sampler.emplace(s);
     sampler->start();
   }

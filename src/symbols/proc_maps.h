@@ -15,6 +15,17 @@ struct MapEntry {
   std::string path;   // as the process sees it (its mount namespace); may be "" or "[heap]"
 };
 
+// An executable file mapping as the kernel reported it at a sample (bpf/profile.h code_mapping),
+// so that a process gone before /proc/PID/maps could be read keeps its code's names.
+struct CodeMapping {
+  uint32_t tgid = 0;
+  uint64_t start = 0, end = 0, offset = 0;
+  uint64_t dev = 0, inode = 0;  // the file's st_dev (userspace encoding) and st_ino
+  std::string path;             // as the process saw it (its mount namespace); "" when too deep
+  bool first = false;           // the first of a new set: the process's earlier code mappings are gone
+  bool new_image = false;       // ... and its whole image: an exec (or a process first seen)
+};
+
 // Throws Error when the process does not exist (hint: check the pid) or maps is unreadable.
 std::vector<MapEntry> read_proc_maps(const std::string& proc_root, int pid);
 

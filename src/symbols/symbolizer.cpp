@@ -1,10 +1,15 @@
 #include "symbols/symbolizer.h"
 
+#include <elf.h>
 #include <fcntl.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <tuple>
@@ -20,34 +25,106 @@ namespace {
 // Files held at once; past it a file is read by its path (the fd limit is shared with the rest
 // of the session).
 constexpr size_t kMaxHeldFiles = 256;
+// Code mappings kept per process after an exec or dlclose replaced them.
+constexpr size_t kMaxRetiredMappings = 256;
 }  // namespace
 
 Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root)) {}
 
 Symbolizer::~Symbolizer() {
   for (auto& [key, f] : held_files_) ::close(f.fd);
+  if (vdso_fd_ >= 0) ::close(vdso_fd_);
 }
 
 // Opens each file the process maps code from, through /proc/PID/map_files (the very file
 // mapped, whatever namespace or name it has; a deleted one too), once per device and inode.
 void Symbolizer::hold_files(uint32_t tgid, Process& p) {
-  const std::string dir = proc_root_ + "/" + std::to_string(tgid) + "/map_files/";
-  for (const MapEntry& m : p.maps) {
-    if (m.inode == 0 || m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos) continue;
-    if (p.held.count(m.path)) continue;
-    const std::string link = dir + fmt::format("{:x}-{:x}", m.start, m.end);
+  for (const MapEntry& m : p.maps)
+    if (m.inode != 0 && !m.path.empty() && m.path[0] == '/' && m.perms.find('x') != std::string::npos &&
+        !p.held.count(m.path))
+      hold_file(tgid, p, m);
+}
+
+void Symbolizer::hold_file(uint32_t tgid, Process& p, const MapEntry& m, uint64_t dev) {
+  const bool expect = dev != 0 && m.inode != 0;
+  auto key_of = [](const struct stat& st) {
+    return std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+  };
+  auto use = [&](const HeldFile& f) { p.held[m.path] = f.path; };
+  // Already held for this or another process: the kernel's device and inode say which.
+  if (expect) {
+    auto it = held_files_.find({dev, m.inode});
+    if (it != held_files_.end()) return use(it->second);
+  }
+  // The process's own view of the mapping while it lives, else its path (checked: the same
+  // name may be another file now, or on the host than in the process's mount namespace).
+  const std::string pid = proc_root_ + "/" + std::to_string(tgid);
+  const std::string candidates[] = {pid + "/map_files/" + fmt::format("{:x}-{:x}", m.start, m.end),
+                                    pid + "/root" + m.path, m.path};
+  for (size_t i = 0; i < std::size(candidates); i++) {
+    if (i > 0 && (!expect || m.path.empty() || m.path[0] != '/')) break;
     struct stat st {};
-    if (::stat(link.c_str(), &st) != 0) continue;
-    auto key = std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
+    if (::stat(candidates[i].c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto key = key_of(st);
+    if (expect && key != std::make_pair(dev, m.inode)) continue;
     auto it = held_files_.find(key);
     if (it == held_files_.end()) {
-      if (held_files_.size() >= kMaxHeldFiles) continue;
-      int fd = ::open(link.c_str(), O_RDONLY | O_CLOEXEC);
+      if (held_files_.size() >= kMaxHeldFiles) return;
+      int fd = ::open(candidates[i].c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0) continue;
+      struct stat opened {};
+      if (::fstat(fd, &opened) != 0 || key_of(opened) != key) {  // replaced between stat and open
+        ::close(fd);
+        continue;
+      }
       it = held_files_.emplace(key, HeldFile{fd, "/proc/self/fd/" + std::to_string(fd)}).first;
     }
-    p.held[m.path] = it->second.path;
+    return use(it->second);
   }
+}
+
+void Symbolizer::inherit(uint32_t child, uint32_t parent) {
+  auto p = processes_.find(parent);
+  if (p == processes_.end() || processes_.count(child)) return;
+  Process copy;
+  copy.maps = p->second.maps;
+  copy.held = p->second.held;  // not its name: the child is named as it runs (exec renames it)
+  copy.generation = ++generations_;
+  processes_.emplace(child, std::move(copy));
+}
+
+void Symbolizer::add_code_mapping(const CodeMapping& c) {
+  Process& p = processes_[c.tgid];
+  auto is_code = [](const MapEntry& m) {
+    return (m.path == "[vdso]" || (!m.path.empty() && m.path[0] == '/')) && m.perms.find('x') != std::string::npos;
+  };
+  // A new set follows: the code mappings before it go (to retired: samples taken before name
+  // through them), as does whatever the new one overlaps.
+  auto retire = [&](auto gone) {
+    std::vector<MapEntry> keep;
+    for (MapEntry& m : p.maps) (gone(m) ? p.retired : keep).push_back(std::move(m));
+    p.maps = std::move(keep);
+    if (p.retired.size() > kMaxRetiredMappings)
+      p.retired.erase(p.retired.begin(), p.retired.end() - static_cast<long>(kMaxRetiredMappings));
+  };
+  if (c.first) retire(is_code);
+  // An exec renames the process: its name from /proc before it is stale (the kernel's, taken
+  // at the exec, stands in until /proc is read again).
+  if (c.new_image) p.comm.clear();
+  retire([&](const MapEntry& m) { return m.start < c.end && c.start < m.end; });
+  MapEntry m;
+  m.start = c.start;
+  m.end = c.end;
+  m.offset = c.offset;
+  m.perms = "r-xp";
+  m.inode = c.inode;
+  m.path = c.path.empty() ? fmt::format("[dev {:x} inode {}]", c.dev, c.inode) : c.path;
+  if (m.path[0] == '/') {
+    p.held.erase(m.path);  // the file now at this path may not be the one held before under it
+    hold_file(c.tgid, p, m, c.dev);
+  }
+  p.maps.push_back(std::move(m));
+  p.generation = ++generations_;
 }
 
 bool Symbolizer::snapshot(uint32_t tgid) {
@@ -70,6 +147,7 @@ bool Symbolizer::snapshot(uint32_t tgid) {
         if (!overlapped) p.maps.push_back(m);
       }
       if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
+      p.retired = std::move(old->second.retired);
     }
     // The generation moves only when the code mapped did (the unwinder re-reads files then).
     auto code = [](const std::vector<MapEntry>& maps) {
@@ -165,6 +243,29 @@ const ElfSymbols* Symbolizer::elf(const std::string& path) {
   return elves_.emplace(path, std::move(loaded)).first->second.get();
 }
 
+// The vDSO is the kernel's: every 64-bit process maps the same image, perfbpf's own among them
+// (AT_SYSINFO_EHDR). A copy in a memfd is read like any file; its offsets are its addresses.
+const std::string& Symbolizer::vdso_file() {
+  if (vdso_tried_) return vdso_path_;
+  vdso_tried_ = true;
+  const auto* image = reinterpret_cast<const unsigned char*>(getauxval(AT_SYSINFO_EHDR));
+  if (!image || std::memcmp(image, ELFMAG, SELFMAG) != 0 || image[EI_CLASS] != ELFCLASS64) return vdso_path_;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, image, sizeof(eh));
+  // The image runs to its section headers' end (the kernel maps the whole file).
+  size_t size = eh.e_shoff + size_t{eh.e_shnum} * eh.e_shentsize;
+  if (size < sizeof(eh) || size > (1u << 20)) return vdso_path_;
+  int fd = memfd_create("perfbpf-vdso", MFD_CLOEXEC);
+  if (fd < 0) return vdso_path_;
+  if (::write(fd, image, size) != static_cast<ssize_t>(size)) {
+    ::close(fd);
+    return vdso_path_;
+  }
+  vdso_fd_ = fd;
+  vdso_path_ = "/proc/self/fd/" + std::to_string(fd);
+  return vdso_path_;
+}
+
 // Through the process's root while it lives (other mount namespaces); once it has exited
 // that is gone, and the path as it saw it is the best guess left.
 std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
@@ -178,6 +279,9 @@ std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
   }
   std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);
   if (elf(file)) return file;
+  // The host's file of that name, unless it is known to be another (another inode).
+  struct stat st {};
+  if (m.inode != 0 && ::stat(m.path.c_str(), &st) == 0 && st.st_ino != m.inode) return {};
   file = canonical_path(m.path);
   return elf(file) ? file : std::string();
 }
@@ -187,8 +291,15 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
   frame.name = "[unknown]";
   auto p = processes_.find(tgid);
   if (p == processes_.end()) return frame;
-  for (const MapEntry& m : p->second.maps) {
-    if (address < m.start || address >= m.end) continue;
+  // The mappings now, else those replaced since (a sample taken before an exec).
+  auto covers = [address](const MapEntry& m) { return m.start <= address && address < m.end; };
+  const auto& now = p->second.maps;
+  const auto& before = p->second.retired;
+  const MapEntry* found = nullptr;
+  if (auto it = std::find_if(now.begin(), now.end(), covers); it != now.end()) found = &*it;
+  else if (auto old = std::find_if(before.rbegin(), before.rend(), covers); old != before.rend()) found = &*old;
+  if (found) {
+    const MapEntry& m = *found;
     frame.object = m.path;
     const auto& jit = p->second.perf_map;
     auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
@@ -198,11 +309,12 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
       frame.resolved = true;
       return frame;
     }
-    if (m.path.empty() || m.path[0] != '/') {
-      frame.name = m.path.empty() ? "[anon]" : m.path;  // [vdso], [heap], JIT code, ...
+    const bool vdso = m.path == "[vdso]";
+    if (!vdso && (m.path.empty() || m.path[0] != '/')) {
+      frame.name = m.path.empty() ? "[anon]" : m.path;  // [heap], JIT code, ...
       return frame;
     }
-    std::string file = object_file(tgid, m);
+    std::string file = vdso ? vdso_file() : object_file(tgid, m);
     const uint64_t offset = address - m.start + m.offset;
     const ElfSymbols* symbols = file.empty() ? nullptr : elf(file);
     if (symbols) {
@@ -225,43 +337,82 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     // No symbol: one frame per object, so its samples add up instead of scattering over
     // every address (a stripped library's internal functions all land here).
     size_t slash = m.path.rfind('/');
-    frame.name = fmt::format("[{}]", m.path.substr(slash + 1));
+    frame.name = vdso ? m.path : fmt::format("[{}]", m.path.substr(slash + 1));
     return frame;
   }
   return frame;
 }
 
-std::vector<SymbolizedFrame> Symbolizer::user_frames(uint32_t tgid, uint64_t address, bool leaf) {
-  auto key = std::make_tuple(tgid, maps_generation(tgid), address, leaf);
+const std::vector<SymbolizedFrame>& Symbolizer::user_frames(uint32_t tgid, uint64_t address, bool leaf) {
+  const FrameKey key{tgid, maps_generation(tgid), address, leaf};
   auto cached = frames_cache_.find(key);
   if (cached != frames_cache_.end()) return cached->second;
   std::vector<SymbolizedFrame> frames{user_frame(tgid, leaf || address == 0 ? address : address - 1)};
-  if (!frames[0].resolved || frames[0].dwarf_path.empty()) return frames_cache_[key] = frames;
-  for (auto& inl : dwarf_.inlined_at(frames[0].dwarf_path, frames[0].vaddr)) {
-    SymbolizedFrame f = frames[0];
-    f.name = inl.name + " [inlined]";
-    f.source = inl.source;
-    frames.push_back(std::move(f));
+  if (frames[0].resolved && !frames[0].dwarf_path.empty()) {
+    for (auto& inl : dwarf_.inlined_at(frames[0].dwarf_path, frames[0].vaddr)) {
+      SymbolizedFrame f = frames[0];
+      f.name = inl.name + " [inlined]";
+      f.source = inl.source;
+      frames.push_back(std::move(f));
+    }
   }
-  return frames_cache_[key] = frames;
+  return frames_cache_.emplace(key, std::move(frames)).first->second;
 }
 
+size_t Symbolizer::FrameKeyHash::operator()(const FrameKey& k) const {
+  uint64_t h = k.address * 0x9e3779b97f4a7c15ull;
+  h ^= (uint64_t{k.tgid} << 1 | k.leaf) + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  h ^= k.generation + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+  return static_cast<size_t>(h);
+}
+
+// One read of the whole file into one buffer, parsed in place: /proc/kallsyms has some 200 000
+// lines, and a stream per line made its load a third of a sampling session's CPU.
 void Symbolizer::load_kallsyms() {
   kallsyms_loaded_ = true;
-  std::ifstream in(proc_root_ + "/kallsyms");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::istringstream fields(line);
-    std::string addr, type, name;
-    if (!(fields >> addr >> type >> name)) continue;
-    if (type != "t" && type != "T" && type != "w" && type != "W") continue;
-    uint64_t a = std::stoull(addr, nullptr, 16);
-    if (a) kallsyms_.push_back({a, name});
+  int fd = ::open((proc_root_ + "/kallsyms").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;  // kernel frames stay unnamed; coverage says so
+  std::string& text = kallsyms_text_;
+  size_t got = 0;
+  for (;;) {
+    if (text.size() - got < (1u << 20)) text.resize(got + (4u << 20));
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
   }
-  std::sort(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
+  ::close(fd);
+  text.resize(got);
+  // "ADDRESS TYPE NAME[\t[MODULE]]": text symbols only (t, T, and weak ones).
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
+    if (!eol) eol = end;
+    uint64_t address = 0;
+    const char* q = p;
+    for (; q < eol; q++) {
+      const unsigned c = static_cast<unsigned char>(*q);
+      const unsigned digit = c - '0' < 10 ? c - '0' : (c | 0x20) - 'a' < 6 ? (c | 0x20) - 'a' + 10 : 16;
+      if (digit == 16) break;
+      address = address << 4 | digit;
+    }
+    if (eol - q > 3 && q[0] == ' ' && q[2] == ' ' && (q[1] == 't' || q[1] == 'T' || q[1] == 'w' || q[1] == 'W') && address) {
+      const char* name = q + 3;
+      const char* name_end = name;
+      while (name_end < eol && *name_end != '\t' && *name_end != ' ') name_end++;
+      kallsyms_.push_back({address, static_cast<uint32_t>(name - text.data()), static_cast<uint32_t>(name_end - name)});
+    }
+    p = eol + 1;
+  }
+  if (!std::is_sorted(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; }))
+    std::sort(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
 }
 
-SymbolizedFrame Symbolizer::kernel_frame(uint64_t address) {
+// Cached per address: a kernel-heavy workload's distinct stacks share most of their frames.
+const SymbolizedFrame& Symbolizer::kernel_frame(uint64_t address) {
+  auto cached = kernel_cache_.find(address);
+  if (cached != kernel_cache_.end()) return cached->second;
   if (!kallsyms_loaded_) load_kallsyms();
   SymbolizedFrame frame;
   frame.kernel = true;
@@ -270,10 +421,10 @@ SymbolizedFrame Symbolizer::kernel_frame(uint64_t address) {
   auto it = std::upper_bound(kallsyms_.begin(), kallsyms_.end(), address,
                              [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
   if (it != kallsyms_.begin()) {
-    frame.name = std::prev(it)->name;
+    frame.name.assign(kallsyms_text_, std::prev(it)->name_offset, std::prev(it)->name_size);
     frame.resolved = true;
   }
-  return frame;
+  return kernel_cache_.emplace(address, std::move(frame)).first->second;
 }
 
 }  // namespace perfbpf

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "symbols/dwarf_sources.h"
@@ -37,6 +38,13 @@ class Symbolizer {
   // when the process is already gone.
   bool snapshot(uint32_t tgid);
   bool has_snapshot(uint32_t tgid) const { return processes_.count(tgid) != 0; }
+  // An executable mapping as the kernel sent it (before the samples that need it): added to
+  // the process's known mappings, its file held open (through map_files while the process
+  // lives, else by its path if that is still the same device and inode, else already held
+  // for another process). M.first drops the code mappings known before.
+  void add_code_mapping(const CodeMapping& m);
+  // CHILD was forked from PARENT: it has PARENT's mappings (and held files) until it execs.
+  void inherit(uint32_t child, uint32_t parent);
   std::string comm(uint32_t tgid) const;  // from the snapshot, else the fallback, else pid-N
   // The name to use for a process never snapshotted (it exited first).
   void set_fallback_comm(uint32_t tgid, std::string comm) { fallback_comms_[tgid] = std::move(comm); }
@@ -51,8 +59,10 @@ class Symbolizer {
   SymbolizedFrame user_frame(uint32_t tgid, uint64_t address);
   // The frame and the functions inlined into it at that point, outermost first. A return
   // address (not the leaf) is looked up one byte back: the call, not what follows it.
-  std::vector<SymbolizedFrame> user_frames(uint32_t tgid, uint64_t address, bool leaf);
-  SymbolizedFrame kernel_frame(uint64_t address);
+  // Both cached per distinct address (kernel) or process, mappings and address (user); the
+  // references stay valid for the Symbolizer's life.
+  const std::vector<SymbolizedFrame>& user_frames(uint32_t tgid, uint64_t address, bool leaf);
+  const SymbolizedFrame& kernel_frame(uint64_t address);  // /proc/kallsyms read at the first
 
  private:
   struct JitSymbol {
@@ -61,6 +71,7 @@ class Symbolizer {
   };
   struct Process {
     std::vector<MapEntry> maps;
+    std::vector<MapEntry> retired;  // code mappings replaced since (exec, dlclose), oldest first
     std::map<std::string, std::string> held;  // mapped path -> its file held open (/proc/self/fd/N)
     std::string comm;
     std::vector<JitSymbol> perf_map;  // /tmp/perf-PID.map, sorted by start
@@ -68,13 +79,19 @@ class Symbolizer {
   };
   void read_perf_map(uint32_t tgid, Process& p) const;
   void hold_files(uint32_t tgid, Process& p);
+  // Holds the file M maps, if it is DEV:INODE when those are given (non-zero).
+  void hold_file(uint32_t tgid, Process& p, const MapEntry& m, uint64_t dev = 0);
   struct KernelSymbol {
     uint64_t address;
-    std::string name;
+    uint32_t name_offset, name_size;  // in kallsyms_text_
   };
   const ElfSymbols* elf(const std::string& path);  // by canonical path
   const std::string& canonical_path(const std::string& path);
   void load_kallsyms();
+  const std::string& vdso_file();  // "" when the vDSO cannot be read
+  bool vdso_tried_ = false;
+  int vdso_fd_ = -1;
+  std::string vdso_path_;
 
   std::string proc_root_;
   std::map<uint32_t, Process> processes_;
@@ -83,12 +100,23 @@ class Symbolizer {
   std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
   std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
   std::vector<KernelSymbol> kallsyms_;
+  std::string kallsyms_text_;  // /proc/kallsyms as read, names in place
+  std::unordered_map<uint64_t, SymbolizedFrame> kernel_cache_;
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
   uint64_t generations_ = 0;
   // user_frames by (tgid, mappings' generation, address, leaf): unwound stacks repeat the same
   // return addresses in sample after sample, and a DWARF scope walk is dear.
-  std::map<std::tuple<uint32_t, uint64_t, uint64_t, bool>, std::vector<SymbolizedFrame>> frames_cache_;
+  struct FrameKey {
+    uint32_t tgid;
+    uint64_t generation, address;
+    bool leaf;
+    bool operator==(const FrameKey&) const = default;
+  };
+  struct FrameKeyHash {
+    size_t operator()(const FrameKey& k) const;
+  };
+  std::unordered_map<FrameKey, std::vector<SymbolizedFrame>, FrameKeyHash> frames_cache_;
   // Files of mapped code held open by "dev:inode", so that a process that has exited (or lived
   // in another mount namespace) still has its binaries readable.
   struct HeldFile {

@@ -1,6 +1,11 @@
 // The symbolizer reads each ELF file once, however many processes map it: system-wide
 // sessions see libc through every process's own /proc/PID/root.
 #include <signal.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <catch2/catch.hpp>
 
@@ -33,4 +38,78 @@ TEST_CASE("symbolizer: one file mapped by two processes is read once", "[symbols
   REQUIRE(frames.size() >= 2);
   CHECK(frames.front().name == frames.back().name);
   CHECK(symbols.files_loaded() == 1);
+}
+
+TEST_CASE("symbolizer: kallsyms text symbols by address, modules and unsorted lines too", "[symbols]") {
+  const std::string root = test::temp_path("proc");
+  std::filesystem::create_directories(root);
+  // As /proc/kallsyms writes it: data symbols ignored, module symbols after a tab, not sorted.
+  std::ofstream(root + "/kallsyms") << "ffffffff81000100 T do_syscall_64\n"
+                                    << "ffffffff81000000 t entry_SYSCALL_64\n"
+                                    << "ffffffff82000000 D jiffies\n"
+                                    << "ffffffffc0001000 t nf_hook\t[nf_tables]\n"
+                                    << "ffffffff81000200 W weak_one\n";
+  Symbolizer symbols(root);
+  CHECK(symbols.kernel_frame(0xffffffff81000010).name == "entry_SYSCALL_64");
+  CHECK(symbols.kernel_frame(0xffffffff81000150).name == "do_syscall_64");
+  CHECK(symbols.kernel_frame(0xffffffff81000300).name == "weak_one");
+  CHECK(symbols.kernel_frame(0xffffffffc0001008).name == "nf_hook");
+  CHECK(symbols.kernel_frame(0xffffffff82000008).name == "weak_one");  // data is not code: the text before
+  const SymbolizedFrame& below = symbols.kernel_frame(0xffffffff80000000);
+  CHECK_FALSE(below.resolved);
+  CHECK(below.kernel);
+}
+
+TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /proc", "[symbols]") {
+  // A fixture /proc without the process: only the kernel's records say what it mapped.
+  const std::string root = test::temp_path("proc");
+  std::filesystem::create_directories(root);
+  const std::string exe = test::workload("resource_target");
+  struct stat st {};
+  REQUIRE(::stat(exe.c_str(), &st) == 0);
+  Symbolizer symbols(root);
+  CodeMapping m;
+  m.tgid = 4321;
+  m.start = 0x555500000000;
+  m.end = m.start + 0x100000;
+  m.offset = 0;
+  m.dev = st.st_dev;
+  m.inode = st.st_ino;
+  m.path = exe;
+  m.first = true;
+  symbols.add_code_mapping(m);
+  REQUIRE(symbols.has_snapshot(4321));
+  const std::vector<MapEntry>* maps = symbols.mappings(4321);
+  REQUIRE(maps);
+  REQUIRE(maps->size() == 1);
+  CHECK(!symbols.object_file(4321, maps->front()).empty());  // held: /proc/self/fd/N
+  // The same path, but the kernel says another file: never read as this one.
+  CodeMapping other = m;
+  other.tgid = 4322;
+  other.inode = st.st_ino + 1;
+  symbols.add_code_mapping(other);
+  const MapEntry& o = symbols.mappings(4322)->front();
+  CHECK(symbols.object_file(4322, o).empty());
+  // A new set replaces the code mappings before it.
+  CodeMapping moved = m;
+  moved.start += 0x200000;
+  moved.end += 0x200000;
+  symbols.add_code_mapping(moved);
+  REQUIRE(symbols.mappings(4321)->size() == 1);
+  CHECK(symbols.mappings(4321)->front().start == moved.start);
+}
+
+TEST_CASE("symbolizer: vDSO frames are named from the kernel's image", "[symbols]") {
+  // perfbpf's own vDSO is every 64-bit process's: its clock_gettime must be named.
+  Symbolizer symbols;
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  REQUIRE(symbols.snapshot(self));
+  const MapEntry* vdso = nullptr;
+  for (const MapEntry& m : *symbols.mappings(self))
+    if (m.path == "[vdso]") vdso = &m;
+  REQUIRE(vdso);
+  bool named = false;
+  for (uint64_t a = vdso->start; a < vdso->end && !named; a += 4)
+    named = symbols.user_frame(self, a).name.find("clock_gettime") != std::string::npos;
+  CHECK(named);
 }
