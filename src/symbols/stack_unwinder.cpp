@@ -197,14 +197,15 @@ std::string StackUnwinder::module_file(uint32_t tgid, const MapEntry& m) {
 }
 
 // The process's Dwfl with every file it maps reported: read at its first sample, and again
-// (at most every kResnapshotNs) when PC is outside what is known (a library loaded since).
+// (at most every kResnapshotNs) when PC cannot be named from what is known (a library loaded
+// since, or JIT code whose /tmp/perf-PID.map entry was written after the last read).
 StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
   auto& slot = processes_[tgid];
   if (!slot) slot = std::make_unique<Process>();
   Process* p = slot.get();
   p->last_use = ++uses_;
   const uint64_t now = monotonic_ns();
-  if ((!symbols_.has_snapshot(tgid) || !symbols_.maps_cover(tgid, pc)) && now - p->last_snapshot_ns > kResnapshotNs) {
+  if ((!symbols_.has_snapshot(tgid) || !symbols_.names_address(tgid, pc)) && now - p->last_snapshot_ns > kResnapshotNs) {
     p->last_snapshot_ns = now;
     symbols_.snapshot(tgid);
   }

@@ -208,9 +208,14 @@ uint64_t Symbolizer::maps_generation(uint32_t tgid) const {
   return it == processes_.end() ? 0 : it->second.generation;
 }
 
-bool Symbolizer::maps_cover(uint32_t tgid, uint64_t address) const {
-  const auto* maps = mappings(tgid);
-  return maps && std::any_of(maps->begin(), maps->end(), [&](const MapEntry& m) { return m.start <= address && address < m.end; });
+bool Symbolizer::names_address(uint32_t tgid, uint64_t address) const {
+  auto p = processes_.find(tgid);
+  if (p == processes_.end()) return false;
+  for (const MapEntry& m : p->second.maps)
+    if (m.start <= address && address < m.end && !m.path.empty() && (m.path[0] == '/' || m.path == "[vdso]")) return true;
+  const auto& jit = p->second.perf_map;
+  auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
+  return j != jit.begin() && address < std::prev(j)->start + std::prev(j)->size;
 }
 
 std::string Symbolizer::comm(uint32_t tgid) const {

@@ -52,7 +52,10 @@ class Symbolizer {
   // The snapshot's mappings (null when none), and a number that changes whenever they may have.
   const std::vector<MapEntry>* mappings(uint32_t tgid) const;
   uint64_t maps_generation(uint32_t tgid) const;
-  bool maps_cover(uint32_t tgid, uint64_t address) const;  // an address inside a known mapping
+  // ADDRESS can be named as things stand: inside a mapped file (or the vDSO), or a symbol of the
+  // process's /tmp/perf-PID.map. False for code in anonymous memory the map does not name yet
+  // (a JIT writes its map as it compiles: a fresh snapshot may name it).
+  bool names_address(uint32_t tgid, uint64_t address) const;
   // The path to read mapping M's file through (empty when it cannot be read).
   std::string object_file(uint32_t tgid, const MapEntry& m);
 
