@@ -129,7 +129,7 @@ std::vector<FunctionProfile> describe_probes(const std::vector<PlannedProbe>& pr
 
 // THREAD_CPU: each thread's CPU time during the session (its life's, less what it had used when
 // the session began).
-void account_overhead(Profile& profile, double budget_pct, const FuncLatSession& bpf, const Aggregator& aggregator,
+void account_overhead(Profile& profile, double budget_pct, const FuncLatSession* bpf, const Aggregator& aggregator,
                       const std::map<uint32_t, uint64_t>& thread_cpu) {
   OverheadInfo& o = profile.overhead;
   o.budget_pct = budget_pct;
@@ -148,9 +148,9 @@ void account_overhead(Profile& profile, double budget_pct, const FuncLatSession&
   o.perfbpf_cpu_s = static_cast<double>(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
                     static_cast<double>(self.ru_utime.tv_usec + self.ru_stime.tv_usec) / 1e6;
   o.perfbpf_peak_rss_bytes = static_cast<uint64_t>(self.ru_maxrss) * 1024;
-  if (bpf.bpf_stats_enabled()) {
+  if (bpf && bpf->bpf_stats_enabled()) {
     o.bpf_stats = "measured";
-    std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf.run_stats();
+    std::tie(o.bpf_run_time_ns, o.bpf_run_count) = bpf->run_stats();
   } else if (profile.calibration.bpf_ns_per_run > 0) {
     // Timing every run costs ~100 ns a hit, so by default the count comes from the events
     // (an entry and a return run per call; one run per lost or unfinished one) and the time
@@ -218,10 +218,13 @@ void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbol
 }
 
 // The functions' calls and latency so far, and what was lost on the way. REFUSED, by probe id:
-// functions the kernel refused, left out of the list once their counts are in.
-void fill_functions(Profile& profile, const Aggregator& aggregator, const FuncLatSession& bpf,
+// functions the kernel refused, left out of the list once their counts are in. FUNCLAT: null
+// when no function is probed.
+void fill_functions(Profile& profile, const Aggregator& aggregator, const FuncLatSession* funclat,
                     const std::vector<bool>& refused, Symbolizer* slow_call_symbols = nullptr) {
   aggregator.fill(profile.functions);
+  if (!funclat) return;
+  const FuncLatSession& bpf = *funclat;
   if (slow_call_symbols)
     fill_slow_calls(profile.functions, aggregator, bpf, *slow_call_symbols, profile.session.start_monotonic_ns);
   const size_t probes = refused.size();
@@ -337,15 +340,21 @@ Profile run_session(const SessionOptions& options) {
   settings.bpf_stats = options.bpf_stats;
   settings.decompose = options.decompose;
   Symbolizer symbols;
-  FuncLatSession bpf(settings, [&aggregator, &options, &symbols](const CallRecord& r) {
-    // A split call's wait stacks are named after the session: read the process's mappings
-    // while it runs (its libraries are mapped by its first probed call).
-    if (r.has_split && !symbols.has_snapshot(r.tgid)) symbols.snapshot(r.tgid);
-    aggregator.add(r);
-    if (options.on_call && r.probe_id < aggregator.probe_count())
-      options.on_call({r.probe_id, r.tgid, r.tid, r.start_ns, r.duration_ns, aggregator.corrected_ns(r)});
-  });
-  bpf.set_probe_costs(cost);
+  // The function-timing programs are loaded only when there are functions to time: verifying
+  // them costs ~0.1 s of CPU, and their exit tracepoint runs at every thread exit.
+  std::optional<FuncLatSession> funclat;
+  if (!plan.probes.empty()) {
+    funclat.emplace(settings, [&aggregator, &options, &symbols](const CallRecord& r) {
+      // A split call's wait stacks are named after the session: read the process's mappings
+      // while it runs (its libraries are mapped by its first probed call).
+      if (r.has_split && !symbols.has_snapshot(r.tgid)) symbols.snapshot(r.tgid);
+      aggregator.add(r);
+      if (options.on_call && r.probe_id < aggregator.probe_count())
+        options.on_call({r.probe_id, r.tgid, r.tid, r.start_ns, r.duration_ns, aggregator.corrected_ns(r)});
+    });
+    funclat->set_probe_costs(cost);
+  }
+  const FuncLatSession* bpf = funclat ? &*funclat : nullptr;
   StackUnwinder unwinder(symbols);
   std::optional<CpuSampler> sampler;
   if (sampling) {
@@ -400,7 +409,7 @@ Profile run_session(const SessionOptions& options) {
   std::vector<bool> refused(plan.probes.size(), false);
   if (!plan.probes.empty()) {
     std::vector<SkippedFunction> late;
-    for (const auto& r : bpf.attach(plan.probes, follow ? -1 : target_pid)) {
+    for (const auto& r : funclat->attach(plan.probes, follow ? -1 : target_pid)) {
       const ProbeTarget& t = plan.probes[r.probe_id].target;
       refused[r.probe_id] = true;
       // 524 is the kernel's ENOTSUPP, which strerror does not know.
@@ -422,8 +431,9 @@ Profile run_session(const SessionOptions& options) {
       if (auto s = proc.thread_schedstat(static_cast<uint32_t>(target_pid), tid)) cpu_at_start[tid] = s->exec_ns;
   }
   // Each thread's CPU time during the session so far, for the probes' cost against it.
-  auto session_thread_cpu = [&bpf, &cpu_at_start] {
-    std::map<uint32_t, uint64_t> thread_cpu = bpf.thread_cpu_ns();
+  auto session_thread_cpu = [bpf, &cpu_at_start] {
+    std::map<uint32_t, uint64_t> thread_cpu;
+    if (bpf) thread_cpu = bpf->thread_cpu_ns();
     for (auto& [tid, ns] : thread_cpu) {
       auto before = cpu_at_start.find(tid);
       ns = before == cpu_at_start.end() ? ns : ns > before->second ? ns - before->second : 0;
@@ -450,8 +460,10 @@ Profile run_session(const SessionOptions& options) {
     info.skipped = profile.skipped_functions;
     info.collectors = options.collectors;
     info.follow_children = follow;
-    info.program_ids = bpf.program_ids();
-    info.link_ids = bpf.link_ids();
+    if (bpf) {
+      info.program_ids = bpf->program_ids();
+      info.link_ids = bpf->link_ids();
+    }
     info.notes = notes;
     if (target_set) {
       for (uint32_t id : target_set->program_ids()) info.program_ids.push_back(id);
@@ -501,7 +513,7 @@ Profile run_session(const SessionOptions& options) {
   if (options.on_snapshot) publish_live();
 
   LoopConfig loop;
-  loop.ringbuf_epoll_fd = bpf.epoll_fd();
+  if (bpf) loop.ringbuf_epoll_fd = bpf->epoll_fd();
   if (sampler) loop.samples_epoll_fd = sampler->epoll_fd();
   loop.consume = [&] {
     // Libraries load later. Unwinding reads a process's mappings at its first sample and when a
@@ -513,7 +525,7 @@ Profile run_session(const SessionOptions& options) {
     if (scope == Scope::Cgroup)
       for (uint32_t pid : cgroup_pids(options.cgroup))
         if (cgroup_members.insert(pid).second) target_set->add(pid);
-    int consumed = bpf.consume() + (sampler ? sampler->consume() : 0);
+    int consumed = (funclat ? funclat->consume() : 0) + (sampler ? sampler->consume() : 0);
     const bool closed = monitor && monitor->poll().has_value();
     if (options.on_snapshot && (monitor ? closed : monotonic_ns() >= next_live_ns)) publish_live();
     return consumed;
@@ -527,11 +539,11 @@ Profile run_session(const SessionOptions& options) {
   const uint64_t end_ns = monotonic_ns();
   if (sampler) sampler->close_window(end_ns);
   if (monitor) {
-    bpf.consume();  // the last interval's calls
+    if (funclat) funclat->consume();  // the last interval's calls
     monitor->stop();
     profile.system = monitor->result();
   }
-  bpf.detach_and_drain();
+  if (funclat) funclat->detach_and_drain();
   if (target_set) profile.session.target_set = target_set_info(target_set->stats());
   if (sampler) {
     sampler->stop();

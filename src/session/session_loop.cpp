@@ -90,7 +90,7 @@ CaughtSignal SignalCatcher::take() {
 LoopResult run_event_loop(const LoopConfig& config) {
   UniqueFd epfd(epoll_create1(EPOLL_CLOEXEC));
   if (epfd.get() < 0) throw Error(errno_message("epoll_create1", errno), "", errno);
-  watch(epfd.get(), config.ringbuf_epoll_fd, kRing);
+  if (config.ringbuf_epoll_fd >= 0) watch(epfd.get(), config.ringbuf_epoll_fd, kRing);
   if (config.samples_epoll_fd >= 0) watch(epfd.get(), config.samples_epoll_fd, kRing);
   if (config.signals) watch(epfd.get(), config.signals->fd(), kSignal);
   if (config.target_pidfd >= 0) watch(epfd.get(), config.target_pidfd, kTarget);

@@ -3,6 +3,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+
 #include <catch2/catch.hpp>
 
 #include <filesystem>
@@ -45,7 +47,39 @@ std::set<uint32_t> sampled_tgids(const Profile& p) {
   return tgids;
 }
 
+// Names of the BPF programs this process holds open (from /proc/self/fdinfo), as the kernel
+// keeps them: cut to 15 characters.
+std::set<std::string> own_bpf_program_names() {
+  std::set<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fdinfo")) {
+    std::ifstream info(entry.path());
+    for (std::string line; std::getline(info, line);) {
+      if (line.rfind("prog_id:", 0) != 0) continue;
+      int fd = bpf_prog_get_fd_by_id(static_cast<uint32_t>(std::stoul(line.substr(8))));
+      if (fd < 0) continue;
+      bpf_prog_info prog{};
+      uint32_t len = sizeof(prog);
+      if (bpf_obj_get_info_by_fd(fd, &prog, &len) == 0) names.insert(prog.name);
+      close(fd);
+    }
+  }
+  return names;
+}
+
 }  // namespace
+
+TEST_CASE("a session that times no function loads no function-timing program", "[bpf][sampling]") {
+  SessionOptions o = sampling_only();
+  o.command = {workload("resource_target"), "spin", "1", "200"};
+  std::set<std::string> loaded;
+  o.on_attached = [&](const AttachedProbes&) { loaded = own_bpf_program_names(); };
+  Profile p = run_session(o);
+  INFO("programs: " << Catch::Detail::stringify(std::vector<std::string>(loaded.begin(), loaded.end())));
+  CHECK(loaded.count("handle_sample") == 1);  // the sampler's, so the scan sees this session's programs
+  for (const char* funclat : {"handle_session", "handle_entry", "handle_return", "handle_exit_sit"})
+    CHECK(loaded.count(funclat) == 0);
+  CHECK(p.stacks.samples > 0);
+}
 
 TEST_CASE("sampling uses the cycles counter where the machine has one, cpu-clock otherwise", "[bpf][sampling]") {
   SessionOptions o = sampling_only();
