@@ -65,7 +65,11 @@ class Symbolizer {
   // Both cached per distinct address (kernel) or process, mappings and address (user); the
   // references stay valid for the Symbolizer's life.
   const std::vector<SymbolizedFrame>& user_frames(uint32_t tgid, uint64_t address, bool leaf);
-  const SymbolizedFrame& kernel_frame(uint64_t address);  // /proc/kallsyms read at the first
+  // /proc/kallsyms read whole at the first address not named yet by name_kernel_frames.
+  const SymbolizedFrame& kernel_frame(uint64_t address);
+  // Names ADDRESSES in one streamed pass over /proc/kallsyms, for kernel_frame to return: a
+  // report's kernel frames are known before it is built, and keeping the whole table is ~10 MB.
+  void name_kernel_frames(const std::vector<uint64_t>& addresses);
 
  private:
   struct JitSymbol {
@@ -86,7 +90,7 @@ class Symbolizer {
   void hold_file(uint32_t tgid, Process& p, const MapEntry& m, uint64_t dev = 0);
   struct KernelSymbol {
     uint64_t address;
-    uint32_t name_offset, name_size;  // in kallsyms_text_
+    uint32_t name_offset, name_size;  // in kallsyms_names_
   };
   const ElfSymbols* elf(const std::string& path);  // by canonical path
   const std::string& canonical_path(const std::string& path);
@@ -103,7 +107,7 @@ class Symbolizer {
   std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
   std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
   std::vector<KernelSymbol> kallsyms_;
-  std::string kallsyms_text_;  // /proc/kallsyms as read, names in place
+  std::string kallsyms_names_;  // text symbols' names, end to end
   std::unordered_map<uint64_t, SymbolizedFrame> kernel_cache_;
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
