@@ -405,10 +405,12 @@ void Symbolizer::name_kernel_frames(const std::vector<uint64_t>& addresses) {
   for (uint64_t a : addresses)
     if (!kernel_cache_.count(a)) wanted.push_back(a);
   if (wanted.empty()) return;
-  auto names = name_kernel_addresses(proc_root_ + "/kallsyms", wanted);
+  std::optional<std::unordered_map<uint64_t, std::string>> names;
+  if (kernel_namer_) names = kernel_namer_(wanted);
+  if (!names) names = name_kernel_addresses(proc_root_ + "/kallsyms", wanted);
   for (uint64_t a : wanted) {
-    auto it = names.find(a);
-    kernel_cache_.emplace(a, kernel_frame_named(it == names.end() ? std::string() : std::move(it->second)));
+    auto it = names->find(a);
+    kernel_cache_.emplace(a, kernel_frame_named(it == names->end() ? std::string() : std::move(it->second)));
   }
 }
 

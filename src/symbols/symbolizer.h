@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -70,6 +72,11 @@ class Symbolizer {
   // Names ADDRESSES in one streamed pass over /proc/kallsyms, for kernel_frame to return: a
   // report's kernel frames are known before it is built, and keeping the whole table is ~10 MB.
   void name_kernel_frames(const std::vector<uint64_t>& addresses);
+  // What name_kernel_frames asks first (the kernel's own lookup, collect/kernel_symbol_names):
+  // names by address, an address no symbol holds absent; nullopt to fall back to the file.
+  using KernelNamer =
+      std::function<std::optional<std::unordered_map<uint64_t, std::string>>(const std::vector<uint64_t>&)>;
+  void set_kernel_namer(KernelNamer namer) { kernel_namer_ = std::move(namer); }
 
  private:
   struct JitSymbol {
@@ -111,6 +118,7 @@ class Symbolizer {
   std::unordered_map<uint64_t, SymbolizedFrame> kernel_cache_;
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
+  KernelNamer kernel_namer_;
   uint64_t generations_ = 0;
   // user_frames by (tgid, mappings' generation, address, leaf): unwound stacks repeat the same
   // return addresses in sample after sample, and a DWARF scope walk is dear.
