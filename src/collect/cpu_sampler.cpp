@@ -232,7 +232,9 @@ void CpuSampler::unwind_sample(const stack_sample* rec) {
   copy.stack = rec->stack;
   copy.size = rec->stack_size;
   copy.start = rec->stack_start;
-  copy.cut = rec->stack_size == sizeof(rec->stack);
+  // Every page the copy may hold was read: the stack may go on above it.
+  const uint64_t first = PROFILE_PAGE_SIZE - (rec->stack_start & (PROFILE_PAGE_SIZE - 1));
+  copy.cut = rec->stack_size == first + (PROFILE_STACK_PAGES - 1) * PROFILE_PAGE_SIZE;
   UnwoundStack user = unwind_(copy);
   const bool truncated = user.end == UnwoundStack::End::Truncated;
   auto key = std::make_tuple(rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames));
