@@ -234,19 +234,27 @@ const std::string& Symbolizer::canonical_path(const std::string& path) {
   return canonical_.try_emplace(key, path).first->second;
 }
 
-const ElfSymbols* Symbolizer::elf(const std::string& path) {
+const Symbolizer::FileSymbols* Symbolizer::elf(const std::string& path) {
   auto it = elves_.find(path);
   if (it != elves_.end()) return it->second.get();
-  std::unique_ptr<ElfSymbols> loaded;
+  std::unique_ptr<FileSymbols> compact;
   try {
-    loaded = std::make_unique<ElfSymbols>(ElfSymbols::load(path));
-    std::vector<const ElfFunction*>& sorted = by_offset_[path];
-    for (const auto& f : loaded->functions()) sorted.push_back(&f);
-    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->file_offset < b->file_offset; });
+    const ElfSymbols loaded = ElfSymbols::load(path);
+    compact = std::make_unique<FileSymbols>();
+    compact->debug_file = loaded.debug_file();
+    compact->by_offset.reserve(loaded.functions().size());
+    for (const auto& f : loaded.functions()) {
+      compact->by_offset.push_back({f.file_offset, f.address, f.size, static_cast<uint32_t>(compact->names.size()),
+                                    static_cast<uint32_t>(f.demangled.size())});
+      compact->names += f.demangled;
+    }
+    compact->names.shrink_to_fit();
+    std::sort(compact->by_offset.begin(), compact->by_offset.end(),
+              [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
   } catch (const Error&) {
     // An unreadable or vanished file leaves its frames unnamed; counted in coverage.
   }
-  return elves_.emplace(path, std::move(loaded)).first->second.get();
+  return elves_.emplace(path, std::move(compact)).first->second.get();
 }
 
 // The vDSO is the kernel's: every 64-bit process maps the same image, perfbpf's own among them
@@ -322,19 +330,19 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     }
     std::string file = vdso ? vdso_file() : object_file(tgid, m);
     const uint64_t offset = address - m.start + m.offset;
-    const ElfSymbols* symbols = file.empty() ? nullptr : elf(file);
+    const FileSymbols* symbols = file.empty() ? nullptr : elf(file);
     if (symbols) {
-      const auto& sorted = by_offset_[file];
+      const auto& sorted = symbols->by_offset;
       auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
-                                 [](uint64_t off, const ElfFunction* f) { return off < f->file_offset; });
+                                 [](uint64_t off, const FileSymbols::Function& f) { return off < f.file_offset; });
       if (it != sorted.begin()) {
-        const ElfFunction* f = *std::prev(it);
+        const FileSymbols::Function* f = &*std::prev(it);
         // Size 0 (hand-written assembly) is trusted up to the next symbol.
         if (f->size == 0 || offset < f->file_offset + f->size) {
-          frame.name = f->demangled;
+          frame.name.assign(symbols->names, f->name_offset, f->name_size);
           frame.resolved = true;
           frame.vaddr = offset - f->file_offset + f->address;
-          frame.dwarf_path = symbols->debug_file().empty() ? file : symbols->debug_file();
+          frame.dwarf_path = symbols->debug_file.empty() ? file : symbols->debug_file;
           frame.source = dwarf_.function_source(frame.dwarf_path, frame.vaddr);
           return frame;
         }

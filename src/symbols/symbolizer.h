@@ -99,7 +99,19 @@ class Symbolizer {
     uint64_t address;
     uint32_t name_offset, name_size;  // in kallsyms_names_
   };
-  const ElfSymbols* elf(const std::string& path);  // by canonical path
+  // A file's function symbols as naming a sampled address needs them, compact: ElfSymbols keeps
+  // every alias, version and mangled name besides (several times the bytes, and --system samples
+  // files such as libLLVM with 100 000 functions); it is dropped once this is built.
+  struct FileSymbols {
+    struct Function {
+      uint64_t file_offset, address, size;
+      uint32_t name_offset, name_size;  // the demangled name, in names
+    };
+    std::vector<Function> by_offset;  // sorted by file_offset
+    std::string names;
+    std::string debug_file;  // ElfSymbols::debug_file()
+  };
+  const FileSymbols* elf(const std::string& path);  // by canonical path; null when unreadable
   const std::string& canonical_path(const std::string& path);
   void load_kallsyms();
   const std::string& vdso_file();  // "" when the vDSO cannot be read
@@ -111,8 +123,7 @@ class Symbolizer {
   std::map<uint32_t, Process> processes_;
   std::map<uint32_t, std::string> fallback_comms_;
   std::map<std::string, std::string> canonical_;  // "dev:inode" -> the first path seen for it
-  std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
-  std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
+  std::map<std::string, std::unique_ptr<FileSymbols>> elves_;  // null: unreadable, not retried
   std::vector<KernelSymbol> kallsyms_;
   std::string kallsyms_names_;  // text symbols' names, end to end
   std::unordered_map<uint64_t, SymbolizedFrame> kernel_cache_;
