@@ -3,9 +3,11 @@
 `perf record --call-graph dwarf` on the same runs of Debian's nginx (under ab), sqlite3 and zstd,
 which are built without frame pointers. Also perfbpf --call-graph fp, to show what CFI adds.
 
-    bench/stacks_bench.py BUILD_DIR [--seconds S] [--freq HZ] [--out DIR]
+    bench/stacks_bench.py BUILD_DIR [--rounds N] [--seconds S] [--short S] [--freq HZ] [--out DIR]
 
-For each workload and tool, one run of S seconds at HZ samples per second:
+For each workload, N rounds; in each round one run of S seconds at HZ samples per second per
+tool, the tools' order rotating from round to round (other work on the machine then weighs on
+every tool alike); each figure is the median of the rounds, with its range:
   complete %   samples of the workload whose user stack reaches main, _start, __libc_start_main
                or start_thread (the thread's own start), over all its samples with a user stack;
   CPU s        the profiler's own CPU time (user + system, from wait4), and for perf also with
@@ -14,8 +16,11 @@ For each workload and tool, one run of S seconds at HZ samples per second:
                of an S-second run less that of a SHORT-second one, over S - SHORT; it leaves out
                what a run costs whatever its length (loading BPF, reading symbols, writing);
                ms/1000 samples the same difference per sample more (run at --freq 999 for a
-               figure above the noise of the fixed costs);
-  output KiB   perf.data, against perfbpf's JSON report plus its folded file.
+               figure above the noise of the fixed costs); only with --short > 0 (the default 0
+               leaves the short runs out);
+  output KiB   perf.data, against perfbpf's JSON report plus its folded file;
+  ratio        perfbpf dwarf's CPU over perf's, both without and with `perf script` (issue 15's
+               goal: under 0.5), the median of the rounds' ratios with their range.
 Needs root. Writes DIR/stacks-latest.{json,md}.
 """
 import argparse
@@ -27,6 +32,7 @@ import platform
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -179,14 +185,33 @@ def measure(tool, work, args, tmp, perfbpf, seconds):
         work.stop()
 
 
+TOOLS = ("perfbpf:dwarf", "perf", "perfbpf:fp")
+FIGURES = ("complete_pct", "samples", "cpu_s", "cpu_with_post_s", "output_kib", "sampling_cpu_ms_per_s",
+           "cpu_ms_per_1000_samples")
+
+
+def spread(values):
+    return dict(median=statistics.median(values), min=min(values), max=max(values), values=values)
+
+
+def fmt(d, digits=2):
+    if d is None:
+        return "-"
+    if d["min"] == d["max"]:
+        return f"{d['median']:.{digits}f}"
+    return f"{d['median']:.{digits}f} [{d['min']:.{digits}f}-{d['max']:.{digits}f}]"
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("build")
+    p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seconds", type=float, default=10)
-    p.add_argument("--short", type=float, default=2)
+    p.add_argument("--short", type=float, default=0)
     p.add_argument("--freq", type=int, default=99)
     p.add_argument("--out", default=str(pathlib.Path(__file__).parent / "results"))
     p.add_argument("--workloads", default="nginx,sqlite3,zstd")
+    p.add_argument("--tools", default=",".join(TOOLS))
     args = p.parse_args()
     if os.geteuid() != 0:
         sys.exit("stacks_bench: needs root (every tool loads BPF or opens perf events)")
@@ -194,40 +219,65 @@ def main():
         if not shutil.which(tool):
             sys.exit(f"stacks_bench: {tool} is missing (scripts/bootstrap.sh installs it)")
     perfbpf = str(pathlib.Path(args.build) / "perfbpf")
-    results = {}
+    tools = args.tools.split(",")
+    results, ratios = {}, {}
     with tempfile.TemporaryDirectory(prefix="perfbpf-stacks-") as d:
         tmp = pathlib.Path(d)
         os.chmod(tmp, 0o755)  # nginx's worker (www-data) reads the page
         for name in args.workloads.split(","):
-            results[name] = {}
-            for tool in ("perfbpf:dwarf", "perf", "perfbpf:fp"):
-                r = measure(tool, Workload(name, tmp, args.seconds), args, tmp, perfbpf, args.seconds)
-                short = measure(tool, Workload(name, tmp, args.short), args, tmp, perfbpf, args.short)
-                r["sampling_cpu_ms_per_s"] = 1000 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / (
-                    args.seconds - args.short)
-                more = max(1, r["samples"] - short["samples"])
-                r["cpu_ms_per_1000_samples"] = 1e6 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / more
-                results[name][tool] = r
-                print(f"{name:8} {tool:14} complete {r['complete_pct']:5.1f} % of {r['samples']:5} samples, "
-                      f"CPU {r['cpu_s']:.2f} s (with post-processing {r['cpu_with_post_s']:.2f} s, "
-                      f"{r['sampling_cpu_ms_per_s']:.1f} ms per second of sampling, "
-                      f"{r['cpu_ms_per_1000_samples']:.0f} ms per 1000 samples), "
-                      f"output {r['output_kib']:.0f} KiB", flush=True)
+            runs = {tool: [] for tool in tools}
+            for rnd in range(args.rounds):
+                order = tools[rnd % len(tools):] + tools[:rnd % len(tools)]
+                for tool in order:
+                    r = measure(tool, Workload(name, tmp, args.seconds), args, tmp, perfbpf, args.seconds)
+                    if args.short > 0:
+                        short = measure(tool, Workload(name, tmp, args.short), args, tmp, perfbpf, args.short)
+                        r["sampling_cpu_ms_per_s"] = 1000 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / (
+                            args.seconds - args.short)
+                        more = max(1, r["samples"] - short["samples"])
+                        r["cpu_ms_per_1000_samples"] = 1e6 * (r["cpu_with_post_s"] - short["cpu_with_post_s"]) / more
+                    runs[tool].append(r)
+                    print(f"{name:8} round {rnd + 1} {tool:14} complete {r['complete_pct']:5.1f} % of {r['samples']:5} "
+                          f"samples, CPU {r['cpu_s']:.3f} s (with post-processing {r['cpu_with_post_s']:.3f} s), "
+                          f"output {r['output_kib']:.0f} KiB", flush=True)
+            results[name] = {tool: {f: spread([r[f] for r in rs]) for f in FIGURES if f in rs[0]}
+                             for tool, rs in runs.items()}
+            results[name]["runs"] = runs
+            if "perfbpf:dwarf" in runs and "perf" in runs:
+                # Ratios of the same round: the two ran back to back under the same load.
+                pairs = list(zip(runs["perfbpf:dwarf"], runs["perf"]))
+                ratios[name] = {
+                    "cpu_vs_perf_record": spread([a["cpu_s"] / b["cpu_s"] for a, b in pairs]),
+                    "cpu_vs_perf_record_and_script": spread([a["cpu_s"] / b["cpu_with_post_s"] for a, b in pairs]),
+                }
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     meta = dict(date=datetime.datetime.now(datetime.timezone.utc).isoformat(), kernel=platform.release(),
-                cpus=os.cpu_count(), seconds=args.seconds, freq_hz=args.freq)
+                cpus=os.cpu_count(), seconds=args.seconds, freq_hz=args.freq, rounds=args.rounds,
+                load_before=os.getloadavg())
     suffix = "" if args.freq == 99 else f"-{args.freq}hz"
-    (out / f"stacks-latest{suffix}.json").write_text(json.dumps(dict(meta=meta, results=results), indent=2) + "\n")
+    (out / f"stacks-latest{suffix}.json").write_text(json.dumps(dict(meta=meta, results=results, ratios=ratios),
+                                                                indent=2) + "\n")
     md = [f"# Stacks: perfbpf --call-graph dwarf vs perf record --call-graph dwarf",
-          "", f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, {args.seconds:g} s at {args.freq} Hz per run.",
-          "", "| workload | tool | complete % | samples | profiler CPU s | with post-processing s | sampling CPU ms/s | ms/1000 samples | output KiB |",
+          "", f"{meta['date']}, kernel {meta['kernel']}, {meta['cpus']} CPUs, {args.rounds} rounds of "
+          f"{args.seconds:g} s at {args.freq} Hz per tool, the order rotating each round; medians [ranges].",
+          "", "| workload | tool | complete % | samples | profiler CPU s | with post-processing s | sampling CPU ms/s | "
+          "ms/1000 samples | output KiB |",
           "|---|---|---|---|---|---|---|---|---|"]
-    for name, tools in results.items():
-        for tool, r in tools.items():
-            md.append(f"| {name} | {tool} | {r['complete_pct']:.1f} | {r['samples']} | {r['cpu_s']:.2f} | "
-                      f"{r['cpu_with_post_s']:.2f} | {r['sampling_cpu_ms_per_s']:.1f} | {r['cpu_ms_per_1000_samples']:.0f} | "
-                      f"{r['output_kib']:.0f} |")
+    for name, tools_r in results.items():
+        for tool, r in tools_r.items():
+            if tool == "runs":
+                continue
+            md.append(f"| {name} | {tool} | {fmt(r['complete_pct'], 1)} | {fmt(r['samples'], 0)} | {fmt(r['cpu_s'], 3)} | "
+                      f"{fmt(r['cpu_with_post_s'], 3)} | {fmt(r.get('sampling_cpu_ms_per_s'), 1)} | "
+                      f"{fmt(r.get('cpu_ms_per_1000_samples'), 0)} | {fmt(r['output_kib'], 0)} |")
+    if ratios:
+        md += ["", "perfbpf dwarf's CPU over perf --call-graph dwarf's, per round (goal: under 0.5):", "",
+               "| workload | vs perf record | vs perf record + perf script | goal |", "|---|---|---|---|"]
+        for name, r in ratios.items():
+            ok = r["cpu_vs_perf_record"]["median"] < 0.5
+            md.append(f"| {name} | {fmt(r['cpu_vs_perf_record'])} | {fmt(r['cpu_vs_perf_record_and_script'])} | "
+                      f"< 0.5: {'PASS' if ok else 'FAIL'} against perf record alone |")
     (out / f"stacks-latest{suffix}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 

@@ -86,8 +86,8 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 #ifdef __TARGET_ARCH_x86
 	struct stack_sample *s;
 	struct pt_regs *regs;
-	__u32 zero = 0, size = 0;
-	__u64 start, avail, flags;
+	__u32 zero = 0, size = 0, first;
+	__u64 sp, avail, flags;
 
 	s = bpf_map_lookup_elem(&sample_scratch, &zero);
 	if (!s)
@@ -116,17 +116,26 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	s->regs[15] = BPF_CORE_READ(regs, r15);
 	s->regs[16] = BPF_CORE_READ(regs, ip);
 	/*
-	 * Whole pages from sp's: each read has a constant size the verifier can check, and the
-	 * first page that faults is the top of the stack (or not resident: the copy ends there and
-	 * userspace marks the stack truncated if its frames go on).
+	 * From sp (what lies below it is no frame's: perf copies from sp too) to the end of its
+	 * page, then whole pages: the first page that faults is the top of the stack (or not
+	 * resident: the copy ends there and userspace marks the stack truncated if its frames go
+	 * on). Each read's size is bounded for the verifier: 1 to a page, then a page.
 	 */
-	start = s->regs[7] & ~(__u64)(PROFILE_PAGE_SIZE - 1);
-	s->stack_start = start;
-	for (int i = 0; i < PROFILE_STACK_PAGES; i++) {
-		if (bpf_probe_read_user(s->stack + i * PROFILE_PAGE_SIZE, PROFILE_PAGE_SIZE,
-					(void *)(start + i * PROFILE_PAGE_SIZE)))
-			break;
-		size += PROFILE_PAGE_SIZE;
+	sp = s->regs[7];
+	s->stack_start = sp;
+	first = PROFILE_PAGE_SIZE - (sp & (PROFILE_PAGE_SIZE - 1));
+	if (first <= PROFILE_PAGE_SIZE && !bpf_probe_read_user(s->stack, first, (void *)sp)) {
+		size = first;
+		for (int i = 0; i < PROFILE_STACK_PAGES - 1; i++) {
+			__u32 off = size;
+
+			/* Kept opaque: clang would fold the bound the verifier needs into an OR. */
+			barrier_var(off);
+			if (off > (PROFILE_STACK_PAGES - 1) * PROFILE_PAGE_SIZE ||
+			    bpf_probe_read_user(s->stack + off, PROFILE_PAGE_SIZE, (void *)(sp + off)))
+				break;
+			size = off + PROFILE_PAGE_SIZE;
+		}
 	}
 	s->stack_size = size;
 	if (size > sizeof(s->stack))

@@ -106,8 +106,8 @@ struct code_fork {
 /*
  * A sample whose user stack is unwound in userspace from its registers and a copy of the top of
  * its stack (ring "samples"): perf's --call-graph dwarf way, for code without frame pointers.
- * The copy starts at the page holding sp and runs up to PROFILE_STACK_PAGES pages, ending early
- * at the first page that cannot be read (the top of the stack).
+ * The copy starts at sp and runs to the end of sp's page and up to PROFILE_STACK_PAGES - 1 pages
+ * more, ending early at the first page that cannot be read (the top of the stack).
  */
 #ifndef PROFILE_STACK_PAGES
 #define PROFILE_STACK_PAGES 4
@@ -126,8 +126,8 @@ struct stack_sample {
 	__u32 tgid;	       /* process id */
 	__u32 tid;	       /* thread id */
 	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
-	__u32 stack_size;      /* bytes of stack[] copied, a multiple of PROFILE_PAGE_SIZE */
-	__u64 stack_start;     /* user address of stack[0]: sp rounded down to its page */
+	__u32 stack_size;      /* bytes of stack[] copied: 0, or to the end of sp's page and whole pages on */
+	__u64 stack_start;     /* user address of stack[0]: sp */
 	__u64 regs[PROFILE_NR_REGS]; /* user registers at the sample (at kernel entry if in the kernel) */
 	__u8 stack[PROFILE_STACK_PAGES * PROFILE_PAGE_SIZE];
 };

@@ -113,6 +113,9 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   probe_frame.resolved = true;
   // Samples at different addresses of the same functions are one stack once symbolized.
   std::map<std::tuple<uint32_t, uint32_t, std::vector<uint32_t>>, size_t> stack_index;
+  std::vector<uint64_t> kernel_ips;
+  for (const RawStackSample& s : samples) kernel_ips.insert(kernel_ips.end(), s.kernel.begin(), s.kernel.end());
+  symbols.name_kernel_frames(kernel_ips);
   for (const RawStackSample& s : samples) {
     StackCount stack;
     stack.tgid = s.tgid;

@@ -11,18 +11,22 @@
 
 #include "collect/collector.h"
 #include "perfbpf/error.h"
+#include "session/privileges.h"
 
 namespace perfbpf {
 
 // CO-RE against vmlinux's BTF alone. Without a path, libbpf 1.1 searches the kernel modules'
 // BTF for any type vmlinux lacks (mem_stats' pre-6.2 rss_stat flavor), and listing module BTF
-// needs CAP_SYS_ADMIN: with the path, CAP_BPF + CAP_PERFMON suffice (docs/security.md).
+// needs CAP_SYS_ADMIN: with the path, CAP_BPF + CAP_PERFMON suffice (docs/security.md). Only
+// then: with a path libbpf parses vmlinux's BTF twice per object (for CO-RE, and again for
+// attach points and kfuncs), 5.5 MB read and copied each time, the most of --system's RSS.
 inline const bpf_object_open_opts* vmlinux_core_opts() {
   static const bpf_object_open_opts opts = [] {
     LIBBPF_OPTS(bpf_object_open_opts, o, .btf_custom_path = "/sys/kernel/btf/vmlinux");
     return o;
   }();
-  return &opts;
+  static const bool without_sys_admin = !has_sys_admin();
+  return without_sys_admin ? &opts : nullptr;
 }
 
 template <typename Skel, Skel* (*Open)(const bpf_object_open_opts*), int (*Load)(Skel*), int (*Attach)(Skel*),

@@ -58,10 +58,27 @@ constexpr size_t kMaxUnwoundStacks = 1 << 20;
 constexpr size_t kMaxParkedBytes = 64u << 20;
 
 uint32_t stack_ring_bytes(unsigned frequency_hz) {
-  const uint64_t want = uint64_t{frequency_hz} * online_cpus().size() * sizeof(stack_sample);
-  uint32_t bytes = 4u << 20;
+  // The ring's data pages are mapped into perfbpf twice (and so counted twice in its RSS):
+  // half a second of samples, woken at an eighth of a second, not a whole second's.
+  const uint64_t want = uint64_t{frequency_hz} * online_cpus().size() * sizeof(stack_sample) / 2;
+  uint32_t bytes = 1u << 20;
   while (bytes < want && bytes < (64u << 20)) bytes <<= 1;
   return bytes;
+}
+
+// Programs and maps a session does not use are neither verified nor allocated: verifying a
+// program is most of a short session's CPU (handle_sample alone ~27 ms), and the off-CPU
+// books are preallocated hashes of PROFILE_MAX_COUNTS entries.
+void trim_to_mode(profile_bpf* skel, const SamplerSettings& settings) {
+  if (!settings.off_cpu) {
+    for (bpf_program* prog : {skel->progs.handle_switch, skel->progs.handle_wakeup, skel->progs.handle_wakeup_new,
+                              skel->progs.open_waits, skel->progs.close_waits})
+      bpf_program__set_autoload(prog, false);
+    for (bpf_map* map : {skel->maps.switched_out, skel->maps.offcpu})
+      if (int err = bpf_map__set_max_entries(map, 1))
+        throw Error(errno_message("cannot size the off-CPU maps", err), "", -err);
+  }
+  if (settings.frequency_hz == 0) bpf_program__set_autoload(skel->progs.handle_sample, false);
 }
 
 }  // namespace
@@ -99,6 +116,7 @@ CpuSampler::CpuSampler(const SamplerSettings& settings)
   skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
   skel_->rodata->min_block_ns = settings.min_block_ns;
   skel_->rodata->copy_user_stack = static_cast<bool>(unwind_);
+  trim_to_mode(skel_.get(), settings);
   // Without stack copies the ring carries code mappings only: a set is about 20 KiB.
   if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 1u << 20))
     throw Error(errno_message("cannot size the stack-sample ring", err), "", -err);
@@ -214,7 +232,9 @@ void CpuSampler::unwind_sample(const stack_sample* rec) {
   copy.stack = rec->stack;
   copy.size = rec->stack_size;
   copy.start = rec->stack_start;
-  copy.cut = rec->stack_size == sizeof(rec->stack);
+  // Every page the copy may hold was read: the stack may go on above it.
+  const uint64_t first = PROFILE_PAGE_SIZE - (rec->stack_start & (PROFILE_PAGE_SIZE - 1));
+  copy.cut = rec->stack_size == first + (PROFILE_STACK_PAGES - 1) * PROFILE_PAGE_SIZE;
   UnwoundStack user = unwind_(copy);
   const bool truncated = user.end == UnwoundStack::End::Truncated;
   auto key = std::make_tuple(rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames));

@@ -61,6 +61,8 @@ bool has_bpf_privileges() {
   return has_cap(caps, kCapSysAdmin) || (has_cap(caps, kCapBpf) && has_cap(caps, kCapPerfmon));
 }
 
+bool has_sys_admin() { return has_cap(effective_capabilities(), kCapSysAdmin); }
+
 void check_bpf_privileges() {
   if (has_bpf_privileges()) return;
   uint64_t caps = effective_capabilities();

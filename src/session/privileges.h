@@ -14,6 +14,8 @@ void check_bpf_privileges();
 void check_kernel_btf(const std::string& btf_path = "/sys/kernel/btf/vmlinux");
 // True when the effective capabilities allow loading tracing BPF programs.
 bool has_bpf_privileges();
+// True with CAP_SYS_ADMIN in the effective set (root): libbpf may list kernel modules' BTF.
+bool has_sys_admin();
 
 // The user that ran `sudo perfbpf`, so commands and reports are theirs and not root's.
 struct InvokingUser {

@@ -17,6 +17,7 @@
 #include "symbols/stack_unwinder.h"
 #include "collect/cpu_sampler.h"
 #include "collect/funclat_decoder.h"
+#include "collect/kernel_symbol_names.h"
 #include "collect/procfs.h"
 #include "perfbpf/calibration.h"
 #include "perfbpf/error.h"
@@ -340,6 +341,7 @@ Profile run_session(const SessionOptions& options) {
   settings.bpf_stats = options.bpf_stats;
   settings.decompose = options.decompose;
   Symbolizer symbols;
+  symbols.set_kernel_namer(kernel_symbol_names);  // the kernel's lookup, not all of /proc/kallsyms
   // The function-timing programs are loaded only when there are functions to time: verifying
   // them costs ~0.1 s of CPU, and their exit tracepoint runs at every thread exit.
   std::optional<FuncLatSession> funclat;

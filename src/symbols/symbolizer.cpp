@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 
 #include "perfbpf/error.h"
+#include "symbols/kallsyms.h"
 #include "util/safe_path.h"
 
 namespace perfbpf {
@@ -233,19 +234,27 @@ const std::string& Symbolizer::canonical_path(const std::string& path) {
   return canonical_.try_emplace(key, path).first->second;
 }
 
-const ElfSymbols* Symbolizer::elf(const std::string& path) {
+const Symbolizer::FileSymbols* Symbolizer::elf(const std::string& path) {
   auto it = elves_.find(path);
   if (it != elves_.end()) return it->second.get();
-  std::unique_ptr<ElfSymbols> loaded;
+  std::unique_ptr<FileSymbols> compact;
   try {
-    loaded = std::make_unique<ElfSymbols>(ElfSymbols::load(path));
-    std::vector<const ElfFunction*>& sorted = by_offset_[path];
-    for (const auto& f : loaded->functions()) sorted.push_back(&f);
-    std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->file_offset < b->file_offset; });
+    const ElfSymbols loaded = ElfSymbols::load(path);
+    compact = std::make_unique<FileSymbols>();
+    compact->debug_file = loaded.debug_file();
+    compact->by_offset.reserve(loaded.functions().size());
+    for (const auto& f : loaded.functions()) {
+      compact->by_offset.push_back({f.file_offset, f.address, f.size, static_cast<uint32_t>(compact->names.size()),
+                                    static_cast<uint32_t>(f.demangled.size())});
+      compact->names += f.demangled;
+    }
+    compact->names.shrink_to_fit();
+    std::sort(compact->by_offset.begin(), compact->by_offset.end(),
+              [](const auto& a, const auto& b) { return a.file_offset < b.file_offset; });
   } catch (const Error&) {
     // An unreadable or vanished file leaves its frames unnamed; counted in coverage.
   }
-  return elves_.emplace(path, std::move(loaded)).first->second.get();
+  return elves_.emplace(path, std::move(compact)).first->second.get();
 }
 
 // The vDSO is the kernel's: every 64-bit process maps the same image, perfbpf's own among them
@@ -321,19 +330,19 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
     }
     std::string file = vdso ? vdso_file() : object_file(tgid, m);
     const uint64_t offset = address - m.start + m.offset;
-    const ElfSymbols* symbols = file.empty() ? nullptr : elf(file);
+    const FileSymbols* symbols = file.empty() ? nullptr : elf(file);
     if (symbols) {
-      const auto& sorted = by_offset_[file];
+      const auto& sorted = symbols->by_offset;
       auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
-                                 [](uint64_t off, const ElfFunction* f) { return off < f->file_offset; });
+                                 [](uint64_t off, const FileSymbols::Function& f) { return off < f.file_offset; });
       if (it != sorted.begin()) {
-        const ElfFunction* f = *std::prev(it);
+        const FileSymbols::Function* f = &*std::prev(it);
         // Size 0 (hand-written assembly) is trusted up to the next symbol.
         if (f->size == 0 || offset < f->file_offset + f->size) {
-          frame.name = f->demangled;
+          frame.name.assign(symbols->names, f->name_offset, f->name_size);
           frame.resolved = true;
           frame.vaddr = offset - f->file_offset + f->address;
-          frame.dwarf_path = symbols->debug_file().empty() ? file : symbols->debug_file();
+          frame.dwarf_path = symbols->debug_file.empty() ? file : symbols->debug_file;
           frame.source = dwarf_.function_source(frame.dwarf_path, frame.vaddr);
           return frame;
         }
@@ -371,47 +380,46 @@ size_t Symbolizer::FrameKeyHash::operator()(const FrameKey& k) const {
   return static_cast<size_t>(h);
 }
 
-// One read of the whole file into one buffer, parsed in place: /proc/kallsyms has some 200 000
-// lines, and a stream per line made its load a third of a sampling session's CPU.
+// Text symbols only, their names packed: /proc/kallsyms has some 200 000 lines, and a stream
+// per line made its load a third of a sampling session's CPU.
 void Symbolizer::load_kallsyms() {
   kallsyms_loaded_ = true;
-  int fd = ::open((proc_root_ + "/kallsyms").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;  // kernel frames stay unnamed; coverage says so
-  std::string& text = kallsyms_text_;
-  size_t got = 0;
-  for (;;) {
-    if (text.size() - got < (1u << 20)) text.resize(got + (4u << 20));
-    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<size_t>(n);
-  }
-  ::close(fd);
-  text.resize(got);
-  // "ADDRESS TYPE NAME[\t[MODULE]]": text symbols only (t, T, and weak ones).
-  const char* p = text.data();
-  const char* const end = p + text.size();
-  while (p < end) {
-    const char* eol = static_cast<const char*>(std::memchr(p, '\n', static_cast<size_t>(end - p)));
-    if (!eol) eol = end;
-    uint64_t address = 0;
-    const char* q = p;
-    for (; q < eol; q++) {
-      const unsigned c = static_cast<unsigned char>(*q);
-      const unsigned digit = c - '0' < 10 ? c - '0' : (c | 0x20) - 'a' < 6 ? (c | 0x20) - 'a' + 10 : 16;
-      if (digit == 16) break;
-      address = address << 4 | digit;
-    }
-    if (eol - q > 3 && q[0] == ' ' && q[2] == ' ' && (q[1] == 't' || q[1] == 'T' || q[1] == 'w' || q[1] == 'W') && address) {
-      const char* name = q + 3;
-      const char* name_end = name;
-      while (name_end < eol && *name_end != '\t' && *name_end != ' ') name_end++;
-      kallsyms_.push_back({address, static_cast<uint32_t>(name - text.data()), static_cast<uint32_t>(name_end - name)});
-    }
-    p = eol + 1;
-  }
+  // Unreadable: kernel frames stay unnamed; coverage says so.
+  for_each_kernel_text_symbol(proc_root_ + "/kallsyms", [this](uint64_t address, std::string_view name) {
+    kallsyms_.push_back({address, static_cast<uint32_t>(kallsyms_names_.size()), static_cast<uint32_t>(name.size())});
+    kallsyms_names_.append(name);
+  });
+  // Stable: of equal addresses the last in the file is found, as name_kernel_addresses does.
   if (!std::is_sorted(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; }))
-    std::sort(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
+    std::stable_sort(kallsyms_.begin(), kallsyms_.end(), [](const auto& x, const auto& y) { return x.address < y.address; });
+}
+
+namespace {
+
+SymbolizedFrame kernel_frame_named(std::string name) {
+  SymbolizedFrame frame;
+  frame.kernel = true;
+  frame.object = "[kernel]";
+  frame.resolved = !name.empty();
+  frame.name = name.empty() ? "[unknown]" : std::move(name);
+  return frame;
+}
+
+}  // namespace
+
+void Symbolizer::name_kernel_frames(const std::vector<uint64_t>& addresses) {
+  if (kallsyms_loaded_) return;  // kernel_frame has the whole table already
+  std::vector<uint64_t> wanted;
+  for (uint64_t a : addresses)
+    if (!kernel_cache_.count(a)) wanted.push_back(a);
+  if (wanted.empty()) return;
+  std::optional<std::unordered_map<uint64_t, std::string>> names;
+  if (kernel_namer_) names = kernel_namer_(wanted);
+  if (!names) names = name_kernel_addresses(proc_root_ + "/kallsyms", wanted);
+  for (uint64_t a : wanted) {
+    auto it = names->find(a);
+    kernel_cache_.emplace(a, kernel_frame_named(it == names->end() ? std::string() : std::move(it->second)));
+  }
 }
 
 // Cached per address: a kernel-heavy workload's distinct stacks share most of their frames.
@@ -419,17 +427,11 @@ const SymbolizedFrame& Symbolizer::kernel_frame(uint64_t address) {
   auto cached = kernel_cache_.find(address);
   if (cached != kernel_cache_.end()) return cached->second;
   if (!kallsyms_loaded_) load_kallsyms();
-  SymbolizedFrame frame;
-  frame.kernel = true;
-  frame.object = "[kernel]";
-  frame.name = "[unknown]";
   auto it = std::upper_bound(kallsyms_.begin(), kallsyms_.end(), address,
                              [](uint64_t a, const KernelSymbol& s) { return a < s.address; });
-  if (it != kallsyms_.begin()) {
-    frame.name.assign(kallsyms_text_, std::prev(it)->name_offset, std::prev(it)->name_size);
-    frame.resolved = true;
-  }
-  return kernel_cache_.emplace(address, std::move(frame)).first->second;
+  std::string name;
+  if (it != kallsyms_.begin()) name.assign(kallsyms_names_, std::prev(it)->name_offset, std::prev(it)->name_size);
+  return kernel_cache_.emplace(address, kernel_frame_named(std::move(name))).first->second;
 }
 
 }  // namespace perfbpf

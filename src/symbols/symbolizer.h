@@ -6,8 +6,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <unordered_map>
@@ -65,7 +67,16 @@ class Symbolizer {
   // Both cached per distinct address (kernel) or process, mappings and address (user); the
   // references stay valid for the Symbolizer's life.
   const std::vector<SymbolizedFrame>& user_frames(uint32_t tgid, uint64_t address, bool leaf);
-  const SymbolizedFrame& kernel_frame(uint64_t address);  // /proc/kallsyms read at the first
+  // /proc/kallsyms read whole at the first address not named yet by name_kernel_frames.
+  const SymbolizedFrame& kernel_frame(uint64_t address);
+  // Names ADDRESSES in one streamed pass over /proc/kallsyms, for kernel_frame to return: a
+  // report's kernel frames are known before it is built, and keeping the whole table is ~10 MB.
+  void name_kernel_frames(const std::vector<uint64_t>& addresses);
+  // What name_kernel_frames asks first (the kernel's own lookup, collect/kernel_symbol_names):
+  // names by address, an address no symbol holds absent; nullopt to fall back to the file.
+  using KernelNamer =
+      std::function<std::optional<std::unordered_map<uint64_t, std::string>>(const std::vector<uint64_t>&)>;
+  void set_kernel_namer(KernelNamer namer) { kernel_namer_ = std::move(namer); }
 
  private:
   struct JitSymbol {
@@ -86,9 +97,21 @@ class Symbolizer {
   void hold_file(uint32_t tgid, Process& p, const MapEntry& m, uint64_t dev = 0);
   struct KernelSymbol {
     uint64_t address;
-    uint32_t name_offset, name_size;  // in kallsyms_text_
+    uint32_t name_offset, name_size;  // in kallsyms_names_
   };
-  const ElfSymbols* elf(const std::string& path);  // by canonical path
+  // A file's function symbols as naming a sampled address needs them, compact: ElfSymbols keeps
+  // every alias, version and mangled name besides (several times the bytes, and --system samples
+  // files such as libLLVM with 100 000 functions); it is dropped once this is built.
+  struct FileSymbols {
+    struct Function {
+      uint64_t file_offset, address, size;
+      uint32_t name_offset, name_size;  // the demangled name, in names
+    };
+    std::vector<Function> by_offset;  // sorted by file_offset
+    std::string names;
+    std::string debug_file;  // ElfSymbols::debug_file()
+  };
+  const FileSymbols* elf(const std::string& path);  // by canonical path; null when unreadable
   const std::string& canonical_path(const std::string& path);
   void load_kallsyms();
   const std::string& vdso_file();  // "" when the vDSO cannot be read
@@ -100,13 +123,13 @@ class Symbolizer {
   std::map<uint32_t, Process> processes_;
   std::map<uint32_t, std::string> fallback_comms_;
   std::map<std::string, std::string> canonical_;  // "dev:inode" -> the first path seen for it
-  std::map<std::string, std::unique_ptr<ElfSymbols>> elves_;  // null: unreadable, not retried
-  std::map<std::string, std::vector<const ElfFunction*>> by_offset_;
+  std::map<std::string, std::unique_ptr<FileSymbols>> elves_;  // null: unreadable, not retried
   std::vector<KernelSymbol> kallsyms_;
-  std::string kallsyms_text_;  // /proc/kallsyms as read, names in place
+  std::string kallsyms_names_;  // text symbols' names, end to end
   std::unordered_map<uint64_t, SymbolizedFrame> kernel_cache_;
   DwarfSources dwarf_;
   bool kallsyms_loaded_ = false;
+  KernelNamer kernel_namer_;
   uint64_t generations_ = 0;
   // user_frames by (tgid, mappings' generation, address, leaf): unwound stacks repeat the same
   // return addresses in sample after sample, and a DWARF scope walk is dear.

@@ -60,6 +60,38 @@ TEST_CASE("symbolizer: kallsyms text symbols by address, modules and unsorted li
   CHECK(below.kernel);
 }
 
+TEST_CASE("symbolizer: kernel frames named in one streamed pass agree with the whole table", "[symbols]") {
+  const std::string root = test::temp_path("proc");
+  std::filesystem::create_directories(root);
+  // Unsorted, with modules, data symbols, equal addresses, and more lines than one read chunk.
+  {
+    std::ofstream f(root + "/kallsyms");
+    f << "ffffffff81000100 T do_syscall_64\n"
+      << "ffffffff81000000 t entry_SYSCALL_64\n"
+      << "ffffffff82000000 D jiffies\n"
+      << "ffffffffc0001000 t nf_hook\t[nf_tables]\n"
+      << "ffffffff81000200 W weak_one\n"
+      << "ffffffff81000200 T same_address_later\n";
+    for (int i = 0; i < 20000; i++) f << std::hex << 0xffffffff90000000ull + 0x10 * i << " t filler_" << std::dec << i << "\n";
+  }
+  const std::vector<uint64_t> asked = {0xffffffff81000010, 0xffffffff81000150, 0xffffffff81000300, 0xffffffffc0001008,
+                                       0xffffffff82000008, 0xffffffff80000000, 0xffffffff90000015, 0xffffffff9004e1ff,
+                                       0xffffffff81000010};
+  Symbolizer streamed(root), whole(root);
+  streamed.name_kernel_frames(asked);
+  for (uint64_t a : asked) {
+    const SymbolizedFrame& s = streamed.kernel_frame(a);
+    const SymbolizedFrame& w = whole.kernel_frame(a);
+    CAPTURE(a);
+    CHECK(s.name == w.name);
+    CHECK(s.resolved == w.resolved);
+    CHECK(s.kernel);
+  }
+  CHECK(streamed.kernel_frame(0xffffffff90000015).name == "filler_1");
+  CHECK(streamed.kernel_frame(0xffffffff81000300).name == "same_address_later");
+  CHECK(streamed.kernel_frame(0xffffffff9004e1ff).name == "filler_19999");
+}
+
 TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /proc", "[symbols]") {
   // A fixture /proc without the process: only the kernel's records say what it mapped.
   const std::string root = test::temp_path("proc");
