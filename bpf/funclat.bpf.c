@@ -97,8 +97,9 @@ int handle_exit_site(struct pt_regs *ctx)
 
 /*
  * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h).
- * A thread without a --decompose record costs two task-storage lookups that find nothing,
- * and nothing else (not even a clock read). A wait ends when the thread is queued to run,
+ * A thread without a --decompose record costs two loads of its task's storage pointer (and
+ * when some BPF program gave it storage, a lookup that finds nothing), nothing else: not even
+ * a clock read. A wait ends when the thread is queued to run,
  * which the kernel stamps (sched_info.last_queued) and this program reads at switch-in: no
  * program runs on wakeups at all.
  */
@@ -106,13 +107,19 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	struct split_thread *t = bpf_task_storage_get(&split_threads, prev, 0, 0);
+	struct split_thread *t;
 
-	if (t && t->open)
-		split_switch_out(ctx, t, prev, preempt, prev_state, bpf_ktime_get_ns());
-	t = bpf_task_storage_get(&split_threads, next, 0, 0);
-	if (t && t->off_ns)
-		split_switch_in(t, next, bpf_ktime_get_ns());
+	/* A task no BPF program gave local storage (most): one load, no helper call. */
+	if (prev->bpf_storage) {
+		t = bpf_task_storage_get(&split_threads, prev, 0, 0);
+		if (t && t->open)
+			split_switch_out(ctx, t, prev, preempt, prev_state, bpf_ktime_get_ns());
+	}
+	if (next->bpf_storage) {
+		t = bpf_task_storage_get(&split_threads, next, 0, 0);
+		if (t && t->off_ns)
+			split_switch_in(t, next, bpf_ktime_get_ns());
+	}
 	return 0;
 }
 

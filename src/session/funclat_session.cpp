@@ -459,6 +459,8 @@ std::vector<uint64_t> FuncLatSession::wait_stack(int32_t id) const {
   return ips;
 }
 
+bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }
+
 std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
 
 }  // namespace perfbpf

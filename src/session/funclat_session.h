@@ -92,6 +92,7 @@ class FuncLatSession {
   // --decompose: a wait's stack by id (CallSplit::wait_kstack / wait_ustack), innermost first;
   // empty when the id is < 0 or gone.
   std::vector<uint64_t> wait_stack(int32_t id) const;
+  bool decompose() const;  // whether calls are split (the --decompose programs are loaded)
 
  private:
   static int on_record(void* ctx, void* data, size_t size);

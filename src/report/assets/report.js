@@ -481,7 +481,7 @@
     var o = r.overhead, e = r.events;
     var rows = "<tr><td>function call records received</td><td>" + num(e.received) + "</td></tr>" +
       "<tr><td>function call records lost</td><td" + (e.lost ? " class=warn" : "") + ">" + num(e.lost) + "</td></tr>" +
-      lossRows("functions", e.lost_by_reason);
+      lossRows("functions", e.lost_by_reason) + lossRows("--decompose", e.split_by_reason);
     if (r.stacks) rows += "<tr><td>on-CPU samples</td><td>" + num(r.stacks.samples) + " (" +
       pct(r.stacks.coverage_pct) + " of frames named)</td></tr>" + lossRows("stacks", r.stacks.lost_by_reason);
     if (r.off_cpu) rows += "<tr><td>off-CPU time recorded</td><td>" + dur(r.off_cpu.samples) + "</td></tr>" +
