@@ -26,9 +26,10 @@ static __always_inline void fill_event(struct funclat_event *e, const struct fun
 
 /*
  * The top frame's call returned at NOW: pass its cost to its caller and record it, with its
- * split when the thread has a --decompose record T.
+ * split when the thread (TASK, current) has a --decompose record T.
  */
-static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t)
+static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t,
+					 struct task_struct *task)
 {
 	__u32 idx = (st->depth - 1) & FRAME_MASK;
 	struct funclat_frame f = st->frames[idx];
@@ -55,7 +56,7 @@ static __always_inline void complete_top(struct funclat_stack *st, __u64 now, st
 			return;
 		}
 		fill_event(&se->call, &f, idx, id, now);
-		split_fill(t, idx, &se->split);
+		split_fill(t, idx, &se->split, task);
 		bpf_ringbuf_submit(se, wakeup_flag());
 	} else {
 		struct funclat_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

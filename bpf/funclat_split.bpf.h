@@ -70,9 +70,10 @@ struct {
 	__uint(value_size, FUNCLAT_WAIT_STACK_DEPTH * sizeof(__u64));
 } wait_stacks SEC(".maps");
 
-static __always_inline struct split_thread *split_of_current(bool create)
+/* TASK is the current task (a helper call fetches it: callers fetch it once). */
+static __always_inline struct split_thread *split_of(struct task_struct *task, bool create)
 {
-	return bpf_task_storage_get(&split_threads, bpf_get_current_task_btf(), 0,
+	return bpf_task_storage_get(&split_threads, task, 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
@@ -216,11 +217,11 @@ static __always_inline void split_switch_in(struct split_thread *t, struct task_
 }
 
 /* A frame opens at depth index D (its stack's depth is now D + 1). */
-static __always_inline void split_enter(struct split_thread *t, __u32 d)
+static __always_inline void split_enter(struct split_thread *t, __u32 d, struct task_struct *task)
 {
 	struct split_frame *f = &t->frames[d & FRAME_MASK];
 
-	f->run_delay = bpf_get_current_task_btf()->sched_info.run_delay;
+	f->run_delay = task->sched_info.run_delay;
 	f->blocked[FUNCLAT_WAIT_IO] = t->blocked[FUNCLAT_WAIT_IO];
 	f->blocked[FUNCLAT_WAIT_LOCK] = t->blocked[FUNCLAT_WAIT_LOCK];
 	f->blocked[FUNCLAT_WAIT_SLEEP] = t->blocked[FUNCLAT_WAIT_SLEEP];
@@ -232,14 +233,14 @@ static __always_inline void split_enter(struct split_thread *t, __u32 d)
 	f->flags = 0;
 	f->missed = t->missed;
 	f->switches = t->switches;
-	f->nvcsw = bpf_get_current_task_btf()->nvcsw;
+	f->nvcsw = task->nvcsw;
 }
 
 /* The split of the call at depth index IDX, returning now. */
-static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct funclat_split *out)
+static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct funclat_split *out,
+				       struct task_struct *task)
 {
 	struct split_frame *f = &t->frames[idx & FRAME_MASK];
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 run_delay = task->sched_info.run_delay;
 	/* A blocking switch-out the program did not see: its wait is in on-CPU time. */
 	bool unseen = task->nvcsw - f->nvcsw != (__u64)(t->switches - f->switches);

@@ -127,12 +127,13 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	st->depth = d + 1;
 	if (decompose && !(cookie & FUNCLAT_F_GO)) {
 		/* Goroutines move between threads: a thread's scheduler times are not theirs. */
-		struct split_thread *t = split_of_current(true);
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct split_thread *t = split_of(task, true);
 
 		if (t) {
 			if (t->off_ns)
-				split_heal(t, bpf_get_current_task_btf(), bpf_ktime_get_ns());
-			split_enter(t, d);
+				split_heal(t, task, bpf_ktime_get_ns());
+			split_enter(t, d, task);
 			t->open = d + 1;
 		} else {
 			count_loss(FUNCLAT_LOSS_SPLIT_NO_STORAGE);
@@ -152,6 +153,7 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 {
 	__u32 probe = FUNCLAT_PROBE_ID(cookie), p = phase;
 	struct split_thread *t = NULL;
+	struct task_struct *task = NULL;
 	struct funclat_stack *st;
 	struct frame_pos pos;
 	__u32 d = 0;
@@ -161,17 +163,19 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	st = stack_for(ctx, cookie, entry_sp, false, &pos);
 	if (!pos.target)
 		return;
-	if (decompose && !(cookie & FUNCLAT_F_GO))
-		t = split_of_current(false);
-	if (t && t->off_ns)
-		split_heal(t, bpf_get_current_task_btf(), now);
+	if (decompose && !(cookie & FUNCLAT_F_GO)) {
+		task = bpf_get_current_task_btf();
+		t = split_of(task, false);
+		if (t && t->off_ns)
+			split_heal(t, task, now);
+	}
 	if (st) {
 		/* Frames deeper than this one, or another function's at its place, are gone. */
 		drop_left_frames(st, pos.level, probe, false);
 		d = st->depth;
 	}
 	if (st && top_at(st, pos.level)) {
-		complete_top(st, now, t);
+		complete_top(st, now, t, task);
 	} else if (!certain) {
 		if (t)
 			t->open = st ? st->depth : 0;
