@@ -56,13 +56,13 @@ extern bool bpf_session_is_return(void) __ksym __weak;
 SEC("uprobe")
 int handle_session(struct pt_regs *ctx)
 {
-	__u64 now = bpf_ktime_get_ns(); /* first: the handler's work is not the call's */
-	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u64 now;
 
 	if (!bpf_session_is_return())
-		return enter(ctx, cookie, true);
+		return enter(ctx, bpf_get_attach_cookie(ctx), true);
+	now = bpf_ktime_get_ns(); /* first on the return path: the handler's work is not the call's */
 	/* After ret: the return address was popped, so it sat one word lower. */
-	leave(ctx, cookie, ctx->sp - 8, true, now);
+	leave(ctx, bpf_get_attach_cookie(ctx), ctx->sp - 8, true, now);
 	return 0;
 }
 
@@ -97,41 +97,29 @@ int handle_exit_site(struct pt_regs *ctx)
 
 /*
  * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h).
- * Every other thread costs one task-storage lookup that finds nothing.
+ * A thread without a --decompose record costs two loads of its task's storage pointer (and
+ * when some BPF program gave it storage, a lookup that finds nothing), nothing else: not even
+ * a clock read. A wait ends when the thread is queued to run,
+ * which the kernel stamps (sched_info.last_queued) and this program reads at switch-in: no
+ * program runs on wakeups at all.
  */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 now = bpf_ktime_get_ns();
-	struct split_thread *t = bpf_task_storage_get(&split_threads, prev, 0, 0);
+	struct split_thread *t;
 
-	if (t && t->open)
-		split_switch_out(ctx, t, prev, preempt, prev_state, now);
-	t = bpf_task_storage_get(&split_threads, next, 0, 0);
-	if (t && t->off_ns) {
-		/*
-		 * Running again with no wakeup seen (it may still be on its way on another CPU):
-		 * blocked until it was queued (sched_info.last_queued, in the run queue's clock, fresh
-		 * here); from then on run_delay counts it.
-		 */
-		__u64 queued = BPF_CORE_READ(next, sched_info.last_queued), clock = BPF_CORE_READ(next, se.cfs_rq, rq, clock);
-
-		count_loss(FUNCLAT_LOSS_SPLIT_LATE_WAKEUP);
-		if (queued && clock >= queued && now - t->off_ns > clock - queued)
-			now -= clock - queued;
-		split_close_wait(t, now);
+	/* A task no BPF program gave local storage (most): one load, no helper call. */
+	if (prev->bpf_storage) {
+		t = bpf_task_storage_get(&split_threads, prev, 0, 0);
+		if (t && t->open)
+			split_switch_out(ctx, t, prev, preempt, prev_state, bpf_ktime_get_ns());
 	}
-	return 0;
-}
-
-SEC("tp_btf/sched_wakeup")
-int BPF_PROG(handle_split_wakeup, struct task_struct *p)
-{
-	struct split_thread *t = bpf_task_storage_get(&split_threads, p, 0, 0);
-
-	if (t && t->off_ns)
-		split_close_wait(t, bpf_ktime_get_ns());
+	if (next->bpf_storage) {
+		t = bpf_task_storage_get(&split_threads, next, 0, 0);
+		if (t && t->off_ns)
+			split_switch_in(t, next, bpf_ktime_get_ns());
+	}
 	return 0;
 }
 
@@ -173,12 +161,10 @@ static long drop_process_stack(struct bpf_map *map, struct funclat_key *key, str
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	__u32 tid = BPF_CORE_READ(task, pid);
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct funclat_key key = { .tgid = tgid, .tid = tid };
-	struct funclat_stack *st = bpf_map_lookup_elem(&stacks, &key);
+	__u32 tid = task->pid, tgid = task->tgid;
+	struct funclat_stack *st = bpf_task_storage_get(&thread_stacks, task, 0, 0);
 
-	if (st) {
+	if (st && st->tid) {
 		/* The thread's own user registers: where its stack pointer was when it exited. */
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 		/* Its CPU time, for the overhead estimate: probes cost CPU time. */
@@ -189,8 +175,10 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 
 		count_unreturned(st, 0 - BPF_CORE_READ(regs, sp));
 		bpf_map_update_elem(&thread_cpu, &tid, &cpu, BPF_ANY);
-		bpf_map_delete_elem(&stacks, &key);
+		bpf_map_delete_elem(&threads, &tid);
 	}
+	if (st) /* it would go with the task; now, so that no reader finds it half gone */
+		bpf_task_storage_delete(&thread_stacks, task);
 	/*
 	 * signal->live is decremented before this tracepoint fires (do_exit), so zero means the
 	 * whole thread group is gone: its goroutine stacks go with it.

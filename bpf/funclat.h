@@ -63,7 +63,7 @@ enum funclat_loss {
 	FUNCLAT_LOSS_THREAD_MAP_FULL = 4, /* no room to track a new thread's call stack */
 	FUNCLAT_LOSS_NO_GOROUTINE = 5,	 /* Go: the goroutine (R14) could not be read */
 	FUNCLAT_LOSS_SPLIT_NO_STORAGE = 6, /* --decompose: no per-thread record, call not split */
-	FUNCLAT_LOSS_SPLIT_LATE_WAKEUP = 7, /* a wait closed at switch-in: its wakeup unseen */
+	FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN = 7, /* a wait closed later, from the kernel's stamps */
 	FUNCLAT_LOSS_WAIT_STACK = 8,	 /* a wait's stack could not be kept (map full) */
 	FUNCLAT_LOSS_NR = 9,
 };

@@ -10,7 +10,31 @@ struct {
 	__uint(max_entries, FUNCLAT_RINGBUF_BYTES);
 } events SEC(".maps");
 
-/* Open calls per thread or goroutine; sized by userspace before load. */
+/*
+ * Open calls of each thread: task-local storage, found from the task itself in a few loads
+ * where a hash map would hash and compare a key twice per call (entry and return). Created
+ * at a thread's first kept call, freed with the task.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct funclat_stack);
+} thread_stacks SEC(".maps");
+
+/*
+ * Threads with a stack in thread_stacks (tid -> tgid), written once per thread: what userspace
+ * walks to find them (task storage is read by pidfd, not listed), and the --max-threads bound
+ * on their kernel memory. Sized by userspace before load.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, FUNCLAT_MAX_THREADS);
+	__type(key, __u32);   /* tid */
+	__type(value, __u32); /* tgid */
+} threads SEC(".maps");
+
+/* Open calls per goroutine (Go: they move between threads); sized by userspace before load. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, FUNCLAT_MAX_THREADS);

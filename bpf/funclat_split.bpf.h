@@ -17,6 +17,9 @@
 
 const volatile bool decompose = false;
 
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+
 /* x86-64 system call numbers that block on a futex. */
 #define NR_FUTEX 202
 #define NR_FUTEX_WAITV 449
@@ -67,9 +70,10 @@ struct {
 	__uint(value_size, FUNCLAT_WAIT_STACK_DEPTH * sizeof(__u64));
 } wait_stacks SEC(".maps");
 
-static __always_inline struct split_thread *split_of_current(bool create)
+/* TASK is the current task (a helper call fetches it: callers fetch it once). */
+static __always_inline struct split_thread *split_of(struct task_struct *task, bool create)
 {
-	return bpf_task_storage_get(&split_threads, bpf_get_current_task_btf(), 0,
+	return bpf_task_storage_get(&split_threads, task, 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
@@ -111,6 +115,7 @@ static __always_inline void split_heal(struct split_thread *t, struct task_struc
 	__u64 arrived = BPF_CORE_READ(task, sched_info.last_arrival), clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock);
 	__u64 runq = BPF_CORE_READ(task, sched_info.run_delay) - t->off_run_delay, end;
 
+	count_loss(FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN);
 	t->missed++;
 	end = clock >= arrived && now > clock - arrived ? now - (clock - arrived) : now;
 	end = end > runq ? end - runq : 0;
@@ -127,8 +132,8 @@ static __always_inline void lock_holder(struct split_thread *t, struct pt_regs *
 	__u64 uaddr = BPF_CORE_READ(regs, di);
 	__u32 cmd = BPF_CORE_READ(regs, si) & FUTEX_CMD_MASK, word = 0;
 	__s32 owner = 0;
-	struct funclat_key key = { .tgid = tgid };
 	struct funclat_stack *st;
+	struct task_struct *holder;
 
 	t->holder_tid = 0;
 	t->holder_probe = ~0u;
@@ -144,11 +149,14 @@ static __always_inline void lock_holder(struct split_thread *t, struct pt_regs *
 		t->holder_tid = owner;
 		t->holder_flags = FUNCLAT_SPLIT_HOLDER_OWNER;
 	}
-	/* What the holder is doing, when it is inside a probed call itself. */
-	key.tid = t->holder_tid;
-	st = bpf_map_lookup_elem(&stacks, &key);
-	if (st && st->depth > 0 && st->depth <= FUNCLAT_MAX_DEPTH)
+	/* What the holder is doing, when it is inside a probed call itself (of this process). */
+	holder = bpf_task_from_pid(t->holder_tid);
+	if (!holder)
+		return;
+	st = bpf_task_storage_get(&thread_stacks, holder, 0, 0);
+	if (st && st->tgid == tgid && st->depth > 0 && st->depth <= FUNCLAT_MAX_DEPTH)
 		t->holder_probe = st->frames[(st->depth - 1) & FRAME_MASK].probe_id;
+	bpf_task_release(holder);
 }
 
 /* PREV, with open frames, switches out at NOW. A runnable thread waits for a CPU: run_delay. */
@@ -158,10 +166,10 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 	struct pt_regs *regs;
 	long nr;
 
+	if (t->off_ns) /* its switch-in was not seen; before run_delay grows again */
+		split_heal(t, prev, now);
 	if (preempt || state == PERFBPF_TASK_RUNNING)
 		return;
-	if (t->off_ns)
-		split_heal(t, prev, now);
 	t->switches++;
 	regs = (struct pt_regs *)bpf_task_pt_regs(prev);
 	nr = BPF_CORE_READ(regs, orig_ax);
@@ -186,12 +194,34 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 	t->off_ns = now;
 }
 
+/*
+ * T's thread, with a wait open, runs again (NEXT, at NOW). The wait ended when the thread was
+ * queued to run: the kernel stamps that (sched_info.last_queued, in the run queue's clock,
+ * which this switch has just brought up to date) and counts the time since in run_delay. A
+ * thread the load balancer moved while it waited was queued twice: the time on the first run
+ * queue is in run_delay already (off_run_delay is run_delay at the switch-out).
+ */
+static __always_inline void split_switch_in(struct split_thread *t, struct task_struct *next, __u64 now)
+{
+	__u64 queued = next->sched_info.last_queued, clock = BPF_CORE_READ(next, se.cfs_rq, rq, clock);
+	__u64 moved = next->sched_info.run_delay - t->off_run_delay, end;
+
+	if (!queued || clock < queued) {
+		t->missed++; /* not stamped: the wait is booked up to now, the call marked */
+		split_close_wait(t, now);
+		return;
+	}
+	end = now - (clock - queued);
+	end = end > moved ? end - moved : 0;
+	split_close_wait(t, end > t->off_ns ? end : t->off_ns);
+}
+
 /* A frame opens at depth index D (its stack's depth is now D + 1). */
-static __always_inline void split_enter(struct split_thread *t, __u32 d)
+static __always_inline void split_enter(struct split_thread *t, __u32 d, struct task_struct *task)
 {
 	struct split_frame *f = &t->frames[d & FRAME_MASK];
 
-	f->run_delay = bpf_get_current_task_btf()->sched_info.run_delay;
+	f->run_delay = task->sched_info.run_delay;
 	f->blocked[FUNCLAT_WAIT_IO] = t->blocked[FUNCLAT_WAIT_IO];
 	f->blocked[FUNCLAT_WAIT_LOCK] = t->blocked[FUNCLAT_WAIT_LOCK];
 	f->blocked[FUNCLAT_WAIT_SLEEP] = t->blocked[FUNCLAT_WAIT_SLEEP];
@@ -203,14 +233,14 @@ static __always_inline void split_enter(struct split_thread *t, __u32 d)
 	f->flags = 0;
 	f->missed = t->missed;
 	f->switches = t->switches;
-	f->nvcsw = bpf_get_current_task_btf()->nvcsw;
+	f->nvcsw = task->nvcsw;
 }
 
 /* The split of the call at depth index IDX, returning now. */
-static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct funclat_split *out)
+static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct funclat_split *out,
+				       struct task_struct *task)
 {
 	struct split_frame *f = &t->frames[idx & FRAME_MASK];
-	struct task_struct *task = bpf_get_current_task_btf();
 	__u64 run_delay = task->sched_info.run_delay;
 	/* A blocking switch-out the program did not see: its wait is in on-CPU time. */
 	bool unseen = task->nvcsw - f->nvcsw != (__u64)(t->switches - f->switches);

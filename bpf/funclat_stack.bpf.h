@@ -13,64 +13,9 @@
 _Static_assert((FUNCLAT_MAX_DEPTH & FRAME_MASK) == 0, "depth masks need a power of two");
 
 #include "funclat_maps.bpf.h"
+#include "funclat_owner.bpf.h"
 #include "funclat_split.bpf.h"
-
-struct frame_pos {
-	struct funclat_key key;
-	__u64 level;
-};
-
-/*
- * Whose stack and how deep. ENTRY_SP is the stack pointer with the return address on top.
- * Go keeps the current goroutine in R14 (ABIInternal, amd64, Go >= 1.17); its stack bounds
- * are the first field of runtime.g, and the distance from the top survives a stack copy.
- */
-static __always_inline bool frame_position(struct pt_regs *ctx, __u64 cookie, __u64 entry_sp,
-					   struct frame_pos *pos)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	pos->key.tgid = id >> 32;
-	if (cookie & FUNCLAT_F_GO) {
-		__u64 g = ctx->r14, hi = 0;
-
-		if (!g || bpf_probe_read_user(&hi, sizeof(hi), (void *)(g + 8)) || hi < entry_sp) {
-			count_loss(FUNCLAT_LOSS_NO_GOROUTINE);
-			return false;
-		}
-		pos->key.tid = 0;
-		pos->key.goroutine = g;
-		pos->level = hi - entry_sp;
-	} else {
-		pos->key.tid = (__u32)id;
-		pos->key.goroutine = 0;
-		pos->level = 0 - entry_sp;
-	}
-	return true;
-}
-
-static __always_inline struct funclat_stack *stack_of(const struct frame_pos *pos, bool create)
-{
-	struct funclat_stack *st = bpf_map_lookup_elem(&stacks, &pos->key);
-	__u32 zero = 0;
-	__u8 one = 1;
-
-	if (st || !create)
-		return st;
-	st = bpf_map_lookup_elem(&scratch, &zero);
-	if (!st)
-		return NULL;
-	st->depth = 0;
-	st->overflow = 0;
-	st->tgid = pos->key.tgid;
-	bpf_map_update_elem(&stacks, &pos->key, st, BPF_NOEXIST);
-	st = bpf_map_lookup_elem(&stacks, &pos->key);
-	if (!st)
-		count_loss(FUNCLAT_LOSS_THREAD_MAP_FULL);
-	else if (pos->key.goroutine)
-		bpf_map_update_elem(&go_tgids, &pos->key.tgid, &one, BPF_ANY);
-	return st;
-}
+#include "funclat_emit.bpf.h"
 
 static __always_inline void count_for_probe(void *map, __u32 probe)
 {
@@ -157,17 +102,16 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	struct frame_pos pos;
 	__u32 d;
 
-	if (phase != FUNCLAT_RUNNING || !is_target(bpf_get_current_pid_tgid() >> 32))
+	if (phase != FUNCLAT_RUNNING)
 		return 1;
-	if (!frame_position(ctx, cookie, ctx->sp, &pos))
-		return 1;
-	st = stack_of(&pos, true);
+	st = stack_for(ctx, cookie, ctx->sp, true, &pos);
 	if (!st)
 		return 1;
 	drop_left_frames(st, pos.level, KEEP_AT_LEVEL, true);
 	if (top_at(st, pos.level) && ((cookie & FUNCLAT_F_GO) || !tail_called_from(ctx->sp)))
 		drop_left_frames(st, pos.level, KEEP_AT_LEVEL, false);
-	st->tid = (__u32)bpf_get_current_pid_tgid();
+	if (pos.goroutine)
+		st->tid = (__u32)bpf_get_current_pid_tgid(); /* the thread that last ran it */
 	d = st->depth;
 	if (d >= FUNCLAT_MAX_DEPTH) {
 		count_loss(FUNCLAT_LOSS_DEPTH_OVERFLOW);
@@ -183,12 +127,13 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	st->depth = d + 1;
 	if (decompose && !(cookie & FUNCLAT_F_GO)) {
 		/* Goroutines move between threads: a thread's scheduler times are not theirs. */
-		struct split_thread *t = split_of_current(true);
+		struct task_struct *task = bpf_get_current_task_btf();
+		struct split_thread *t = split_of(task, true);
 
 		if (t) {
 			if (t->off_ns)
-				split_heal(t, bpf_get_current_task_btf(), bpf_ktime_get_ns());
-			split_enter(t, d);
+				split_heal(t, task, bpf_ktime_get_ns());
+			split_enter(t, d, task);
 			t->open = d + 1;
 		} else {
 			count_loss(FUNCLAT_LOSS_SPLIT_NO_STORAGE);
@@ -197,71 +142,6 @@ static __always_inline int enter(struct pt_regs *ctx, __u64 cookie, bool session
 	/* Last, so the handler's own work above is not inside the measured interval. */
 	st->frames[d].start_ns = bpf_ktime_get_ns();
 	return 0;
-}
-
-static __always_inline __u64 wakeup_flag(void)
-{
-	/* Watermark wake-ups: one per FUNCLAT_WAKEUP_BYTES instead of one per record. */
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= FUNCLAT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										     : BPF_RB_NO_WAKEUP;
-}
-
-static __always_inline void fill_event(struct funclat_event *e, const struct funclat_frame *f, __u32 depth,
-				       __u64 now)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-
-	e->start_ns = f->start_ns;
-	e->duration_ns = now - f->start_ns;
-	e->probe_id = f->probe_id;
-	e->tgid = id >> 32;
-	e->tid = (__u32)id;
-	e->cpu = bpf_get_smp_processor_id();
-	e->depth = depth;
-	e->nested_calls = f->nested_calls;
-	e->nested_cost_ns = f->nested_cost_ns;
-}
-
-/*
- * The top frame's call returned at NOW: pass its cost to its caller and record it, with its
- * split when the thread has a --decompose record T.
- */
-static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t)
-{
-	__u32 idx = (st->depth - 1) & FRAME_MASK;
-	struct funclat_frame f = st->frames[idx];
-	__u64 *own_cost;
-
-	st->depth = idx;
-	st->overflow = 0;
-	if (idx > 0) {
-		/* The caller's interval holds this call's probes and all of its descendants'. */
-		struct funclat_frame *parent = &st->frames[(idx - 1) & FRAME_MASK];
-
-		own_cost = bpf_map_lookup_elem(&probe_cost, &f.probe_id);
-		parent->nested_calls += f.nested_calls + 1;
-		parent->nested_cost_ns += f.nested_cost_ns + (own_cost ? *own_cost : 0);
-	}
-	if (t) {
-		struct funclat_split_event *se = bpf_ringbuf_reserve(&events, sizeof(*se), 0);
-
-		if (!se) {
-			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
-			return;
-		}
-		fill_event(&se->call, &f, idx, now);
-		split_fill(t, idx, &se->split);
-		bpf_ringbuf_submit(se, wakeup_flag());
-	} else {
-		struct funclat_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-
-		if (!e) {
-			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
-			return;
-		}
-		fill_event(e, &f, idx, now);
-		bpf_ringbuf_submit(e, wakeup_flag());
-	}
 }
 
 /*
@@ -273,26 +153,29 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 {
 	__u32 probe = FUNCLAT_PROBE_ID(cookie), p = phase;
 	struct split_thread *t = NULL;
+	struct task_struct *task = NULL;
 	struct funclat_stack *st;
 	struct frame_pos pos;
 	__u32 d = 0;
 
-	if (p == FUNCLAT_ATTACHING || !is_target(bpf_get_current_pid_tgid() >> 32))
+	if (p == FUNCLAT_ATTACHING)
 		return;
-	if (!frame_position(ctx, cookie, entry_sp, &pos))
+	st = stack_for(ctx, cookie, entry_sp, false, &pos);
+	if (!pos.target)
 		return;
-	st = stack_of(&pos, false);
-	if (decompose && !(cookie & FUNCLAT_F_GO))
-		t = split_of_current(false);
-	if (t && t->off_ns)
-		split_heal(t, bpf_get_current_task_btf(), now);
+	if (decompose && !(cookie & FUNCLAT_F_GO)) {
+		task = bpf_get_current_task_btf();
+		t = split_of(task, false);
+		if (t && t->off_ns)
+			split_heal(t, task, now);
+	}
 	if (st) {
 		/* Frames deeper than this one, or another function's at its place, are gone. */
 		drop_left_frames(st, pos.level, probe, false);
 		d = st->depth;
 	}
 	if (st && top_at(st, pos.level)) {
-		complete_top(st, now, t);
+		complete_top(st, now, t, task);
 	} else if (!certain) {
 		if (t)
 			t->open = st ? st->depth : 0;
@@ -308,9 +191,8 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 	}
 	if (t)
 		t->open = st ? st->depth : 0;
-	/* A goroutine's entry goes once it has no open call: goroutines come and go by the thousand. */
-	if (st && pos.key.goroutine && !st->depth && !st->overflow)
-		bpf_map_delete_elem(&stacks, &pos.key);
+	if (st)
+		release_goroutine_stack(st, &pos);
 }
 
 #endif /* PERFBPF_FUNCLAT_STACK_BPF_H */

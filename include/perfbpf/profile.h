@@ -123,6 +123,10 @@ struct EventStats {
   uint64_t received = 0;
   uint64_t lost = 0;  // sum of lost_by_reason
   std::map<std::string, uint64_t> lost_by_reason;
+  // --decompose's own counters, not lost calls (empty without it): split_no_storage (calls
+  // not split), split_switch_in_unseen (waits closed late, from the kernel's stamps: the call is
+  // marked incomplete), wait_stack_lost (a wait's stack not kept).
+  std::map<std::string, uint64_t> split_by_reason;
 };
 
 // The processes a session profiled (pid, command and cgroup mode): the set every probe

@@ -42,7 +42,7 @@ const char* funclat_loss_name(unsigned reason) {
     case FUNCLAT_LOSS_THREAD_MAP_FULL: return "thread_map_full";
     case FUNCLAT_LOSS_NO_GOROUTINE: return "no_goroutine";
     case FUNCLAT_LOSS_SPLIT_NO_STORAGE: return "split_no_storage";
-    case FUNCLAT_LOSS_SPLIT_LATE_WAKEUP: return "split_late_wakeup";
+    case FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN: return "split_switch_in_unseen";
     case FUNCLAT_LOSS_WAIT_STACK: return "wait_stack_lost";
     default: return "unknown";
   }

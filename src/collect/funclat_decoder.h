@@ -21,8 +21,9 @@ unsigned funclat_loss_count();
 // Per-reason totals (already summed over CPUs) to the report's {name: count} map.
 std::map<std::string, uint64_t> funclat_losses_by_name(const std::vector<uint64_t>& totals);
 
-// --decompose's own counters: calls not split (split_no_storage), waits closed at switch-in
-// because their wakeup was not seen (split_late_wakeup), wait stacks not kept (wait_stack_lost).
+// --decompose's own counters: calls not split (split_no_storage), waits closed at a later probe
+// or switch-out because their switch-in was not seen (split_switch_in_unseen), wait stacks not
+// kept (wait_stack_lost).
 std::map<std::string, uint64_t> funclat_split_losses_by_name(const std::vector<uint64_t>& totals);
 
 }  // namespace perfbpf

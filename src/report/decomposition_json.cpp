@@ -16,6 +16,10 @@ json split_json(const CallDecomposition& d) {
 
 }  // namespace
 
+void add_split_counters_json(const EventStats& e, json& events) {
+  if (!e.split_by_reason.empty()) events["split_by_reason"] = e.split_by_reason;
+}
+
 void add_decomposition_json(const FunctionProfile& f, json& out) {
   if (f.decomposition.calls == 0) return;
   json d = split_json(f.decomposition);

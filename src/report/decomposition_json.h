@@ -12,6 +12,14 @@ namespace perfbpf {
 // Adds the two keys to OUT when F was decomposed (nothing otherwise: older shape unchanged).
 void add_decomposition_json(const FunctionProfile& f, nlohmann::json& out);
 
+// The report's "events" object EVENTS gets "split_by_reason" when the session split calls.
+void add_split_counters_json(const EventStats& e, nlohmann::json& events);
+
+template <class Reader>
+void read_split_counters(const Reader& events, EventStats& e) {
+  if (events.has("split_by_reason")) e.split_by_reason = events.counts("split_by_reason");
+}
+
 namespace decomposition_detail {
 
 template <class Reader>

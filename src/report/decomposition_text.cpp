@@ -50,6 +50,14 @@ std::string describe_wait(const SlowCall& c) {
 
 void write_decomposition(const Profile& p, std::ostream& out) {
   bool header = false;
+  auto counters = [&p, &out] {
+    const auto& c = p.events.split_by_reason;
+    auto n = [&c](const char* k) { auto it = c.find(k); return it == c.end() ? uint64_t{0} : it->second; };
+    if (c.empty()) return;
+    out << fmt::format("  split: {} calls not split (no per-thread record), {} waits closed late from the kernel's stamps "
+                       "(switch-in unseen), {} wait stacks not kept\n",
+                       n("split_no_storage"), n("split_switch_in_unseen"), n("wait_stack_lost"));
+  };
   for (const FunctionProfile& f : p.functions) {
     const CallDecomposition& d = f.decomposition;
     if (!d.calls) continue;
@@ -74,6 +82,7 @@ void write_decomposition(const Profile& p, std::ostream& out) {
                          c.wait_kind.empty() ? std::string("never blocked") : describe_wait(c));
     }
   }
+  if (header) counters();
 }
 
 }  // namespace perfbpf

@@ -37,7 +37,7 @@ std::string html_report(const Profile& p, bool live) {
   out += fmt::format("<body data-live=\"{}\">\n", live ? 1 : 0);
   out += R"HTML(<header id="header"><h1>perfbpf report</h1></header>
 <noscript><p>This report draws its tables, charts and flame graphs with JavaScript: allow it for this file.</p></noscript>
-<nav><a href="#analysis">Analysis</a><a href="#functions">Functions</a><a href="#series">Time series</a><a href="#flamegraphs">Flame graphs</a><a href="#processes">Processes</a><a href="#quality">Losses and overhead</a></nav>
+<nav><a href="#analysis">Analysis</a><a href="#functions">Functions</a><a href="#decomposition" id="nav-decomposition" hidden>Where the time went</a><a href="#series">Time series</a><a href="#flamegraphs">Flame graphs</a><a href="#processes">Processes</a><a href="#quality">Losses and overhead</a></nav>
 <main>
 <section id="analysis"><h2>Analysis</h2><div id="analysis-body"></div></section>
 <section id="functions"><h2>Functions</h2><p class="muted">Latency is corrected for the probes' own cost; click a column to sort, a row for its histogram.</p>
@@ -48,6 +48,11 @@ the number of threads that called it, the average share of its callers' time (as
 are shares of all threads' time). <strong>busiest thread</strong>: the largest share of the session's wall time one thread
 spent in it. A recursive function's nested calls are each timed, so its shares can pass 100 %.</p>
 <div class="chart-box" id="histogram-box"><h3 id="histogram-title"></h3><canvas id="chart-histogram"></canvas></div></section>
+<section id="decomposition" hidden><h2>Where the time went</h2><p class="muted">Each call's time split in the kernel
+(--decompose): <strong>on-CPU</strong>, waiting for a CPU (<strong>run queue</strong>), blocked on <strong>I/O</strong>,
+on a <strong>lock</strong> (futex), or any other <strong>sleep</strong>; shares of the time of all split calls and of the
+calls at or above the p99 latency, with the mean per call. Below, the slowest calls and the stack where each waited longest.</p>
+<div id="decomposition-table"></div><div id="decomposition-calls"></div></section>
 <section id="series"><h2>Time series</h2><p id="series-empty" class="muted">No time series: resource collectors were off (--collectors none).</p>
 <div class="charts">
 <div class="chart-box"><h3>CPU</h3><canvas id="chart-cpu"></canvas></div>

@@ -710,6 +710,7 @@ json to_json(const Profile& p) {
                  {"overhead", overhead_json(p.overhead)},
                  {"stacks", p.stacks.enabled ? stacks_json(p.stacks) : json(nullptr)},
                  {"off_cpu", p.off_cpu.enabled ? stacks_json(p.off_cpu) : json(nullptr)}};
+  add_split_counters_json(p.events, report["events"]);
   if (s.target_set.enabled) {
     const TargetSetInfo& t = s.target_set;
     report["session"]["target_set"] = {{"max_processes", t.max_processes},
@@ -765,6 +766,7 @@ Profile read_profile(const json& report) {
   p.events.received = e.u64("received");
   p.events.lost = e.u64("lost");
   p.events.lost_by_reason = e.counts("lost_by_reason");
+  read_split_counters(e, p.events);
   p.calibration = read_calibration(root.object("calibration"));
   p.overhead = read_overhead(root.object("overhead"));
   if (report.contains("stacks") && !report["stacks"].is_null()) p.stacks = read_stacks(root.object("stacks"));

@@ -3,6 +3,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +23,7 @@
 #include "funclat.skel.h"
 #include "perfbpf/error.h"
 #include "session/uprobe_multi.h"
+#include "util/unique_fd.h"
 
 namespace perfbpf {
 namespace {
@@ -31,6 +34,8 @@ namespace {
 }
 
 constexpr size_t kMaxDetachThreads = 64;
+// pidfd_open(2) of a thread that need not lead its group (PIDFD_THREAD, Linux 6.9+, is O_EXCL).
+constexpr unsigned kPidfdThread = O_EXCL;
 
 }  // namespace
 
@@ -59,27 +64,26 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
                                           static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
   else
     bpf_program__set_autoload(skel_->progs.handle_session, false);
-  if (int err = bpf_map__set_max_entries(skel_->maps.stacks, settings.max_threads))
-    throw_libbpf("cannot size the thread map", err);
+  for (bpf_map* map : {skel_->maps.threads, skel_->maps.stacks})
+    if (int err = bpf_map__set_max_entries(map, settings.max_threads)) throw_libbpf("cannot size the thread map", err);
   skel_->rodata->decompose = settings.decompose;
   if (!settings.decompose) {
     bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
-    bpf_program__set_autoload(skel_->progs.handle_split_wakeup, false);
     bpf_map__set_max_entries(skel_->maps.wait_stacks, 1);  // a stack map's entries are allocated at load
   }
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
                  "run with -v to see the verifier log; the kernel needs BTF, uprobes and ring buffers");
   // Thread exits keep the per-thread stacks map clean and report calls that never returned.
-  bpf_link* exit_link = bpf_program__attach(skel_->progs.handle_exit);
-  if (!exit_link) throw_libbpf("cannot attach handle_exit", errno);
-  links_.emplace_back(exit_link);
+  // Attached until the session is destroyed, not only while probes are: a thread's open calls
+  // live in its task storage and go with it, so one that exits after detach (a command stopped
+  // at the end) must still be counted then.
+  exit_link_.reset(bpf_program__attach(skel_->progs.handle_exit));
+  if (!exit_link_) throw_libbpf("cannot attach handle_exit", errno);
   if (settings.decompose) {
-    for (bpf_program* prog : {skel_->progs.handle_split_switch, skel_->progs.handle_split_wakeup}) {
-      bpf_link* link = bpf_program__attach(prog);
-      if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
-      links_.emplace_back(link);
-    }
+    bpf_link* link = bpf_program__attach(skel_->progs.handle_split_switch);
+    if (!link) throw_libbpf("cannot attach handle_split_switch", errno);
+    links_.emplace_back(link);
   }
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
   if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
@@ -114,6 +118,7 @@ void FuncLatSession::set_probe_costs(const std::vector<uint64_t>& cost_ns) {
 std::vector<uint32_t> FuncLatSession::link_ids() const {
   std::vector<int> fds(multi_links_);
   for (const auto& link : links_) fds.push_back(bpf_link__fd(link.get()));
+  if (exit_link_) fds.push_back(bpf_link__fd(exit_link_.get()));
   return ::perfbpf::link_ids(fds);
 }
 
@@ -401,32 +406,46 @@ std::map<uint32_t, uint64_t> FuncLatSession::thread_cpu_ns() const {
     if (bpf_map_lookup_elem(exited_fd, &tid, &t) == 0) cpu[tid] = t.cpu_ns;
   }
   // Live threads: the first field of schedstat is the same sum_exec_runtime.
-  int stacks_fd = bpf_map__fd(skel_->maps.stacks);
-  funclat_key key{}, next{};
-  const funclat_key* prev = nullptr;
-  while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    if (key.goroutine) continue;
-    if (auto s = ProcFs().thread_schedstat(key.tgid, key.tid)) cpu[key.tid] = s->exec_ns;
-  }
+  for_each_thread([&](uint32_t tid, uint32_t tgid) {
+    if (auto s = ProcFs().thread_schedstat(tgid, tid)) cpu[tid] = s->exec_ns;
+  });
   return cpu;
+}
+
+void FuncLatSession::for_each_thread(const std::function<void(uint32_t tid, uint32_t tgid)>& fn) const {
+  int fd = bpf_map__fd(skel_->maps.threads);
+  uint32_t tid = 0, next = 0, tgid = 0;
+  const uint32_t* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    tid = next;
+    prev = &tid;
+    if (bpf_map_lookup_elem(fd, &tid, &tgid) == 0) fn(tid, tgid);
+  }
 }
 
 std::vector<uint64_t> FuncLatSession::in_flight(size_t probes) const {
   std::vector<uint64_t> open = per_probe(skel_->maps.unreturned, probes);
-  // Threads still alive with open calls: walk their stacks.
-  int stacks_fd = bpf_map__fd(skel_->maps.stacks);
-  funclat_key key{}, next{};
-  funclat_key* prev = nullptr;
-  funclat_stack stack;
-  while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    if (bpf_map_lookup_elem(stacks_fd, &key, &stack) != 0) continue;
+  auto count = [&](const funclat_stack& stack) {
     uint32_t frames = stack.depth < FUNCLAT_MAX_DEPTH ? stack.depth : FUNCLAT_MAX_DEPTH;
     for (uint32_t i = 0; i < frames; i++)
       if (stack.frames[i].probe_id < probes) open[stack.frames[i].probe_id]++;
+  };
+  funclat_stack stack;
+  // Threads still alive with open calls: their task storage, read through a pidfd of each.
+  int thread_stacks_fd = bpf_map__fd(skel_->maps.thread_stacks);
+  for_each_thread([&](uint32_t tid, uint32_t) {
+    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, tid, kPidfdThread)));
+    int key = pidfd.get();
+    if (key >= 0 && bpf_map_lookup_elem(thread_stacks_fd, &key, &stack) == 0) count(stack);
+  });
+  // Goroutines' stacks.
+  int stacks_fd = bpf_map__fd(skel_->maps.stacks);
+  funclat_key key{}, next{};
+  funclat_key* prev = nullptr;
+  while (bpf_map_get_next_key(stacks_fd, prev, &next) == 0) {
+    key = next;
+    prev = &key;
+    if (bpf_map_lookup_elem(stacks_fd, &key, &stack) == 0) count(stack);
   }
   return open;
 }
@@ -439,6 +458,8 @@ std::vector<uint64_t> FuncLatSession::wait_stack(int32_t id) const {
   while (!ips.empty() && ips.back() == 0) ips.pop_back();
   return ips;
 }
+
+bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }
 
 std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
 

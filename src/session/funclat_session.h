@@ -92,6 +92,7 @@ class FuncLatSession {
   // --decompose: a wait's stack by id (CallSplit::wait_kstack / wait_ustack), innermost first;
   // empty when the id is < 0 or gone.
   std::vector<uint64_t> wait_stack(int32_t id) const;
+  bool decompose() const;  // whether calls are split (the --decompose programs are loaded)
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
@@ -106,10 +107,13 @@ class FuncLatSession {
   void find_refused(const Batch& b, std::vector<size_t> subset, pid_t pid, std::vector<Refused>& out) const;
   void write_indirect_sites(const std::vector<PlannedProbe>& probes);
   std::vector<uint64_t> per_probe(bpf_map* map, size_t probes) const;
+  // Threads that have a stack in BPF (map "threads"), as (tid, tgid).
+  void for_each_thread(const std::function<void(uint32_t tid, uint32_t tgid)>& fn) const;
   void set_phase(unsigned phase);
 
   std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  std::unique_ptr<bpf_link, LinkDeleter> exit_link_;  // thread exits: kept past detach_and_drain
   std::vector<int> multi_links_;  // uprobe_multi link fds
   bool uprobe_multi_ = false;
   bool uprobe_session_ = false;

@@ -240,6 +240,7 @@ void fill_functions(Profile& profile, const Aggregator& aggregator, const FuncLa
     if (refused[i]) profile.functions.erase(profile.functions.begin() + static_cast<long>(i));
   profile.events.received = bpf.records();
   profile.events.lost_by_reason = funclat_losses_by_name(bpf.losses());
+  if (bpf.decompose()) profile.events.split_by_reason = funclat_split_losses_by_name(bpf.losses());
   if (bpf.malformed_records()) profile.events.lost_by_reason["malformed_record"] = bpf.malformed_records();
   if (aggregator.unknown_probe()) profile.events.lost_by_reason["unknown_probe"] = aggregator.unknown_probe();
   profile.events.lost = 0;

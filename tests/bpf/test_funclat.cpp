@@ -111,6 +111,22 @@ TEST_CASE("calls from four threads are attributed to each thread", "[bpf]") {
   CHECK(total_lost(p) == 0);
 }
 
+// Threads' call stacks live in task storage, bounded by a registry of max_threads entries: a
+// thread it has no room for is refused for its life, each of its calls counted lost (never
+// timed from a half-kept stack), and an exited thread's room is given back.
+TEST_CASE("threads beyond max_threads: every call of theirs counted lost, whole threads timed", "[bpf]") {
+  SessionOptions o = command_session({"thread_work"}, {workload("funclat_target"), "threads", "4", "5000"});
+  o.max_threads = 2;
+  Profile p = run_session(o);
+  const auto& f = function_named(p, "thread_work");
+  const uint64_t refused = p.events.lost_by_reason.at("thread_map_full");
+  CHECK(f.calls + refused == 20000);
+  CHECK(f.calls >= 10000);  // two threads always fit; more when one exited before another began
+  for (const auto& t : f.threads) CHECK(t.calls == 5000);
+  CHECK(f.in_flight == 0);
+  CHECK(f.unwound == 0);
+}
+
 TEST_CASE("a function in a shared library, named by library", "[bpf]") {
   Profile p = run_session(command_session({"libworkload_lib:workload_lib_call"},
                                           {workload("funclat_target"), "lib", "3000"}));

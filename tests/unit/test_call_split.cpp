@@ -7,11 +7,13 @@
 
 #include <cstring>
 #include <filesystem>
+#include <sstream>
 
 #include "aggregate/aggregator.h"
 #include "collect/funclat_decoder.h"
 #include "funclat.h"
 #include "analysis/analyze.h"
+#include "report/decomposition_text.h"
 #include "report/json_report.h"
 
 using namespace perfbpf;
@@ -148,7 +150,13 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   p.functions[0].slowest_calls[1].wait_kind.clear();  // one that never blocked: no "wait"
   p.functions[0].slowest_calls[1].wait_ns = 0;
 
+  p.events.split_by_reason = {{"split_no_storage", 1}, {"split_switch_in_unseen", 2}, {"wait_stack_lost", 3}};
   Profile back = profile_from_json(to_json(p));
+  CHECK(back.events.split_by_reason == p.events.split_by_reason);
+  std::ostringstream text;
+  write_decomposition(p, text);
+  CHECK_THAT(text.str(), Catch::Contains("1 calls not split") && Catch::Contains("2 waits closed late") &&
+                             Catch::Contains("3 wait stacks not kept"));
   const FunctionProfile& a = p.functions[0];
   const FunctionProfile& b = back.functions[0];
   for (auto [x, y] : {std::pair{&a.decomposition, &b.decomposition}, std::pair{&a.decomposition_p99, &b.decomposition_p99}}) {
@@ -181,7 +189,9 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   // Without --decompose the function's JSON is as before.
   Profile plain = p;
   plain.functions[0].decomposition = {};
+  plain.events.split_by_reason = {};
   CHECK_FALSE(to_json(plain)["functions"][0].contains("decomposition_ns"));
+  CHECK_FALSE(to_json(plain)["events"].contains("split_by_reason"));
 
   fs::path dir = fs::path(PERFBPF_WORKLOADS) / ".." / "reports";
   fs::create_directories(dir);

@@ -318,6 +318,74 @@
     });
   }
 
+  // ---- where each function's time went (--decompose): shares of all split calls and of the
+  // p99 band, then the slowest calls with the stack of their longest wait
+  var parts = [["on_cpu", "on-CPU"], ["runqueue", "run queue"], ["io", "I/O"], ["lock", "lock"], ["sleep", "sleep"]];
+  var partColor = { on_cpu: "#2f9e44", runqueue: "#c69200", io: "#1098ad", lock: "#d9480f", sleep: "#7048e8" };
+  function splitShares(d) {
+    var sum = parts.reduce(function (s, p) { return s + d[p[0]].total; }, 0);
+    var out = {};
+    parts.forEach(function (p) { out[p[0]] = sum > 0 ? 100 * d[p[0]].total / sum : 0; });
+    return out;
+  }
+  function splitBar(shares) {
+    return "<div class=split-bar>" + parts.map(function (p) {
+      return shares[p[0]] > 0 ? "<span style='width:" + shares[p[0]].toFixed(2) + "%;background:" + partColor[p[0]] +
+        "' title='" + p[1] + " " + pct(shares[p[0]]) + "'></span>" : "";
+    }).join("") + "</div>";
+  }
+  function splitRow(f, band, d) {
+    var shares = splitShares(d);
+    var html = "<tr data-fn='" + esc(f.demangled) + "' data-band='" + band + "'><td>" +
+      (band === "all" ? esc(f.demangled) : "") + "</td><td>" + (band === "all" ? "all calls" : "p99 calls") +
+      "</td><td>" + num(d.calls) + (d.incomplete ? " <span class=warn title='a switch or wakeup went unseen'>(" +
+      num(d.incomplete) + " incomplete)</span>" : "") + "</td>";
+    parts.forEach(function (p) {
+      html += "<td data-part='" + p[0] + "' data-share='" + shares[p[0]] + "' title='mean " + esc(dur(d[p[0]].mean)) +
+        ", p50 " + esc(dur(d[p[0]].p50)) + ", p99 " + esc(dur(d[p[0]].p99)) + " per call'>" + pct(shares[p[0]]) +
+        " <span class=muted>" + dur(d[p[0]].mean) + "</span></td>";
+    });
+    return html + "<td>" + splitBar(shares) + "</td></tr>";
+  }
+  function waitText(c) {
+    var w = c.wait;
+    if (!w) return "no blocked wait";
+    var text = "longest wait " + dur(w.ns) + " (" + esc(w.kind) + ")";
+    if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (w.holder_function ? " in " + esc(w.holder_function) : "") +
+      " <span class=muted>(" + esc(w.holder_source) + ")</span>";
+    return text;
+  }
+  function renderDecomposition(r) {
+    var fns = r.functions.filter(function (f) { return f.decomposition_ns; });
+    $("decomposition").hidden = !fns.length;
+    $("nav-decomposition").hidden = !fns.length;
+    if (!fns.length) return;
+    var html = "<table id=decomposition-grid><thead><tr><th>function</th><th>calls</th><th>calls split</th>" +
+      parts.map(function (p) { return "<th>" + p[1] + "</th>"; }).join("") + "<th>share of time</th></tr></thead><tbody>";
+    fns.forEach(function (f) {
+      html += splitRow(f, "all", f.decomposition_ns) + splitRow(f, "p99", f.decomposition_ns.p99_calls);
+    });
+    $("decomposition-table").innerHTML = html + "</tbody></table>";
+    var calls = "";
+    fns.forEach(function (f) {
+      if (!f.slowest_calls || !f.slowest_calls.length) return;
+      calls += "<details class=slow-calls data-fn='" + esc(f.demangled) + "' open><summary>Slowest calls of " +
+        esc(f.demangled) + "</summary><ol>";
+      f.slowest_calls.forEach(function (c) {
+        calls += "<li data-duration='" + c.duration_ns + "'><strong>" + dur(c.duration_ns) + "</strong> at " +
+          c.t_s.toFixed(3) + " s, tid " + c.tid + (c.incomplete ? " <span class=warn>(incomplete)</span>" : "") + ": " +
+          parts.map(function (p) { return p[1] + " " + dur(c[p[0]]); }).join(", ") + "; " + waitText(c);
+        if (c.wait && c.wait.stack.length)
+          calls += "<ol class=wait-stack>" + c.wait.stack.map(function (fr) {
+            return "<li>" + esc(fr.name) + " <span class=muted>" + esc(fr.object) + "</span></li>";
+          }).join("") + "</ol>";
+        calls += "</li>";
+      });
+      calls += "</ol></details>";
+    });
+    $("decomposition-calls").innerHTML = calls;
+  }
+
   // ---- time series, with alerts marked where they started
   function alertMarks(r, test) {
     if (!r.analysis) return [];
@@ -413,7 +481,7 @@
     var o = r.overhead, e = r.events;
     var rows = "<tr><td>function call records received</td><td>" + num(e.received) + "</td></tr>" +
       "<tr><td>function call records lost</td><td" + (e.lost ? " class=warn" : "") + ">" + num(e.lost) + "</td></tr>" +
-      lossRows("functions", e.lost_by_reason);
+      lossRows("functions", e.lost_by_reason) + lossRows("--decompose", e.split_by_reason);
     if (r.stacks) rows += "<tr><td>on-CPU samples</td><td>" + num(r.stacks.samples) + " (" +
       pct(r.stacks.coverage_pct) + " of frames named)</td></tr>" + lossRows("stacks", r.stacks.lost_by_reason);
     if (r.off_cpu) rows += "<tr><td>off-CPU time recorded</td><td>" + dur(r.off_cpu.samples) + "</td></tr>" +
@@ -457,6 +525,7 @@
     renderHeader(r);
     renderAnalysis(r);
     renderFunctions(r);
+    renderDecomposition(r);
     renderSeries(r);
     renderProcesses(r);
     renderQuality(r);

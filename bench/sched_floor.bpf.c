@@ -1,0 +1,17 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The kernel's floor for a scheduler program: an empty tp_btf/sched_switch program, what any
+ * program on that tracepoint costs each switch (the trampoline, and with BPF stats on, their
+ * clock reads). bench/decompose_bench.py compares --decompose's program with it.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(floor_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return 0;
+}

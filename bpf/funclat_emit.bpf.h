@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* A returning call's record to the ring buffer, with its split under --decompose. */
+#ifndef PERFBPF_FUNCLAT_EMIT_BPF_H
+#define PERFBPF_FUNCLAT_EMIT_BPF_H
+
+static __always_inline __u64 wakeup_flag(void)
+{
+	/* Watermark wake-ups: one per FUNCLAT_WAKEUP_BYTES instead of one per record. */
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= FUNCLAT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										     : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void fill_event(struct funclat_event *e, const struct funclat_frame *f, __u32 depth,
+				       __u64 id, __u64 now)
+{
+	e->start_ns = f->start_ns;
+	e->duration_ns = now - f->start_ns;
+	e->probe_id = f->probe_id;
+	e->tgid = id >> 32;
+	e->tid = (__u32)id;
+	e->cpu = bpf_get_smp_processor_id();
+	e->depth = depth;
+	e->nested_calls = f->nested_calls;
+	e->nested_cost_ns = f->nested_cost_ns;
+}
+
+/*
+ * The top frame's call returned at NOW: pass its cost to its caller and record it, with its
+ * split when the thread (TASK, current) has a --decompose record T.
+ */
+static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t,
+					 struct task_struct *task)
+{
+	__u32 idx = (st->depth - 1) & FRAME_MASK;
+	struct funclat_frame f = st->frames[idx];
+	__u64 id = bpf_get_current_pid_tgid();
+
+	st->depth = idx;
+	st->overflow = 0;
+	if (idx > 0) {
+		/*
+		 * The caller's interval holds this call's probes and all of its descendants'. An
+		 * array lookup (inlined by the verifier, no call), and only for nested calls.
+		 */
+		struct funclat_frame *parent = &st->frames[(idx - 1) & FRAME_MASK];
+		__u64 *own_cost = bpf_map_lookup_elem(&probe_cost, &f.probe_id);
+
+		parent->nested_calls += f.nested_calls + 1;
+		parent->nested_cost_ns += f.nested_cost_ns + (own_cost ? *own_cost : 0);
+	}
+	if (t) {
+		struct funclat_split_event *se = bpf_ringbuf_reserve(&events, sizeof(*se), 0);
+
+		if (!se) {
+			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
+			return;
+		}
+		fill_event(&se->call, &f, idx, id, now);
+		split_fill(t, idx, &se->split, task);
+		bpf_ringbuf_submit(se, wakeup_flag());
+	} else {
+		struct funclat_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (!e) {
+			count_loss(FUNCLAT_LOSS_RINGBUF_FULL);
+			return;
+		}
+		fill_event(e, &f, idx, id, now);
+		bpf_ringbuf_submit(e, wakeup_flag());
+	}
+}
+
+#endif /* PERFBPF_FUNCLAT_EMIT_BPF_H */
