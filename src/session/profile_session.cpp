@@ -551,6 +551,7 @@ Profile run_session(const SessionOptions& options) {
   if (sampler) {
     sampler->stop();
     sampler->consume();  // the stacks queued before it stopped
+    unwinder.release();  // every sample is unwound: its memory before naming's
     snapshot_targets(true);  // still alive in pid mode or after a duration limit
   }
   if (command) profile.session.exit_code = end_command(*command, end, options.kill_after_s, signals.get(), members);

@@ -269,6 +269,11 @@ void StackUnwinder::evict(uint32_t keep) {
   }
 }
 
+void StackUnwinder::release() {
+  processes_.clear();
+  debug_taken_ = 0;
+}
+
 UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {
   UnwoundStack out;
   stats_.stacks++;

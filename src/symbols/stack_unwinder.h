@@ -63,6 +63,10 @@ class StackUnwinder {
   StackUnwinder& operator=(const StackUnwinder&) = delete;
 
   UnwoundStack unwind(const StackCopy& copy);
+  // Drops every process's Dwfl, its parsed CFI and mapped files: once the last sample is
+  // unwound, so that naming the frames (symbol tables, DWARF for source lines) does not add
+  // to them at the session's peak. A later unwind() starts the process again.
+  void release();
 
   struct Stats {
     uint64_t stacks = 0, complete = 0, truncated = 0, broken = 0;

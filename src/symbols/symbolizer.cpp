@@ -28,6 +28,13 @@ namespace {
 constexpr size_t kMaxHeldFiles = 256;
 // Code mappings kept per process after an exec or dlclose replaced them.
 constexpr size_t kMaxRetiredMappings = 256;
+
+// A shared value made this process's own before it is changed (copy on write).
+template <typename T>
+T& own(std::shared_ptr<T>& shared) {
+  if (shared.use_count() > 1) shared = std::make_shared<T>(*shared);
+  return *shared;
+}
 }  // namespace
 
 Symbolizer::Symbolizer(std::string proc_root) : proc_root_(std::move(proc_root)) {}
@@ -40,9 +47,9 @@ Symbolizer::~Symbolizer() {
 // Opens each file the process maps code from, through /proc/PID/map_files (the very file
 // mapped, whatever namespace or name it has; a deleted one too), once per device and inode.
 void Symbolizer::hold_files(uint32_t tgid, Process& p) {
-  for (const MapEntry& m : p.maps)
+  for (const MapEntry& m : *p.maps)
     if (m.inode != 0 && !m.path.empty() && m.path[0] == '/' && m.perms.find('x') != std::string::npos &&
-        !p.held.count(m.path))
+        !p.held->count(m.path))
       hold_file(tgid, p, m);
 }
 
@@ -51,7 +58,7 @@ void Symbolizer::hold_file(uint32_t tgid, Process& p, const MapEntry& m, uint64_
   auto key_of = [](const struct stat& st) {
     return std::make_pair(static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
   };
-  auto use = [&](const HeldFile& f) { p.held[m.path] = f.path; };
+  auto use = [&](const HeldFile& f) { own(p.held)[m.path] = f.path; };
   // Already held for this or another process: the kernel's device and inode say which.
   if (expect) {
     auto it = held_files_.find({dev, m.inode});
@@ -88,7 +95,7 @@ void Symbolizer::inherit(uint32_t child, uint32_t parent) {
   auto p = processes_.find(parent);
   if (p == processes_.end() || processes_.count(child)) return;
   Process copy;
-  copy.maps = p->second.maps;
+  copy.maps = p->second.maps;  // shared, not copied (above)
   copy.held = p->second.held;  // not its name: the child is named as it runs (exec renames it)
   copy.generation = ++generations_;
   processes_.emplace(child, std::move(copy));
@@ -102,9 +109,10 @@ void Symbolizer::add_code_mapping(const CodeMapping& c) {
   // A new set follows: the code mappings before it go (to retired: samples taken before name
   // through them), as does whatever the new one overlaps.
   auto retire = [&](auto gone) {
+    if (std::none_of(p.maps->begin(), p.maps->end(), gone)) return;
     std::vector<MapEntry> keep;
-    for (MapEntry& m : p.maps) (gone(m) ? p.retired : keep).push_back(std::move(m));
-    p.maps = std::move(keep);
+    for (const MapEntry& m : *p.maps) (gone(m) ? p.retired : keep).push_back(m);
+    p.maps = std::make_shared<std::vector<MapEntry>>(std::move(keep));
     if (p.retired.size() > kMaxRetiredMappings)
       p.retired.erase(p.retired.begin(), p.retired.end() - static_cast<long>(kMaxRetiredMappings));
   };
@@ -121,18 +129,19 @@ void Symbolizer::add_code_mapping(const CodeMapping& c) {
   m.inode = c.inode;
   m.path = c.path.empty() ? fmt::format("[dev {:x} inode {}]", c.dev, c.inode) : c.path;
   if (m.path[0] == '/') {
-    p.held.erase(m.path);  // the file now at this path may not be the one held before under it
+    if (p.held->count(m.path)) own(p.held).erase(m.path);  // the file now at this path may not be the one held before under it
     hold_file(c.tgid, p, m, c.dev);
   }
-  p.maps.push_back(std::move(m));
+  own(p.maps).push_back(std::move(m));
   p.generation = ++generations_;
 }
 
 bool Symbolizer::snapshot(uint32_t tgid) {
   try {
     Process p;
-    p.maps = read_proc_maps(proc_root_, static_cast<int>(tgid));
-    if (p.maps.empty()) return false;  // a zombie has no mappings left
+    auto maps = std::make_shared<std::vector<MapEntry>>(read_proc_maps(proc_root_, static_cast<int>(tgid)));
+    if (maps->empty()) return false;  // a zombie has no mappings left
+    p.maps = maps;
     auto old = processes_.find(tgid);
     if (old != processes_.end()) p.held = old->second.held;  // files already held stay so
     hold_files(tgid, p);
@@ -142,10 +151,10 @@ bool Symbolizer::snapshot(uint32_t tgid) {
     // A process caught while exiting has lost some mappings already: what an earlier snapshot
     // saw and nothing now overlaps is kept, so its samples still find their files.
     if (old != processes_.end()) {
-      for (const MapEntry& m : old->second.maps) {
-        bool overlapped = std::any_of(p.maps.begin(), p.maps.end(),
+      for (const MapEntry& m : *old->second.maps) {
+        bool overlapped = std::any_of(maps->begin(), maps->end(),
                                       [&](const MapEntry& n) { return n.start < m.end && m.start < n.end; });
-        if (!overlapped) p.maps.push_back(m);
+        if (!overlapped) maps->push_back(m);
       }
       if (p.perf_map.empty()) p.perf_map = std::move(old->second.perf_map);
       p.retired = std::move(old->second.retired);
@@ -158,7 +167,7 @@ bool Symbolizer::snapshot(uint32_t tgid) {
       std::sort(out.begin(), out.end());
       return out;
     };
-    p.generation = old != processes_.end() && code(old->second.maps) == code(p.maps) ? old->second.generation : ++generations_;
+    p.generation = old != processes_.end() && code(*old->second.maps) == code(*p.maps) ? old->second.generation : ++generations_;
     processes_[tgid] = std::move(p);
     return true;
   } catch (const Error&) {
@@ -201,7 +210,7 @@ void Symbolizer::read_perf_map(uint32_t tgid, Process& p) const {
 
 const std::vector<MapEntry>* Symbolizer::mappings(uint32_t tgid) const {
   auto it = processes_.find(tgid);
-  return it == processes_.end() ? nullptr : &it->second.maps;
+  return it == processes_.end() ? nullptr : it->second.maps.get();
 }
 
 uint64_t Symbolizer::maps_generation(uint32_t tgid) const {
@@ -212,7 +221,7 @@ uint64_t Symbolizer::maps_generation(uint32_t tgid) const {
 bool Symbolizer::names_address(uint32_t tgid, uint64_t address) const {
   auto p = processes_.find(tgid);
   if (p == processes_.end()) return false;
-  for (const MapEntry& m : p->second.maps)
+  for (const MapEntry& m : *p->second.maps)
     if (m.start <= address && address < m.end && !m.path.empty() && (m.path[0] == '/' || m.path == "[vdso]")) return true;
   const auto& jit = p->second.perf_map;
   auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
@@ -285,8 +294,8 @@ const std::string& Symbolizer::vdso_file() {
 std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
   auto p = processes_.find(tgid);
   if (p != processes_.end()) {
-    auto held = p->second.held.find(m.path);
-    if (held != p->second.held.end()) {
+    auto held = p->second.held->find(m.path);
+    if (held != p->second.held->end()) {
       std::string file = canonical_path(held->second);
       if (elf(file)) return file;
     }
@@ -307,7 +316,7 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
   if (p == processes_.end()) return frame;
   // The mappings now, else those replaced since (a sample taken before an exec).
   auto covers = [address](const MapEntry& m) { return m.start <= address && address < m.end; };
-  const auto& now = p->second.maps;
+  const auto& now = *p->second.maps;
   const auto& before = p->second.retired;
   const MapEntry* found = nullptr;
   if (auto it = std::find_if(now.begin(), now.end(), covers); it != now.end()) found = &*it;

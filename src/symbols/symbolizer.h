@@ -83,10 +83,15 @@ class Symbolizer {
     uint64_t start, size;
     std::string name;
   };
+  // A forked child shares its parent's maps and held files until either of them changes them
+  // (own() copies them then): a fork-heavy machine forks thousands of children a second that
+  // exit or exec without a sample, and copying every parent's mappings at each fork record was
+  // a tenth of an --off-cpu --system session's CPU under stress-ng --fork.
   struct Process {
-    std::vector<MapEntry> maps;
+    std::shared_ptr<std::vector<MapEntry>> maps = std::make_shared<std::vector<MapEntry>>();
     std::vector<MapEntry> retired;  // code mappings replaced since (exec, dlclose), oldest first
-    std::map<std::string, std::string> held;  // mapped path -> its file held open (/proc/self/fd/N)
+    // mapped path -> its file held open (/proc/self/fd/N)
+    std::shared_ptr<std::map<std::string, std::string>> held = std::make_shared<std::map<std::string, std::string>>();
     std::string comm;
     std::vector<JitSymbol> perf_map;  // /tmp/perf-PID.map, sorted by start
     uint64_t generation = 0;

@@ -131,6 +131,51 @@ TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /p
   CHECK(symbols.mappings(4321)->front().start == moved.start);
 }
 
+TEST_CASE("symbolizer: a forked child keeps the mappings of its fork, whichever of the two maps anew", "[symbols]") {
+  // Children share their parent's mappings until one side changes them: what each then has
+  // must be what it would have had with a copy at the fork.
+  const std::string root = test::temp_path("proc");
+  std::filesystem::create_directories(root);
+  const std::string exe = test::workload("resource_target");
+  struct stat st {};
+  REQUIRE(::stat(exe.c_str(), &st) == 0);
+  Symbolizer symbols(root);
+  CodeMapping m;
+  m.tgid = 5000;
+  m.start = 0x555500000000;
+  m.end = m.start + 0x100000;
+  m.dev = st.st_dev;
+  m.inode = st.st_ino;
+  m.path = exe;
+  m.first = true;
+  symbols.add_code_mapping(m);
+  symbols.inherit(5001, 5000);
+  symbols.inherit(5002, 5001);  // a grandchild, forked before its parent was ever looked at
+  // The parent maps another library: the children do not see it.
+  CodeMapping lib = m;
+  lib.start += 0x200000;
+  lib.end += 0x200000;
+  lib.first = false;
+  symbols.add_code_mapping(lib);
+  REQUIRE(symbols.mappings(5000)->size() == 2);
+  REQUIRE(symbols.mappings(5001)->size() == 1);
+  REQUIRE(symbols.mappings(5002)->size() == 1);
+  // The child execs: its parent and its own child keep theirs.
+  CodeMapping exec = m;
+  exec.tgid = 5001;
+  exec.start += 0x400000;
+  exec.end += 0x400000;
+  exec.new_image = true;
+  symbols.add_code_mapping(exec);
+  REQUIRE(symbols.mappings(5001)->size() == 1);
+  CHECK(symbols.mappings(5001)->front().start == exec.start);
+  CHECK(symbols.mappings(5002)->front().start == m.start);
+  CHECK(symbols.mappings(5000)->size() == 2);
+  // Each names through the file held for it.
+  CHECK(!symbols.object_file(5002, symbols.mappings(5002)->front()).empty());
+  CHECK(symbols.maps_generation(5001) != symbols.maps_generation(5002));
+}
+
 TEST_CASE("symbolizer: vDSO frames are named from the kernel's image", "[symbols]") {
   // perfbpf's own vDSO is every 64-bit process's: its clock_gettime must be named.
   Symbolizer symbols;
