@@ -20,7 +20,7 @@ Rows (issue 17's table):
   floor       per probed call on a NOP5 site against bpftrace's no-op uprobe+uretprobe pair
   fork        slowdown of a fork-heavy workload (stress-ng --fork 1 --fork-ops N, its CPU time)
               under perfbpf --system --collectors sched against under runqlat
-  attach      functions probed at once: time from launch to attached for 4096 and 10000 generated
+  attach      functions probed at once: time from launch to attached for 4096, 10 000 and 100 000 generated
               functions (no peer: the goal is absolute, <= 2 s per 10 000)
 
 Needs root. Writes DIR/selfcost-latest.{json,md}.
@@ -166,7 +166,7 @@ def fork_row(args, tmp, perfbpf):
 
 def attach_row(args, tmp, perfbpf):
     out = {}
-    for n in (4096, 10000):
+    for n in (4096, 10000, 100000):
         src = pathlib.Path(f"{tmp}/many{n}.c")
         src.write_text("".join(f"__attribute__((noinline)) int fn_{i}(int x) {{ return x + {i}; }}\n" for i in range(n)) +
                        "#include <stdio.h>\nint main(void) { getchar(); return 0; }\n")

@@ -23,13 +23,18 @@
 #endif
 
 #ifndef FUNCLAT_MAX_PROBES
-/* Upper bound on attached functions; probe ids index per-probe arrays. */
-#define FUNCLAT_MAX_PROBES 4096
+/*
+ * Upper bound on attached functions. Probe ids index the per-probe arrays, which userspace
+ * sizes to the plan before load (8 bytes per function in each); this bounds what one session
+ * may ask of the kernel.
+ */
+#define FUNCLAT_MAX_PROBES (1u << 20)
 #endif
 
 #ifndef FUNCLAT_MAX_INDIRECT
-/* Indirect jumps probed as possible exits (map "indirect_sites"). */
-#define FUNCLAT_MAX_INDIRECT 4096
+/* Indirect jumps probed as possible exits (map "indirect_sites", sized to the plan): the
+ * cookie's 20-bit slot. */
+#define FUNCLAT_MAX_INDIRECT (1u << 20)
 #endif
 
 #ifndef FUNCLAT_MAX_THREADS
@@ -41,15 +46,17 @@
 #endif
 
 /*
- * Ring buffer: 4 MiB holds ~87k records, 16 wake-up watermarks: at the ~1.3M calls/s two
- * CPUs of optimized uprobes allow, userspace is woken every ~4 ms with ~60 ms to spare. The
- * kernel maps all of it into perfbpf at once, data pages twice, so its size is RSS twice over.
+ * Ring buffer: the largest size userspace may give it before load (funclat_session.cpp sizes
+ * it per CPU: a CPU makes at most ~770k probed calls/s whatever the functions, ~1.3 us each on
+ * NOP5 sites). The kernel maps all of it into perfbpf at once, data pages twice, so its size
+ * is RSS twice over.
  */
 #ifndef FUNCLAT_RINGBUF_BYTES
 #define FUNCLAT_RINGBUF_BYTES (4u << 20)
 #endif
 
-/* Wake userspace once this much is queued; the poll loop's timeout collects the rest. */
+/* Wake userspace once this much is queued (rodata wakeup_bytes, set with the ring's size);
+ * the poll loop's timeout collects the rest. */
 #ifndef FUNCLAT_WAKEUP_BYTES
 #define FUNCLAT_WAKEUP_BYTES (256u << 10)
 #endif

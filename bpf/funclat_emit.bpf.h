@@ -5,8 +5,8 @@
 
 static __always_inline __u64 wakeup_flag(void)
 {
-	/* Watermark wake-ups: one per FUNCLAT_WAKEUP_BYTES instead of one per record. */
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= FUNCLAT_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+	/* Watermark wake-ups: one per wakeup_bytes instead of one per record. */
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 										     : BPF_RB_NO_WAKEUP;
 }
 

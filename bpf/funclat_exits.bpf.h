@@ -10,7 +10,7 @@
 /* Indirect jumps that may leave their function, by the index in their cookie. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_INDIRECT);
+	__uint(max_entries, 1); /* sized to the plan by userspace before load */
 	__type(key, __u32);
 	__type(value, struct funclat_indirect);
 } indirect_sites SEC(".maps");

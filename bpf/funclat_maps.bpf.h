@@ -5,6 +5,10 @@
 
 volatile __u32 phase = FUNCLAT_ATTACHING; /* enum funclat_phase, written by userspace */
 
+/* Queued bytes that wake userspace: a fraction of the ring, whose size userspace sets. */
+const volatile __u64 wakeup_bytes = FUNCLAT_WAKEUP_BYTES;
+
+/* Sized by userspace before load (per CPU, at most FUNCLAT_RINGBUF_BYTES). */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, FUNCLAT_RINGBUF_BYTES);
@@ -52,7 +56,7 @@ struct {
 /* Per probe id: calls abandoned by longjmp or an exception (also in losses, summed). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__uint(max_entries, 1); /* per probe id: sized to the plan by userspace before load */
 	__type(key, __u32);
 	__type(value, __u64);
 } unwound SEC(".maps");
@@ -63,7 +67,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__uint(max_entries, 1); /* per probe id: sized to the plan by userspace before load */
 	__type(key, __u32);
 	__type(value, __u64);
 } unreturned SEC(".maps");
@@ -71,7 +75,7 @@ struct {
 /* Per probe id: returns of calls that were already running when the probes attached. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__uint(max_entries, 1); /* per probe id: sized to the plan by userspace before load */
 	__type(key, __u32);
 	__type(value, __u64);
 } attach_orphans SEC(".maps");
@@ -82,7 +86,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_PROBES);
+	__uint(max_entries, 1); /* per probe id: sized to the plan by userspace before load */
 	__type(key, __u32);
 	__type(value, __u64);
 } probe_cost SEC(".maps");

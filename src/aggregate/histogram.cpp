@@ -14,10 +14,33 @@ namespace {
 constexpr uint64_t kLinearLimit = 2 * LatencyHistogram::kSubBuckets;
 constexpr unsigned kLinearBits = LatencyHistogram::kSubBucketBits + 1;
 constexpr size_t kBucketCount = kLinearLimit + (64 - kLinearBits) * LatencyHistogram::kSubBuckets;
+constexpr size_t kChunks = kBucketCount / LatencyHistogram::kSubBuckets;
+static_assert(kBucketCount % LatencyHistogram::kSubBuckets == 0);
 
 }  // namespace
 
-LatencyHistogram::LatencyHistogram() : counts_(kBucketCount, 0) {}
+LatencyHistogram::LatencyHistogram() = default;
+
+uint64_t LatencyHistogram::at(size_t index) const {
+  const size_t chunk = index >> kSubBucketBits;
+  return chunk < chunks_.size() && !chunks_[chunk].empty() ? chunks_[chunk][index & (kSubBuckets - 1)] : 0;
+}
+
+uint64_t& LatencyHistogram::slot(size_t index) {
+  const size_t chunk = index >> kSubBucketBits;
+  if (chunks_.empty()) chunks_.resize(kChunks);
+  if (chunks_[chunk].empty()) chunks_[chunk].assign(kSubBuckets, 0);
+  return chunks_[chunk][index & (kSubBuckets - 1)];
+}
+
+template <typename Fn>
+void LatencyHistogram::for_each_count(Fn&& fn) const {
+  for (size_t chunk = 0; chunk < chunks_.size(); chunk++) {
+    const std::vector<uint64_t>& c = chunks_[chunk];
+    for (size_t i = 0; i < c.size(); i++)
+      if (c[i]) fn(chunk * kSubBuckets + i, c[i]);
+  }
+}
 
 size_t LatencyHistogram::bucket_index(uint64_t v) {
   if (v < kLinearLimit) return static_cast<size_t>(v);
@@ -42,7 +65,7 @@ uint64_t LatencyHistogram::bucket_upper(size_t index) {
 
 void LatencyHistogram::record_n(uint64_t value, uint64_t n) {
   if (n == 0) return;
-  counts_[bucket_index(value)] += n;
+  slot(bucket_index(value)) += n;
   count_ += n;
   sum_ += value * n;
   min_ = std::min(min_, value);
@@ -53,11 +76,15 @@ void LatencyHistogram::record_n(uint64_t value, uint64_t n) {
 
 void LatencyHistogram::subtract(const LatencyHistogram& earlier) {
   size_t first = kBucketCount, last = 0;
-  for (size_t i = 0; i < kBucketCount; i++) {
-    counts_[i] -= std::min(counts_[i], earlier.counts_[i]);
-    if (counts_[i]) {
-      first = std::min(first, i);
-      last = i;
+  for (size_t chunk = 0; chunk < chunks_.size(); chunk++) {
+    std::vector<uint64_t>& c = chunks_[chunk];
+    for (size_t i = 0; i < c.size(); i++) {
+      const size_t index = chunk * kSubBuckets + i;
+      c[i] -= std::min(c[i], earlier.at(index));
+      if (c[i]) {
+        first = std::min(first, index);
+        last = index;
+      }
     }
   }
   count_ -= std::min(count_, earlier.count_);
@@ -72,7 +99,7 @@ void LatencyHistogram::subtract(const LatencyHistogram& earlier) {
 }
 
 void LatencyHistogram::merge(const LatencyHistogram& other) {
-  for (size_t i = 0; i < kBucketCount; i++) counts_[i] += other.counts_[i];
+  other.for_each_count([this](size_t index, uint64_t n) { slot(index) += n; });
   count_ += other.count_;
   sum_ += other.sum_;
   min_ = std::min(min_, other.min_);
@@ -100,12 +127,16 @@ uint64_t LatencyHistogram::quantile(double q) const {
   if (rank == count_) return max_;
   if (rank == 1) return min_;
   uint64_t seen = 0;
-  for (size_t i = 0; i < kBucketCount; i++) {
-    seen += counts_[i];
-    if (seen >= rank) {
-      uint64_t lo = bucket_lower(i), hi = bucket_upper(i);
-      uint64_t mid = lo + (hi - lo) / 2;
-      return std::clamp(mid, min(), max_);
+  for (size_t chunk = 0; chunk < chunks_.size(); chunk++) {
+    const std::vector<uint64_t>& c = chunks_[chunk];
+    for (size_t i = 0; i < c.size(); i++) {
+      seen += c[i];
+      if (seen >= rank) {
+        const size_t index = chunk * kSubBuckets + i;
+        uint64_t lo = bucket_lower(index), hi = bucket_upper(index);
+        uint64_t mid = lo + (hi - lo) / 2;
+        return std::clamp(mid, min(), max_);
+      }
     }
   }
   return max_;
@@ -113,8 +144,7 @@ uint64_t LatencyHistogram::quantile(double q) const {
 
 std::vector<HistogramBucket> LatencyHistogram::buckets() const {
   std::vector<HistogramBucket> out;
-  for (size_t i = 0; i < kBucketCount; i++)
-    if (counts_[i]) out.push_back({bucket_upper(i), counts_[i]});
+  for_each_count([&out](size_t index, uint64_t n) { out.push_back({bucket_upper(index), n}); });
   return out;
 }
 
@@ -122,7 +152,8 @@ LatencyHistogram LatencyHistogram::from_buckets(const std::vector<HistogramBucke
                                                 uint64_t min, uint64_t max, double sum_squares) {
   LatencyHistogram h;
   for (const auto& b : buckets) {
-    h.counts_[bucket_index(b.upper_ns)] += b.count;
+    if (b.count == 0) continue;
+    h.slot(bucket_index(b.upper_ns)) += b.count;
     h.count_ += b.count;
   }
   h.sum_ = sum;

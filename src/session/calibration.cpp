@@ -138,6 +138,7 @@ double bpf_ns_per_run(const PlannedProbe& target) {
   FuncLatSettings settings;
   settings.max_threads = 64;
   settings.bpf_stats = true;
+  settings.needs = funclat_needs({target});
   FuncLatSession bpf(settings, [](const CallRecord&) {});
   if (!bpf.bpf_stats_enabled()) return 0;
   bpf.add_target_tgid(static_cast<uint32_t>(getpid()));
@@ -163,6 +164,7 @@ CalibrationInfo calibrate_probes() {
   std::vector<std::vector<double>> durations(targets.size());
   FuncLatSettings settings;
   settings.max_threads = 64;
+  settings.needs = funclat_needs(targets);
   FuncLatSession bpf(settings, [&](const CallRecord& r) {
     if (r.probe_id < durations.size()) durations[r.probe_id].push_back(static_cast<double>(r.duration_ns));
   });

@@ -37,14 +37,50 @@ constexpr size_t kMaxDetachThreads = 64;
 // pidfd_open(2) of a thread that need not lead its group (PIDFD_THREAD, Linux 6.9+, is O_EXCL).
 constexpr unsigned kPidfdThread = O_EXCL;
 
+// The ring's size: a CPU makes at most ~770k probed calls/s whatever the functions (~1.3 us of
+// probe each on NOP5 sites), 56 bytes each with the ring's header (128 with a split); 256 KiB
+// per CPU holds ~5 ms of a CPU's fastest calls past the wake-up mark (an eighth of the ring),
+// a lost record is counted (FUNCLAT_LOSS_RINGBUF_FULL). A power of two, as the kernel asks.
+uint32_t ring_bytes(bool decompose) {
+  const long cpus = std::max(1L, sysconf(_SC_NPROCESSORS_ONLN));
+  const uint64_t want = (256u << 10) * static_cast<uint64_t>(cpus) * (decompose ? 2 : 1);
+  uint64_t bytes = 256u << 10;
+  while (bytes < want && bytes < FUNCLAT_RINGBUF_BYTES) bytes *= 2;
+  return static_cast<uint32_t>(bytes);
+}
+
+void size_map(bpf_map* map, size_t entries, const char* what) {
+  if (int err = bpf_map__set_max_entries(map, static_cast<uint32_t>(std::max<size_t>(1, entries))))
+    throw_libbpf(std::string("cannot size the ") + what, err);
+}
+
 }  // namespace
+
+FuncLatNeeds funclat_needs(const std::vector<PlannedProbe>& probes) {
+  FuncLatNeeds needs;
+  needs.probes = probes.size();
+  needs.indirect_jumps = 0;
+  needs.uretprobe = needs.return_sites = false;
+  for (const PlannedProbe& p : probes) {
+    (p.method == ProbeMethod::ReturnSites ? needs.return_sites : needs.uretprobe) = true;
+    for (const ExitProbe& e : p.exits) needs.indirect_jumps += e.site.kind == ExitKind::IndirectJump;
+  }
+  return needs;
+}
 
 void FuncLatSession::SkelDeleter::operator()(funclat_bpf* s) const { funclat_bpf__destroy(s); }
 void FuncLatSession::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 void FuncLatSession::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
 FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
-    : sink_(std::move(sink)) {
+    : needs_(settings.needs), sink_(std::move(sink)) {
+  if (needs_.probes > FUNCLAT_MAX_PROBES)
+    throw Error(std::to_string(needs_.probes) + " functions matched, more than the " +
+                    std::to_string(FUNCLAT_MAX_PROBES) + " perfbpf can probe at once",
+                "narrow the -f patterns", E2BIG);
+  if (needs_.indirect_jumps > FUNCLAT_MAX_INDIRECT)
+    throw Error("more than " + std::to_string(FUNCLAT_MAX_INDIRECT) + " indirect jumps to probe as returns",
+                "narrow the -f patterns", E2BIG);
   if (settings.bpf_stats) stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);  // best effort: -1 if refused
   skel_.reset(funclat_bpf__open());
   if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
@@ -62,10 +98,20 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   if (uprobe_session_)
     bpf_program__set_expected_attach_type(skel_->progs.handle_session,
                                           static_cast<bpf_attach_type>(kBpfTraceUprobeSession));
-  else
-    bpf_program__set_autoload(skel_->progs.handle_session, false);
+  // Only the programs the plan uses are loaded (batches() picks the same ones).
+  const bool pairs = needs_.uretprobe && !uprobe_session_;
+  bpf_program__set_autoload(skel_->progs.handle_session, needs_.uretprobe && uprobe_session_);
+  bpf_program__set_autoload(skel_->progs.handle_entry, pairs || needs_.return_sites);
+  bpf_program__set_autoload(skel_->progs.handle_return, pairs);
+  bpf_program__set_autoload(skel_->progs.handle_exit_site, needs_.return_sites);
   for (bpf_map* map : {skel_->maps.threads, skel_->maps.stacks})
     if (int err = bpf_map__set_max_entries(map, settings.max_threads)) throw_libbpf("cannot size the thread map", err);
+  for (bpf_map* map : {skel_->maps.unwound, skel_->maps.unreturned, skel_->maps.attach_orphans, skel_->maps.probe_cost})
+    size_map(map, needs_.probes, "per-function counters");
+  size_map(skel_->maps.indirect_sites, needs_.indirect_jumps, "indirect jump sites");
+  const uint32_t ring = ring_bytes(settings.decompose);
+  size_map(skel_->maps.events, ring, "ring buffer");
+  skel_->rodata->wakeup_bytes = ring / 8;
   skel_->rodata->decompose = settings.decompose;
   if (!settings.decompose) {
     bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
@@ -110,9 +156,14 @@ std::vector<uint32_t> FuncLatSession::target_tgids() const {
 
 void FuncLatSession::set_probe_costs(const std::vector<uint64_t>& cost_ns) {
   int fd = bpf_map__fd(skel_->maps.probe_cost);
-  for (uint32_t id = 0; id < cost_ns.size() && id < FUNCLAT_MAX_PROBES; id++) {
-    if (int err = bpf_map_update_elem(fd, &id, &cost_ns[id], BPF_ANY)) throw_libbpf("cannot set probe costs", err);
-  }
+  const size_t n = std::min(cost_ns.size(), needs_.probes);
+  if (n == 0) return;
+  // One syscall for all of them: 100 000 functions took 100 000 updates.
+  std::vector<uint32_t> ids(n);
+  for (uint32_t id = 0; id < n; id++) ids[id] = id;
+  uint32_t count = static_cast<uint32_t>(n);
+  if (bpf_map_update_batch(fd, ids.data(), cost_ns.data(), &count, nullptr) != 0)
+    throw_libbpf("cannot set probe costs", errno);
 }
 
 std::vector<uint32_t> FuncLatSession::link_ids() const {
@@ -218,9 +269,6 @@ void FuncLatSession::write_indirect_sites(const std::vector<PlannedProbe>& probe
   for (const PlannedProbe& p : probes) {
     for (const ExitProbe& e : p.exits) {
       if (e.site.kind != ExitKind::IndirectJump) continue;
-      if (slot >= FUNCLAT_MAX_INDIRECT)
-        throw Error("more than " + std::to_string(FUNCLAT_MAX_INDIRECT) + " indirect jumps to probe as returns",
-                    "narrow the -f patterns", E2BIG);
       funclat_indirect site{};
       site.disp = e.site.target.disp;
       site.offset = static_cast<uint32_t>(e.site.offset);
@@ -265,11 +313,17 @@ void FuncLatSession::find_refused(const Batch& b, std::vector<size_t> subset, pi
   find_refused(b, second, pid, out);
 }
 
+void FuncLatSession::check_needs(const std::vector<PlannedProbe>& probes) const {
+  const FuncLatNeeds asked = funclat_needs(probes);
+  if (asked.probes > needs_.probes || asked.indirect_jumps > needs_.indirect_jumps ||
+      (asked.uretprobe && !needs_.uretprobe) || (asked.return_sites && !needs_.return_sites))
+    throw Error("the funclat programs were loaded for a different plan (" + std::to_string(needs_.probes) +
+                    " functions) than the one attached (" + std::to_string(asked.probes) + ")",
+                "a perfbpf bug: FuncLatSettings::needs must come from the plan attached", EINVAL);
+}
+
 std::vector<FuncLatSession::Refused> FuncLatSession::attach(const std::vector<PlannedProbe>& probes, pid_t pid) {
-  if (probes.size() > FUNCLAT_MAX_PROBES)
-    throw Error(std::to_string(probes.size()) + " functions matched, more than the " +
-                    std::to_string(FUNCLAT_MAX_PROBES) + " perfbpf can probe at once",
-                "narrow the -f patterns", E2BIG);
+  check_needs(probes);
   write_indirect_sites(probes);
   std::vector<bool> left_out(probes.size(), false);
   std::vector<Refused> refused;
@@ -381,10 +435,9 @@ std::vector<uint64_t> FuncLatSession::losses() const {
 std::vector<uint64_t> FuncLatSession::per_probe(bpf_map* map, size_t probes) const {
   std::vector<uint64_t> counts(probes, 0);
   int fd = bpf_map__fd(map);
-  for (uint32_t id = 0; id < probes && id < FUNCLAT_MAX_PROBES; id++) {
-    uint64_t n = 0;
-    if (bpf_map_lookup_elem(fd, &id, &n) == 0) counts[id] = n;
-  }
+  for_each_entry<uint32_t, uint64_t>(fd, [&counts](uint32_t id, uint64_t n) {
+    if (id < counts.size()) counts[id] = n;
+  });
   return counts;
 }
 

@@ -22,6 +22,17 @@ struct ring_buffer;
 
 namespace perfbpf {
 
+// What a plan's probes ask of the BPF object, so it loads only the programs they use (each
+// costs ~10-45 ms of verification at start-up) and sizes the per-probe arrays to them. The
+// default loads every program with room for 4096 functions (calibration, tests).
+struct FuncLatNeeds {
+  size_t probes = 4096;       // functions (probe ids 0..probes-1)
+  size_t indirect_jumps = 4096;  // indirect jumps probed as possible exits
+  bool uretprobe = true;      // functions timed by entry + return probe (or a uprobe session)
+  bool return_sites = true;   // functions timed by probes on their exits
+};
+FuncLatNeeds funclat_needs(const std::vector<PlannedProbe>& probes);
+
 struct FuncLatSettings {
   bool filter_tgid = true;        // only processes in the target set
   // The session's target set (session/target_set.h) to filter on; -1: a set of this object's
@@ -36,6 +47,7 @@ struct FuncLatSettings {
   // Split every thread's call into on-CPU, run-queue, I/O, lock and sleep time (CallRecord::split):
   // two scheduler programs run for every context switch and wakeup on the machine.
   bool decompose = false;
+  FuncLatNeeds needs;             // what attach() will be given: funclat_needs(plan)
 };
 
 class FuncLatSession {
@@ -61,6 +73,7 @@ class FuncLatSession {
     int error;
   };
   // Attaches every planned function, probe id = index in PROBES, then starts recording.
+  // PROBES must be within the settings' needs (Error otherwise).
   // Return sites go in before entries, so a call never has an entry without its return
   // probe; a call already running then is counted as in flight at attach when it returns.
   // PID -1 attaches in every process (the BPF target set filters). A link the kernel refuses
@@ -110,6 +123,7 @@ class FuncLatSession {
   // Threads that have a stack in BPF (map "threads"), as (tid, tgid).
   void for_each_thread(const std::function<void(uint32_t tid, uint32_t tgid)>& fn) const;
   void set_phase(unsigned phase);
+  void check_needs(const std::vector<PlannedProbe>& probes) const;
 
   std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
@@ -117,6 +131,7 @@ class FuncLatSession {
   std::vector<int> multi_links_;  // uprobe_multi link fds
   bool uprobe_multi_ = false;
   bool uprobe_session_ = false;
+  FuncLatNeeds needs_;
   std::unique_ptr<ring_buffer, RingDeleter> ring_;
   int stats_fd_ = -1;  // holds kernel.bpf_stats_enabled on while the session runs
   RecordSink sink_;

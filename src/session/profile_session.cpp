@@ -341,6 +341,7 @@ Profile run_session(const SessionOptions& options) {
   settings.max_threads = options.max_threads;
   settings.bpf_stats = options.bpf_stats;
   settings.decompose = options.decompose;
+  settings.needs = funclat_needs(plan.probes);
   Symbolizer symbols;
   symbols.set_kernel_namer(kernel_symbol_names);  // the kernel's lookup, not all of /proc/kallsyms
   // The function-timing programs are loaded only when there are functions to time: verifying

@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <sstream>
 
 #include "analysis/analyze.h"
 #include "perfbpf/error.h"
 #include "process.h"
 #include "report/json_report.h"
+#include "report/json_stream.h"
 #include "report/output_file.h"
 
 using namespace perfbpf;
@@ -870,4 +872,48 @@ TEST_CASE("a report to /dev/null is discarded, and /dev/null stays a device", "[
   REQUIRE(stat("/dev/null", &st) == 0);
   CHECK(S_ISCHR(st.st_mode));
   CHECK_FALSE(fs::exists("/dev/null.tmp"));
+}
+
+TEST_CASE("the report file is streamed with the same bytes the JSON document dumps to", "[report]") {
+  // write_json_report writes the report as it is made (issue 17: the whole document and its
+  // text doubled RSS at a long session's end); readers and the schema see no difference.
+  Profile with_off_cpu = rich_profile();
+  with_off_cpu.off_cpu = with_off_cpu.stacks;
+  with_off_cpu.off_cpu.unit = "ns";
+  with_off_cpu.off_cpu.frames[0].name = "quote\"and\nnewline\tin a name";
+  Profile empty = rich_profile();
+  empty.functions.clear();
+  empty.stacks.frames.clear();
+  empty.stacks.stacks.clear();
+  empty.stacks.top.clear();
+  Profile no_stacks = lossy_profile();
+  no_stacks.stacks = StackProfile{};
+  const std::string path = test::temp_path("streamed.json");
+  for (const Profile& p : {rich_profile(), with_off_cpu, empty, no_stacks, system_profile(), analysed_profile()}) {
+    write_json_report(p, path);
+    std::ifstream in(path);
+    std::stringstream bytes;
+    bytes << in.rdbuf();
+    REQUIRE(bytes.str() == to_json(p).dump(2) + "\n");
+    CHECK(to_json(read_json_report(path)) == to_json(p));  // and it reads back
+  }
+}
+
+TEST_CASE("the JSON stream writer lays out any document as dump(2) does", "[report]") {
+  const json doc = json::parse(R"({"b": [1, [], {}, [{"x": "a\nb", "y": [null, true, 2.5]}]], "a": {"": -1, "z": {}},
+                                  "c": "", "d": [[[]]]})");
+  std::string out;
+  JsonStreamWriter w([&out](std::string_view s) { out += s; });
+  // "b" and "d" streamed element by element, the rest dumped whole.
+  write_object(w, doc,
+               {{"b", [&](JsonStreamWriter& s) { write_array(s, doc["b"].size(), [&](size_t i) { return doc["b"][i]; }); }},
+                {"d", [](JsonStreamWriter& s) {
+                   s.begin_array();
+                   s.begin_array();
+                   s.value(json::array());
+                   s.end();
+                   s.end();
+                 }}});
+  w.finish();
+  CHECK(out == doc.dump(2));
 }
