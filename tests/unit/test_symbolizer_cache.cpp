@@ -15,6 +15,33 @@
 
 using namespace perfbpf;
 
+namespace {
+
+// A fixture /proc without any process: only the kernel's records say what one mapped.
+std::string empty_proc() {
+  const std::string root = test::temp_path("proc");
+  std::filesystem::create_directories(root);
+  return root;
+}
+
+// The first code mapping the kernel sends for TGID: a workload binary at a fixed address.
+CodeMapping first_code_mapping(uint32_t tgid) {
+  CodeMapping m;
+  m.path = test::workload("resource_target");
+  struct stat st {};
+  REQUIRE(::stat(m.path.c_str(), &st) == 0);
+  m.tgid = tgid;
+  m.start = 0x555500000000;
+  m.end = m.start + 0x100000;
+  m.offset = 0;
+  m.dev = st.st_dev;
+  m.inode = st.st_ino;
+  m.first = true;
+  return m;
+}
+
+}  // namespace
+
 TEST_CASE("symbolizer: one file mapped by two processes is read once", "[symbols]") {
   test::Spawned a = test::spawn({test::workload("resource_target"), "idle", "3000"});
   test::Spawned b = test::spawn({test::workload("resource_target"), "idle", "3000"});
@@ -94,21 +121,10 @@ TEST_CASE("symbolizer: kernel frames named in one streamed pass agree with the w
 
 TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /proc", "[symbols]") {
   // A fixture /proc without the process: only the kernel's records say what it mapped.
-  const std::string root = test::temp_path("proc");
-  std::filesystem::create_directories(root);
-  const std::string exe = test::workload("resource_target");
+  Symbolizer symbols(empty_proc());
+  const CodeMapping m = first_code_mapping(4321);
   struct stat st {};
-  REQUIRE(::stat(exe.c_str(), &st) == 0);
-  Symbolizer symbols(root);
-  CodeMapping m;
-  m.tgid = 4321;
-  m.start = 0x555500000000;
-  m.end = m.start + 0x100000;
-  m.offset = 0;
-  m.dev = st.st_dev;
-  m.inode = st.st_ino;
-  m.path = exe;
-  m.first = true;
+  REQUIRE(::stat(m.path.c_str(), &st) == 0);
   symbols.add_code_mapping(m);
   REQUIRE(symbols.has_snapshot(4321));
   const std::vector<MapEntry>* maps = symbols.mappings(4321);
@@ -134,20 +150,8 @@ TEST_CASE("symbolizer: code mappings the kernel sent name a process gone from /p
 TEST_CASE("symbolizer: a forked child keeps the mappings of its fork, whichever of the two maps anew", "[symbols]") {
   // Children share their parent's mappings until one side changes them: what each then has
   // must be what it would have had with a copy at the fork.
-  const std::string root = test::temp_path("proc");
-  std::filesystem::create_directories(root);
-  const std::string exe = test::workload("resource_target");
-  struct stat st {};
-  REQUIRE(::stat(exe.c_str(), &st) == 0);
-  Symbolizer symbols(root);
-  CodeMapping m;
-  m.tgid = 5000;
-  m.start = 0x555500000000;
-  m.end = m.start + 0x100000;
-  m.dev = st.st_dev;
-  m.inode = st.st_ino;
-  m.path = exe;
-  m.first = true;
+  Symbolizer symbols(empty_proc());
+  const CodeMapping m = first_code_mapping(5000);
   symbols.add_code_mapping(m);
   symbols.inherit(5001, 5000);
   symbols.inherit(5002, 5001);  // a grandchild, forked before its parent was ever looked at
