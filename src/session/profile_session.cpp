@@ -324,16 +324,17 @@ Profile run_session(const SessionOptions& options) {
                       : scope == Scope::Pid   ? options.follow_children
                                               : scope == Scope::Cgroup;
   const bool filter = scope != Scope::System;
-  // Timing the functions of one running process alone needs no set: its probes are attached
-  // to that pid. Loading the set's programs would parse the kernel's BTF once more (~10 ms,
-  // ~11 MiB of peak RSS) and trace every exec and fork on the machine.
-  const bool per_pid_probes_only = scope == Scope::Pid && !follow && !sampling && !monitoring;
+  // A running process that is not followed is the set's only member from now to the end:
+  // the map alone, no program to keep it (loading them parsed the kernel's BTF once more,
+  // ~10 ms and ~11 MiB of peak RSS, and traced every exec and fork on the machine). The
+  // collectors' process names come from the programs, so they keep them.
+  const bool tracked = follow || command || monitoring;
   std::optional<TargetSet> target_set;
-  if (filter && !per_pid_probes_only) target_set.emplace(TargetSetSettings{follow, options.max_processes});
+  if (filter) target_set.emplace(TargetSetSettings{follow, tracked, options.max_processes});
   const int targets_fd = target_set ? target_set->fd() : -1;
   auto members = [&target_set] { return target_set->tgids(); };
   if (command) target_set->admit_at_exec(static_cast<uint32_t>(command->pid()));
-  else if (target_set && target_pid > 0) target_set->add(static_cast<uint32_t>(target_pid));
+  else if (target_pid > 0) target_set->add(static_cast<uint32_t>(target_pid));
   for (uint32_t pid : cgroup_members) target_set->add(pid);
   Aggregator aggregator(plan.probes.size(), bias);
   AlertTracker alerts(options.thresholds);

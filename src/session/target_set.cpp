@@ -32,6 +32,11 @@ void TargetSet::SkelDeleter::operator()(target_set_bpf* s) const { target_set_bp
 void TargetSet::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 
 TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(settings.max_processes) {
+  if (!settings.tracked) {
+    untracked_fd_ = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), max_processes_, nullptr);
+    if (untracked_fd_ < 0) fail("cannot create the target set", errno);
+    return;
+  }
   skel_.reset(target_set_bpf__open());
   if (!skel_) fail("cannot open the target-set BPF object", errno);
   skel_->rodata->follow_children = settings.follow_children;
@@ -46,9 +51,11 @@ TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(setting
   }
 }
 
-TargetSet::~TargetSet() = default;
+TargetSet::~TargetSet() {
+  if (untracked_fd_ >= 0) close(untracked_fd_);
+}
 
-int TargetSet::fd() const { return bpf_map__fd(skel_->maps.targets); }
+int TargetSet::fd() const { return skel_ ? bpf_map__fd(skel_->maps.targets) : untracked_fd_; }
 
 bool TargetSet::add(uint32_t tgid) {
   uint8_t one = 1;
@@ -70,6 +77,7 @@ void TargetSet::admit_at_exec(uint32_t tgid) { __atomic_store_n(&skel_->bss->pen
 bool TargetSet::wait_exec(int timeout_ms) const {
   // The command's exec closes perfbpf's error pipe a little before the exec tracepoint runs
   // (close-on-exec happens while the new image is set up), so release() can return first.
+  if (!skel_) return true;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (__atomic_load_n(&skel_->bss->pending_tgid, __ATOMIC_SEQ_CST) != 0) {
     if (std::chrono::steady_clock::now() > deadline) return false;
@@ -86,13 +94,16 @@ std::vector<uint32_t> TargetSet::tgids() const {
 
 std::optional<std::string> TargetSet::name(uint32_t tgid) const {
   target_set_name n{};
+  if (!skel_) return std::nullopt;
   if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.names), &tgid, &n) != 0) return std::nullopt;
   std::string comm(n.comm, strnlen(n.comm, sizeof(n.comm)));
   if (comm.empty()) return std::nullopt;
   return comm;
 }
 
-std::vector<uint32_t> TargetSet::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
+std::vector<uint32_t> TargetSet::program_ids() const {
+  return skel_ ? ::perfbpf::program_ids(skel_->obj) : std::vector<uint32_t>{};
+}
 
 std::vector<uint32_t> TargetSet::link_ids() const {
   std::vector<int> fds;
@@ -103,9 +114,11 @@ std::vector<uint32_t> TargetSet::link_ids() const {
 TargetSetStats TargetSet::stats() const {
   TargetSetStats s;
   s.max_processes = max_processes_;
-  for (uint64_t n : sum_percpu_counters(bpf_map__fd(skel_->maps.admissions), TARGET_SET_ADMISSION_NR)) s.admitted += n;
+  if (skel_) {
+    for (uint64_t n : sum_percpu_counters(bpf_map__fd(skel_->maps.admissions), TARGET_SET_ADMISSION_NR)) s.admitted += n;
+    add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, s.lost_by_reason);
+  }
   s.admitted += added_;
-  add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, s.lost_by_reason);
   if (lost_full_) s.lost_by_reason[kLossNames[TARGET_SET_LOSS_FULL]] += lost_full_;
   return s;
 }

@@ -24,6 +24,9 @@ constexpr uint32_t kMaxProcessesLimit = 4194304;  // PID_MAX_LIMIT on 64-bit: mo
 
 struct TargetSetSettings {
   bool follow_children = false;  // forked children of targets join, reaped ones leave
+  // False: a fixed set userspace fills (one running process, nothing that joins at exec or
+  // fork): only the map, no programs, so no parse of the kernel's BTF and no exec/fork tracing.
+  bool tracked = true;
   uint32_t max_processes = kDefaultMaxProcesses;  // capacity: processes profiled at once
 };
 
@@ -35,7 +38,8 @@ struct TargetSetStats {
 
 class TargetSet {
  public:
-  // Loads and attaches the exec, fork and free programs. Throws Error.
+  // Loads and attaches the exec, fork and free programs (tracked), or makes the map alone.
+  // Throws Error.
   explicit TargetSet(const TargetSetSettings& settings);
   ~TargetSet();
   TargetSet(const TargetSet&) = delete;
@@ -44,7 +48,7 @@ class TargetSet {
   int fd() const;  // the map, for bpf_map__reuse_fd by every family
   // TGID joins now (--pid, a cgroup member). False when the set is full (counted as lost).
   bool add(uint32_t tgid);
-  // TGID joins at its next exec: the command perfbpf forked and holds before exec.
+  // TGID joins at its next exec: the command perfbpf forked and holds before exec (tracked).
   void admit_at_exec(uint32_t tgid);
   // Waits until the pending process has exec'd (and joined, or was counted lost), up to
   // TIMEOUT_MS; false when it has not exec'd by then.
@@ -61,6 +65,7 @@ class TargetSet {
   struct LinkDeleter { void operator()(bpf_link* l) const; };
   std::unique_ptr<target_set_bpf, SkelDeleter> skel_;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
+  int untracked_fd_ = -1;  // the map of an untracked set
   uint32_t max_processes_;
   uint64_t added_ = 0, lost_full_ = 0;  // by userspace inserts
 };

@@ -81,28 +81,33 @@ TEST_CASE("a session that times no function loads no function-timing program", "
   CHECK(p.stacks.samples > 0);
 }
 
-TEST_CASE("timing a running process's functions alone loads no target-set program", "[bpf][sampling]") {
-  test::Spawned target = test::spawn({workload("funclat_target"), "wait", "2000"});
-  REQUIRE(test::read_until(target.stdout_fd, "ready", 5000).find("ready") != std::string::npos);
-  SessionOptions o;
-  o.handle_signals = false;
-  o.collectors = {};
-  o.sample_freq = 0;
-  o.functions = {"leaf"};
-  o.pid = target.pid;
-  std::set<std::string> loaded;
-  o.on_attached = [&](const AttachedProbes&) {
-    loaded = own_bpf_program_names();
-    REQUIRE(write(target.stdin_fd, "go\n", 3) == 3);
-  };
-  Profile p = run_session(o);
-  test::Finished done = test::finish(target);
-  INFO("programs: " << Catch::Detail::stringify(std::vector<std::string>(loaded.begin(), loaded.end())));
-  CHECK(loaded.count("handle_session") + loaded.count("handle_entry") >= 1);  // the probes' programs are seen
-  for (const char* set_program : {"handle_exec", "handle_fork", "handle_free"}) CHECK(loaded.count(set_program) == 0);
-  CHECK(done.exit_code == 0);
-  REQUIRE(p.functions.size() == 1);
-  CHECK(p.functions[0].calls == 2000);
+TEST_CASE("a running process profiled without its children loads no target-set program", "[bpf][sampling]") {
+  for (bool sampling : {false, true}) {
+    INFO("sampling: " << sampling);
+    test::Spawned target = test::spawn({workload("funclat_target"), "wait", "2000"});
+    REQUIRE(test::read_until(target.stdout_fd, "ready", 5000).find("ready") != std::string::npos);
+    SessionOptions o;
+    o.handle_signals = false;
+    o.collectors = {};
+    o.sample_freq = sampling ? 499 : 0;
+    o.functions = {"leaf"};
+    o.pid = target.pid;
+    std::set<std::string> loaded;
+    o.on_attached = [&](const AttachedProbes&) {
+      loaded = own_bpf_program_names();
+      REQUIRE(write(target.stdin_fd, "go\n", 3) == 3);
+    };
+    Profile p = run_session(o);
+    test::Finished done = test::finish(target);
+    INFO("programs: " << Catch::Detail::stringify(std::vector<std::string>(loaded.begin(), loaded.end())));
+    CHECK(loaded.count("handle_session") + loaded.count("handle_entry") >= 1);  // the probes' programs are seen
+    CHECK(loaded.count("handle_free") == 0);  // the set's; exec and fork programs are the sampler's too
+    if (!sampling) CHECK(loaded.count("handle_exec") + loaded.count("handle_fork") == 0);
+    CHECK(done.exit_code == 0);
+    REQUIRE(p.functions.size() == 1);
+    CHECK(p.functions[0].calls == 2000);
+    CHECK(p.session.target_set.admitted == 1);
+  }
 }
 
 TEST_CASE("sampling uses the cycles counter where the machine has one, cpu-clock otherwise", "[bpf][sampling]") {
