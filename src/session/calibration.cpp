@@ -20,6 +20,7 @@
 #include "perfbpf/error.h"
 #include "report/json_report.h"
 #include "report/output_file.h"
+#include "funclat.h"  // bpf/funclat.h: the ring and record sizes
 #include "session/funclat_session.h"
 #include "session/privileges.h"
 #include "session/system_info.h"
@@ -50,7 +51,7 @@ struct CalibTarget {
   size_t calls;  // fewer for the slow kinds: the whole calibration stays near 200 ms
 };
 
-const CalibTarget kTargets[] = {
+constexpr CalibTarget kTargets[] = {
     {ProbeSiteKind::Optimized, ProbeMethod::Uretprobe, perfbpf_calib_optimized, "perfbpf_calib_optimized", 4000},
     {ProbeSiteKind::Emulated, ProbeMethod::Uretprobe, perfbpf_calib_emulated, "perfbpf_calib_emulated", 4000},
     {ProbeSiteKind::SingleStepped, ProbeMethod::Uretprobe, perfbpf_calib_single_stepped,
@@ -62,6 +63,19 @@ const CalibTarget kTargets[] = {
      "perfbpf_calib_rs_single_stepped", 1000},
 };
 constexpr size_t kWarmupCalls = 100;  // lets the kernel optimize a NOP site before we time it
+
+// Calibration reads the records only after each target's burst of calls: the ring holds a
+// whole burst under its wake-up mark (an eighth), or the calls past the mark would each pay a
+// forced wake-up and be measured as probe cost (8.4 us instead of 1.4 us per call with a
+// 512 KiB ring).
+constexpr uint32_t kCalibrationRingBytes = FUNCLAT_RINGBUF_BYTES;
+constexpr size_t largest_burst() {
+  size_t most = 0;
+  for (const auto& t : kTargets) most = std::max(most, t.calls);
+  return most + kWarmupCalls;
+}
+static_assert(kCalibrationRingBytes / 8 > largest_burst() * (sizeof(funclat_event) + 8),
+              "a calibration burst's records fit under the ring's wake-up mark");
 
 volatile uint64_t g_sink;
 
@@ -136,6 +150,7 @@ bool from_cache_json(const nlohmann::json& j, CalibrationInfo& out) {
 // slow every run down, so the costs above are measured without them.
 double bpf_ns_per_run(const PlannedProbe& target) {
   FuncLatSettings settings;
+  settings.ring_bytes = kCalibrationRingBytes;
   settings.max_threads = 64;
   settings.bpf_stats = true;
   settings.needs = funclat_needs({target});
@@ -163,6 +178,7 @@ CalibrationInfo calibrate_probes() {
 
   std::vector<std::vector<double>> durations(targets.size());
   FuncLatSettings settings;
+  settings.ring_bytes = kCalibrationRingBytes;
   settings.max_threads = 64;
   settings.needs = funclat_needs(targets);
   FuncLatSession bpf(settings, [&](const CallRecord& r) {

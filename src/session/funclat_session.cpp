@@ -109,7 +109,7 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   for (bpf_map* map : {skel_->maps.unwound, skel_->maps.unreturned, skel_->maps.attach_orphans, skel_->maps.probe_cost})
     size_map(map, needs_.probes, "per-function counters");
   size_map(skel_->maps.indirect_sites, needs_.indirect_jumps, "indirect jump sites");
-  const uint32_t ring = ring_bytes(settings.decompose);
+  const uint32_t ring = settings.ring_bytes ? settings.ring_bytes : ring_bytes(settings.decompose);
   size_map(skel_->maps.events, ring, "ring buffer");
   skel_->rodata->wakeup_bytes = ring / 8;
   skel_->rodata->decompose = settings.decompose;

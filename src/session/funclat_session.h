@@ -48,6 +48,11 @@ struct FuncLatSettings {
   // two scheduler programs run for every context switch and wakeup on the machine.
   bool decompose = false;
   FuncLatNeeds needs;             // what attach() will be given: funclat_needs(plan)
+  // The ring's bytes (a power of two); 0: sized to the CPUs. Userspace is woken once a ring
+  // holds an eighth of this, and every record past that mark forces a wake-up (a self-IPI,
+  // microseconds in a VM) until it is read: a caller that reads only after a burst of calls
+  // (calibration) needs the whole burst under the mark.
+  uint32_t ring_bytes = 0;
 };
 
 class FuncLatSession {
