@@ -268,7 +268,10 @@ void cpu_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bo
     const ResourceUsage& u = proc.usage;
     const double share = runqueue_share(u);
     if (share <= kRunqueueMedium) continue;
-    const double demand = view.demand(u);
+    // Compared as the finding shows it (two decimals): a demand of 2.004 on 2 CPUs is the
+    // counters' tick lag, and a finding reading "wanted 2.00 CPUs, the machine has 2" would
+    // contradict its own title.
+    const double demand = std::round(view.demand(u) * 100) / 100;
     if (s.cpus && demand <= s.cpus) {
       waiters.push_back(&proc);
       waiters_sched += u.cpu_time_ns + u.off_cpu_ns.runqueue;
@@ -292,7 +295,7 @@ void cpu_rules(const Profile& p, const PerformanceThresholds& th, std::vector<Bo
                   100 * (high ? kRunqueueHigh : kRunqueueMedium),
                   "%",
                   all_sched ? std::min(1.0, d(u.cpu_time_ns + u.off_cpu_ns.runqueue) / d(all_sched)) : 1,
-                  fmt::format("runqueue {} / (on CPU {} + runqueue); its threads wanted {:.1f} CPUs on average, the "
+                  fmt::format("runqueue {} / (on CPU {} + runqueue); its threads wanted {:.2f} CPUs on average, the "
                               "machine has {}{}",
                               ns_text(d(u.off_cpu_ns.runqueue)), ns_text(d(u.cpu_time_ns)), demand, s.cpus, rq_latency)};
     b.affects = process_affects(proc);

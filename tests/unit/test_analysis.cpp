@@ -312,7 +312,7 @@ TEST_CASE("scheduling: a process whose own threads want more CPUs than there are
   CHECK(b.severity == "medium");
   CHECK(b.evidence.value == Approx(100.0 * 15 / 45).epsilon(1e-12));
   CHECK(b.evidence.threshold == 20);
-  CHECK_THAT(b.evidence.detail, Catch::Contains("its threads wanted 4.5 CPUs on average, the machine has 4"));
+  CHECK_THAT(b.evidence.detail, Catch::Contains("its threads wanted 4.50 CPUs on average, the machine has 4"));
   std::vector<Bottleneck> one{b};
   CHECK_THAT(recommend(one).at(0).text, Catch::Contains("Size its thread pools to fewer runnable threads than CPUs"));
 
@@ -320,6 +320,21 @@ TEST_CASE("scheduling: a process whose own threads want more CPUs than there are
   b = only(p, "runqueue-wait:server[4242]");
   CHECK(b.severity == "high");
   CHECK(b.evidence.threshold == 50);
+}
+
+// A demand that shows as the machine's CPUs (4.004 on 4 is a tick of counter lag) is not its
+// own story: the finding would read "wanted 4.00 CPUs, the machine has 4" under a title that
+// says more than there are.
+TEST_CASE("scheduling: a demand that rounds to the machine's CPUs is contention, never its own thread pool",
+          "[analysis]") {
+  Profile p = healthy();  // 4 CPUs, 10 s
+  ResourceUsage& u = server(p).usage;
+  u.cpu_time_ns = 30'000'000'000;
+  u.off_cpu_ns.runqueue = 10'040'000'000;  // 4.004 threads wanted a CPU on average
+  CHECK_FALSE(find(identify_bottlenecks(p, {}), "runqueue-wait:server[4242]"));
+  u.off_cpu_ns.runqueue = 10'060'000'000;  // 4.006: shown as 4.01
+  CHECK_THAT(only(p, "runqueue-wait:server[4242]").evidence.detail,
+             Catch::Contains("its threads wanted 4.01 CPUs on average, the machine has 4"));
 }
 
 TEST_CASE("scheduling: a process that waits behind other work is contention, not its thread pool", "[analysis]") {
