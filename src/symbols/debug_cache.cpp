@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -251,10 +252,16 @@ void evict(int dir_path_fd, const std::string& keep, uint64_t max_bytes) {
   };
   std::vector<Entry> entries;
   uint64_t total = 0;
+  const time_t now = time(nullptr);
   while (dirent* e = readdir(dir)) {
     struct stat st {};
-    if (e->d_name[0] == '.' || fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode))
+    if (fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+    // A temporary (.NAME.XXXXXXXX) another session is writing is left alone; one left behind
+    // by a session that was killed is removed once it is ten minutes old.
+    if (e->d_name[0] == '.') {
+      if (now - st.st_mtim.tv_sec > 600) unlinkat(dirfd(dir), e->d_name, 0);
       continue;
+    }
     entries.push_back({e->d_name, static_cast<uint64_t>(st.st_size), st.st_mtim});
     total += static_cast<uint64_t>(st.st_size);
   }

@@ -15,7 +15,8 @@
 // Written only through report/output_file (a fresh temporary, renamed when complete).
 // Bound: the directory is kept under PERFBPF_DEBUG_CACHE_MAX_MB (default 1024 MiB): after each
 // new entry the least recently used files (by modification time, refreshed on each use) are
-// removed until it fits; a debug file inflating to more than the bound is not cached.
+// removed until it fits; a debug file inflating to more than the bound is not cached; a
+// temporary left behind by a killed session is removed once ten minutes old.
 // Opt-out: PERFBPF_DEBUG_CACHE=off (or 0) reads and writes no cache; PERFBPF_DEBUG_CACHE=DIR
 // uses DIR instead of the default directory.
 #pragma once

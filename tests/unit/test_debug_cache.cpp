@@ -9,6 +9,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -235,6 +236,15 @@ TEST_CASE("debug cache: the directory stays within its bound, least recently use
     CHECK(e.path().stem().string() == build_id_of(zdebug));
   }
   CHECK(files == 1);
+  // A temporary a killed session left behind goes once it is old; one being written stays.
+  const fs::path stale_temp = dir.path / ".stale.debug.AbCdEf12", fresh_temp = dir.path / ".fresh.debug.AbCdEf12";
+  std::ofstream(stale_temp) << "left behind";
+  std::ofstream(fresh_temp) << "being written";
+  fs::last_write_time(stale_temp, fs::file_time_type::clock::now() - std::chrono::hours(1));
+  fs::remove(dir.path / (build_id_of(zdebug) + ".debug"));
+  REQUIRE(open_inflated_debug_file(zdebug, cache_in(dir.path, one + one / 2)).outcome == DebugCacheOutcome::Made);
+  CHECK(!fs::exists(stale_temp));
+  CHECK(fs::exists(fresh_temp));
   // A twin larger than the whole bound is not cached; the original is read.
   TempDir tiny("debug-tiny");
   CHECK(open_inflated_debug_file(gz, cache_in(tiny.path, 16)).outcome == DebugCacheOutcome::Unavailable);
