@@ -184,7 +184,7 @@ static __always_inline bool send_code_mappings(struct task_struct *task, __u32 t
 static __always_inline void send_code_mappings_now(__u32 tgid, struct code_state *st)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	struct mm_struct *mm = task->mm;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 
 	st->scheduled = 0;
 	if (!mm)
@@ -219,7 +219,7 @@ static __always_inline struct code_state *code_state_of(__u32 tgid)
  */
 static __always_inline bool code_mappings_pending(struct task_struct *task, __u32 tgid)
 {
-	struct mm_struct *mm = task->mm;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct code_state *st;
 
 	if (!mm)

@@ -11,6 +11,10 @@
  * Off-CPU time (--off-cpu): each wait from switch-out to switch-in, by the stacks it began in,
  * split at its wakeup into asleep (I/O or sleep) and runnable; waits open when the session
  * begins or ends count for their part inside it.
+ *
+ * The task's mm is read with BPF_CORE_READ, not loaded directly: the verifier answers each direct
+ * load of a trusted task's pointer field with a search of the kernel's BTF by name
+ * (btf_nested_type_is_trusted, a linear scan), once per state that reaches it.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -187,7 +191,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	if (copy_user_stack) {
 		struct task_struct *task = bpf_get_current_task_btf();
 
-		if (task->mm) {
+		if (BPF_CORE_READ(task, mm)) {
 			/*
 			 * In execve the registers are still the old image's, whose mappings userspace
 			 * has (its parent's at fork): the sample must not wait for the new image's.
@@ -201,7 +205,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 	}
 	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	/* Kernel threads have no user stack: that is not a loss. */
-	if (key.user_stack_id < 0 && bpf_get_current_task_btf()->mm)
+	if (key.user_stack_id < 0 && BPF_CORE_READ(bpf_get_current_task_btf(), mm))
 		count_loss(PROFILE_LOSS_USER_STACK);
 
 	if (!counter_add(&counts, &key, 1))

@@ -79,6 +79,7 @@ void trim_to_mode(profile_bpf* skel, const SamplerSettings& settings) {
         throw Error(errno_message("cannot size the off-CPU maps", err), "", -err);
   }
   if (settings.frequency_hz == 0) bpf_program__set_autoload(skel->progs.handle_sample, false);
+  if (settings.fixed_targets && settings.filter_tgid) bpf_program__set_autoload(skel->progs.handle_fork, false);
 }
 
 }  // namespace
@@ -274,6 +275,7 @@ void CpuSampler::start() {
   }
   // Code mappings of processes that exec during the session, before their first sample.
   for (bpf_program* prog : {skel_->progs.handle_exec, skel_->progs.handle_fork}) {
+    if (!bpf_program__autoload(prog)) continue;
     if (bpf_link* link = bpf_program__attach(prog)) links_.push_back(link);
     else throw Error(errno_message(std::string("cannot attach the sampler's program ") + bpf_program__name(prog), errno), "", errno);
   }

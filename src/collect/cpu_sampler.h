@@ -36,6 +36,9 @@ struct SamplerSettings {
   unsigned frequency_hz = 99;
   bool filter_tgid = true;  // only processes added with add_target_tgid
   int shared_targets_fd = -1;  // use another object's target set (funclat's follows children)
+  // The target set never grows (a running process, its children not followed): no process
+  // forked in the session is sampled, so forks are not traced (one program less to verify).
+  bool fixed_targets = false;
   bool off_cpu = false;         // also time threads switched out (sched_switch)
   uint64_t min_block_ns = 1000; // off-CPU spells shorter than this are not recorded
   // Set: each sample's user stack is copied and handed to this as it arrives (consume()), for

@@ -27,6 +27,7 @@
 #include "session/probe_plan.h"
 #include "symbols/probe_site.h"
 #include "symbols/proc_maps.h"
+#include "util/cache_dir.h"
 #include "util/safe_path.h"
 
 extern "C" {
@@ -221,12 +222,7 @@ CalibrationInfo calibrate_probes() {
   return info;
 }
 
-std::string calibration_cache_path() {
-  if (geteuid() == 0) return "/var/cache/perfbpf/calibration.json";
-  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg) return std::string(xdg) + "/perfbpf/calibration.json";
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "/tmp") + "/.cache/perfbpf/calibration.json";
-}
+std::string calibration_cache_path() { return perfbpf_cache_directory() + "/calibration.json"; }
 
 namespace {
 

@@ -371,6 +371,7 @@ Profile run_session(const SessionOptions& options) {
     s.frequency_hz = options.sample_freq;
     s.filter_tgid = filter;
     s.shared_targets_fd = targets_fd;
+    s.fixed_targets = filter && !follow && !command;
     s.off_cpu = options.off_cpu;
     s.min_block_ns = static_cast<uint64_t>(options.min_block_us * 1000);
     if (options.call_graph == "dwarf" && options.sample_freq > 0)

@@ -24,11 +24,18 @@ Dwarf* DwarfSources::open_dwarf(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     File f;
-    f.fd = open_regular_file(path);
+    InflatedDebugFile inflated = open_inflated_debug_file(path, cache_);
+    f.cache = inflated.outcome;
+    f.fd = inflated.fd ? inflated.fd.release() : open_regular_file(path);
     if (f.fd >= 0) f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);  // null: no DWARF in this file
     it = files_.emplace(path, f).first;
   }
   return it->second.dwarf;
+}
+
+DebugCacheOutcome DwarfSources::cache_outcome(const std::string& path) const {
+  auto it = files_.find(path);
+  return it == files_.end() ? DebugCacheOutcome::NotCompressed : it->second.cache;
 }
 
 namespace {

@@ -296,8 +296,11 @@ std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
   if (p != processes_.end()) {
     auto held = p->second.held->find(m.path);
     if (held != p->second.held->end()) {
-      std::string file = canonical_path(held->second);
-      if (elf(file)) return file;
+      // A held file's path (/proc/self/fd/N) names the same file until the Symbolizer ends: its
+      // canonical path is looked up once, not stat()ed again for every address of every process.
+      auto known = held_canonical_.find(held->second);
+      if (known == held_canonical_.end()) known = held_canonical_.emplace(held->second, canonical_path(held->second)).first;
+      if (elf(known->second)) return known->second;
     }
   }
   std::string file = canonical_path(proc_root_ + "/" + std::to_string(tgid) + "/root" + m.path);

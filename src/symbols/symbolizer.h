@@ -154,7 +154,8 @@ class Symbolizer {
     int fd = -1;
     std::string path;  // "/proc/self/fd/N"
   };
-  std::map<std::pair<uint64_t, uint64_t>, HeldFile> held_files_;
+  std::map<std::pair<uint64_t, uint64_t>, HeldFile> held_files_;  // closed only when the Symbolizer ends
+  std::unordered_map<std::string, std::string> held_canonical_;     // HeldFile::path -> canonical_path()
  public:
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
