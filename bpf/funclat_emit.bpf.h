@@ -3,11 +3,15 @@
 #ifndef PERFBPF_FUNCLAT_EMIT_BPF_H
 #define PERFBPF_FUNCLAT_EMIT_BPF_H
 
+#include "ring_wakeup.bpf.h"
+
+/* The events ring's wake-up state (bpf/ring_wakeup.bpf.h); the count is read by userspace. */
+__u32 events_wakeup_armed;
+__u64 events_forced_wakeups;
+
 static __always_inline __u64 wakeup_flag(void)
 {
-	/* Watermark wake-ups: one per wakeup_bytes instead of one per record. */
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-										     : BPF_RB_NO_WAKEUP;
+	return ring_wakeup_flag(&events, wakeup_bytes, &events_wakeup_armed, &events_forced_wakeups);
 }
 
 static __always_inline void fill_event(struct funclat_event *e, const struct funclat_frame *f, __u32 depth,
