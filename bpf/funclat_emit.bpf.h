@@ -29,15 +29,15 @@ static __always_inline void fill_event(struct funclat_event *e, const struct fun
 }
 
 /*
- * The top frame's call returned at NOW: pass its cost to its caller and record it, with its
+ * The top frame's call (of the owner at POS) returned at NOW: pass its cost to its caller and record it, with its
  * split when the thread (TASK, current) has a --decompose record T.
  */
-static __always_inline void complete_top(struct funclat_stack *st, __u64 now, struct split_thread *t,
-					 struct task_struct *task)
+static __always_inline void complete_top(struct funclat_stack *st, const struct frame_pos *pos, __u64 now,
+					 struct split_thread *t, struct task_struct *task)
 {
 	__u32 idx = (st->depth - 1) & FRAME_MASK;
 	struct funclat_frame f = st->frames[idx];
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = (__u64)pos->tgid << 32 | pos->tid;
 
 	st->depth = idx;
 	st->overflow = 0;
