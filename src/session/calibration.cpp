@@ -26,6 +26,7 @@
 #include "session/system_info.h"
 #include "session/probe_plan.h"
 #include "session/self_probe.h"
+#include "symbols/disassembler.h"
 #include "symbols/probe_site.h"
 #include "util/safe_path.h"
 
@@ -157,6 +158,7 @@ CalibrationInfo calibrate_probes() {
   check_bpf_privileges();
   std::vector<PlannedProbe> targets;
   std::vector<double> unprobed, unprobed_timed;
+  const Disassembler disassembler;  // one load of libcapstone for all the targets' plans
   for (const auto& t : kTargets) {
     targets.push_back(self_target(t));
     ns_per_call(t.fn, t.calls);  // warm caches and branch predictors
