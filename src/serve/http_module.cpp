@@ -2,6 +2,8 @@
 #include "serve/http_module.h"
 
 #include <httplib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -54,7 +56,14 @@ class Server final : public HttpServer {
   bool start(const std::string& host, int port) {
     port_ = port == 0 ? s_.bind_to_any_port(host) : (s_.bind_to_port(host, port) ? port : -1);
     if (port_ < 0) return false;
+    // The server's threads (the listener, and the pool it starts) take no signal: the session
+    // takes Ctrl-C and SIGTERM through a signalfd, with them blocked in its own thread only, and
+    // a server thread that let one in would end perfbpf at once, without its report.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     thread_ = std::thread([this] { s_.listen_after_bind(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     // stop() only reaches a server already listening: wait for it, so the destructor cannot
     // miss it and wait forever.
     for (int i = 0; i < 2000 && !s_.is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
