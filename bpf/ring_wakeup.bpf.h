@@ -34,4 +34,14 @@ static __always_inline __u64 ring_wakeup_flag(void *ring, __u64 mark, __u32 *arm
 	return BPF_RB_FORCE_WAKEUP;
 }
 
+/*
+ * A record sent with bpf_ringbuf_output, whose FLAG was taken before it, did not fit: a wake-up
+ * it was to force was not, so the next record may force it again.
+ */
+static __always_inline void ring_wakeup_unsent(__u64 flag, __u32 *armed)
+{
+	if (flag == BPF_RB_FORCE_WAKEUP)
+		*(volatile __u32 *)armed = 1;
+}
+
 #endif /* PERFBPF_RING_WAKEUP_BPF_H */
