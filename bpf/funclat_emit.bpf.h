@@ -29,8 +29,8 @@ static __always_inline void fill_event(struct funclat_event *e, const struct fun
 }
 
 /*
- * The top frame's call (of the owner at POS) returned at NOW: pass its cost to its caller and record it, with its
- * split when the thread (TASK, current) has a --decompose record T.
+ * The top frame's call (its owner at POS) returned at NOW: pass its cost to its caller and
+ * record it, with its split when the thread (TASK, current) has a --decompose record T.
  */
 static __always_inline void complete_top(struct funclat_stack *st, const struct frame_pos *pos, __u64 now,
 					 struct split_thread *t, struct task_struct *task)

@@ -13,8 +13,8 @@
  * queued, and the first submitter that sees MARK or more while it is set clears it (one
  * compare-and-swap wins) and forces the wake-up. No wake-up is lost: the reader goes to sleep
  * only on an empty ring (its poll reports any queued byte), so the first record after that sees
- * less than MARK and arms, and the first to see MARK queued is woken for (at most MARK plus a
- * record per CPU reserving at once). A submitter delayed between its query and its update can
+ * less than MARK and arms, and the first to see MARK queued wakes it (then at most MARK plus a
+ * record per CPU submitting at once is queued). A submitter delayed between its query and its update can
  * only add a wake-up, never take one away. Below MARK the reader's own poll timeout collects.
  */
 #ifndef PERFBPF_RING_WAKEUP_BPF_H

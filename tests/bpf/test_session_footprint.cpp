@@ -50,7 +50,7 @@ std::vector<std::string> mapped_while_timing(const std::vector<std::string>& ext
 
 }  // namespace
 
-TEST_CASE("function timing maps neither the disassembler nor the HTTP stack; serving loads the HTTP module", "[bpf]") {
+TEST_CASE("function timing maps neither the disassembler nor the HTTP stack, serving loads the HTTP module", "[bpf]") {
   CHECK(mapped_while_timing({}).empty());
   std::vector<std::string> serving = mapped_while_timing({"--serve", "127.0.0.1:0"});
   CHECK(std::find(serving.begin(), serving.end(), "perfbpf-http") != serving.end());
