@@ -17,7 +17,12 @@ Rows (issue 17's table):
   funcrss     function timing: perfbpf --pid P -f leaf (no sampling, no collectors) against
               funclatency -p P :leaf, peak RSS, on funclat_target_nop5
   startup     launch to first probed call as the target sees it, against funclatency
-  floor       per probed call on a NOP5 site against bpftrace's no-op uprobe+uretprobe pair
+  floor       per probed call on a NOP5 site against bpftrace's no-op uprobe+uretprobe pair (the
+              kernel's floor) and against the timing peers in the same rounds: bpftrace's timing
+              pair (@s[tid] = nsecs; hist(nsecs - @s[tid])) and funclatency; with each tool's
+              BPF program time per call from the kernel's statistics (kernel.bpf_stats_enabled,
+              run_time_ns of the programs the tool holds), in a pass of its own (they slow every
+              probe hit)
   fork        slowdown of a fork-heavy workload (stress-ng --fork 1 --fork-ops N, its CPU time)
               under perfbpf --system --collectors sched against under runqlat
   attach      functions probed at once: time from launch to attached for 4096, 10 000 and 100 000 generated
@@ -193,6 +198,56 @@ def attach_row(args, tmp, perfbpf):
     return out
 
 
+FLOOR_TOOLS = ["bpftrace-noop", "bpftrace-hist", "funclatency", "perfbpf"]
+
+
+def bpf_prog_ids(pid):
+    """Ids of the BPF programs PID holds: through its program and link descriptors (fdinfo)."""
+    ids = set()
+    for fd in pathlib.Path(f"/proc/{pid}/fdinfo").iterdir():
+        try:
+            for line in fd.read_text().splitlines():
+                if line.startswith("prog_id:"):
+                    ids.add(int(line.split()[1]))
+        except OSError:
+            pass
+    return ids
+
+
+def bpf_run_time(tool_pid):
+    """(run_time_ns, run_cnt) summed over the BPF programs TOOL_PID holds."""
+    ids = bpf_prog_ids(tool_pid)
+    total = runs = 0
+    for prog in json.loads(subprocess.check_output(["bpftool", "-j", "prog", "show"], text=True)):
+        if prog.get("id") in ids:
+            total += prog.get("run_time_ns", 0)
+            runs += prog.get("run_cnt", 0)
+    return total, runs
+
+
+def program_time(args, binary, calls=200000):
+    """Each tool's BPF program time per probed call, kernel statistics on only while the target
+    runs: medians over the rounds, tools alternating."""
+    per_call = {t: [] for t in FLOOR_TOOLS}
+    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+    for r in range(args.rounds):
+        for tool in FLOOR_TOOLS if r % 2 == 0 else FLOOR_TOOLS[::-1]:
+            target = run_bench.Target(binary, "wait-loop", str(calls))
+            with tempfile.NamedTemporaryFile(suffix=".json") as report:
+                argv, marker = run_bench.tool_argv(tool, binary, target.pid, args.perfbpf, report.name)
+                attached = run_bench.Tool(tool, argv, marker)
+                stats.write_text("1\n")
+                try:
+                    t0, _ = bpf_run_time(attached.proc.pid)
+                    target.run()
+                    t1, _ = bpf_run_time(attached.proc.pid)
+                finally:
+                    stats.write_text("0\n")
+                attached.stop()
+            per_call[tool].append((t1 - t0) / calls)
+    return {t: summary(v) for t, v in per_call.items()}
+
+
 def ratio_row(name, measured_runs, ours, peer, figure, unit, scale, goal):
     a, b = summary(measured_runs[ours][figure]), summary(measured_runs[peer][figure])
     return {"job": name, "figure": figure, "unit": unit, "perfbpf": {k: v * scale if k != "values" else v for k, v in a.items()},
@@ -245,11 +300,19 @@ def main():
         if "floor" in args.only:
             print("selfcost: probe floor ...", file=sys.stderr)
             subprocess.run([perfbpf, "calibrate"], check=True, stdout=subprocess.DEVNULL)
-            cost, _ = run_bench.overhead(args, {"nop5": nop5}, ["bpftrace-noop", "perfbpf"])
+            cost, _ = run_bench.overhead(args, {"nop5": nop5}, FLOOR_TOOLS)
             c = cost["nop5"]
-            rows.append({"job": "per probed call, NOP5 site vs bpftrace no-op pair", "figure": "ns", "unit": "ns",
-                         "perfbpf": {"median": c["perfbpf"]}, "peer_name": "bpftrace-noop",
-                         "peer": {"median": c["bpftrace-noop"]}, "ratio": c["perfbpf"] / c["bpftrace-noop"], "goal": 1.05})
+            prog = program_time(args, nop5)
+            extra["floor"] = {"ns_per_call": c, "bpf_program_ns_per_call": prog}
+            for peer, name, goal in [("bpftrace-noop", "NOP5 site vs bpftrace no-op pair (kernel floor)", 1.05),
+                                     ("bpftrace-hist", "NOP5 site vs bpftrace timing pair", 1.0),
+                                     ("funclatency", "NOP5 site vs funclatency", 1.0)]:
+                rows.append({"job": f"per probed call, {name}", "figure": "ns", "unit": "ns",
+                             "perfbpf": {"median": c["perfbpf"]}, "peer_name": peer,
+                             "peer": {"median": c[peer]}, "ratio": c["perfbpf"] / c[peer], "goal": goal})
+                rows.append({"job": f"BPF program time per call, vs {peer}", "figure": "ns (kernel stats)", "unit": "ns",
+                             "perfbpf": prog["perfbpf"], "peer_name": peer, "peer": prog[peer],
+                             "ratio": prog["perfbpf"]["median"] / prog[peer]["median"], "goal": goal})
         if "fork" in args.only:
             print("selfcost: fork-heavy slowdown ...", file=sys.stderr)
             f = fork_row(args, tmp, perfbpf)

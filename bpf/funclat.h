@@ -55,8 +55,8 @@
 #define FUNCLAT_RINGBUF_BYTES (4u << 20)
 #endif
 
-/* Wake userspace once this much is queued (rodata wakeup_bytes, set with the ring's size);
- * the poll loop's timeout collects the rest. */
+/* Wake userspace once each time this much gets queued (rodata wakeup_bytes, set with the
+ * ring's size; bpf/ring_wakeup.bpf.h); the poll loop's timeout collects the rest. */
 #ifndef FUNCLAT_WAKEUP_BYTES
 #define FUNCLAT_WAKEUP_BYTES (256u << 10)
 #endif

@@ -15,6 +15,7 @@ struct frame_pos {
 	__u64 goroutine; /* the runtime.g; 0: a thread's stack */
 	__u64 level;
 	__u32 tgid;
+	__u32 tid; /* the thread running it now */
 	bool target; /* the owner is profiled and its stack can be kept */
 };
 
@@ -31,6 +32,8 @@ static __always_inline struct funclat_stack *thread_stack(bool create, struct fr
 	__u64 id;
 	__u32 tid;
 
+	/* A trusted task pointer: a load, where bpf_get_current_pid_tgid() is a helper call. */
+	pos->tid = task->pid;
 	if (st) {
 		pos->tgid = st->tgid;
 		pos->target = st->tid != 0;
@@ -75,7 +78,10 @@ static __always_inline struct funclat_stack *goroutine_stack(struct pt_regs *ctx
 	__u32 zero = 0;
 	__u8 one = 1;
 
-	pos->tgid = bpf_get_current_pid_tgid() >> 32;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	pos->tgid = id >> 32;
+	pos->tid = (__u32)id;
 	pos->target = is_target(pos->tgid);
 	if (!pos->target)
 		return NULL;

@@ -175,7 +175,7 @@ static __always_inline void leave(struct pt_regs *ctx, __u64 cookie, __u64 entry
 		d = st->depth;
 	}
 	if (st && top_at(st, pos.level)) {
-		complete_top(st, now, t, task);
+		complete_top(st, &pos, now, t, task);
 	} else if (!certain) {
 		if (t)
 			t->open = st ? st->depth : 0;

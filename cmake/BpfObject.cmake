@@ -1,7 +1,8 @@
-# bpf_object(<name> <source.bpf.c> [HEADERS h...])
+# bpf_object(<name> <source.bpf.c> [CPU v1|v2|v3] [HEADERS h...])
 #
 # Compiles one CO-RE BPF program with clang and generates its libbpf skeleton into the build
 # tree, exposing an INTERFACE target <name>_skel whose include path holds <name>.skel.h.
+# CPU: the BPF instruction set (clang's -mcpu); v3 has atomics that return a value (Linux 5.12+).
 # Every BPF object goes through this one function; nothing generated is ever committed.
 
 find_program(BPF_CLANG NAMES clang clang-14 REQUIRED)
@@ -29,7 +30,11 @@ if(NOT TARGET bpf_objects)
 endif()
 
 function(bpf_object name source)
-  cmake_parse_arguments(ARG "" "" "HEADERS" ${ARGN})
+  cmake_parse_arguments(ARG "" "CPU" "HEADERS" ${ARGN})
+  set(cpu_flag "")
+  if(ARG_CPU)
+    set(cpu_flag "-mcpu=${ARG_CPU}")
+  endif()
   set(src "${CMAKE_CURRENT_SOURCE_DIR}/${source}")
   set(out_dir "${CMAKE_CURRENT_BINARY_DIR}/bpf")
   set(obj "${out_dir}/${name}.bpf.o")
@@ -42,7 +47,7 @@ function(bpf_object name source)
   add_custom_command(
     OUTPUT "${obj}"
     COMMAND ${CMAKE_COMMAND} -E make_directory "${out_dir}"
-    COMMAND ${BPF_CLANG} -g -O2 -target bpf -D__TARGET_ARCH_${BPF_TARGET_ARCH}
+    COMMAND ${BPF_CLANG} -g -O2 -target bpf ${cpu_flag} -D__TARGET_ARCH_${BPF_TARGET_ARCH}
             -Wall -Werror -I "${VMLINUX_DIR}" -I "${PROJECT_SOURCE_DIR}/bpf"
             -c "${src}" -o "${obj}"
     DEPENDS "${src}" ${deps} "${VMLINUX_DIR}/vmlinux.h"

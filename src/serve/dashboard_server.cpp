@@ -1,10 +1,10 @@
 #include "serve/dashboard_server.h"
 
-#include <httplib.h>
-#include <sys/socket.h>
+#include <dlfcn.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <chrono>
 #include <cstring>
 #include <string_view>
 
@@ -16,11 +16,6 @@
 
 namespace perfbpf {
 namespace {
-
-// Few, short requests (a browser tab, a scraper), but httplib keeps a thread per open
-// connection and a browser keeps several open: four workers, and idle keep-alive connections
-// let go after a second, bound what the server costs without a scrape waiting on a tab.
-constexpr size_t kWorkerThreads = 4;
 
 std::vector<const Profile*> pointers(const std::vector<Profile>& profiles) {
   std::vector<const Profile*> out;
@@ -49,91 +44,108 @@ ServeAddress parse_serve_address(const std::string& text, const std::string& opt
   return a;
 }
 
-DashboardServer::DashboardServer(const ServeAddress& address, std::shared_ptr<LiveReport> report)
-    : server_(std::make_unique<httplib::Server>()), report_(std::move(report)), host_(address.host) {
-  httplib::Server& s = *server_;
-  s.new_task_queue = [] { return new httplib::ThreadPool(kWorkerThreads); };
-  s.set_keep_alive_max_count(20);
-  s.set_keep_alive_timeout(1);
-  s.set_read_timeout(5, 0);
-  s.set_write_timeout(5, 0);
-  s.set_default_headers({{"Cache-Control", "no-store"}, {"X-Content-Type-Options", "nosniff"}});
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
-  // perfbpf bind the same port and silently take half the scrapes.
-  s.set_socket_options([](int sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
-  });
+namespace {
 
+// The module sits by the executable (the build tree: next to perfbpf, one level up from the
+// tests) or in the installed library directory. perfbpf runs as root: a module anyone but root
+// or the executable's owner could have written is not loaded.
+std::string http_module_path() {
+  char exe[4096];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n <= 0) return "";
+  exe[n] = 0;
+  std::string dir(exe);
+  dir.erase(dir.rfind('/'));
+  struct stat self{};
+  if (stat(exe, &self) != 0) return "";
+  for (const std::string& path : {dir + "/" PERFBPF_HTTP_MODULE, dir + "/../" PERFBPF_HTTP_MODULE,
+                                  dir + "/../" PERFBPF_INSTALL_LIBDIR "/perfbpf/" PERFBPF_HTTP_MODULE}) {
+    struct stat st{};
+    if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((st.st_uid != 0 && st.st_uid != self.st_uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) continue;
+    return path;
+  }
+  return "";
+}
+
+HttpStartFn http_start() {
+  static HttpStartFn start = [] () -> HttpStartFn {
+    const std::string path = http_module_path();
+    if (path.empty()) return nullptr;
+    void* module = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // kept for the process's life
+    return module ? reinterpret_cast<HttpStartFn>(dlsym(module, PERFBPF_HTTP_START)) : nullptr;
+  }();
+  return start;
+}
+
+}  // namespace
+
+DashboardServer::DashboardServer(const ServeAddress& address, std::shared_ptr<LiveReport> report)
+    : report_(std::move(report)), host_(address.host) {
   auto serve = [this](const char* key, const char* type, LiveReport::Renderer render) {
-    return [this, key, type, render](const httplib::Request&, httplib::Response& res) {
+    return [this, key, type, render]() {
+      HttpReply res;
       if (!report_->has_snapshot()) {
         if (std::string_view(key) == "html") {  // a page that comes back when there is one
-          res.set_content("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
-                          "content=\"1\"><link rel=\"icon\" href=\"data:,\"><title>perfbpf</title></head>"
-                          "<body><p>perfbpf: the session is starting&hellip;</p></body></html>\n",
-                          "text/html; charset=utf-8");
-          return;
+          res.body = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" "
+                     "content=\"1\"><link rel=\"icon\" href=\"data:,\"><title>perfbpf</title></head>"
+                     "<body><p>perfbpf: the session is starting&hellip;</p></body></html>\n";
+          res.type = "text/html; charset=utf-8";
+          return res;
         }
         res.status = 503;
-        res.set_header("Retry-After", "1");
-        res.set_content("perfbpf: the session is starting\n", "text/plain");
-        return;
+        res.headers.emplace_back("Retry-After", "1");
+        res.body = "perfbpf: the session is starting\n";
+        res.type = "text/plain";
+        return res;
       }
       std::shared_ptr<const std::string> body = report_->view(key, render);
       if (body->empty()) {
         res.status = 204;
-        return;
+        return res;
       }
       // A copy per request: httplib may compress it (a provider of fixed length and gzip
       // disagree on Content-Length), and a report is a few hundred KiB at most.
-      res.set_content(*body, type);
+      res.body = *body;
+      res.type = type;
+      return res;
     };
   };
-  s.Get("/", serve("html", "text/html; charset=utf-8",
-                   [](const Profile& p, const std::vector<Profile>&) { return html_report(p, /*live=*/true); }));
-  s.Get("/report.json", serve("json", "application/json",
-                              [](const Profile& p, const std::vector<Profile>&) { return to_json(p).dump() + "\n"; }));
-  s.Get("/metrics", serve("metrics", "text/plain; version=0.0.4; charset=utf-8",
-                          [](const Profile& p, const std::vector<Profile>& others) {
-                            return prometheus_exposition(p, pointers(others));
-                          }));
-  s.Get("/flamegraph/cpu.svg", serve("cpu.svg", "image/svg+xml", [](const Profile& p, const std::vector<Profile>&) {
-          return p.stacks.enabled && !p.stacks.stacks.empty() ? flamegraph_svg_file(p.stacks, flamegraph_title(p, false))
-                                                              : std::string();
-        }));
-  s.Get("/flamegraph/off-cpu.svg", serve("off-cpu.svg", "image/svg+xml", [](const Profile& p, const std::vector<Profile>&) {
-          return p.off_cpu.enabled && !p.off_cpu.stacks.empty()
-                     ? flamegraph_svg_file(p.off_cpu, flamegraph_title(p, true))
-                     : std::string();
-        }));
-  auto refuse = [](const httplib::Request&, httplib::Response& res) {
-    res.status = 405;
-    res.set_header("Allow", "GET, HEAD");
-    res.set_content("perfbpf's dashboard is read-only\n", "text/plain");
-  };
-  s.Post(".*", refuse);
-  s.Put(".*", refuse);
-  s.Patch(".*", refuse);
-  s.Delete(".*", refuse);
-
-  port_ = address.port == 0 ? s.bind_to_any_port(address.host) : (s.bind_to_port(address.host, address.port) ? address.port : -1);
-  if (port_ < 0) {
-    int e = errno;
-    throw Error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " +
-                    (e ? std::string(strerror(e)) : std::string("bind failed")),
+  std::vector<HttpRoute> routes;
+  routes.push_back({"/", serve("html", "text/html; charset=utf-8", [](const Profile& p, const std::vector<Profile>&) {
+                      return html_report(p, /*live=*/true);
+                    })});
+  routes.push_back({"/report.json", serve("json", "application/json", [](const Profile& p, const std::vector<Profile>&) {
+                      return to_json(p).dump() + "\n";
+                    })});
+  routes.push_back({"/metrics", serve("metrics", "text/plain; version=0.0.4; charset=utf-8",
+                                      [](const Profile& p, const std::vector<Profile>& others) {
+                                        return prometheus_exposition(p, pointers(others));
+                                      })});
+  routes.push_back({"/flamegraph/cpu.svg", serve("cpu.svg", "image/svg+xml", [](const Profile& p, const std::vector<Profile>&) {
+                      return p.stacks.enabled && !p.stacks.stacks.empty()
+                                 ? flamegraph_svg_file(p.stacks, flamegraph_title(p, false))
+                                 : std::string();
+                    })});
+  routes.push_back({"/flamegraph/off-cpu.svg", serve("off-cpu.svg", "image/svg+xml", [](const Profile& p, const std::vector<Profile>&) {
+                      return p.off_cpu.enabled && !p.off_cpu.stacks.empty()
+                                 ? flamegraph_svg_file(p.off_cpu, flamegraph_title(p, true))
+                                 : std::string();
+                    })});
+  HttpStartFn start = http_start();
+  if (!start)
+    throw Error("cannot load perfbpf's HTTP server module (" PERFBPF_HTTP_MODULE ")",
+                "reinstall perfbpf: it belongs next to the executable or in its library directory", ENOENT);
+  std::string why;
+  int e = 0;
+  server_.reset(start(address.host, address.port, routes, &why, &e));
+  if (!server_)
+    throw Error("cannot listen on " + address.host + ":" + std::to_string(address.port) + ": " + why,
                 "choose another --serve address or port (0: any free port)", e ? e : EADDRINUSE);
-  }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // stop() only reaches a server already listening: wait for it, so the destructor cannot
-  // miss it and wait forever.
-  for (int i = 0; i < 2000 && !server_->is_running(); i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  port_ = server_->port();
 }
 
-DashboardServer::~DashboardServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+DashboardServer::~DashboardServer() = default;  // the server stops and joins its threads
 
 std::string DashboardServer::url() const {
   std::string host = host_.find(':') != std::string::npos ? "[" + host_ + "]" : host_;

@@ -1,5 +1,5 @@
-// The live dashboard and /metrics over HTTP (cpp-httplib, Debian's libcpp-httplib), for
-// --serve and the agent. Read-only: GET and HEAD only, every other method is 405. Binds to
+// The live dashboard and /metrics over HTTP (cpp-httplib, Debian's libcpp-httplib, in the
+// module perfbpf-http.so that only serving loads: serve/http_module.h), for --serve and the agent. Read-only: GET and HEAD only, every other method is 405. Binds to
 // 127.0.0.1 unless given another address; the server lives as long as the object, so ending
 // the session (destroying it) ends the server.
 //
@@ -11,13 +11,9 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 
+#include "serve/http_module.h"
 #include "serve/live_report.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace perfbpf {
 
@@ -31,7 +27,8 @@ ServeAddress parse_serve_address(const std::string& text, const std::string& opt
 
 class DashboardServer {
  public:
-  // Binds and starts serving on its own threads; throws Error when the address cannot be bound.
+  // Loads the HTTP module, binds and starts serving on its own threads; throws Error when the
+  // module cannot be loaded or the address cannot be bound.
   DashboardServer(const ServeAddress& address, std::shared_ptr<LiveReport> report);
   ~DashboardServer();  // stops and joins
   DashboardServer(const DashboardServer&) = delete;
@@ -41,11 +38,10 @@ class DashboardServer {
   std::string url() const;  // "http://127.0.0.1:PORT/"
 
  private:
-  std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<LiveReport> report_;
+  std::unique_ptr<HttpServer> server_;
   std::string host_;
   int port_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace perfbpf

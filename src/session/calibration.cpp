@@ -25,8 +25,9 @@
 #include "session/privileges.h"
 #include "session/system_info.h"
 #include "session/probe_plan.h"
+#include "session/self_probe.h"
+#include "symbols/disassembler.h"
 #include "symbols/probe_site.h"
-#include "symbols/proc_maps.h"
 #include "util/cache_dir.h"
 #include "util/safe_path.h"
 
@@ -66,9 +67,8 @@ constexpr CalibTarget kTargets[] = {
 constexpr size_t kWarmupCalls = 100;  // lets the kernel optimize a NOP site before we time it
 
 // Calibration reads the records only after each target's burst of calls: the ring holds a
-// whole burst under its wake-up mark (an eighth), or the calls past the mark would each pay a
-// forced wake-up and be measured as probe cost (8.4 us instead of 1.4 us per call with a
-// 512 KiB ring).
+// whole burst under its wake-up mark (an eighth), so that no call of it pays a forced wake-up
+// (a self-IPI) measured as probe cost, nor a record is lost.
 constexpr uint32_t kCalibrationRingBytes = FUNCLAT_RINGBUF_BYTES;
 constexpr size_t largest_burst() {
   size_t most = 0;
@@ -100,21 +100,10 @@ double median_ns_per_call(CalibFn fn, size_t calls) {
   return each[each.size() / 2];
 }
 
-// Our own code as a probe target, probed the calibration's way: the mapping that holds FN
-// gives its file and offset; its symbol, its size.
+// Our own code as a probe target, probed the calibration's way; 16 bytes each (a few
+// instructions, then the next: the analysis stops at the first ret).
 PlannedProbe self_target(const CalibTarget& c) {
-  auto address = reinterpret_cast<uintptr_t>(c.fn);
-  for (const MapEntry& m : read_proc_maps("/proc", getpid())) {
-    if (address < m.start || address >= m.end || m.path.empty() || m.path[0] != '/') continue;
-    ProbeTarget t;
-    t.attach_path = t.object = m.path;
-    t.function.name = t.function.demangled = c.name;
-    t.function.file_offset = address - m.start + m.offset;
-    t.function.address = address;
-    t.function.size = 16;  // a few instructions each, then the next: the analysis stops at the first ret
-    return plan_probe(t, c.method);
-  }
-  throw Error("cannot find perfbpf's own code in /proc/self/maps", "calibration needs a file-backed executable");
+  return plan_own_function(reinterpret_cast<uintptr_t>(c.fn), c.name, 16, c.method);
 }
 
 double median_of_sorted(const std::vector<double>& v) {
@@ -170,6 +159,7 @@ CalibrationInfo calibrate_probes() {
   check_bpf_privileges();
   std::vector<PlannedProbe> targets;
   std::vector<double> unprobed, unprobed_timed;
+  const Disassembler disassembler;  // one load of libcapstone for all the targets' plans
   for (const auto& t : kTargets) {
     targets.push_back(self_target(t));
     ns_per_call(t.fn, t.calls);  // warm caches and branch predictors

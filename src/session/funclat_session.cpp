@@ -512,6 +512,12 @@ std::vector<uint64_t> FuncLatSession::wait_stack(int32_t id) const {
   return ips;
 }
 
+uint64_t FuncLatSession::wakeup_bytes() const { return skel_->rodata->wakeup_bytes; }
+
+uint64_t FuncLatSession::forced_wakeups() const {
+  return __atomic_load_n(&skel_->bss->events_forced_wakeups, __ATOMIC_RELAXED);
+}
+
 bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }
 
 std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }

@@ -48,10 +48,9 @@ struct FuncLatSettings {
   // two scheduler programs run for every context switch and wakeup on the machine.
   bool decompose = false;
   FuncLatNeeds needs;             // what attach() will be given: funclat_needs(plan)
-  // The ring's bytes (a power of two); 0: sized to the CPUs. Userspace is woken once a ring
-  // holds an eighth of this, and every record past that mark forces a wake-up (a self-IPI,
-  // microseconds in a VM) until it is read: a caller that reads only after a burst of calls
-  // (calibration) needs the whole burst under the mark.
+  // The ring's bytes (a power of two); 0: sized to the CPUs. Userspace is woken once each time
+  // the queued records climb past an eighth of this (bpf/ring_wakeup.bpf.h): one forced
+  // wake-up (a self-IPI, microseconds in a VM) per climb, never one per record.
   uint32_t ring_bytes = 0;
 };
 
@@ -107,6 +106,9 @@ class FuncLatSession {
   // Kernel BPF statistics of our programs, {run time ns, run count}; zeros unless bpf_stats.
   std::pair<uint64_t, uint64_t> run_stats() const;
   bool bpf_stats_enabled() const { return stats_fd_ >= 0; }
+  // The ring's wake-up mark (bytes queued) and the wake-ups the programs forced so far.
+  uint64_t wakeup_bytes() const;
+  uint64_t forced_wakeups() const;
   // --decompose: a wait's stack by id (CallSplit::wait_kstack / wait_ustack), innermost first;
   // empty when the id is < 0 or gone.
   std::vector<uint64_t> wait_stack(int32_t id) const;

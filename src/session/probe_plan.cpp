@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "perfbpf/error.h"
+#include "symbols/disassembler.h"
 #include "symbols/elf_symbols.h"
 #include "symbols/object_kind.h"
 #include "util/safe_path.h"
@@ -179,6 +180,7 @@ const char* probe_method_name(ProbeMethod method) {
 
 ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string& exceptions_reason,
                       bool all_return_sites) {
+  const Disassembler disassembler;  // loaded for the whole plan, unloaded with it
   ProbePlan plan;
   ObjectFacts facts;
   for (const ProbeTarget& t : targets) {
@@ -195,6 +197,7 @@ ProbePlan plan_probes(const std::vector<ProbeTarget>& targets, const std::string
 }
 
 PlannedProbe plan_probe(const ProbeTarget& target, ProbeMethod method) {
+  const Disassembler disassembler;
   ObjectFacts facts;
   PlannedProbe p;
   p.target = target;

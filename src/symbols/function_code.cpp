@@ -1,6 +1,5 @@
 #include "symbols/function_code.h"
 
-#include <capstone/capstone.h>
 #include <linux/types.h>
 
 #include <fstream>
@@ -10,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "funclat.h"
+#include "symbols/disassembler.h"
 
 namespace perfbpf {
 namespace {
@@ -69,17 +69,6 @@ uint8_t bpf_register(x86_reg r) {
     default: return FUNCLAT_REG_NONE;
   }
 }
-
-struct Capstone {
-  csh handle = 0;
-  Capstone() {
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &handle) != CS_ERR_OK) handle = 0;
-    if (handle) cs_option(handle, CS_OPT_DETAIL, CS_OPT_ON);
-  }
-  ~Capstone() {
-    if (handle) cs_close(&handle);
-  }
-};
 
 // The stack pointer's offset from its value at entry (0 = the return address on top), when
 // a linear sweep can follow it; and the frame pointer's, once set from it.
@@ -187,14 +176,14 @@ bool has_notrack(const cs_insn& in) {
 // jumps to morestack, which grows the stack and restarts the function from its first byte:
 // an entry probe there fires twice for one call. The instruction after that jump runs once
 // per call with the stack pointer still at its entry value.
-uint64_t go_entry_past_stack_check(csh cs, const uint8_t* code, size_t size, uint64_t address) {
+uint64_t go_entry_past_stack_check(const Disassembler& cs, const uint8_t* code, size_t size, uint64_t address) {
   const uint8_t* p = code;
   size_t left = size;
   uint64_t addr = address;
-  cs_insn* in = cs_malloc(cs);
+  cs_insn* in = cs.api().malloc(cs.handle());
   bool compared = false;
   uint64_t past = 0;
-  for (int n = 0; n < 5 && cs_disasm_iter(cs, &p, &left, &addr, in); n++) {
+  for (int n = 0; n < 5 && cs.api().disasm_iter(cs.handle(), &p, &left, &addr, in); n++) {
     const cs_x86& x = in->detail->x86;
     if (writes_rsp(x)) break;
     if (in->id == X86_INS_CMP) {
@@ -207,22 +196,22 @@ uint64_t go_entry_past_stack_check(csh cs, const uint8_t* code, size_t size, uin
       break;
     }
   }
-  cs_free(in, 1);
+  cs.api().free(in, 1);
   return past;
 }
 
 }  // namespace
 
 std::string uprobe_refusal(const uint8_t* code, size_t size) {
-  static const Capstone cs;
-  if (!cs.handle) return "";  // no disassembler: let the kernel decide
+  const Disassembler cs;
+  if (!cs) return "";  // no disassembler: let the kernel decide
   const uint8_t* p = code;
   size_t left = size;
   uint64_t addr = 0;
-  cs_insn* in = cs_malloc(cs.handle);
+  cs_insn* in = cs.api().malloc(cs.handle());
   std::string why;
-  if (!cs_disasm_iter(cs.handle, &p, &left, &addr, in)) {
-    cs_free(in, 1);
+  if (!cs.api().disasm_iter(cs.handle(), &p, &left, &addr, in)) {
+    cs.api().free(in, 1);
     return "its first bytes do not decode as an instruction";
   }
   size_t i = 0;
@@ -249,7 +238,7 @@ std::string uprobe_refusal(const uint8_t* code, size_t size) {
     else if (branch && opsize && (in->detail->x86.operands[0].type == X86_OP_IMM))
       why = "a 16-bit branch";
   }
-  cs_free(in, 1);
+  cs.api().free(in, 1);
   return why;
 }
 
@@ -265,10 +254,10 @@ const char* exit_kind_name(ExitKind kind) {
 
 FunctionCode analyze_function(const uint8_t* code, size_t size, uint64_t address, const CodeContext& ctx) {
   const bool go = ctx.go;
-  static const Capstone cs;
+  const Disassembler cs;
   FunctionCode out;
   out.entry_refusal = uprobe_refusal(code, size);
-  if (!cs.handle) {
+  if (!cs) {
     out.problem = "the disassembler (capstone) could not be opened";
     return out;
   }
@@ -276,7 +265,7 @@ FunctionCode analyze_function(const uint8_t* code, size_t size, uint64_t address
     out.problem = "its size is unknown";
     return out;
   }
-  if (go && ctx.at_entry) out.go_entry_offset = go_entry_past_stack_check(cs.handle, code, size, address);
+  if (go && ctx.at_entry) out.go_entry_offset = go_entry_past_stack_check(cs, code, size, address);
   const uint64_t end = address + size;
   auto same_function = [&](uint64_t target) {
     if (target >= address && target < end) return true;
@@ -287,7 +276,7 @@ FunctionCode analyze_function(const uint8_t* code, size_t size, uint64_t address
   // Branch targets inside the function with the stack state at the branch; a second pass
   // gives backward-branch targets the state the first pass found for them.
   std::map<uint64_t, StackState> at_target;
-  cs_insn* in = cs_malloc(cs.handle);
+  cs_insn* in = cs.api().malloc(cs.handle());
   for (int pass = 0; pass < 2; pass++) {
     const uint8_t* p = code;
     size_t left = size;
@@ -299,7 +288,7 @@ FunctionCode analyze_function(const uint8_t* code, size_t size, uint64_t address
     out.decoded = true;
     while (left > 0) {
       const uint64_t here = addr;
-      if (!cs_disasm_iter(cs.handle, &p, &left, &addr, in)) {
+      if (!cs.api().disasm_iter(cs.handle(), &p, &left, &addr, in)) {
         // Padding (int3, zeros, a long NOP cut by the end) after the last instruction is not
         // code: symbol sizes end on an instruction boundary.
         bool padding = !s.known;
@@ -377,7 +366,7 @@ FunctionCode analyze_function(const uint8_t* code, size_t size, uint64_t address
       if (!falls_through) s.known = false;  // the next instruction is only reached by a jump
     }
   }
-  cs_free(in, 1);
+  cs.api().free(in, 1);
   return out;
 }
 
