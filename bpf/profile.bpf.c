@@ -25,6 +25,7 @@
 #include "target_filter.bpf.h"
 #include "task_state.bpf.h"
 #include "map_helpers.bpf.h"
+#include "ring_wakeup.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -69,6 +70,10 @@ struct {
 	__uint(max_entries, 1 << 23); /* bytes; userspace sizes it by CPUs and frequency */
 } samples SEC(".maps");
 
+/* The samples ring's wake-up state (bpf/ring_wakeup.bpf.h); the count is for tests. */
+__u32 samples_wakeup_armed;
+__u64 samples_forced_wakeups;
+
 #include "code_maps.bpf.h"
 
 /* One sample being assembled per CPU: too big for the BPF stack. */
@@ -91,7 +96,7 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	struct stack_sample *s;
 	struct pt_regs *regs;
 	__u32 zero = 0, size = 0, first;
-	__u64 sp, avail, flags;
+	__u64 sp, flags;
 
 	s = bpf_map_lookup_elem(&sample_scratch, &zero);
 	if (!s)
@@ -145,14 +150,19 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 	if (size > sizeof(s->stack))
 		return false;
 	/*
-	 * Wake the reader once a quarter is queued (its loop also drains on every tick), and when
-	 * code mappings were sent (a process's first sample): it opens the files while the
-	 * process lives, through /proc/PID/map_files (any mount namespace).
+	 * Wake the reader once per climb past a quarter of the ring (bpf/ring_wakeup.bpf.h: not
+	 * once per sample while it lags; its loop also drains on every tick), and when code
+	 * mappings were sent (a process's first sample): it opens the files while the process
+	 * lives, through /proc/PID/map_files (any mount namespace).
 	 */
-	avail = bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA);
-	flags = wake || avail > bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP
-										  : BPF_RB_NO_WAKEUP;
-	return bpf_ringbuf_output(&samples, s, PROFILE_STACK_SAMPLE_HEADER + size, flags) == 0;
+	flags = wake ? BPF_RB_FORCE_WAKEUP
+		     : ring_wakeup_flag(&samples, bpf_ringbuf_query(&samples, BPF_RB_RING_SIZE) / 4,
+					&samples_wakeup_armed, &samples_forced_wakeups);
+	if (bpf_ringbuf_output(&samples, s, PROFILE_STACK_SAMPLE_HEADER + size, flags)) {
+		ring_wakeup_unsent(flags, &samples_wakeup_armed);
+		return false;
+	}
+	return true;
 #else
 	return false; /* no register layout for this architecture yet: frame pointers only */
 #endif
