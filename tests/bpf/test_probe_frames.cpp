@@ -37,13 +37,15 @@ bool starts_with_any(const std::string& name, std::initializer_list<const char*>
 }
 
 // A frame of the probes' trap path. A BPF program under an interrupt taken in the target's own
-// code (a block completion's tracepoint in softirq, another tool's program) is not one.
-bool trap_path_frame(const StackFrame& f, bool under_interrupt) {
+// code (a block completion's tracepoint in softirq, another tool's program) or under a
+// tracepoint the target's own syscall passed (the sampler's exec program, run by execve) is not
+// one.
+bool trap_path_frame(const StackFrame& f, bool under_other_event) {
   if (starts_with_any(f.name, {"asm_exc_int3", "asm_exc_debug", "exc_debug_user", "uprobe_", "handle_swbp",
                                "handle_syscall_uprobe", "__x64_sys_uretprobe", "__do_sys_uprobe", "arch_uprobe",
                                "arch_uretprobe", "[uprobes"}))
     return true;
-  return !under_interrupt && starts_with_any(f.name, {"bpf_prog_"});
+  return !under_other_event && starts_with_any(f.name, {"bpf_prog_"});
 }
 
 }  // namespace
@@ -79,12 +81,13 @@ TEST_CASE("a single-stepped probe's cost is labelled [perfbpf probe], not the ta
     REQUIRE_FALSE(st.frames.empty());
     const StackFrame& leaf = s.frames[st.frames.back()];
     if (leaf.name == "[perfbpf probe]") in_probes += st.count;
-    bool under_interrupt = false;
+    bool under_other_event = false;
     for (uint32_t idx : st.frames) {
       const StackFrame& f = s.frames[idx];
-      under_interrupt = under_interrupt || starts_with_any(f.name, {"asm_common_interrupt", "asm_sysvec_"});
+      under_other_event = under_other_event ||
+                          starts_with_any(f.name, {"asm_common_interrupt", "asm_sysvec_", "__traceiter_", "bpf_trace_run"});
       INFO("frame " << f.name);
-      CHECK_FALSE(trap_path_frame(f, under_interrupt));
+      CHECK_FALSE(trap_path_frame(f, under_other_event));
     }
   }
   CHECK_THAT(folded.str(), Catch::Contains(";[perfbpf probe]_[k] "));
