@@ -72,7 +72,8 @@ enum funclat_loss {
 	FUNCLAT_LOSS_SPLIT_NO_STORAGE = 6, /* --decompose: no per-thread record, call not split */
 	FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN = 7, /* a wait closed later, from the kernel's stamps */
 	FUNCLAT_LOSS_WAIT_STACK = 8,	 /* a wait's stack could not be kept (map full) */
-	FUNCLAT_LOSS_NR = 9,
+	FUNCLAT_LOSS_HOLDER_STACK = 9,	 /* a lock holder's user stack could not be copied */
+	FUNCLAT_LOSS_NR = 10,
 };
 
 /* Session phase (global "phase", written by userspace). */
@@ -184,6 +185,43 @@ struct funclat_split {
 	__u32 holder_tid;  /* a lock wait: the thread that held the lock (kernel pid), 0: unknown */
 	__u32 holder_probe; /* probe id of the holder's innermost open probed call, ~0: none */
 	__u32 flags;	   /* FUNCLAT_SPLIT_* */
+	/*
+	 * A lock wait ended by a futex wake on its word from a thread of the same process (its
+	 * unlock, seen at sched_waking; bpf/funclat_waker.bpf.h): that thread, 0: none; its kernel
+	 * stack then (userspace checks it is the futex syscall's, not an interrupt's) and user stack
+	 * by frame pointers (map wait_stacks), < 0: none; and the copy of its registers and stack top
+	 * (map holder_copies, struct funclat_holder_copy.seq), 0: none.
+	 */
+	__u32 waker_tid;
+	__s32 waker_kstack;
+	__s32 waker_ustack;
+	__u32 waker_copy;
+};
+
+/*
+ * A lock holder's user registers and the top of its stack, taken as it woke a waiter (its
+ * futex wake): userspace unwinds it with the binaries' CFI, which frame pointers cannot do
+ * through a libc without them (pthread_mutex_unlock's caller would be skipped). Map
+ * holder_copies holds the latest FUNCLAT_MAX_HOLDER_COPIES, slot (seq - 1) % that; a slot
+ * whose seq is not the one a split names was reused (or is being written).
+ */
+#ifndef FUNCLAT_HOLDER_STACK_BYTES
+#define FUNCLAT_HOLDER_STACK_BYTES 2048
+#endif
+#ifndef FUNCLAT_MAX_HOLDER_COPIES
+#define FUNCLAT_MAX_HOLDER_COPIES 1024
+#endif
+#define FUNCLAT_NR_REGS 17 /* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+
+struct funclat_holder_copy {
+	__u64 seq;	 /* 1, 2, ...; 0: never written */
+	__u32 tgid;	 /* the holder's process */
+	__u32 tid;	 /* the holder thread (kernel pid) */
+	__u64 start;	 /* user address of stack[0]: the holder's sp */
+	__u32 size;	 /* bytes of stack[] read: FUNCLAT_HOLDER_STACK_BYTES, or to the end of sp's page */
+	__u32 pad;
+	__u64 regs[FUNCLAT_NR_REGS]; /* its user registers at its futex syscall */
+	__u8 stack[FUNCLAT_HOLDER_STACK_BYTES];
 };
 
 /* A completed call with its split: the record --decompose writes for threads (not goroutines). */
@@ -234,8 +272,10 @@ struct funclat_thread_cpu {
 #define FUNCLAT_ASSERT _Static_assert
 #endif
 FUNCLAT_ASSERT(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_split) == 64, "funclat_split ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_split_event) == 112, "funclat_split_event ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split) == 80, "funclat_split ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_holder_copy) == 32 + 8 * FUNCLAT_NR_REGS + FUNCLAT_HOLDER_STACK_BYTES,
+	       "funclat_holder_copy ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split_event) == 128, "funclat_split_event ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_key) == 16, "funclat_key ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_frame) == 32, "funclat_frame ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 16 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");

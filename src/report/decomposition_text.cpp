@@ -8,6 +8,8 @@ namespace perfbpf {
 namespace {
 
 constexpr size_t kUserFramesShown = 3;
+// The holder's unlock is a frame or two of libc: its caller is the next.
+constexpr size_t kHolderFramesShown = 4;
 
 std::string shares(const CallDecomposition& d) {
   const double total = static_cast<double>(d.on_cpu.total + d.runqueue.total + d.io.total + d.lock.total + d.sleep.total);
@@ -41,7 +43,11 @@ std::string describe_wait(const SlowCall& c) {
   if (!user.empty()) out += " under " + user;
   if (c.holder_tid) {
     out += fmt::format(" (lock held by tid {}", c.holder_tid);
-    if (!c.holder_function.empty()) out += " in " + c.holder_function;
+    std::string holder;
+    for (size_t i = 0; i < c.holder_stack.size() && i < kHolderFramesShown; i++)
+      holder += (i ? " <- " : "") + c.holder_stack[i].name;
+    if (holder.empty()) holder = c.holder_function;
+    if (!holder.empty()) out += " in " + holder;
     if (c.holder_source == "mutex-owner") out += ", from the mutex's owner field";
     out += ")";
   }

@@ -1,7 +1,13 @@
 #include "session/slow_calls.h"
 
+#include <linux/types.h>
+
+#include <optional>
+
 #include "aggregate/aggregator.h"
+#include "funclat.h"
 #include "session/funclat_session.h"
+#include "symbols/stack_unwinder.h"
 #include "symbols/symbolizer.h"
 
 namespace perfbpf {
@@ -15,10 +21,78 @@ bool tracing_frame(const std::string& name) {
   return false;
 }
 
+// User addresses of TGID, innermost first, as report frames (inlined functions expanded).
+void append_user_frames(Symbolizer& symbols, uint32_t tgid, const std::vector<uint64_t>& ips,
+                        std::vector<SlowCall::Frame>& out) {
+  bool leaf = true;
+  for (uint64_t ip : ips) {
+    // Inlined functions come outermost first; the stack is innermost first.
+    std::vector<SymbolizedFrame> frames = symbols.user_frames(tgid, ip, leaf);
+    for (auto it = frames.rbegin(); it != frames.rend(); ++it) out.push_back({it->name, it->object});
+    leaf = false;
+  }
+}
+
+// The holder's stack as it woke the waiter: its copy unwound by CFI, joined to the frame-pointer
+// walk (FuncLatSession::wait_stack) where the two meet.
+std::vector<uint64_t> holder_ips(const FuncLatSession& bpf, const CallSplit& split, std::optional<StackUnwinder>& unwinder,
+                                 Symbolizer& symbols) {
+  std::vector<uint64_t> fp = bpf.wait_stack(split.waker_ustack);
+  funclat_holder_copy copy;
+  if (!bpf.holder_copy(split.waker_copy, copy)) return fp;
+  UserRegs regs;
+  std::copy(std::begin(copy.regs), std::end(copy.regs), regs.r);
+  StackCopy c;
+  c.tgid = copy.tgid;
+  c.tid = copy.tid;
+  c.regs = &regs;
+  c.stack = copy.stack;
+  c.size = copy.size;
+  c.start = copy.start;
+  c.cut = true;  // a window of the stack, never its top
+  if (!unwinder) unwinder.emplace(symbols, FUNCLAT_WAIT_STACK_DEPTH);
+  UnwoundStack cfi = unwinder->unwind(c);
+  return join_holder_stack(cfi.frames, cfi.end == UnwoundStack::End::Complete, fp);
+}
+
+// The waker of a lock wait, when its kernel stack shows its own futex syscall waking the thread.
+bool take_waker(const FuncLatSession& bpf, const CallSplit& split, Symbolizer& symbols) {
+  if (split.wait_kind != 1 || !split.waker_tid) return false;
+  std::vector<std::string> names;
+  for (uint64_t ip : bpf.wait_stack(split.waker_kstack)) names.push_back(symbols.kernel_frame(ip).name);
+  return futex_syscall_wake(names);
+}
+
 }  // namespace
+
+bool futex_syscall_wake(const std::vector<std::string>& kernel_frames) {
+  for (const std::string& name : kernel_frames) {
+    for (const char* irq : {"interrupt", "softirq", "sysvec", "hrtimer", "irq_exit", "irqentry", "nmi"})
+      if (name.find(irq) != std::string::npos) return false;
+    for (const char* futex : {"futex_", "__futex_", "do_futex", "__x64_sys_futex", "__do_sys_futex"})
+      if (name.rfind(futex, 0) == 0) return true;
+  }
+  return false;  // no futex code before the stack's end (or none kept): not known to be the unlock
+}
+
+std::vector<uint64_t> join_holder_stack(const std::vector<uint64_t>& cfi, bool cfi_whole, const std::vector<uint64_t>& fp) {
+  if (cfi.size() <= 1) return fp;  // nothing unwound past the leaf
+  if (cfi_whole || fp.size() <= 1) return cfi;
+  // Frame pointers skip the caller of a function that keeps none (a libc leaf), so the walks
+  // agree from some return address on: CFI's frames up to it, the frame pointers' after it.
+  for (size_t i = 1; i < cfi.size(); i++)
+    for (size_t j = 1; j < fp.size(); j++)
+      if (cfi[i] == fp[j]) {
+        std::vector<uint64_t> joined(cfi.begin(), cfi.begin() + static_cast<long>(i) + 1);
+        joined.insert(joined.end(), fp.begin() + static_cast<long>(j) + 1, fp.end());
+        return joined;
+      }
+  return cfi;  // they never meet: what CFI found, no frame-pointer guess after it
+}
 
 void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& aggregator,
                      const FuncLatSession& bpf, Symbolizer& symbols, uint64_t session_start_ns) {
+  std::optional<StackUnwinder> unwinder;  // only when a holder's copy is to be unwound
   for (size_t probe = 0; probe < functions.size(); probe++) {
     const SplitBook* book = aggregator.split_book(probe);
     if (!book) continue;
@@ -32,16 +106,17 @@ void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& 
           if (s.wait_stack.empty() && tracing_frame(f.name)) continue;
           s.wait_stack.push_back({f.name, f.object});
         }
-        bool leaf = true;
-        for (uint64_t ip : bpf.wait_stack(k.split.wait_ustack)) {
-          // Inlined functions come outermost first; the stack is innermost first.
-          std::vector<SymbolizedFrame> frames = symbols.user_frames(k.tgid, ip, leaf);
-          for (auto it = frames.rbegin(); it != frames.rend(); ++it) s.wait_stack.push_back({it->name, it->object});
-          leaf = false;
-        }
+        append_user_frames(symbols, k.tgid, bpf.wait_stack(k.split.wait_ustack), s.wait_stack);
       }
       if (s.holder_tid && k.split.holder_probe < functions.size())
         s.holder_function = functions[k.split.holder_probe].demangled;
+      if (take_waker(bpf, k.split, symbols)) {
+        // Seen unlocking: the holder. Its probed call was looked up for the mutex's owner.
+        if (s.holder_tid != k.split.waker_tid) s.holder_function.clear();
+        s.holder_tid = k.split.waker_tid;
+        s.holder_source = "futex-waker";
+        append_user_frames(symbols, k.tgid, holder_ips(bpf, k.split, unwinder, symbols), s.holder_stack);
+      }
       out.push_back(std::move(s));
     }
   }

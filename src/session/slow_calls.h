@@ -1,9 +1,11 @@
 // --decompose: each function's slowest calls as the report shows them, their longest wait's
-// stacks symbolized and a lock's holder named by its open probed call.
+// stacks symbolized, and a lock's holder named by its open probed call and, when it was seen
+// waking the waiter, by its user stack then.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "perfbpf/profile.h"
@@ -17,6 +19,16 @@ class Symbolizer;
 inline constexpr size_t kSlowCallsKept = 5;
 
 // FUNCTIONS[i] is probe i (before refused functions are taken out).
+// A holder's user stack, innermost first: CFI's frames (CFI, unwound from a window of its stack;
+// CFI_WHOLE: to the outermost frame), continued by the frame-pointer walk FP after the first
+// return address both found (frame pointers skip the caller of a libc function built without
+// them). Without such a meeting point, CFI's frames alone.
+std::vector<uint64_t> join_holder_stack(const std::vector<uint64_t>& cfi, bool cfi_whole, const std::vector<uint64_t>& fp);
+
+// Whether a waker's kernel stack (frame names, innermost first) is its own futex syscall waking
+// the thread: futex code is met before any interrupt's frame (a timeout's hrtimer, a softirq).
+bool futex_syscall_wake(const std::vector<std::string>& kernel_frames);
+
 void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& aggregator,
                      const FuncLatSession& bpf, Symbolizer& symbols, uint64_t session_start_ns);
 

@@ -137,8 +137,23 @@ TEST_CASE("decompose: on-CPU, I/O, lock and sleep of each call match the workloa
     CHECK_FALSE(c.wait_stack.empty());
     CHECK(c.wait_stack.front().object == "[kernel]");
     if (c.wait_kind == "lock") {
+      // The holder thread's own gettid(), and its stack as it unlocked: the function the workload
+      // unlocks in, under glibc's unlock (frame pointers alone would skip that function: libc
+      // keeps none, so the walk goes from the unlock straight to its caller's caller).
       CHECK(c.holder_tid == r.holder_tid);
-      CHECK(c.holder_source == "mutex-owner");
+      CHECK(c.holder_source == "futex-waker");
+      std::string holder;
+      for (const SlowCall::Frame& fr : c.holder_stack) holder += fr.name + " <- ";
+      INFO("holder stack: " << holder);
+      auto at = [&c](const std::string& part) {
+        for (size_t k = 0; k < c.holder_stack.size(); k++)
+          if (c.holder_stack[k].name.find(part) != std::string::npos) return static_cast<long>(k);
+        return -1L;
+      };
+      CHECK(at("unlock") >= 0);
+      CHECK(at("hold_lock_in_refresh") > at("unlock"));
+      CHECK(at("holder") > at("hold_lock_in_refresh"));  // its caller, the thread's function
+      for (const SlowCall::Frame& fr : c.holder_stack) CHECK(fr.object != "[kernel]");
     }
   }
 }

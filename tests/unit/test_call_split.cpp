@@ -15,6 +15,7 @@
 #include "analysis/analyze.h"
 #include "report/decomposition_text.h"
 #include "report/json_report.h"
+#include "session/slow_calls.h"
 
 using namespace perfbpf;
 namespace fs = std::filesystem;
@@ -114,6 +115,10 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   e.split.holder_tid = 99;
   e.split.holder_probe = 1;
   e.split.flags = FUNCLAT_SPLIT_HOLDER_PI;
+  e.split.waker_tid = 98;
+  e.split.waker_kstack = 4;
+  e.split.waker_ustack = 5;
+  e.split.waker_copy = 6;
   CallRecord r;
   REQUIRE(decode_funclat_event(&e, sizeof(e), r));
   CHECK(r.has_split);
@@ -127,6 +132,10 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   CHECK(r.split.holder_tid == 99);
   CHECK(r.split.holder_probe == 1);
   CHECK(r.split.flags == kSplitHolderPi);
+  CHECK(r.split.waker_tid == 98);
+  CHECK(r.split.waker_kstack == 4);
+  CHECK(r.split.waker_ustack == 5);
+  CHECK(r.split.waker_copy == 6);
   CHECK(std::string(wait_kind_name(r.split.wait_kind)) == "lock");
   REQUIRE(decode_funclat_event(&e.call, sizeof(e.call), r));
   CHECK_FALSE(r.has_split);
@@ -147,6 +156,10 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   for (const auto& k : agg.split_book(0)->slowest(5)) p.functions[0].slowest_calls.push_back(slow_call(k, 0));
   p.functions[0].slowest_calls[0].wait_stack = {{"futex_wait", "[kernel]"}, {"cache_get", "/usr/bin/service"}};
   p.functions[0].slowest_calls[0].holder_function = "cache_refresh";
+  p.functions[0].slowest_calls[0].holder_source = "futex-waker";
+  p.functions[0].slowest_calls[0].holder_stack = {{"__lll_lock_wake", "/lib/libc.so.6"},
+                                                  {"pthread_mutex_unlock", "/lib/libc.so.6"},
+                                                  {"cache_refresh", "/usr/bin/service"}};
   p.functions[0].slowest_calls[1].wait_kind.clear();  // one that never blocked: no "wait"
   p.functions[0].slowest_calls[1].wait_ns = 0;
 
@@ -157,6 +170,7 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   write_decomposition(p, text);
   CHECK_THAT(text.str(), Catch::Contains("1 calls not split") && Catch::Contains("2 waits closed late") &&
                              Catch::Contains("3 wait stacks not kept"));
+  CHECK_THAT(text.str(), Catch::Contains("(lock held by tid 102 in __lll_lock_wake <- pthread_mutex_unlock <- cache_refresh)"));
   const FunctionProfile& a = p.functions[0];
   const FunctionProfile& b = back.functions[0];
   for (auto [x, y] : {std::pair{&a.decomposition, &b.decomposition}, std::pair{&a.decomposition_p99, &b.decomposition_p99}}) {
@@ -184,7 +198,14 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
     CHECK(y.wait_stack.size() == x.wait_stack.size());
     CHECK(y.holder_tid == (x.wait_kind.empty() ? 0 : x.holder_tid));
     CHECK(y.holder_function == (x.wait_kind.empty() ? "" : x.holder_function));
+    CHECK(y.holder_source == (x.wait_kind.empty() ? "" : x.holder_source));
+    REQUIRE(y.holder_stack.size() == (x.wait_kind.empty() ? 0 : x.holder_stack.size()));
+    for (size_t k = 0; k < y.holder_stack.size(); k++) {
+      CHECK(y.holder_stack[k].name == x.holder_stack[k].name);
+      CHECK(y.holder_stack[k].object == x.holder_stack[k].object);
+    }
   }
+  CHECK(b.slowest_calls[0].holder_stack.size() == 3);
   CHECK(b.slowest_calls[0].wait_stack[1].name == "cache_get");
   // Without --decompose the function's JSON is as before.
   Profile plain = p;
@@ -236,4 +257,42 @@ TEST_CASE("split calls: a function whose p99 calls are lock-bound gets a finding
   Profile busy = p;
   busy.functions[0].decomposition_p99.lock.total = 0;
   for (const auto& b : analyze_profile(busy, {}).bottlenecks) CHECK(b.id != found->id);
+  {  // the holder seen unlocking: its stack is named
+    p.functions[0].slowest_calls[0].holder_source = "futex-waker";
+    p.functions[0].slowest_calls[0].holder_stack = {{"__lll_lock_wake", "libc.so.6"}, {"pthread_mutex_unlock", "libc.so.6"},
+                                                    {"cache_refresh", "/srv/app"}, {"refresh_loop", "/srv/app"},
+                                                    {"start_thread", "libc.so.6"}};
+    const AnalysisSection with_stack = analyze_profile(p, {});
+    bool named = false;
+    for (const auto& b : with_stack.bottlenecks)
+      if (b.id == "lock-bound-p99:handle_request")
+        named = b.evidence.detail.find("pthread_mutex_lock <- cache_get") != std::string::npos &&
+                b.evidence.detail.find("held by tid 102 in __lll_lock_wake <- pthread_mutex_unlock <- cache_refresh <- "
+                                       "refresh_loop)") != std::string::npos;
+    CHECK(named);
+  }
+}
+
+TEST_CASE("split calls: a lock holder's stack joins its CFI frames to the frame-pointer walk where they meet", "[split]") {
+  // CFI sees through libc's unlock (no frame pointers) to its caller 0x30; frame pointers skip
+  // 0x20 and 0x30 (the walk starts at the caller's frame) and go on past the copied window.
+  const std::vector<uint64_t> cfi = {0x10, 0x20, 0x30, 0x40}, fp = {0x10, 0x40, 0x50, 0x60};
+  CHECK(join_holder_stack(cfi, false, fp) == std::vector<uint64_t>{0x10, 0x20, 0x30, 0x40, 0x50, 0x60});
+  CHECK(join_holder_stack(cfi, true, fp) == cfi);  // CFI reached the outermost frame
+  CHECK(join_holder_stack({0x10, 0x20}, false, fp) == std::vector<uint64_t>{0x10, 0x20});  // never meet: no guess
+  CHECK(join_holder_stack({0x10}, false, fp) == fp);  // nothing unwound by CFI
+  CHECK(join_holder_stack({}, false, fp) == fp);
+  CHECK(join_holder_stack(cfi, false, {}) == cfi);
+}
+
+TEST_CASE("split calls: a waker is the lock's holder only when its kernel stack is its own futex syscall waking", "[split]") {
+  CHECK(futex_syscall_wake({"try_to_wake_up", "wake_up_q", "futex_wake", "do_futex", "__x64_sys_futex", "do_syscall_64"}));
+  CHECK(futex_syscall_wake({"try_to_wake_up", "wake_up_q", "do_futex", "__x64_sys_futex"}));  // futex_wake inlined
+  // A timeout's hrtimer interrupting a sibling that is in futex(2) itself: not its unlock.
+  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "hrtimer_wakeup", "__hrtimer_run_queues", "hrtimer_interrupt",
+                                  "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "futex_wake",
+                                  "do_futex", "__x64_sys_futex"}));
+  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "handle_softirqs", "irq_exit_rcu", "futex_wake"}));
+  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "signal_wake_up_state", "__x64_sys_kill"}));
+  CHECK_FALSE(futex_syscall_wake({}));  // the stack was not kept: not known
 }

@@ -1,7 +1,8 @@
 // A call whose time goes to every part --decompose tells apart, each phase timed by the
 // workload itself (the [bpf] tests' truth):
 //   slow_request: spins 2 ms of CPU time, sleeps 3 ms, writes 4 MiB with O_DIRECT and fsyncs,
-//   then waits on a mutex another thread holds for 5 ms.
+//   then waits on a mutex another thread holds for 5 ms (in hold_lock_in_refresh, which unlocks
+//   it: the lock holder's stack the tests look for; "holder_tid=" is that thread's gettid()).
 // Each phase is read around with the thread's clocks: wall (CLOCK_MONOTONIC), CPU
 // (CLOCK_THREAD_CPUTIME_ID) and the kernel's run-queue delay (schedstat's run_delay, read with
 // pread on a descriptor kept open). A phase's blocked time is wall - CPU - run_delay.
@@ -75,21 +76,30 @@ static uint64_t blocked(const struct reading *a, const struct reading *b)
 	return wall > away ? wall - away : 0;
 }
 
-/* The other thread: takes the mutex before each call, holds it 5 ms once the call asks. */
-static void *holder(void *arg)
+/* The holder's side of one call, by a name the tests look for in the holder's stack: takes the
+ * mutex, holds it 5 ms once the call asks, and unlocks it here (waking the call). */
+__attribute__((noinline, noclone, used)) void hold_lock_in_refresh(void)
 {
 	struct timespec hold = { 0, 5000000 };
+
+	pthread_mutex_lock(&lock);
+	sem_post(&held);
+	sem_wait(&hold_start);
+	nanosleep(&hold, NULL);
+	pthread_mutex_unlock(&lock);
+	__asm__ volatile("" ::: "memory"); /* the unlock is not a tail call: this frame stays */
+}
+
+/* The other thread: its tid is the truth for the lock's holder. */
+static void *holder(void *arg)
+{
 	long calls = (long)arg;
 
 	printf("holder_tid=%d\n", gettid());
 	for (long i = 0; i < calls; i++) {
 		/* Not before the call is over: an unfair mutex could go back to this thread first. */
 		sem_wait(&next_call);
-		pthread_mutex_lock(&lock);
-		sem_post(&held);
-		sem_wait(&hold_start);
-		nanosleep(&hold, NULL);
-		pthread_mutex_unlock(&lock);
+		hold_lock_in_refresh();
 	}
 	return NULL;
 }

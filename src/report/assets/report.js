@@ -351,7 +351,10 @@
     var w = c.wait;
     if (!w) return "no blocked wait";
     var text = "longest wait " + dur(w.ns) + " (" + esc(w.kind) + ")";
-    if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (w.holder_function ? " in " + esc(w.holder_function) : "") +
+    // The holder's unlock is a frame or two of libc: its caller is the next.
+    var holder = w.holder_stack && w.holder_stack.length ?
+      w.holder_stack.slice(0, 4).map(function (fr) { return fr.name; }).join(" <- ") : w.holder_function;
+    if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (holder ? " in " + esc(holder) : "") +
       " <span class=muted>(" + esc(w.holder_source) + ")</span>";
     return text;
   }
@@ -379,6 +382,11 @@
           calls += "<ol class=wait-stack>" + c.wait.stack.map(function (fr) {
             return "<li>" + esc(fr.name) + " <span class=muted>" + esc(fr.object) + "</span></li>";
           }).join("") + "</ol>";
+        if (c.wait && c.wait.holder_stack && c.wait.holder_stack.length)
+          calls += "<div class=muted>the holder, tid " + c.wait.holder_tid + ", as it unlocked:</div><ol class=holder-stack>" +
+            c.wait.holder_stack.map(function (fr) {
+              return "<li>" + esc(fr.name) + " <span class=muted>" + esc(fr.object) + "</span></li>";
+            }).join("") + "</ol>";
         calls += "</li>";
       });
       calls += "</ol></details>";
