@@ -14,6 +14,7 @@
 #define PERFBPF_FUNCLAT_SPLIT_BPF_H
 
 #include "task_state.bpf.h"
+#include "funclat_copy.bpf.h"
 
 const volatile bool decompose = false;
 
@@ -37,7 +38,8 @@ struct split_frame {
 	__s32 kstack, ustack;
 	__u32 kind, holder_tid, holder_probe, flags;
 	__u32 waker_tid, waker_copy;
-	__s32 waker_kstack, waker_ustack;
+	__s32 waker_ustack;
+	__u32 wait_copy;
 	__u32 missed; /* the thread's missed count at entry */
 	__u32 switches; /* its blocking switch-outs seen, at entry */
 	__u64 nvcsw;	/* the kernel's count of them (task_struct::nvcsw), at entry */
@@ -50,7 +52,8 @@ struct split_thread {
 	__s32 kstack, ustack;
 	__u32 holder_tid, holder_probe, holder_flags;
 	__u32 waker_tid, waker_copy; /* who ended the open wait (funclat_waker.bpf.h) */
-	__s32 waker_kstack, waker_ustack;
+	__s32 waker_ustack;
+	__u32 wait_copy; /* a lock wait's user stack top (funclat_copy.bpf.h), 0: none */
 	__u32 missed;
 	__u32 switches; /* blocking switch-outs seen while it had open frames */
 	__u64 wait_uaddr;    /* a futex wait's word (its futex(2) uaddr), 0: other waits */
@@ -104,8 +107,8 @@ static __always_inline void split_close_wait(struct split_thread *t, __u64 now)
 		f->holder_probe = t->holder_probe;
 		f->waker_tid = t->waker_tid;
 		f->waker_copy = t->waker_copy;
-		f->waker_kstack = t->waker_kstack;
 		f->waker_ustack = t->waker_ustack;
+		f->wait_copy = t->wait_copy;
 		f->flags = (f->flags & FUNCLAT_SPLIT_MISSED) | t->holder_flags;
 	}
 }
@@ -192,8 +195,9 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 	t->holder_probe = ~0u;
 	t->holder_flags = 0;
 	t->waker_tid = t->waker_copy = 0;
-	t->waker_kstack = t->waker_ustack = -1;
+	t->waker_ustack = -1;
 	t->wait_uaddr = 0;
+	t->wait_copy = 0;
 	if (task_state_is_io(state) || BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait)) {
 		t->kind = FUNCLAT_WAIT_IO;
 	} else if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT) {
@@ -203,6 +207,8 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 			t->wait_uaddr = BPF_CORE_READ(regs, di);
 		if (nr == NR_FUTEX)
 			lock_holder(t, regs, BPF_CORE_READ(prev, tgid));
+		/* Where the lock is taken: through libc's lock, which frame pointers cannot walk. */
+		t->wait_copy = copy_user_stack(regs, BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid));
 	} else {
 		t->kind = FUNCLAT_WAIT_SLEEP;
 	}
@@ -252,7 +258,8 @@ static __always_inline void split_enter(struct split_thread *t, __u32 d, struct 
 	f->holder_tid = 0;
 	f->holder_probe = ~0u;
 	f->waker_tid = f->waker_copy = 0;
-	f->waker_kstack = f->waker_ustack = -1;
+	f->waker_ustack = -1;
+	f->wait_copy = 0;
 	f->flags = 0;
 	f->missed = t->missed;
 	f->switches = t->switches;
@@ -279,9 +286,9 @@ static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct
 	out->holder_tid = f->holder_tid;
 	out->holder_probe = f->holder_probe;
 	out->waker_tid = f->waker_tid;
-	out->waker_kstack = f->waker_kstack;
 	out->waker_ustack = f->waker_ustack;
 	out->waker_copy = f->waker_copy;
+	out->wait_copy = f->wait_copy;
 	out->flags = f->flags | (t->missed != f->missed || unseen ? FUNCLAT_SPLIT_MISSED : 0);
 }
 

@@ -13,11 +13,13 @@
  *  - the waker's user registers say it is inside futex(2) with a wake operation, or
  *    futex_wake(2), on that same word (a condition variable's requeue, or a wake on another
  *    word, is no unlock of this lock).
- * An interrupt (a timeout's hrtimer) that wakes the thread while such a waker happens to be in
- * that very syscall would pass these: the waker's kernel stack is kept too, and userspace takes
- * the waker only when that stack is the futex syscall's own (session/slow_calls.cpp). Reading
- * the preempt count instead needs its per-CPU symbol, which kallsyms lacks without
- * CONFIG_KALLSYMS_ALL (so on these machines).
+ *  - and this runs on the waker's own kernel stack: an interrupt taken in kernel mode (a
+ *    timeout's hrtimer, a softirq at its exit) runs on the CPU's IRQ stack on x86-64, an NMI on
+ *    its own, so one that wakes the thread while the waker happens to be in that very syscall
+ *    is not taken for its unlock. (An interrupt taken in user mode stays on the task stack, but
+ *    then the task's saved registers are the interrupt's, no futex syscall's.)
+ * The preempt count would say "interrupt" directly, but its per-CPU symbol is not in kallsyms
+ * without CONFIG_KALLSYMS_ALL (these machines); a kernel stack walk to tell it costs ~5 us.
  */
 #ifndef PERFBPF_FUNCLAT_WAKER_BPF_H
 #define PERFBPF_FUNCLAT_WAKER_BPF_H
@@ -28,61 +30,24 @@
 #define FUTEX_UNLOCK_PI 7
 #define FUTEX_WAKE_BITSET 10
 #define PERFBPF_PF_KTHREAD 0x00200000 /* include/linux/sched.h */
+/* x86-64 THREAD_SIZE without KASAN (16 KiB; with KASAN 32 KiB, and then no waker is taken) */
+#define PERFBPF_THREAD_SIZE (16u << 10)
 
-/* The latest holders' registers and stack tops (bpf/funclat.h struct funclat_holder_copy). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_HOLDER_COPIES); /* 1 without --decompose (userspace) */
-	__type(key, __u32);
-	__type(value, struct funclat_holder_copy);
-} holder_copies SEC(".maps");
-
-__u64 holder_seq = 0; /* copies taken */
-
-/* Copies the current task's user registers REGS and stack top; returns the copy's seq, 0: none. */
-static __always_inline __u32 copy_holder_stack(struct pt_regs *regs, __u32 tgid, __u32 tid)
+/*
+ * Whether the tracepoint fired on TASK's kernel stack (not an IRQ or exception stack): CTX, the
+ * tracepoint's arguments, is an array on the stack of the kernel function that ran the program
+ * (bpf_trace_run1). The program's own stack says nothing: since Linux 6.14 it may be a per-CPU
+ * private one.
+ */
+static __always_inline bool on_task_stack(void *ctx, struct task_struct *task)
 {
-	__u64 seq = __sync_fetch_and_add(&holder_seq, 1) + 1, sp = BPF_CORE_READ(regs, sp);
-	__u32 slot = (seq - 1) % FUNCLAT_MAX_HOLDER_COPIES, size;
-	struct funclat_holder_copy *c = bpf_map_lookup_elem(&holder_copies, &slot);
+	__u64 here = 0, base = (__u64)BPF_CORE_READ(task, stack);
+	void *args = ctx;
 
-	if (!c)
-		return 0;
-	c->seq = 0; /* being written */
-	c->tgid = tgid;
-	c->tid = tid;
-	c->start = sp;
-	c->regs[0] = BPF_CORE_READ(regs, ax);
-	c->regs[1] = BPF_CORE_READ(regs, dx);
-	c->regs[2] = BPF_CORE_READ(regs, cx);
-	c->regs[3] = BPF_CORE_READ(regs, bx);
-	c->regs[4] = BPF_CORE_READ(regs, si);
-	c->regs[5] = BPF_CORE_READ(regs, di);
-	c->regs[6] = BPF_CORE_READ(regs, bp);
-	c->regs[7] = sp;
-	c->regs[8] = BPF_CORE_READ(regs, r8);
-	c->regs[9] = BPF_CORE_READ(regs, r9);
-	c->regs[10] = BPF_CORE_READ(regs, r10);
-	c->regs[11] = BPF_CORE_READ(regs, r11);
-	c->regs[12] = BPF_CORE_READ(regs, r12);
-	c->regs[13] = BPF_CORE_READ(regs, r13);
-	c->regs[14] = BPF_CORE_READ(regs, r14);
-	c->regs[15] = BPF_CORE_READ(regs, r15);
-	c->regs[16] = BPF_CORE_READ(regs, ip);
-	/* The whole window, or (near the top of the stack) to the end of sp's page. */
-	size = FUNCLAT_HOLDER_STACK_BYTES;
-	if (bpf_probe_read_user(c->stack, size, (void *)sp)) {
-		size = 4096 - (sp & 4095);
-		if (size > FUNCLAT_HOLDER_STACK_BYTES)
-			size = FUNCLAT_HOLDER_STACK_BYTES;
-		if (bpf_probe_read_user(c->stack, size, (void *)sp)) {
-			count_loss(FUNCLAT_LOSS_HOLDER_STACK);
-			return 0;
-		}
-	}
-	c->size = size;
-	c->seq = seq;
-	return seq;
+	/* CTX's address as a number: read back through the helper, not cast. */
+	if (bpf_probe_read_kernel(&here, sizeof(here), &args))
+		return false;
+	return base && here - base < PERFBPF_THREAD_SIZE;
 }
 
 /* WAKEE, with open probed calls and a futex wait open (T), is being woken by the current task. */
@@ -104,16 +69,15 @@ static __always_inline void split_waking(void *ctx, struct split_thread *t, stru
 	} else if (nr != NR_FUTEX_WAKE) {
 		return;
 	}
-	if (BPF_CORE_READ(regs, di) != t->wait_uaddr)
+	if (BPF_CORE_READ(regs, di) != t->wait_uaddr || !on_task_stack(ctx, waker))
 		return;
 	t->waker_tid = waker->pid;
-	t->waker_kstack = bpf_get_stackid(ctx, &wait_stacks, 0);
 	/* Frame pointers (cheap, and all a program built with them needs past libc), and the copy
 	 * that CFI unwinds through a libc built without them. */
 	t->waker_ustack = bpf_get_stackid(ctx, &wait_stacks, BPF_F_USER_STACK);
-	if (t->waker_kstack < 0 || t->waker_ustack < 0)
+	if (t->waker_ustack < 0)
 		count_loss(FUNCLAT_LOSS_WAIT_STACK);
-	t->waker_copy = copy_holder_stack(regs, waker->tgid, waker->pid);
+	t->waker_copy = copy_user_stack(regs, waker->tgid, waker->pid);
 }
 
 #endif /* PERFBPF_FUNCLAT_WAKER_BPF_H */

@@ -117,7 +117,7 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
     bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
     bpf_program__set_autoload(skel_->progs.handle_split_waking, false);
     bpf_map__set_max_entries(skel_->maps.wait_stacks, 1);  // a stack map's entries are allocated at load
-    bpf_map__set_max_entries(skel_->maps.holder_copies, 1);
+    bpf_map__set_max_entries(skel_->maps.user_copies, 1);
   }
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
@@ -522,12 +522,13 @@ uint64_t FuncLatSession::forced_wakeups() const {
   return __atomic_load_n(&skel_->bss->events_forced_wakeups, __ATOMIC_RELAXED);
 }
 
-bool FuncLatSession::holder_copy(uint32_t seq, funclat_holder_copy& out) const {
+bool FuncLatSession::user_copy(uint32_t seq, funclat_user_copy& out) const {
   if (!seq) return false;
-  const uint32_t slot = (seq - 1) % FUNCLAT_MAX_HOLDER_COPIES;
-  // A slot whose seq differs was reused by a later holder (or is being written).
-  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.holder_copies), &slot, &out) == 0 && out.seq == seq &&
-         out.size <= sizeof(out.stack);
+  const uint32_t slot = (seq - 1) % FUNCLAT_MAX_USER_COPIES;
+  // A slot whose seq differs was reused by a later copy (or is being written); splits carry
+  // the seq's low 32 bits.
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.user_copies), &slot, &out) == 0 &&
+         static_cast<uint32_t>(out.seq) == seq && out.size <= sizeof(out.stack);
 }
 
 bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }

@@ -33,13 +33,13 @@ void append_user_frames(Symbolizer& symbols, uint32_t tgid, const std::vector<ui
   }
 }
 
-// The holder's stack as it woke the waiter: its copy unwound by CFI, joined to the frame-pointer
-// walk (FuncLatSession::wait_stack) where the two meet.
-std::vector<uint64_t> holder_ips(const FuncLatSession& bpf, const CallSplit& split, std::optional<StackUnwinder>& unwinder,
-                                 Symbolizer& symbols) {
-  std::vector<uint64_t> fp = bpf.wait_stack(split.waker_ustack);
-  funclat_holder_copy copy;
-  if (!bpf.holder_copy(split.waker_copy, copy)) return fp;
+// A user stack taken both ways: the copy COPY_SEQ unwound by CFI, joined to the frame-pointer
+// walk FP_ID (FuncLatSession::wait_stack) where the two meet; the walk alone without the copy.
+std::vector<uint64_t> user_ips(const FuncLatSession& bpf, int32_t fp_id, uint32_t copy_seq,
+                               std::optional<StackUnwinder>& unwinder, Symbolizer& symbols) {
+  std::vector<uint64_t> fp = bpf.wait_stack(fp_id);
+  funclat_user_copy copy;
+  if (!bpf.user_copy(copy_seq, copy)) return fp;
   UserRegs regs;
   std::copy(std::begin(copy.regs), std::end(copy.regs), regs.r);
   StackCopy c;
@@ -52,31 +52,31 @@ std::vector<uint64_t> holder_ips(const FuncLatSession& bpf, const CallSplit& spl
   c.cut = true;  // a window of the stack, never its top
   if (!unwinder) unwinder.emplace(symbols, FUNCLAT_WAIT_STACK_DEPTH);
   UnwoundStack cfi = unwinder->unwind(c);
-  return join_holder_stack(cfi.frames, cfi.end == UnwoundStack::End::Complete, fp);
-}
-
-// The waker of a lock wait, when its kernel stack shows its own futex syscall waking the thread.
-bool take_waker(const FuncLatSession& bpf, const CallSplit& split, Symbolizer& symbols) {
-  if (split.wait_kind != 1 || !split.waker_tid) return false;
-  std::vector<std::string> names;
-  for (uint64_t ip : bpf.wait_stack(split.waker_kstack)) names.push_back(symbols.kernel_frame(ip).name);
-  return futex_syscall_wake(names);
+  const std::pair<uint64_t, uint64_t> trampoline{copy.trampoline, copy.trampoline ? copy.trampoline + 4096 : 0};
+  return join_user_stack(cfi.frames, cfi.end == UnwoundStack::End::Complete, fp, trampoline);
 }
 
 }  // namespace
 
-bool futex_syscall_wake(const std::vector<std::string>& kernel_frames) {
-  for (const std::string& name : kernel_frames) {
-    for (const char* irq : {"interrupt", "softirq", "sysvec", "hrtimer", "irq_exit", "irqentry", "nmi"})
-      if (name.find(irq) != std::string::npos) return false;
-    for (const char* futex : {"futex_", "__futex_", "do_futex", "__x64_sys_futex", "__do_sys_futex"})
-      if (name.rfind(futex, 0) == 0) return true;
-  }
-  return false;  // no futex code before the stack's end (or none kept): not known to be the unlock
-}
-
-std::vector<uint64_t> join_holder_stack(const std::vector<uint64_t>& cfi, bool cfi_whole, const std::vector<uint64_t>& fp) {
+std::vector<uint64_t> join_user_stack(std::vector<uint64_t> cfi, bool cfi_whole, const std::vector<uint64_t>& fp,
+                                      std::pair<uint64_t, uint64_t> trampoline) {
   if (cfi.size() <= 1) return fp;  // nothing unwound past the leaf
+  // A uretprobe took over this return address: the frame-pointer walk has the original (the
+  // kernel puts it back), just before the frame both walks found next.
+  for (size_t k = 1; k < cfi.size(); k++) {
+    if (cfi[k] < trampoline.first || cfi[k] >= trampoline.second) continue;
+    bool found = false;
+    for (size_t j = 1; k + 1 < cfi.size() && j + 1 < fp.size() && !found; j++)
+      if (fp[j + 1] == cfi[k + 1]) {
+        cfi[k] = fp[j];
+        found = true;
+      }
+    if (!found) {  // no way to tell the original: CFI's frames up to it, then as below
+      cfi.resize(k);
+      cfi_whole = false;
+      break;
+    }
+  }
   if (cfi_whole || fp.size() <= 1) return cfi;
   // Frame pointers skip the caller of a function that keeps none (a libc leaf), so the walks
   // agree from some return address on: CFI's frames up to it, the frame pointers' after it.
@@ -92,7 +92,7 @@ std::vector<uint64_t> join_holder_stack(const std::vector<uint64_t>& cfi, bool c
 
 void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& aggregator,
                      const FuncLatSession& bpf, Symbolizer& symbols, uint64_t session_start_ns) {
-  std::optional<StackUnwinder> unwinder;  // only when a holder's copy is to be unwound
+  std::optional<StackUnwinder> unwinder;  // only when a stack copy is to be unwound
   for (size_t probe = 0; probe < functions.size(); probe++) {
     const SplitBook* book = aggregator.split_book(probe);
     if (!book) continue;
@@ -106,16 +106,18 @@ void fill_slow_calls(std::vector<FunctionProfile>& functions, const Aggregator& 
           if (s.wait_stack.empty() && tracing_frame(f.name)) continue;
           s.wait_stack.push_back({f.name, f.object});
         }
-        append_user_frames(symbols, k.tgid, bpf.wait_stack(k.split.wait_ustack), s.wait_stack);
+        append_user_frames(symbols, k.tgid, user_ips(bpf, k.split.wait_ustack, k.split.wait_copy, unwinder, symbols),
+                           s.wait_stack);
       }
       if (s.holder_tid && k.split.holder_probe < functions.size())
         s.holder_function = functions[k.split.holder_probe].demangled;
-      if (take_waker(bpf, k.split, symbols)) {
+      if (k.split.wait_kind == 1 && k.split.waker_tid) {
         // Seen unlocking: the holder. Its probed call was looked up for the mutex's owner.
         if (s.holder_tid != k.split.waker_tid) s.holder_function.clear();
         s.holder_tid = k.split.waker_tid;
         s.holder_source = "futex-waker";
-        append_user_frames(symbols, k.tgid, holder_ips(bpf, k.split, unwinder, symbols), s.holder_stack);
+        append_user_frames(symbols, k.tgid,
+                           user_ips(bpf, k.split.waker_ustack, k.split.waker_copy, unwinder, symbols), s.holder_stack);
       }
       out.push_back(std::move(s));
     }

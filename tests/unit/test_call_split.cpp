@@ -116,7 +116,6 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   e.split.holder_probe = 1;
   e.split.flags = FUNCLAT_SPLIT_HOLDER_PI;
   e.split.waker_tid = 98;
-  e.split.waker_kstack = 4;
   e.split.waker_ustack = 5;
   e.split.waker_copy = 6;
   CallRecord r;
@@ -133,7 +132,6 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   CHECK(r.split.holder_probe == 1);
   CHECK(r.split.flags == kSplitHolderPi);
   CHECK(r.split.waker_tid == 98);
-  CHECK(r.split.waker_kstack == 4);
   CHECK(r.split.waker_ustack == 5);
   CHECK(r.split.waker_copy == 6);
   CHECK(std::string(wait_kind_name(r.split.wait_kind)) == "lock");
@@ -170,7 +168,7 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   write_decomposition(p, text);
   CHECK_THAT(text.str(), Catch::Contains("1 calls not split") && Catch::Contains("2 waits closed late") &&
                              Catch::Contains("3 wait stacks not kept"));
-  CHECK_THAT(text.str(), Catch::Contains("(lock held by tid 102 in __lll_lock_wake <- pthread_mutex_unlock <- cache_refresh)"));
+  CHECK_THAT(text.str(), Catch::Contains("(lock held by tid 102 in pthread_mutex_unlock <- cache_refresh)"));
   const FunctionProfile& a = p.functions[0];
   const FunctionProfile& b = back.functions[0];
   for (auto [x, y] : {std::pair{&a.decomposition, &b.decomposition}, std::pair{&a.decomposition_p99, &b.decomposition_p99}}) {
@@ -259,6 +257,10 @@ TEST_CASE("split calls: a function whose p99 calls are lock-bound gets a finding
   for (const auto& b : analyze_profile(busy, {}).bottlenecks) CHECK(b.id != found->id);
   {  // the holder seen unlocking: its stack is named
     p.functions[0].slowest_calls[0].holder_source = "futex-waker";
+    // libc's internals under the lock and unlock are not the call site: from its entry on.
+    p.functions[0].slowest_calls[0].wait_stack = {{"futex_do_wait", "[kernel]"}, {"__lll_lock_wait", "libc.so.6"},
+                                                  {"pthread_mutex_lock", "libc.so.6"}, {"cache_get", "/srv/app"},
+                                                  {"handle_request", "/srv/app"}, {"main", "/srv/app"}};
     p.functions[0].slowest_calls[0].holder_stack = {{"__lll_lock_wake", "libc.so.6"}, {"pthread_mutex_unlock", "libc.so.6"},
                                                     {"cache_refresh", "/srv/app"}, {"refresh_loop", "/srv/app"},
                                                     {"start_thread", "libc.so.6"}};
@@ -266,33 +268,28 @@ TEST_CASE("split calls: a function whose p99 calls are lock-bound gets a finding
     bool named = false;
     for (const auto& b : with_stack.bottlenecks)
       if (b.id == "lock-bound-p99:handle_request")
-        named = b.evidence.detail.find("pthread_mutex_lock <- cache_get") != std::string::npos &&
-                b.evidence.detail.find("held by tid 102 in __lll_lock_wake <- pthread_mutex_unlock <- cache_refresh <- "
-                                       "refresh_loop)") != std::string::npos;
+        named = b.evidence.detail.find("under pthread_mutex_lock <- cache_get <- handle_request (") != std::string::npos &&
+                b.evidence.detail.find("held by tid 102 in pthread_mutex_unlock <- cache_refresh <- refresh_loop)") !=
+                    std::string::npos;
     CHECK(named);
   }
 }
 
-TEST_CASE("split calls: a lock holder's stack joins its CFI frames to the frame-pointer walk where they meet", "[split]") {
+TEST_CASE("split calls: a user stack joins its CFI frames to the frame-pointer walk where they meet", "[split]") {
   // CFI sees through libc's unlock (no frame pointers) to its caller 0x30; frame pointers skip
   // 0x20 and 0x30 (the walk starts at the caller's frame) and go on past the copied window.
   const std::vector<uint64_t> cfi = {0x10, 0x20, 0x30, 0x40}, fp = {0x10, 0x40, 0x50, 0x60};
-  CHECK(join_holder_stack(cfi, false, fp) == std::vector<uint64_t>{0x10, 0x20, 0x30, 0x40, 0x50, 0x60});
-  CHECK(join_holder_stack(cfi, true, fp) == cfi);  // CFI reached the outermost frame
-  CHECK(join_holder_stack({0x10, 0x20}, false, fp) == std::vector<uint64_t>{0x10, 0x20});  // never meet: no guess
-  CHECK(join_holder_stack({0x10}, false, fp) == fp);  // nothing unwound by CFI
-  CHECK(join_holder_stack({}, false, fp) == fp);
-  CHECK(join_holder_stack(cfi, false, {}) == cfi);
-}
-
-TEST_CASE("split calls: a waker is the lock's holder only when its kernel stack is its own futex syscall waking", "[split]") {
-  CHECK(futex_syscall_wake({"try_to_wake_up", "wake_up_q", "futex_wake", "do_futex", "__x64_sys_futex", "do_syscall_64"}));
-  CHECK(futex_syscall_wake({"try_to_wake_up", "wake_up_q", "do_futex", "__x64_sys_futex"}));  // futex_wake inlined
-  // A timeout's hrtimer interrupting a sibling that is in futex(2) itself: not its unlock.
-  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "hrtimer_wakeup", "__hrtimer_run_queues", "hrtimer_interrupt",
-                                  "__sysvec_apic_timer_interrupt", "asm_sysvec_apic_timer_interrupt", "futex_wake",
-                                  "do_futex", "__x64_sys_futex"}));
-  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "handle_softirqs", "irq_exit_rcu", "futex_wake"}));
-  CHECK_FALSE(futex_syscall_wake({"try_to_wake_up", "signal_wake_up_state", "__x64_sys_kill"}));
-  CHECK_FALSE(futex_syscall_wake({}));  // the stack was not kept: not known
+  CHECK(join_user_stack(cfi, false, fp) == std::vector<uint64_t>{0x10, 0x20, 0x30, 0x40, 0x50, 0x60});
+  CHECK(join_user_stack(cfi, true, fp) == cfi);  // CFI reached the outermost frame
+  CHECK(join_user_stack({0x10, 0x20}, false, fp) == std::vector<uint64_t>{0x10, 0x20});  // never meet: no guess
+  CHECK(join_user_stack({0x10}, false, fp) == fp);  // nothing unwound by CFI
+  CHECK(join_user_stack({}, false, fp) == fp);
+  CHECK(join_user_stack(cfi, false, {}) == cfi);
+  // A probed function's return address taken over by its uretprobe (the trampoline page at
+  // 0x7000): the frame-pointer walk has the original, 0x35, before the next frame both found.
+  const std::pair<uint64_t, uint64_t> tramp{0x7000, 0x8000};
+  CHECK(join_user_stack({0x10, 0x20, 0x30, 0x7000, 0x40}, true, {0x10, 0x35, 0x40}, tramp) ==
+        std::vector<uint64_t>{0x10, 0x20, 0x30, 0x35, 0x40});
+  // No frame after it to place the original by: CFI's frames stop before it.
+  CHECK(join_user_stack({0x10, 0x20, 0x7000}, true, {0x10, 0x35, 0x40}, tramp) == std::vector<uint64_t>{0x10, 0x20});
 }

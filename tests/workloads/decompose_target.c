@@ -7,8 +7,9 @@
 // (CLOCK_THREAD_CPUTIME_ID) and the kernel's run-queue delay (schedstat's run_delay, read with
 // pread on a descriptor kept open). A phase's blocked time is wall - CPU - run_delay.
 //
-//   decompose_target CALLS FILE [SPINNERS]
-// SPINNERS threads spin throughout (more runnable threads than CPUs: run-queue waits). One
+//   decompose_target CALLS FILE [SPINNERS [lock]]
+// SPINNERS threads spin throughout (more runnable threads than CPUs: run-queue waits); "lock":
+// the calls only wait on the mutex (no spin, sleep or I/O), so that wait is each one's longest. One
 // line per call: "call start_ns=... on_cpu=... runq=... io=... lock=... sleep=...", then "done".
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -30,6 +31,7 @@ static void *buffer;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sem_t next_call, hold_start, held;
 static volatile int stop_spinners;
+static int lock_only;
 
 static void die(const char *what)
 {
@@ -121,13 +123,14 @@ PROBED void slow_request(struct reading *start, struct reading *end)
 	uint64_t spin_until;
 
 	read_clocks(&r[0]);
-	spin_until = r[0].cpu + 2000000;
+	spin_until = r[0].cpu + (lock_only ? 0 : 2000000);
 	while (thread_cpu_ns() < spin_until)
 		;
 	read_clocks(&r[1]);
-	nanosleep(&three_ms, NULL);
+	if (!lock_only)
+		nanosleep(&three_ms, NULL);
 	read_clocks(&r[2]);
-	if (pwrite(data_fd, buffer, WRITE_BYTES, 0) != WRITE_BYTES || fsync(data_fd))
+	if (!lock_only && (pwrite(data_fd, buffer, WRITE_BYTES, 0) != WRITE_BYTES || fsync(data_fd)))
 		die("O_DIRECT write");
 	read_clocks(&r[3]);
 	sem_post(&hold_start);
@@ -144,6 +147,8 @@ int main(int argc, char **argv)
 {
 	long calls = argc > 1 ? atol(argv[1]) : 10;
 	int spinners = argc > 3 ? atoi(argv[3]) : 0;
+
+	lock_only = argc > 4 && !strcmp(argv[4], "lock");
 	pthread_t hold_thread, spin_threads[64];
 	char path[64];
 

@@ -351,9 +351,10 @@
     var w = c.wait;
     if (!w) return "no blocked wait";
     var text = "longest wait " + dur(w.ns) + " (" + esc(w.kind) + ")";
-    // The holder's unlock is a frame or two of libc: its caller is the next.
-    var holder = w.holder_stack && w.holder_stack.length ?
-      w.holder_stack.slice(0, 4).map(function (fr) { return fr.name; }).join(" <- ") : w.holder_function;
+    // From where the holder entered libc's unlock (not the internals under it), then its callers.
+    var hs = w.holder_stack || [], start = 0;
+    for (var i = 1; i < hs.length; i++) if (hs[i].object !== hs[0].object) { start = i - 1; break; }
+    var holder = hs.length ? hs.slice(start, start + 3).map(function (fr) { return fr.name; }).join(" <- ") : w.holder_function;
     if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (holder ? " in " + esc(holder) : "") +
       " <span class=muted>(" + esc(w.holder_source) + ")</span>";
     return text;
