@@ -58,6 +58,7 @@ struct split_thread {
 	__u32 switches; /* blocking switch-outs seen while it had open frames */
 	__u64 wait_uaddr;    /* a futex wait's word (its futex(2) uaddr), 0: other waits */
 	__u64 off_run_delay; /* its run_delay when the open wait began */
+	__u64 off_clock;     /* its run queue's clock then: when __schedule began, at its dequeue */
 	__u64 blocked[FUNCLAT_WAIT_NR];
 	struct split_frame frames[FUNCLAT_MAX_DEPTH];
 };
@@ -214,6 +215,7 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 	}
 	/* This runs in PREV's context: its own stacks, where the wait begins. */
 	t->off_run_delay = BPF_CORE_READ(prev, sched_info.run_delay);
+	t->off_clock = BPF_CORE_READ(prev, se.cfs_rq, rq, clock);
 	t->kstack = bpf_get_stackid(ctx, &wait_stacks, 0);
 	t->ustack = bpf_get_stackid(ctx, &wait_stacks, BPF_F_USER_STACK);
 	if (t->kstack < 0) /* full, or another stack in its hash slot */
@@ -226,7 +228,11 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
  * queued to run: the kernel stamps that (sched_info.last_queued, in the run queue's clock,
  * which this switch has just brought up to date) and counts the time since in run_delay. A
  * thread the load balancer moved while it waited was queued twice: the time on the first run
- * queue is in run_delay already (off_run_delay is run_delay at the switch-out).
+ * queue is in run_delay already (off_run_delay is run_delay at the switch-out). The wait began
+ * at its dequeue, where its CPU time stops (__schedule updates the run queue's clock first):
+ * the switch-out's tracepoint comes after picking the next task, usually microseconds later but
+ * up to ~250 us on these VMs, which would otherwise be booked on CPU. Both ends are in the run
+ * queues' clock (sched_clock, one clock for all CPUs where it is stable).
  */
 static __always_inline void split_switch_in(struct split_thread *t, struct task_struct *next, __u64 now)
 {
@@ -236,6 +242,10 @@ static __always_inline void split_switch_in(struct split_thread *t, struct task_
 	if (!queued || clock < queued) {
 		t->missed++; /* not stamped: the wait is booked up to now, the call marked */
 		split_close_wait(t, now);
+		return;
+	}
+	if (t->off_clock && queued > t->off_clock + moved) {
+		split_close_wait(t, t->off_ns + (queued - t->off_clock - moved));
 		return;
 	}
 	end = now - (clock - queued);

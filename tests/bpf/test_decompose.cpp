@@ -151,16 +151,13 @@ TEST_CASE("decompose: on-CPU, I/O, lock and sleep of each call match the workloa
                       << ", io " << c.io << " / " << t.io << ", lock " << c.lock << " / " << t.lock << ", sleep "
                       << c.sleep << " / " << t.sleep);
     CHECK(c.tid == r.profile.session.pid);
-    // Open question (issue 16 notes): in a few calls of a busy run, up to ~250 us of the I/O
-    // phase that the workload's clocks call blocked perfbpf books on CPU, with every blocking
-    // switch-out seen (nvcsw agrees). Per call those two parts get that much more room; the
-    // means above keep the issue's bound.
-    constexpr double kIoPhaseGap = 300e3;
-    CHECK(std::abs(static_cast<double>(c.on_cpu) - static_cast<double>(t.on_cpu)) <=
-          std::max(0.05 * static_cast<double>(t.on_cpu), 100e3) + kIoPhaseGap);
+    // Each part of each call within the issue's bound. A wait begins where the thread's CPU time
+    // stops (its dequeue, in the run queue's clock), not at the later switch-out tracepoint: up
+    // to ~250 us apart on these VMs, which were once booked on CPU (then the I/O phase of a few
+    // calls was that much short, and this check had that much slack).
+    CHECK(close_to(c.on_cpu, t.on_cpu));
     CHECK(close_to(c.runqueue, t.runq));
-    CHECK(std::abs(static_cast<double>(c.io) - static_cast<double>(t.io)) <=
-          std::max(0.05 * static_cast<double>(t.io), 100e3) + kIoPhaseGap);
+    CHECK(close_to(c.io, t.io));
     CHECK(close_to(c.lock, t.lock));
     CHECK(close_to(c.sleep, t.sleep));
     CHECK(c.on_cpu + c.runqueue + c.io + c.lock + c.sleep == c.duration_ns);
