@@ -8,9 +8,10 @@
    reads do not inflate the loop times) gives the same ratio without it;
 2. to threads with no open probed frame: `perf bench sched pipe` (two threads ping-ponging
    through a pipe, two switches and a wakeup per message) while perfbpf --decompose probes
-   another process, against no program at all, the kernel's floor (an empty tp_btf
-   sched_switch program, bench/sched_floor.bpf.c) and perfbpf without --decompose; and each
-   run of --decompose's scheduler program on those threads against each run of the empty one.
+   another process, against no program at all, the kernel's floor (empty tp_btf sched_switch
+   and sched_waking programs, bench/sched_floor.bpf.c) and perfbpf without --decompose; and each
+   run of --decompose's scheduler programs on those threads (sched_switch, and sched_waking for
+   the lock holder) against each run of the empty ones on the same tracepoints.
 
    sudo scripts/bench.sh decompose [--rounds N]
 Writes bench/results/decompose-latest.{json,md}.
@@ -88,11 +89,11 @@ class Floor:
     def __init__(self, binary):
         self.proc = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         line = read_until(self.proc.stdout, "prog_id", 10)
-        m = re.search(r"prog_id=(\d+)", line)
-        if not m:
+        ids = re.findall(r"prog_id=(\d+)", line)
+        if not ids:
             self.proc.kill()
             raise RuntimeError(f"sched_floor did not attach: {line!r}")
-        self.ids = {int(m.group(1))}
+        self.ids = {int(i) for i in ids}
 
     def stop(self):
         self.proc.stdin.close()
@@ -119,11 +120,12 @@ def main():
     binary = f"{build}/tests/workloads/funclat_target_cet_nop5"
     subprocess.run([perfbpf, "calibrate"], check=True, stdout=subprocess.DEVNULL)
     call_modes = ["none", "perfbpf", "perfbpf --decompose"]
-    pipe_modes = ["none", "empty sched_switch program", "perfbpf", "perfbpf --decompose"]
+    pipe_modes = ["none", "empty scheduler programs", "perfbpf", "perfbpf --decompose"]
     loop = {m: [] for m in call_modes}
     prog_call = {m: [] for m in call_modes[1:]}
     pipe = {m: [] for m in pipe_modes}
     switch_run = {"empty sched_switch program": [], "perfbpf --decompose": []}
+    waking_run = {"empty sched_waking program": [], "perfbpf --decompose": []}
     stats_before = STATS.read_text().strip()
     try:
         for r in range(args.rounds):
@@ -155,7 +157,7 @@ def main():
                 idle = Target(binary, "wait-loop", "1")
                 with tempfile.NamedTemporaryFile(suffix=".json") as report:
                     tool, ids = None, set()
-                    if mode == "empty sched_switch program":
+                    if mode == "empty scheduler programs":
                         tool = Floor(floor_bin)
                         ids = tool.ids
                     elif mode != "none":
@@ -165,10 +167,12 @@ def main():
                     before = prog_stats(ids)
                     pipe[mode].append(pipe_ns_per_op())
                     after = prog_stats(ids)
-                    if mode == "empty sched_switch program":
-                        switch_run[mode].append(per_run(before, after, "floor_switch"))
+                    if mode == "empty scheduler programs":
+                        switch_run["empty sched_switch program"].append(per_run(before, after, "floor_switch"))
+                        waking_run["empty sched_waking program"].append(per_run(before, after, "floor_waking"))
                     elif mode == "perfbpf --decompose":
                         switch_run[mode].append(per_run(before, after, "handle_split_switch"))
+                        waking_run[mode].append(per_run(before, after, "handle_split_waking"))
                     idle.run()
                     if tool:
                         tool.stop()
@@ -185,6 +189,9 @@ def main():
     runs = {m: summary(v) for m, v in switch_run.items()}
     early_exit = (runs["perfbpf --decompose"]["median"] - runs["empty sched_switch program"]["median"]
                   if runs["perfbpf --decompose"] and runs["empty sched_switch program"] else None)
+    wakes = {m: summary(v) for m, v in waking_run.items()}
+    wake_exit = (wakes["perfbpf --decompose"]["median"] - wakes["empty sched_waking program"]["median"]
+                 if wakes["perfbpf --decompose"] and wakes["empty sched_waking program"] else None)
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "kernel": platform.release(), "rounds": args.rounds,
@@ -192,6 +199,7 @@ def main():
         "probe_program_ns_per_call": prog, "decompose_cost_ratio_from_program_time": prog_ratio,
         "pipe_ns_per_message": pipes, "sched_switch_program_ns_per_run": runs,
         "switch_cost_above_floor_ns": early_exit,
+        "sched_waking_program_ns_per_run": wakes, "waking_cost_above_floor_ns": wake_exit,
         "targets": [{"target": "per probed call with --decompose <= 1.10x without (CET + NOP5 build)",
                      "measured": ratio, "measured_from_program_time": prog_ratio, "limit": 1.10,
                      "pass": ratio <= 1.10}],
@@ -214,9 +222,12 @@ def main():
     md += ["", "| sched_switch program, per run on threads with no open probed frame (kernel BPF stats) | ns |",
            "|---|---|"]
     md += [f"| {m} | {fmt(runs[m], 1.0) if runs[m] else '-'} |" for m in switch_run]
-    if early_exit is not None:
-        md += ["", f"--decompose's early exit costs {early_exit:.1f} ns per context switch above the kernel's floor "
-                   "(an empty program on the same tracepoint, same session); no program runs on wakeups. The pipe "
+    md += ["", "| sched_waking program, per run on threads with no open probed frame (kernel BPF stats) | ns |",
+           "|---|---|"]
+    md += [f"| {m} | {fmt(wakes[m], 1.0) if wakes[m] else '-'} |" for m in waking_run]
+    if early_exit is not None and wake_exit is not None:
+        md += ["", f"--decompose's early exits cost {early_exit:.1f} ns per context switch and {wake_exit:.1f} ns per "
+                   "wakeup above the kernel's floor (an empty program on the same tracepoint, same session). The pipe "
                    "figures carry other tenants' noise, the per-run BPF figures do not."]
     (out / "decompose-latest.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))

@@ -1,5 +1,6 @@
-// Holds bench/sched_floor.bpf.c's empty sched_switch program attached until stdin closes:
-// the floor bench/decompose_bench.py measures --decompose's scheduler program against.
+// Holds bench/sched_floor.bpf.c's empty sched_switch and sched_waking programs attached until
+// stdin closes: the floor bench/decompose_bench.py measures --decompose's scheduler programs
+// against.
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -20,12 +21,13 @@ int main() {
     sched_floor_bpf__destroy(skel);
     return 1;
   }
-  std::printf("attached prog_id=%u\n", [&] {
+  auto id = [](bpf_program* prog) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    bpf_obj_get_info_by_fd(bpf_program__fd(skel->progs.floor_switch), &info, &len);
+    bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len);
     return info.id;
-  }());
+  };
+  std::printf("attached prog_id=%u prog_id=%u\n", id(skel->progs.floor_switch), id(skel->progs.floor_waking));
   std::fflush(stdout);
   std::string line;
   while (std::getline(std::cin, line)) {

@@ -50,6 +50,7 @@ static __always_inline bool is_target(__u32 tgid)
 
 #include "funclat_stack.bpf.h"
 #include "funclat_exits.bpf.h"
+#include "funclat_waker.bpf.h"
 
 extern bool bpf_session_is_return(void) __ksym __weak;
 
@@ -120,6 +121,24 @@ int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct
 		if (t && t->off_ns)
 			split_switch_in(t, next, bpf_ktime_get_ns());
 	}
+	return 0;
+}
+
+/*
+ * --decompose: a thread in a lock wait is being woken; when its waker is the lock's holder
+ * unlocking it, that thread and its stacks are the wait's holder (funclat_waker.bpf.h). The
+ * same one-load exit as above for every task no BPF program gave storage.
+ */
+SEC("tp_btf/sched_waking")
+int BPF_PROG(handle_split_waking, struct task_struct *p)
+{
+	struct split_thread *t;
+
+	if (!p->bpf_storage)
+		return 0;
+	t = bpf_task_storage_get(&split_threads, p, 0, 0);
+	if (t && t->open && t->off_ns && t->kind == FUNCLAT_WAIT_LOCK && t->wait_uaddr)
+		split_waking(ctx, t, p);
 	return 0;
 }
 

@@ -72,7 +72,8 @@ enum funclat_loss {
 	FUNCLAT_LOSS_SPLIT_NO_STORAGE = 6, /* --decompose: no per-thread record, call not split */
 	FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN = 7, /* a wait closed later, from the kernel's stamps */
 	FUNCLAT_LOSS_WAIT_STACK = 8,	 /* a wait's stack could not be kept (map full) */
-	FUNCLAT_LOSS_NR = 9,
+	FUNCLAT_LOSS_USER_COPY = 9,	 /* a lock wait's or holder's user stack top could not be copied */
+	FUNCLAT_LOSS_NR = 10,
 };
 
 /* Session phase (global "phase", written by userspace). */
@@ -184,6 +185,46 @@ struct funclat_split {
 	__u32 holder_tid;  /* a lock wait: the thread that held the lock (kernel pid), 0: unknown */
 	__u32 holder_probe; /* probe id of the holder's innermost open probed call, ~0: none */
 	__u32 flags;	   /* FUNCLAT_SPLIT_* */
+	/*
+	 * A lock wait ended by a futex wake on its word from a thread of the same process, in its
+	 * own syscall (its unlock, seen at sched_waking; bpf/funclat_waker.bpf.h): that thread,
+	 * 0: none; its user stack by frame pointers (map wait_stacks), < 0: none; and the copy of
+	 * its registers and stack top (map user_copies, struct funclat_user_copy.seq), 0: none.
+	 */
+	__u32 waker_tid;
+	__s32 waker_ustack;
+	__u32 waker_copy;
+	__u32 wait_copy; /* a lock wait: the waiting thread's registers and stack top at its
+			  * switch-out (map user_copies), 0: none */
+};
+
+/*
+ * A thread's user registers and the top of its stack, taken where a lock wait begins (the
+ * waiter, at its switch-out) and where it ends (the holder, at its futex wake): userspace
+ * unwinds them with the binaries' CFI, which frame pointers cannot do through a libc built
+ * without them (the caller of pthread_mutex_lock / _unlock would be skipped). Map user_copies
+ * holds the latest FUNCLAT_MAX_USER_COPIES, slot (seq - 1) % that; a slot whose seq is not the
+ * one a split names was reused (or is being written).
+ */
+#ifndef FUNCLAT_USER_COPY_BYTES
+#define FUNCLAT_USER_COPY_BYTES 2048
+#endif
+#ifndef FUNCLAT_MAX_USER_COPIES
+#define FUNCLAT_MAX_USER_COPIES 1024
+#endif
+#define FUNCLAT_NR_REGS 17 /* x86-64 DWARF numbering: rax rdx rcx rbx rsi rdi rbp rsp r8-r15 rip */
+
+struct funclat_user_copy {
+	__u64 seq;	 /* 1, 2, ...; 0: never written */
+	__u32 tgid;	 /* the thread's process */
+	__u32 tid;	 /* the thread (kernel pid) */
+	__u64 start;	 /* user address of stack[0]: its sp */
+	__u32 size;	 /* bytes of stack[] read: FUNCLAT_USER_COPY_BYTES, or to the end of sp's page */
+	__u32 pad;
+	__u64 trampoline; /* the process's uretprobe trampoline (its "[uprobes]" page), 0: none: a
+			   * return address there was taken over by a uretprobe */
+	__u64 regs[FUNCLAT_NR_REGS]; /* its user registers (saved at its entry to the kernel) */
+	__u8 stack[FUNCLAT_USER_COPY_BYTES];
 };
 
 /* A completed call with its split: the record --decompose writes for threads (not goroutines). */
@@ -234,8 +275,10 @@ struct funclat_thread_cpu {
 #define FUNCLAT_ASSERT _Static_assert
 #endif
 FUNCLAT_ASSERT(sizeof(struct funclat_event) == 48, "funclat_event ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_split) == 64, "funclat_split ABI changed");
-FUNCLAT_ASSERT(sizeof(struct funclat_split_event) == 112, "funclat_split_event ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split) == 80, "funclat_split ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_user_copy) == 40 + 8 * FUNCLAT_NR_REGS + FUNCLAT_USER_COPY_BYTES,
+	       "funclat_user_copy ABI changed");
+FUNCLAT_ASSERT(sizeof(struct funclat_split_event) == 128, "funclat_split_event ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_key) == 16, "funclat_key ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_frame) == 32, "funclat_frame ABI changed");
 FUNCLAT_ASSERT(sizeof(struct funclat_stack) == 16 + 32 * FUNCLAT_MAX_DEPTH, "funclat_stack ABI changed");

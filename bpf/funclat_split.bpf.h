@@ -14,6 +14,7 @@
 #define PERFBPF_FUNCLAT_SPLIT_BPF_H
 
 #include "task_state.bpf.h"
+#include "funclat_copy.bpf.h"
 
 const volatile bool decompose = false;
 
@@ -36,6 +37,9 @@ struct split_frame {
 	__u64 wait_ns;			/* longest wait inside the call so far */
 	__s32 kstack, ustack;
 	__u32 kind, holder_tid, holder_probe, flags;
+	__u32 waker_tid, waker_copy;
+	__s32 waker_ustack;
+	__u32 wait_copy;
 	__u32 missed; /* the thread's missed count at entry */
 	__u32 switches; /* its blocking switch-outs seen, at entry */
 	__u64 nvcsw;	/* the kernel's count of them (task_struct::nvcsw), at entry */
@@ -47,10 +51,14 @@ struct split_thread {
 	__u64 off_ns;	/* when the open wait began; 0: none */
 	__s32 kstack, ustack;
 	__u32 holder_tid, holder_probe, holder_flags;
+	__u32 waker_tid, waker_copy; /* who ended the open wait (funclat_waker.bpf.h) */
+	__s32 waker_ustack;
+	__u32 wait_copy; /* a lock wait's user stack top (funclat_copy.bpf.h), 0: none */
 	__u32 missed;
 	__u32 switches; /* blocking switch-outs seen while it had open frames */
-	__u32 pad;
+	__u64 wait_uaddr;    /* a futex wait's word (its futex(2) uaddr), 0: other waits */
 	__u64 off_run_delay; /* its run_delay when the open wait began */
+	__u64 off_clock;     /* its run queue's clock then: when __schedule began, at its dequeue */
 	__u64 blocked[FUNCLAT_WAIT_NR];
 	struct split_frame frames[FUNCLAT_MAX_DEPTH];
 };
@@ -98,6 +106,10 @@ static __always_inline void split_close_wait(struct split_thread *t, __u64 now)
 		f->kind = kind;
 		f->holder_tid = t->holder_tid;
 		f->holder_probe = t->holder_probe;
+		f->waker_tid = t->waker_tid;
+		f->waker_copy = t->waker_copy;
+		f->waker_ustack = t->waker_ustack;
+		f->wait_copy = t->wait_copy;
 		f->flags = (f->flags & FUNCLAT_SPLIT_MISSED) | t->holder_flags;
 	}
 }
@@ -122,6 +134,16 @@ static __always_inline void split_heal(struct split_thread *t, struct task_struc
 	split_close_wait(t, end > t->off_ns ? end : t->off_ns);
 }
 
+/* Probe id of TASK's innermost open probed call when it is in one (of process TGID), ~0: none. */
+static __always_inline __u32 innermost_probe(struct task_struct *task, __u32 tgid)
+{
+	struct funclat_stack *st = bpf_task_storage_get(&thread_stacks, task, 0, 0);
+
+	if (st && st->tgid == tgid && st->depth > 0 && st->depth <= FUNCLAT_MAX_DEPTH)
+		return st->frames[(st->depth - 1) & FRAME_MASK].probe_id;
+	return ~0u;
+}
+
 /*
  * Who holds the lock a futex wait of PREV (in its tgid) is for: a PI futex's word names the
  * owner (the kernel enforces it); a plain wait on a glibc mutex has the owner in the mutex,
@@ -132,7 +154,6 @@ static __always_inline void lock_holder(struct split_thread *t, struct pt_regs *
 	__u64 uaddr = BPF_CORE_READ(regs, di);
 	__u32 cmd = BPF_CORE_READ(regs, si) & FUTEX_CMD_MASK, word = 0;
 	__s32 owner = 0;
-	struct funclat_stack *st;
 	struct task_struct *holder;
 
 	t->holder_tid = 0;
@@ -153,9 +174,7 @@ static __always_inline void lock_holder(struct split_thread *t, struct pt_regs *
 	holder = bpf_task_from_pid(t->holder_tid);
 	if (!holder)
 		return;
-	st = bpf_task_storage_get(&thread_stacks, holder, 0, 0);
-	if (st && st->tgid == tgid && st->depth > 0 && st->depth <= FUNCLAT_MAX_DEPTH)
-		t->holder_probe = st->frames[(st->depth - 1) & FRAME_MASK].probe_id;
+	t->holder_probe = innermost_probe(holder, tgid);
 	bpf_task_release(holder);
 }
 
@@ -176,17 +195,27 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
 	t->holder_tid = 0;
 	t->holder_probe = ~0u;
 	t->holder_flags = 0;
+	t->waker_tid = t->waker_copy = 0;
+	t->waker_ustack = -1;
+	t->wait_uaddr = 0;
+	t->wait_copy = 0;
 	if (task_state_is_io(state) || BPF_CORE_READ_BITFIELD_PROBED(prev, in_iowait)) {
 		t->kind = FUNCLAT_WAIT_IO;
 	} else if (nr == NR_FUTEX || nr == NR_FUTEX_WAITV || nr == NR_FUTEX_WAIT) {
 		t->kind = FUNCLAT_WAIT_LOCK;
+		/* futex(2) and futex_wait(2) both take the word first: its waker names it. */
+		if (nr != NR_FUTEX_WAITV)
+			t->wait_uaddr = BPF_CORE_READ(regs, di);
 		if (nr == NR_FUTEX)
 			lock_holder(t, regs, BPF_CORE_READ(prev, tgid));
+		/* Where the lock is taken: through libc's lock, which frame pointers cannot walk. */
+		t->wait_copy = copy_user_stack(regs, BPF_CORE_READ(prev, tgid), BPF_CORE_READ(prev, pid));
 	} else {
 		t->kind = FUNCLAT_WAIT_SLEEP;
 	}
 	/* This runs in PREV's context: its own stacks, where the wait begins. */
 	t->off_run_delay = BPF_CORE_READ(prev, sched_info.run_delay);
+	t->off_clock = BPF_CORE_READ(prev, se.cfs_rq, rq, clock);
 	t->kstack = bpf_get_stackid(ctx, &wait_stacks, 0);
 	t->ustack = bpf_get_stackid(ctx, &wait_stacks, BPF_F_USER_STACK);
 	if (t->kstack < 0) /* full, or another stack in its hash slot */
@@ -199,7 +228,11 @@ static __always_inline void split_switch_out(void *ctx, struct split_thread *t, 
  * queued to run: the kernel stamps that (sched_info.last_queued, in the run queue's clock,
  * which this switch has just brought up to date) and counts the time since in run_delay. A
  * thread the load balancer moved while it waited was queued twice: the time on the first run
- * queue is in run_delay already (off_run_delay is run_delay at the switch-out).
+ * queue is in run_delay already (off_run_delay is run_delay at the switch-out). The wait began
+ * at its dequeue, where its CPU time stops (__schedule updates the run queue's clock first):
+ * the switch-out's tracepoint comes after picking the next task, usually microseconds later but
+ * up to ~250 us on these VMs, which would otherwise be booked on CPU. Both ends are in the run
+ * queues' clock (sched_clock, one clock for all CPUs where it is stable).
  */
 static __always_inline void split_switch_in(struct split_thread *t, struct task_struct *next, __u64 now)
 {
@@ -209,6 +242,10 @@ static __always_inline void split_switch_in(struct split_thread *t, struct task_
 	if (!queued || clock < queued) {
 		t->missed++; /* not stamped: the wait is booked up to now, the call marked */
 		split_close_wait(t, now);
+		return;
+	}
+	if (t->off_clock && queued > t->off_clock + moved) {
+		split_close_wait(t, t->off_ns + (queued - t->off_clock - moved));
 		return;
 	}
 	end = now - (clock - queued);
@@ -230,6 +267,9 @@ static __always_inline void split_enter(struct split_thread *t, __u32 d, struct 
 	f->kind = FUNCLAT_WAIT_SLEEP;
 	f->holder_tid = 0;
 	f->holder_probe = ~0u;
+	f->waker_tid = f->waker_copy = 0;
+	f->waker_ustack = -1;
+	f->wait_copy = 0;
 	f->flags = 0;
 	f->missed = t->missed;
 	f->switches = t->switches;
@@ -255,6 +295,10 @@ static __always_inline void split_fill(struct split_thread *t, __u32 idx, struct
 	out->wait_kind = f->kind;
 	out->holder_tid = f->holder_tid;
 	out->holder_probe = f->holder_probe;
+	out->waker_tid = f->waker_tid;
+	out->waker_ustack = f->waker_ustack;
+	out->waker_copy = f->waker_copy;
+	out->wait_copy = f->wait_copy;
 	out->flags = f->flags | (t->missed != f->missed || unseen ? FUNCLAT_SPLIT_MISSED : 0);
 }
 

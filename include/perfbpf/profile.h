@@ -66,10 +66,14 @@ struct SlowCall {
   };
   std::vector<Frame> wait_stack;  // where that wait began, innermost first (kernel, then user)
   uint32_t holder_tid = 0;   // a lock wait: the thread that held the lock, 0 when unknown
-  // How the holder is known: "pi-futex" (the futex word, kernel-kept) or "mutex-owner" (a glibc
-  // mutex's owner field: right for mutexes, not for other futexes).
+  // How the holder is known: "futex-waker" (the thread whose futex wake on the waited word ended
+  // the wait: its unlock, seen in the act), "pi-futex" (the futex word, kernel-kept) or
+  // "mutex-owner" (a glibc mutex's owner field: right for mutexes, not for other futexes).
   std::string holder_source;
   std::string holder_function;  // the holder's innermost open probed call then, "" when none
+  // futex-waker: the holder's user stack as it unlocked, innermost first (the libc unlock, then
+  // its callers); empty when not known.
+  std::vector<Frame> holder_stack;
 };
 
 struct FunctionProfile {

@@ -23,6 +23,13 @@ struct CallSplit {
   uint32_t holder_tid = 0;                     // a lock wait's holder, 0: unknown
   uint32_t holder_probe = UINT32_MAX;          // the holder's innermost open probed call
   uint32_t flags = 0;                          // FUNCLAT_SPLIT_*
+  // A lock wait ended by a futex wake on its word from a thread of the same process, in its own
+  // syscall: that thread (0: none), its user stack then (wait_stack id, -1: none) and its
+  // registers and stack top (FuncLatSession::user_copy, 0: none).
+  uint32_t waker_tid = 0;
+  int32_t waker_ustack = -1;
+  uint32_t waker_copy = 0;
+  uint32_t wait_copy = 0;  // a lock wait: the waiter's registers and stack top, 0: none
 };
 
 inline constexpr uint32_t kSplitHolderPi = 1, kSplitHolderOwner = 2, kSplitMissed = 4;  // = bpf/funclat.h

@@ -28,7 +28,8 @@ bool decode_funclat_event(const void* data, size_t size, CallRecord& out) {
     funclat_split s;
     std::memcpy(&s, static_cast<const char*>(data) + offsetof(funclat_split_event, split), sizeof(s));
     out.split = {s.runq_ns, s.io_ns, s.lock_ns, s.sleep_ns, s.wait_ns, s.wait_kstack, s.wait_ustack,
-                 s.wait_kind, s.holder_tid, s.holder_probe, s.flags};
+                 s.wait_kind, s.holder_tid, s.holder_probe, s.flags,
+                 s.waker_tid, s.waker_ustack, s.waker_copy, s.wait_copy};
   }
   return true;
 }
@@ -44,6 +45,7 @@ const char* funclat_loss_name(unsigned reason) {
     case FUNCLAT_LOSS_SPLIT_NO_STORAGE: return "split_no_storage";
     case FUNCLAT_LOSS_SPLIT_SWITCH_IN_UNSEEN: return "split_switch_in_unseen";
     case FUNCLAT_LOSS_WAIT_STACK: return "wait_stack_lost";
+    case FUNCLAT_LOSS_USER_COPY: return "stack_copy_lost";
     default: return "unknown";
   }
 }

@@ -38,6 +38,11 @@ void add_decomposition_json(const FunctionProfile& f, json& out) {
         w["holder_tid"] = s.holder_tid;
         w["holder_source"] = s.holder_source;
         w["holder_function"] = s.holder_function;
+        if (!s.holder_stack.empty()) {
+          json holder = json::array();
+          for (const auto& fr : s.holder_stack) holder.push_back({{"name", fr.name}, {"object", fr.object}});
+          w["holder_stack"] = std::move(holder);
+        }
       }
       c["wait"] = std::move(w);
     }

@@ -77,6 +77,11 @@ void read_decomposition(const Reader& r, FunctionProfile& f) {
         s.holder_tid = static_cast<uint32_t>(w.u64("holder_tid"));
         s.holder_source = w.str("holder_source");
         s.holder_function = w.str("holder_function");
+        if (w.has("holder_stack"))
+          for (size_t k = 0; k < w.array("holder_stack").size(); k++) {
+            Reader fr = w.item("holder_stack", k);
+            s.holder_stack.push_back({fr.str("name"), fr.str("object")});
+          }
       }
     }
     f.slowest_calls.push_back(std::move(s));

@@ -24,24 +24,37 @@ const char* kind_words(const std::string& kind) {
 // Scheduler frames say that it waited, not on what.
 bool scheduler_frame(const std::string& name) { return name.find("schedule") != std::string::npos; }
 
+// STACK's user frames from where the thread entered the library it blocked or woke in (libc's
+// pthread_mutex_lock, not the internals under it), then its callers: kUserFramesShown of them.
+std::string user_path(const std::vector<SlowCall::Frame>& stack) {
+  std::vector<const SlowCall::Frame*> user;
+  for (const auto& f : stack)
+    if (f.object != "[kernel]") user.push_back(&f);
+  size_t start = 0;
+  for (size_t i = 1; i < user.size(); i++)
+    if (user[i]->object != user[0]->object) {
+      start = i - 1;
+      break;
+    }
+  std::string out;
+  for (size_t i = start; i < user.size() && i < start + kUserFramesShown; i++) out += (i > start ? " <- " : "") + user[i]->name;
+  return out;
+}
+
 }  // namespace
 
 std::string describe_wait(const SlowCall& c) {
   std::string out = fmt::format("{} {}", format_duration_ns(static_cast<double>(c.wait_ns)), kind_words(c.wait_kind));
-  std::string kernel, user;
-  size_t users = 0;
-  for (const auto& f : c.wait_stack) {
-    if (f.object == "[kernel]") {
-      if (kernel.empty() && !scheduler_frame(f.name)) kernel = f.name;
-    } else if (users < kUserFramesShown) {
-      user += (users++ ? " <- " : "") + f.name;
-    }
-  }
+  std::string kernel, user = user_path(c.wait_stack);
+  for (const auto& f : c.wait_stack)
+    if (f.object == "[kernel]" && kernel.empty() && !scheduler_frame(f.name)) kernel = f.name;
   if (!kernel.empty()) out += " in " + kernel;
   if (!user.empty()) out += " under " + user;
   if (c.holder_tid) {
     out += fmt::format(" (lock held by tid {}", c.holder_tid);
-    if (!c.holder_function.empty()) out += " in " + c.holder_function;
+    std::string holder = user_path(c.holder_stack);
+    if (holder.empty()) holder = c.holder_function;
+    if (!holder.empty()) out += " in " + holder;
     if (c.holder_source == "mutex-owner") out += ", from the mutex's owner field";
     out += ")";
   }
@@ -55,8 +68,9 @@ void write_decomposition(const Profile& p, std::ostream& out) {
     auto n = [&c](const char* k) { auto it = c.find(k); return it == c.end() ? uint64_t{0} : it->second; };
     if (c.empty()) return;
     out << fmt::format("  split: {} calls not split (no per-thread record), {} waits closed late from the kernel's stamps "
-                       "(switch-in unseen), {} wait stacks not kept\n",
-                       n("split_no_storage"), n("split_switch_in_unseen"), n("wait_stack_lost"));
+                       "(switch-in unseen), {} wait stacks not kept{}\n",
+                       n("split_no_storage"), n("split_switch_in_unseen"), n("wait_stack_lost"),
+                       n("stack_copy_lost") ? fmt::format(", {} stack tops not copied (frame pointers only)", n("stack_copy_lost")) : "");
   };
   for (const FunctionProfile& f : p.functions) {
     const CallDecomposition& d = f.decomposition;

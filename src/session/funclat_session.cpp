@@ -115,7 +115,9 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   skel_->rodata->decompose = settings.decompose;
   if (!settings.decompose) {
     bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
+    bpf_program__set_autoload(skel_->progs.handle_split_waking, false);
     bpf_map__set_max_entries(skel_->maps.wait_stacks, 1);  // a stack map's entries are allocated at load
+    bpf_map__set_max_entries(skel_->maps.user_copies, 1);
   }
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
@@ -127,9 +129,11 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   exit_link_.reset(bpf_program__attach(skel_->progs.handle_exit));
   if (!exit_link_) throw_libbpf("cannot attach handle_exit", errno);
   if (settings.decompose) {
-    bpf_link* link = bpf_program__attach(skel_->progs.handle_split_switch);
-    if (!link) throw_libbpf("cannot attach handle_split_switch", errno);
-    links_.emplace_back(link);
+    for (bpf_program* prog : {skel_->progs.handle_split_switch, skel_->progs.handle_split_waking}) {
+      bpf_link* link = bpf_program__attach(prog);
+      if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
+      links_.emplace_back(link);
+    }
   }
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
   if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
@@ -516,6 +520,15 @@ uint64_t FuncLatSession::wakeup_bytes() const { return skel_->rodata->wakeup_byt
 
 uint64_t FuncLatSession::forced_wakeups() const {
   return __atomic_load_n(&skel_->bss->events_forced_wakeups, __ATOMIC_RELAXED);
+}
+
+bool FuncLatSession::user_copy(uint32_t seq, funclat_user_copy& out) const {
+  if (!seq) return false;
+  const uint32_t slot = (seq - 1) % FUNCLAT_MAX_USER_COPIES;
+  // A slot whose seq differs was reused by a later copy (or is being written); splits carry
+  // the seq's low 32 bits.
+  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.user_copies), &slot, &out) == 0 &&
+         static_cast<uint32_t>(out.seq) == seq && out.size <= sizeof(out.stack);
 }
 
 bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }

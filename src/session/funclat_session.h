@@ -16,6 +16,7 @@
 #include "session/probe_plan.h"
 
 struct funclat_bpf;
+struct funclat_user_copy;
 struct bpf_map;
 struct bpf_link;
 struct ring_buffer;
@@ -112,6 +113,9 @@ class FuncLatSession {
   // --decompose: a wait's stack by id (CallSplit::wait_kstack / wait_ustack), innermost first;
   // empty when the id is < 0 or gone.
   std::vector<uint64_t> wait_stack(int32_t id) const;
+  // --decompose: a thread's registers and stack top by CallSplit::waker_copy or wait_copy; false
+  // when its slot was reused by a later copy (map user_copies keeps the latest 1024).
+  bool user_copy(uint32_t seq, funclat_user_copy& out) const;
   bool decompose() const;  // whether calls are split (the --decompose programs are loaded)
 
  private:

@@ -32,7 +32,7 @@ struct Run {
   uint32_t holder_tid = 0;
 };
 
-Run run_workload(int calls, int spinners) {
+Run run_workload(int calls, int spinners, const std::string& phases = "all") {
   const std::string out = test::temp_path("truth.txt");
   const std::string data = "/var/tmp/perfbpf-decompose-" + std::to_string(getpid());  // a block device: O_DIRECT
   SessionOptions o;
@@ -43,7 +43,7 @@ Run run_workload(int calls, int spinners) {
   o.functions = {workload("decompose_target") + ":slow_request"};  // the command is sh, exec-ing it
   o.command = {"/bin/sh", "-c",
                "exec " + workload("decompose_target") + " " + std::to_string(calls) + " " + data + " " +
-                   std::to_string(spinners) + " > " + out};
+                   std::to_string(spinners) + " " + phases + " > " + out};
   Run r;
   r.profile = run_session(o);
   REQUIRE(r.profile.session.exit_code == 0);
@@ -76,6 +76,37 @@ const TruthCall& truth_of(const Run& r, const SlowCall& c) {
       best = &t;
   REQUIRE(std::llabs(static_cast<long long>(best->start_ns - c.start_ns)) < 1'000'000);
   return *best;
+}
+
+// A lock wait's holder against the workload's truth: the holder thread's own gettid(), and its
+// stack as it unlocked (the function the workload unlocks in, under glibc's unlock; frame
+// pointers alone would skip that function: libc keeps none, so the walk goes from the unlock
+// straight to its caller's caller).
+void check_lock_holder(const Run& r, const SlowCall& c) {
+  CHECK(c.holder_tid == r.holder_tid);
+  CHECK(c.holder_source == "futex-waker");
+  std::string holder;
+  for (const SlowCall::Frame& fr : c.holder_stack) holder += fr.name + " <- ";
+  INFO("holder stack: " << holder);
+  auto at = [&c](const std::string& part) {
+    for (size_t k = 0; k < c.holder_stack.size(); k++)
+      if (c.holder_stack[k].name.find(part) != std::string::npos) return static_cast<long>(k);
+    return -1L;
+  };
+  CHECK(at("unlock") >= 0);
+  CHECK(at("hold_lock_in_refresh") > at("unlock"));
+  CHECK(at("holder") > at("hold_lock_in_refresh"));  // its caller, the thread's function
+  for (const SlowCall::Frame& fr : c.holder_stack) CHECK(fr.object != "[kernel]");
+  // The lock's call site: slow_request's pthread_mutex_lock (copied and unwound the same
+  // way; frame pointers alone went from libc's lock wait straight to main).
+  auto in_wait = [&c](const std::string& name) {
+    for (size_t k = 0; k < c.wait_stack.size(); k++)
+      if (c.wait_stack[k].name == name) return static_cast<long>(k);
+    return -1L;
+  };
+  CHECK(in_wait("pthread_mutex_lock") >= 0);
+  CHECK(in_wait("slow_request") == in_wait("pthread_mutex_lock") + 1);
+  CHECK(in_wait("main") == in_wait("slow_request") + 1);  // past its uretprobe's trampoline
 }
 
 }  // namespace
@@ -120,26 +151,20 @@ TEST_CASE("decompose: on-CPU, I/O, lock and sleep of each call match the workloa
                       << ", io " << c.io << " / " << t.io << ", lock " << c.lock << " / " << t.lock << ", sleep "
                       << c.sleep << " / " << t.sleep);
     CHECK(c.tid == r.profile.session.pid);
-    // Open question (issue 16 notes): in a few calls of a busy run, up to ~250 us of the I/O
-    // phase that the workload's clocks call blocked perfbpf books on CPU, with every blocking
-    // switch-out seen (nvcsw agrees). Per call those two parts get that much more room; the
-    // means above keep the issue's bound.
-    constexpr double kIoPhaseGap = 300e3;
-    CHECK(std::abs(static_cast<double>(c.on_cpu) - static_cast<double>(t.on_cpu)) <=
-          std::max(0.05 * static_cast<double>(t.on_cpu), 100e3) + kIoPhaseGap);
+    // Each part of each call within the issue's bound. A wait begins where the thread's CPU time
+    // stops (its dequeue, in the run queue's clock), not at the later switch-out tracepoint: up
+    // to ~250 us apart on these VMs, which were once booked on CPU (then the I/O phase of a few
+    // calls was that much short, and this check had that much slack).
+    CHECK(close_to(c.on_cpu, t.on_cpu));
     CHECK(close_to(c.runqueue, t.runq));
-    CHECK(std::abs(static_cast<double>(c.io) - static_cast<double>(t.io)) <=
-          std::max(0.05 * static_cast<double>(t.io), 100e3) + kIoPhaseGap);
+    CHECK(close_to(c.io, t.io));
     CHECK(close_to(c.lock, t.lock));
     CHECK(close_to(c.sleep, t.sleep));
     CHECK(c.on_cpu + c.runqueue + c.io + c.lock + c.sleep == c.duration_ns);
     REQUIRE_FALSE(c.wait_kind.empty());
     CHECK_FALSE(c.wait_stack.empty());
     CHECK(c.wait_stack.front().object == "[kernel]");
-    if (c.wait_kind == "lock") {
-      CHECK(c.holder_tid == r.holder_tid);
-      CHECK(c.holder_source == "mutex-owner");
-    }
+    if (c.wait_kind == "lock") check_lock_holder(r, c);
   }
 }
 
@@ -157,4 +182,22 @@ TEST_CASE("decompose: with more runnable threads than CPUs the run-queue part is
   INFO("run queue: perfbpf " << d.runqueue.total << " ns, schedstat " << run_delay << " ns over " << wall << " ns of calls");
   CHECK(run_delay > wall / 10);  // the crowd made the calls wait: the comparison means something
   CHECK(std::abs(static_cast<double>(d.runqueue.total) - static_cast<double>(run_delay)) <= 0.05 * static_cast<double>(run_delay));
+}
+
+TEST_CASE("decompose: a lock wait names the holder thread and its stack as it unlocked", "[bpf][decompose]") {
+  // Only the lock wait blocks, so it is every call's longest wait: every exemplar is checked.
+  // 40 calls (~0.2 s): wait stacks are named from the process's mappings, read when perfbpf
+  // first reads a split record (its poll period is 0.1 s), so the process must outlive that.
+  const int n = 40;
+  Run r = run_workload(n, 0, "lock");
+  const FunctionProfile& f = r.profile.functions[0];
+  REQUIRE(r.holder_tid != 0);
+  REQUIRE(f.slowest_calls.size() == 5);
+  for (const SlowCall& c : f.slowest_calls) {
+    const TruthCall& t = truth_of(r, c);
+    INFO("lock " << c.lock << " / " << t.lock);
+    CHECK(close_to(c.lock, t.lock));
+    REQUIRE(c.wait_kind == "lock");
+    check_lock_holder(r, c);
+  }
 }

@@ -15,6 +15,7 @@
 #include "analysis/analyze.h"
 #include "report/decomposition_text.h"
 #include "report/json_report.h"
+#include "session/slow_calls.h"
 
 using namespace perfbpf;
 namespace fs = std::filesystem;
@@ -114,6 +115,9 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   e.split.holder_tid = 99;
   e.split.holder_probe = 1;
   e.split.flags = FUNCLAT_SPLIT_HOLDER_PI;
+  e.split.waker_tid = 98;
+  e.split.waker_ustack = 5;
+  e.split.waker_copy = 6;
   CallRecord r;
   REQUIRE(decode_funclat_event(&e, sizeof(e), r));
   CHECK(r.has_split);
@@ -127,6 +131,9 @@ TEST_CASE("split calls: the BPF record with its split decodes, and a plain one h
   CHECK(r.split.holder_tid == 99);
   CHECK(r.split.holder_probe == 1);
   CHECK(r.split.flags == kSplitHolderPi);
+  CHECK(r.split.waker_tid == 98);
+  CHECK(r.split.waker_ustack == 5);
+  CHECK(r.split.waker_copy == 6);
   CHECK(std::string(wait_kind_name(r.split.wait_kind)) == "lock");
   REQUIRE(decode_funclat_event(&e.call, sizeof(e.call), r));
   CHECK_FALSE(r.has_split);
@@ -147,6 +154,10 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   for (const auto& k : agg.split_book(0)->slowest(5)) p.functions[0].slowest_calls.push_back(slow_call(k, 0));
   p.functions[0].slowest_calls[0].wait_stack = {{"futex_wait", "[kernel]"}, {"cache_get", "/usr/bin/service"}};
   p.functions[0].slowest_calls[0].holder_function = "cache_refresh";
+  p.functions[0].slowest_calls[0].holder_source = "futex-waker";
+  p.functions[0].slowest_calls[0].holder_stack = {{"__lll_lock_wake", "/lib/libc.so.6"},
+                                                  {"pthread_mutex_unlock", "/lib/libc.so.6"},
+                                                  {"cache_refresh", "/usr/bin/service"}};
   p.functions[0].slowest_calls[1].wait_kind.clear();  // one that never blocked: no "wait"
   p.functions[0].slowest_calls[1].wait_ns = 0;
 
@@ -157,6 +168,7 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
   write_decomposition(p, text);
   CHECK_THAT(text.str(), Catch::Contains("1 calls not split") && Catch::Contains("2 waits closed late") &&
                              Catch::Contains("3 wait stacks not kept"));
+  CHECK_THAT(text.str(), Catch::Contains("(lock held by tid 102 in pthread_mutex_unlock <- cache_refresh)"));
   const FunctionProfile& a = p.functions[0];
   const FunctionProfile& b = back.functions[0];
   for (auto [x, y] : {std::pair{&a.decomposition, &b.decomposition}, std::pair{&a.decomposition_p99, &b.decomposition_p99}}) {
@@ -184,7 +196,14 @@ TEST_CASE("split calls: decomposition and slowest calls survive JSON, and valida
     CHECK(y.wait_stack.size() == x.wait_stack.size());
     CHECK(y.holder_tid == (x.wait_kind.empty() ? 0 : x.holder_tid));
     CHECK(y.holder_function == (x.wait_kind.empty() ? "" : x.holder_function));
+    CHECK(y.holder_source == (x.wait_kind.empty() ? "" : x.holder_source));
+    REQUIRE(y.holder_stack.size() == (x.wait_kind.empty() ? 0 : x.holder_stack.size()));
+    for (size_t k = 0; k < y.holder_stack.size(); k++) {
+      CHECK(y.holder_stack[k].name == x.holder_stack[k].name);
+      CHECK(y.holder_stack[k].object == x.holder_stack[k].object);
+    }
   }
+  CHECK(b.slowest_calls[0].holder_stack.size() == 3);
   CHECK(b.slowest_calls[0].wait_stack[1].name == "cache_get");
   // Without --decompose the function's JSON is as before.
   Profile plain = p;
@@ -236,4 +255,41 @@ TEST_CASE("split calls: a function whose p99 calls are lock-bound gets a finding
   Profile busy = p;
   busy.functions[0].decomposition_p99.lock.total = 0;
   for (const auto& b : analyze_profile(busy, {}).bottlenecks) CHECK(b.id != found->id);
+  {  // the holder seen unlocking: its stack is named
+    p.functions[0].slowest_calls[0].holder_source = "futex-waker";
+    // libc's internals under the lock and unlock are not the call site: from its entry on.
+    p.functions[0].slowest_calls[0].wait_stack = {{"futex_do_wait", "[kernel]"}, {"__lll_lock_wait", "libc.so.6"},
+                                                  {"pthread_mutex_lock", "libc.so.6"}, {"cache_get", "/srv/app"},
+                                                  {"handle_request", "/srv/app"}, {"main", "/srv/app"}};
+    p.functions[0].slowest_calls[0].holder_stack = {{"__lll_lock_wake", "libc.so.6"}, {"pthread_mutex_unlock", "libc.so.6"},
+                                                    {"cache_refresh", "/srv/app"}, {"refresh_loop", "/srv/app"},
+                                                    {"start_thread", "libc.so.6"}};
+    const AnalysisSection with_stack = analyze_profile(p, {});
+    bool named = false;
+    for (const auto& b : with_stack.bottlenecks)
+      if (b.id == "lock-bound-p99:handle_request")
+        named = b.evidence.detail.find("under pthread_mutex_lock <- cache_get <- handle_request (") != std::string::npos &&
+                b.evidence.detail.find("held by tid 102 in pthread_mutex_unlock <- cache_refresh <- refresh_loop)") !=
+                    std::string::npos;
+    CHECK(named);
+  }
+}
+
+TEST_CASE("split calls: a user stack joins its CFI frames to the frame-pointer walk where they meet", "[split]") {
+  // CFI sees through libc's unlock (no frame pointers) to its caller 0x30; frame pointers skip
+  // 0x20 and 0x30 (the walk starts at the caller's frame) and go on past the copied window.
+  const std::vector<uint64_t> cfi = {0x10, 0x20, 0x30, 0x40}, fp = {0x10, 0x40, 0x50, 0x60};
+  CHECK(join_user_stack(cfi, false, fp) == std::vector<uint64_t>{0x10, 0x20, 0x30, 0x40, 0x50, 0x60});
+  CHECK(join_user_stack(cfi, true, fp) == cfi);  // CFI reached the outermost frame
+  CHECK(join_user_stack({0x10, 0x20}, false, fp) == std::vector<uint64_t>{0x10, 0x20});  // never meet: no guess
+  CHECK(join_user_stack({0x10}, false, fp) == fp);  // nothing unwound by CFI
+  CHECK(join_user_stack({}, false, fp) == fp);
+  CHECK(join_user_stack(cfi, false, {}) == cfi);
+  // A probed function's return address taken over by its uretprobe (the trampoline page at
+  // 0x7000): the frame-pointer walk has the original, 0x35, before the next frame both found.
+  const std::pair<uint64_t, uint64_t> tramp{0x7000, 0x8000};
+  CHECK(join_user_stack({0x10, 0x20, 0x30, 0x7000, 0x40}, true, {0x10, 0x35, 0x40}, tramp) ==
+        std::vector<uint64_t>{0x10, 0x20, 0x30, 0x35, 0x40});
+  // No frame after it to place the original by: CFI's frames stop before it.
+  CHECK(join_user_stack({0x10, 0x20, 0x7000}, true, {0x10, 0x35, 0x40}, tramp) == std::vector<uint64_t>{0x10, 0x20});
 }

@@ -80,7 +80,8 @@ def main():
 
         calls = page.eval("Array.from(document.querySelectorAll('.slow-calls > ol > li')).map(li => ({d: "
                           "Number(li.dataset.duration), text: li.textContent, frames: Array.from("
-                          "li.querySelectorAll('.wait-stack li')).map(x => x.textContent)}))")
+                          "li.querySelectorAll('.wait-stack li')).map(x => x.textContent), holder: Array.from("
+                          "li.querySelectorAll('.holder-stack li')).map(x => x.textContent)}))")
         want_calls = f["slowest_calls"]
         t.check([c["d"] for c in calls] == [c["duration_ns"] for c in want_calls],
                 "the %d slowest calls in the report's order" % len(want_calls))
@@ -93,6 +94,10 @@ def main():
                         "the wait's %d frames, in order" % len(w["stack"]))
                 if "holder_tid" in w:
                     t.check(("lock held by tid %d" % w["holder_tid"]) in shown["text"], "the lock holder is named")
+                t.check(shown["holder"] == ["%s %s" % (fr["name"], fr["object"]) for fr in w.get("holder_stack", [])],
+                        "the holder's %d frames, in order" % len(w.get("holder_stack", [])))
+        # Each call's 5 ms lock wait is its longest, ended by the holder's unlock: its stack is kept.
+        t.check(any(c.get("wait", {}).get("holder_stack") for c in want_calls), "a lock holder's stack is in the report")
         page.screenshot(os.path.join(shots, "html-decomposition.png"))
         t.check(not page.errors, "no console error %s" % page.errors)
 

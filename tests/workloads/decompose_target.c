@@ -1,13 +1,15 @@
 // A call whose time goes to every part --decompose tells apart, each phase timed by the
 // workload itself (the [bpf] tests' truth):
 //   slow_request: spins 2 ms of CPU time, sleeps 3 ms, writes 4 MiB with O_DIRECT and fsyncs,
-//   then waits on a mutex another thread holds for 5 ms.
+//   then waits on a mutex another thread holds for 5 ms (in hold_lock_in_refresh, which unlocks
+//   it: the lock holder's stack the tests look for; "holder_tid=" is that thread's gettid()).
 // Each phase is read around with the thread's clocks: wall (CLOCK_MONOTONIC), CPU
 // (CLOCK_THREAD_CPUTIME_ID) and the kernel's run-queue delay (schedstat's run_delay, read with
 // pread on a descriptor kept open). A phase's blocked time is wall - CPU - run_delay.
 //
-//   decompose_target CALLS FILE [SPINNERS]
-// SPINNERS threads spin throughout (more runnable threads than CPUs: run-queue waits). One
+//   decompose_target CALLS FILE [SPINNERS [lock]]
+// SPINNERS threads spin throughout (more runnable threads than CPUs: run-queue waits); "lock":
+// the calls only wait on the mutex (no spin, sleep or I/O), so that wait is each one's longest. One
 // line per call: "call start_ns=... on_cpu=... runq=... io=... lock=... sleep=...", then "done".
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -29,6 +31,7 @@ static void *buffer;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static sem_t next_call, hold_start, held;
 static volatile int stop_spinners;
+static int lock_only;
 
 static void die(const char *what)
 {
@@ -75,21 +78,30 @@ static uint64_t blocked(const struct reading *a, const struct reading *b)
 	return wall > away ? wall - away : 0;
 }
 
-/* The other thread: takes the mutex before each call, holds it 5 ms once the call asks. */
-static void *holder(void *arg)
+/* The holder's side of one call, by a name the tests look for in the holder's stack: takes the
+ * mutex, holds it 5 ms once the call asks, and unlocks it here (waking the call). */
+__attribute__((noinline, noclone, used)) void hold_lock_in_refresh(void)
 {
 	struct timespec hold = { 0, 5000000 };
+
+	pthread_mutex_lock(&lock);
+	sem_post(&held);
+	sem_wait(&hold_start);
+	nanosleep(&hold, NULL);
+	pthread_mutex_unlock(&lock);
+	__asm__ volatile("" ::: "memory"); /* the unlock is not a tail call: this frame stays */
+}
+
+/* The other thread: its tid is the truth for the lock's holder. */
+static void *holder(void *arg)
+{
 	long calls = (long)arg;
 
 	printf("holder_tid=%d\n", gettid());
 	for (long i = 0; i < calls; i++) {
 		/* Not before the call is over: an unfair mutex could go back to this thread first. */
 		sem_wait(&next_call);
-		pthread_mutex_lock(&lock);
-		sem_post(&held);
-		sem_wait(&hold_start);
-		nanosleep(&hold, NULL);
-		pthread_mutex_unlock(&lock);
+		hold_lock_in_refresh();
 	}
 	return NULL;
 }
@@ -111,13 +123,14 @@ PROBED void slow_request(struct reading *start, struct reading *end)
 	uint64_t spin_until;
 
 	read_clocks(&r[0]);
-	spin_until = r[0].cpu + 2000000;
+	spin_until = r[0].cpu + (lock_only ? 0 : 2000000);
 	while (thread_cpu_ns() < spin_until)
 		;
 	read_clocks(&r[1]);
-	nanosleep(&three_ms, NULL);
+	if (!lock_only)
+		nanosleep(&three_ms, NULL);
 	read_clocks(&r[2]);
-	if (pwrite(data_fd, buffer, WRITE_BYTES, 0) != WRITE_BYTES || fsync(data_fd))
+	if (!lock_only && (pwrite(data_fd, buffer, WRITE_BYTES, 0) != WRITE_BYTES || fsync(data_fd)))
 		die("O_DIRECT write");
 	read_clocks(&r[3]);
 	sem_post(&hold_start);
@@ -134,6 +147,8 @@ int main(int argc, char **argv)
 {
 	long calls = argc > 1 ? atol(argv[1]) : 10;
 	int spinners = argc > 3 ? atoi(argv[3]) : 0;
+
+	lock_only = argc > 4 && !strcmp(argv[4], "lock");
 	pthread_t hold_thread, spin_threads[64];
 	char path[64];
 

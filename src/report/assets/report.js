@@ -351,7 +351,11 @@
     var w = c.wait;
     if (!w) return "no blocked wait";
     var text = "longest wait " + dur(w.ns) + " (" + esc(w.kind) + ")";
-    if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (w.holder_function ? " in " + esc(w.holder_function) : "") +
+    // From where the holder entered libc's unlock (not the internals under it), then its callers.
+    var hs = w.holder_stack || [], start = 0;
+    for (var i = 1; i < hs.length; i++) if (hs[i].object !== hs[0].object) { start = i - 1; break; }
+    var holder = hs.length ? hs.slice(start, start + 3).map(function (fr) { return fr.name; }).join(" <- ") : w.holder_function;
+    if (w.holder_tid) text += ", lock held by tid " + w.holder_tid + (holder ? " in " + esc(holder) : "") +
       " <span class=muted>(" + esc(w.holder_source) + ")</span>";
     return text;
   }
@@ -379,6 +383,11 @@
           calls += "<ol class=wait-stack>" + c.wait.stack.map(function (fr) {
             return "<li>" + esc(fr.name) + " <span class=muted>" + esc(fr.object) + "</span></li>";
           }).join("") + "</ol>";
+        if (c.wait && c.wait.holder_stack && c.wait.holder_stack.length)
+          calls += "<div class=muted>the holder, tid " + c.wait.holder_tid + ", as it unlocked:</div><ol class=holder-stack>" +
+            c.wait.holder_stack.map(function (fr) {
+              return "<li>" + esc(fr.name) + " <span class=muted>" + esc(fr.object) + "</span></li>";
+            }).join("") + "</ol>";
         calls += "</li>";
       });
       calls += "</ol></details>";
