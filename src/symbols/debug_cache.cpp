@@ -140,18 +140,6 @@ bool valid_twin(int fd, const Layout& want, const std::string& build_id) {
   return gnu_build_id(elf.get()) == build_id;
 }
 
-// The cache directory itself (made when missing), resolved as a private path: its ancestors
-// and itself root's or ours, writable by no one else. Throws PathRefused.
-UniqueFd open_cache_directory(const std::string& path) {
-  ResolvedPath r = resolve_private_path(path, /*create=*/true);
-  if (!r.exists && mkdirat(r.dir.get(), r.name.c_str(), 0755) != 0 && errno != EEXIST) throw PathRefused(errno, "");
-  UniqueFd dir(openat(r.dir.get(), r.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  struct stat st {};
-  if (!dir || fstat(dir.get(), &st) != 0) throw PathRefused(errno, "");
-  if (!owned_privately(st)) throw PathRefused(EPERM, "the cache directory is not the effective user's own");
-  return dir;
-}
-
 // Entry NAME in DIR, when it is a regular file (never through a link), ours, and the twin.
 UniqueFd open_entry(int dir, const std::string& name, const Layout& want, const std::string& build_id) {
   UniqueFd fd(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
@@ -294,7 +282,7 @@ InflatedDebugFile open_inflated_debug_file(const std::string& path, const DebugC
   if (!settings.enabled || build_id.empty() || settings.dir.empty()) return result;
   const std::string name = build_id + ".debug", entry = settings.dir + "/" + name;
   try {
-    UniqueFd dir = open_cache_directory(settings.dir);
+    UniqueFd dir = open_private_directory(settings.dir);
     if ((result.fd = open_entry(dir.get(), name, layout, build_id))) {
       result.outcome = DebugCacheOutcome::Hit;
       return result;

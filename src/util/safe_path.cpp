@@ -241,4 +241,17 @@ ResolvedPath resolve_private_path(const std::string& path, bool create) {
   return walk(path, p);
 }
 
+UniqueFd open_private_directory(const std::string& path) {
+  Policy p;
+  p.follower = geteuid();
+  p.private_dirs = true;
+  p.create = p.create_last = true;
+  ResolvedPath r = walk(path, p);
+  UniqueFd dir(openat(r.dir.get(), r.name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st {};
+  if (!dir || fstat(dir.get(), &st) != 0) throw PathRefused(errno, "");
+  if (!owned_privately(st)) throw PathRefused(EPERM, fmt::format("'{}' is not the effective user's own", path));
+  return dir;
+}
+
 }  // namespace perfbpf

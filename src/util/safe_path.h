@@ -52,6 +52,11 @@ void make_output_directories(const std::string& path, uid_t follower);
 // Throws PathRefused saying which component failed and why.
 ResolvedPath resolve_private_path(const std::string& path, bool create);
 
+// Directory PATH for files perfbpf trusts (the debug cache), made with its missing parents by
+// resolve_private_path's rules, and itself root's or the effective user's and writable by no one
+// else. Returns an O_PATH descriptor of it. Throws PathRefused.
+UniqueFd open_private_directory(const std::string& path);
+
 // Opens PATH read-only when it is a regular file, and only then: O_NONBLOCK, so a FIFO someone
 // put where a debug file or JIT map is expected cannot block perfbpf in open(), then fstat
 // refuses FIFOs, devices and directories. Returns -1 with errno set (EINVAL: not a regular file).
