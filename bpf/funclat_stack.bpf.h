@@ -9,13 +9,12 @@
 #ifndef PERFBPF_FUNCLAT_STACK_BPF_H
 #define PERFBPF_FUNCLAT_STACK_BPF_H
 
-#define FRAME_MASK (FUNCLAT_MAX_DEPTH - 1)
-_Static_assert((FUNCLAT_MAX_DEPTH & FRAME_MASK) == 0, "depth masks need a power of two");
-
 #include "funclat_maps.bpf.h"
 #include "funclat_owner.bpf.h"
 #include "funclat_split.bpf.h"
 #include "funclat_emit.bpf.h"
+
+const volatile bool decompose = false; /* split each call's time (funclat_sched.bpf.c loaded) */
 
 static __always_inline void count_for_probe(void *map, __u32 probe)
 {
