@@ -131,7 +131,7 @@ std::vector<fs::path> cache_entries(const std::string& dir) {
 
 }  // namespace
 
-TEST_CASE("function timing loads without libbpf parsing the kernel's BTF; --decompose still loads", "[bpf]") {
+TEST_CASE("function timing loads without libbpf parsing the kernel's BTF, and --decompose still loads", "[bpf]") {
   const PlannedProbe target = calib_target();
   { FuncLatSession warm(own_settings(target), [](const CallRecord&) {}); }  // the projection cached
   uint64_t records = 0;
