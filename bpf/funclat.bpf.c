@@ -50,16 +50,27 @@ static __always_inline bool is_target(__u32 tgid)
 
 #include "funclat_stack.bpf.h"
 #include "funclat_exits.bpf.h"
-#include "funclat_waker.bpf.h"
 
-extern bool bpf_session_is_return(void) __ksym __weak;
+/*
+ * Entry or return, told without the bpf_session_is_return kfunc (a kfunc makes libbpf parse
+ * the kernel's whole BTF at load): the kernel runs a session's entry with the function's address
+ * as both regs->ip and bpf_get_func_ip (uprobe_multi_link_handler passes instruction_pointer()
+ * as entry_ip), and its return with regs->ip at the return address and bpf_get_func_ip still
+ * the function's (uprobe_multi_link_ret_handler). A return address equal to the probed
+ * address would need a call instruction ending exactly at the function's probed instruction and
+ * returning into it: compilers emit none (tests/bpf/test_funclat_session.cpp checks the pairing).
+ */
+static __always_inline bool session_entry(struct pt_regs *ctx)
+{
+	return ctx->ip == bpf_get_func_ip(ctx);
+}
 
 SEC("uprobe")
 int handle_session(struct pt_regs *ctx)
 {
 	__u64 now;
 
-	if (!bpf_session_is_return())
+	if (session_entry(ctx))
 		return enter(ctx, bpf_get_attach_cookie(ctx), true);
 	now = bpf_ktime_get_ns(); /* first on the return path: the handler's work is not the call's */
 	/* After ret: the return address was popped, so it sat one word lower. */
@@ -93,52 +104,6 @@ int handle_exit_site(struct pt_regs *ctx)
 	/* On a ret or a tail-call jump the return address is on top, as at entry. */
 	if (exit_taken(ctx, cookie))
 		leave(ctx, cookie, ctx->sp, certain, now);
-	return 0;
-}
-
-/*
- * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h).
- * A thread without a --decompose record costs two loads of its task's storage pointer (and
- * when some BPF program gave it storage, a lookup that finds nothing), nothing else: not even
- * a clock read. A wait ends when the thread is queued to run,
- * which the kernel stamps (sched_info.last_queued) and this program reads at switch-in: no
- * program runs on wakeups at all.
- */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
-{
-	struct split_thread *t;
-
-	/* A task no BPF program gave local storage (most): one load, no helper call. */
-	if (prev->bpf_storage) {
-		t = bpf_task_storage_get(&split_threads, prev, 0, 0);
-		if (t && t->open)
-			split_switch_out(ctx, t, prev, preempt, prev_state, bpf_ktime_get_ns());
-	}
-	if (next->bpf_storage) {
-		t = bpf_task_storage_get(&split_threads, next, 0, 0);
-		if (t && t->off_ns)
-			split_switch_in(t, next, bpf_ktime_get_ns());
-	}
-	return 0;
-}
-
-/*
- * --decompose: a thread in a lock wait is being woken; when its waker is the lock's holder
- * unlocking it, that thread and its stacks are the wait's holder (funclat_waker.bpf.h). The
- * same one-load exit as above for every task no BPF program gave storage.
- */
-SEC("tp_btf/sched_waking")
-int BPF_PROG(handle_split_waking, struct task_struct *p)
-{
-	struct split_thread *t;
-
-	if (!p->bpf_storage)
-		return 0;
-	t = bpf_task_storage_get(&split_threads, p, 0, 0);
-	if (t && t->open && t->off_ns && t->kind == FUNCLAT_WAIT_LOCK && t->wait_uaddr)
-		split_waking(ctx, t, p);
 	return 0;
 }
 
@@ -177,15 +142,20 @@ static long drop_process_stack(struct bpf_map *map, struct funclat_key *key, str
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(handle_exit, struct task_struct *task)
+/*
+ * A raw tracepoint, not tp_btf (which would need the kernel's whole BTF at load): its task
+ * argument is untrusted there, but do_exit fires it in the exiting task itself, current.
+ */
+SEC("raw_tp/sched_process_exit")
+int handle_exit(void *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 tid = task->pid, tgid = task->tgid;
 	struct funclat_stack *st = bpf_task_storage_get(&thread_stacks, task, 0, 0);
 
 	if (st && st->tid) {
 		/* The thread's own user registers: where its stack pointer was when it exited. */
-		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 		/* Its CPU time, for the overhead estimate: probes cost CPU time. */
 		struct funclat_thread_cpu cpu = {
 			.cpu_ns = BPF_CORE_READ(task, se.sum_exec_runtime),

@@ -10,7 +10,7 @@
 /* The latest copies (bpf/funclat.h struct funclat_user_copy). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, FUNCLAT_MAX_USER_COPIES); /* 1 without --decompose (userspace) */
+	__uint(max_entries, FUNCLAT_MAX_USER_COPIES);
 	__type(key, __u32);
 	__type(value, struct funclat_user_copy);
 } user_copies SEC(".maps");

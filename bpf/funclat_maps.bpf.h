@@ -3,6 +3,8 @@
 #ifndef PERFBPF_FUNCLAT_MAPS_BPF_H
 #define PERFBPF_FUNCLAT_MAPS_BPF_H
 
+#include "funclat_task.bpf.h"
+
 volatile __u32 phase = FUNCLAT_ATTACHING; /* enum funclat_phase, written by userspace */
 
 /* Queued bytes that wake userspace: a fraction of the ring, whose size userspace sets. */
@@ -13,18 +15,6 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, FUNCLAT_RINGBUF_BYTES);
 } events SEC(".maps");
-
-/*
- * Open calls of each thread: task-local storage, found from the task itself in a few loads
- * where a hash map would hash and compare a key twice per call (entry and return). Created
- * at a thread's first kept call, freed with the task.
- */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct funclat_stack);
-} thread_stacks SEC(".maps");
 
 /*
  * Threads with a stack in thread_stacks (tid -> tgid), written once per thread: what userspace
@@ -45,13 +35,6 @@ struct {
 	__type(key, struct funclat_key);
 	__type(value, struct funclat_stack);
 } stacks SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FUNCLAT_LOSS_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
 
 /* Per probe id: calls abandoned by longjmp or an exception (also in losses, summed). */
 struct {

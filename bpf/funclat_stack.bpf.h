@@ -9,13 +9,12 @@
 #ifndef PERFBPF_FUNCLAT_STACK_BPF_H
 #define PERFBPF_FUNCLAT_STACK_BPF_H
 
-#define FRAME_MASK (FUNCLAT_MAX_DEPTH - 1)
-_Static_assert((FUNCLAT_MAX_DEPTH & FRAME_MASK) == 0, "depth masks need a power of two");
-
 #include "funclat_maps.bpf.h"
 #include "funclat_owner.bpf.h"
 #include "funclat_split.bpf.h"
 #include "funclat_emit.bpf.h"
+
+const volatile bool decompose = false; /* split each call's time (funclat_sched.bpf.c loaded) */
 
 static __always_inline void count_for_probe(void *map, __u32 probe)
 {
@@ -50,25 +49,44 @@ static __always_inline void drop_top(struct funclat_stack *st)
 
 #define KEEP_AT_LEVEL 0xffffffffu /* no probe id: see drop_left_frames */
 
+/* Whether the top frame is one to drop_left_frames (see there); false on an empty stack. */
+static __always_inline bool top_left(const struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
+{
+	const struct funclat_frame *top;
+	__u32 d = st->depth;
+
+	if (!d)
+		return false;
+	top = &st->frames[(d - 1) & FRAME_MASK];
+	return top->level > level || (top->level == level && !keep_all && top->probe_id != keep);
+}
+
+/*
+ * The loop of drop_left_frames: a global function, so the verifier checks its 32 iterations
+ * once per program instead of at each of the three places it is inlined into (half of
+ * handle_session's verification, ~15 ms of start-up), and it runs only when there is a frame
+ * to drop: the call and its return cost nothing on the usual path.
+ */
+__noinline int drop_left_frames_loop(struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
+{
+	if (!st)
+		return 0;
+	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
+		if (!top_left(st, level, keep, keep_all))
+			break;
+		drop_top(st);
+	}
+	return 0;
+}
+
 /*
  * Drops the frames of calls the stack has already left: those deeper than LEVEL, and those
  * at LEVEL unless KEEP_ALL, or unless they are probe KEEP's (a returning call's own frame).
  */
 static __always_inline void drop_left_frames(struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
 {
-	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
-		struct funclat_frame *top;
-		__u32 d = st->depth;
-
-		if (!d)
-			break;
-		top = &st->frames[(d - 1) & FRAME_MASK];
-		if (top->level < level)
-			break; /* a caller, still running */
-		if (top->level == level && (keep_all || top->probe_id == keep))
-			break;
-		drop_top(st);
-	}
+	if (top_left(st, level, keep, keep_all))
+		drop_left_frames_loop(st, level, keep, keep_all);
 }
 
 /* Whether the innermost open call's return address sits at LEVEL. */

@@ -21,8 +21,10 @@
 
 #include "funclat.h"
 #include "funclat.skel.h"
+#include "funclat_sched.skel.h"
 #include "perfbpf/error.h"
 #include "session/uprobe_multi.h"
+#include "util/cache_dir.h"
 #include "util/unique_fd.h"
 
 namespace perfbpf {
@@ -69,6 +71,7 @@ FuncLatNeeds funclat_needs(const std::vector<PlannedProbe>& probes) {
 }
 
 void FuncLatSession::SkelDeleter::operator()(funclat_bpf* s) const { funclat_bpf__destroy(s); }
+void FuncLatSession::SkelDeleter::operator()(funclat_sched_bpf* s) const { funclat_sched_bpf__destroy(s); }
 void FuncLatSession::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l); }
 void FuncLatSession::RingDeleter::operator()(ring_buffer* r) const { ring_buffer__free(r); }
 
@@ -82,15 +85,46 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
     throw Error("more than " + std::to_string(FUNCLAT_MAX_INDIRECT) + " indirect jumps to probe as returns",
                 "narrow the -f patterns", E2BIG);
   if (settings.bpf_stats) stats_fd_ = bpf_enable_stats(BPF_STATS_RUN_TIME);  // best effort: -1 if refused
-  skel_.reset(funclat_bpf__open());
+  // The kernel types the programs' CO-RE reads need, so libbpf does not parse the kernel's whole
+  // BTF (bpf_load/core_btf.h).
+  uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
+  uprobe_session_ = uprobe_multi_ && settings.uprobe_session && kernel_has_uprobe_session();
+  size_t elf_size = 0;
+  const void* elf = funclat_bpf__elf_bytes(&elf_size);
+  const CoreBtf core_btf =
+      settings.core_btf ? CoreBtf::for_object(elf, elf_size, perfbpf_cache_directory() + "/btf") : CoreBtf();
+  core_btf_source_ = core_btf.source();
+  try {
+    open_and_load(settings, core_btf.path());
+  } catch (const Error&) {
+    if (!core_btf.path()) throw;
+    // Whatever the projection lacked, libbpf's own way (the kernel's whole BTF) is the answer.
+    skel_.reset();
+    core_btf_source_ = CoreBtfSource::None;
+    open_and_load(settings, nullptr);
+  }
+  // Thread exits keep the per-thread stacks map clean and report calls that never returned.
+  // Attached until the session is destroyed, not only while probes are: a thread's open calls
+  // live in its task storage and go with it, so one that exits after detach (a command stopped
+  // at the end) must still be counted then.
+  exit_link_.reset(bpf_program__attach(skel_->progs.handle_exit));
+  if (!exit_link_) throw_libbpf("cannot attach handle_exit", errno);
+  if (settings.decompose) load_scheduler_programs();
+  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
+  if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
+}
+
+void FuncLatSession::open_and_load(const FuncLatSettings& settings, const char* core_btf_path) {
+  bpf_object_open_opts opts{};
+  opts.sz = sizeof(opts);
+  opts.btf_custom_path = core_btf_path;
+  skel_.reset(funclat_bpf__open_opts(&opts));
   if (!skel_) throw_libbpf("cannot open the funclat BPF object", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   if (settings.shared_targets_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
       throw_libbpf("cannot share the target set with the funclat programs", err);
   }
-  uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
-  uprobe_session_ = uprobe_multi_ && settings.uprobe_session && kernel_has_uprobe_session();
   if (uprobe_multi_) {
     for (bpf_program* prog : {skel_->progs.handle_entry, skel_->progs.handle_return, skel_->progs.handle_exit_site})
       bpf_program__set_expected_attach_type(prog, static_cast<bpf_attach_type>(kBpfTraceUprobeMulti));
@@ -113,30 +147,29 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   size_map(skel_->maps.events, ring, "ring buffer");
   skel_->rodata->wakeup_bytes = ring / 8;
   skel_->rodata->decompose = settings.decompose;
-  if (!settings.decompose) {
-    bpf_program__set_autoload(skel_->progs.handle_split_switch, false);
-    bpf_program__set_autoload(skel_->progs.handle_split_waking, false);
-    bpf_map__set_max_entries(skel_->maps.wait_stacks, 1);  // a stack map's entries are allocated at load
-    bpf_map__set_max_entries(skel_->maps.user_copies, 1);
-  }
   if (int err = funclat_bpf__load(skel_.get()))
     throw_libbpf("cannot load the funclat BPF programs", err,
                  "run with -v to see the verifier log; the kernel needs BTF, uprobes and ring buffers");
-  // Thread exits keep the per-thread stacks map clean and report calls that never returned.
-  // Attached until the session is destroyed, not only while probes are: a thread's open calls
-  // live in its task storage and go with it, so one that exits after detach (a command stopped
-  // at the end) must still be counted then.
-  exit_link_.reset(bpf_program__attach(skel_->progs.handle_exit));
-  if (!exit_link_) throw_libbpf("cannot attach handle_exit", errno);
-  if (settings.decompose) {
-    for (bpf_program* prog : {skel_->progs.handle_split_switch, skel_->progs.handle_split_waking}) {
-      bpf_link* link = bpf_program__attach(prog);
-      if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
-      links_.emplace_back(link);
-    }
+}
+
+// --decompose: the scheduler programs (bpf/funclat_sched.bpf.c), on the timing object's maps.
+void FuncLatSession::load_scheduler_programs() {
+  sched_.reset(funclat_sched_bpf__open());
+  if (!sched_) throw_libbpf("cannot open the --decompose BPF object", errno);
+  const std::pair<bpf_map*, bpf_map*> shared[] = {{sched_->maps.thread_stacks, skel_->maps.thread_stacks},
+                                                  {sched_->maps.split_threads, skel_->maps.split_threads},
+                                                  {sched_->maps.losses, skel_->maps.losses}};
+  for (const auto& [theirs, ours] : shared)
+    if (int err = bpf_map__reuse_fd(theirs, bpf_map__fd(ours)))
+      throw_libbpf("cannot share the funclat maps with the --decompose programs", err);
+  if (int err = funclat_sched_bpf__load(sched_.get()))
+    throw_libbpf("cannot load the --decompose BPF programs", err,
+                 "run with -v to see the verifier log; --decompose needs tp_btf programs and kernel BTF");
+  for (bpf_program* prog : {sched_->progs.handle_split_switch, sched_->progs.handle_split_waking}) {
+    bpf_link* link = bpf_program__attach(prog);
+    if (!link) throw_libbpf(std::string("cannot attach ") + bpf_program__name(prog), errno);
+    links_.emplace_back(link);
   }
-  ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), &FuncLatSession::on_record, this, nullptr));
-  if (!ring_) throw_libbpf("cannot create the ring buffer reader", errno);
 }
 
 FuncLatSession::~FuncLatSession() {
@@ -180,13 +213,16 @@ std::vector<uint32_t> FuncLatSession::link_ids() const {
 std::pair<uint64_t, uint64_t> FuncLatSession::run_stats() const {
   uint64_t run_time = 0, runs = 0;
   if (stats_fd_ < 0) return {0, 0};
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel_->obj) {
-    bpf_prog_info info{};
-    uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
-    run_time += info.run_time_ns;
-    runs += info.run_cnt;
+  for (bpf_object* obj : {skel_->obj, sched_ ? sched_->obj : nullptr}) {
+    bpf_program* prog;
+    if (!obj) continue;
+    bpf_object__for_each_program(prog, obj) {
+      bpf_prog_info info{};
+      uint32_t len = sizeof(info);
+      if (bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) != 0) continue;
+      run_time += info.run_time_ns;
+      runs += info.run_cnt;
+    }
   }
   return {run_time, runs};
 }
@@ -511,7 +547,7 @@ std::vector<uint64_t> FuncLatSession::wait_stack(int32_t id) const {
   std::vector<uint64_t> ips(FUNCLAT_WAIT_STACK_DEPTH, 0);
   if (id < 0) return {};
   const uint32_t key = static_cast<uint32_t>(id);
-  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.wait_stacks), &key, ips.data()) != 0) return {};
+  if (!sched_ || bpf_map_lookup_elem(bpf_map__fd(sched_->maps.wait_stacks), &key, ips.data()) != 0) return {};
   while (!ips.empty() && ips.back() == 0) ips.pop_back();
   return ips;
 }
@@ -523,16 +559,23 @@ uint64_t FuncLatSession::forced_wakeups() const {
 }
 
 bool FuncLatSession::user_copy(uint32_t seq, funclat_user_copy& out) const {
-  if (!seq) return false;
+  if (!seq || !sched_) return false;
   const uint32_t slot = (seq - 1) % FUNCLAT_MAX_USER_COPIES;
   // A slot whose seq differs was reused by a later copy (or is being written); splits carry
   // the seq's low 32 bits.
-  return bpf_map_lookup_elem(bpf_map__fd(skel_->maps.user_copies), &slot, &out) == 0 &&
+  return bpf_map_lookup_elem(bpf_map__fd(sched_->maps.user_copies), &slot, &out) == 0 &&
          static_cast<uint32_t>(out.seq) == seq && out.size <= sizeof(out.stack);
 }
 
 bool FuncLatSession::decompose() const { return skel_->rodata->decompose; }
 
-std::vector<uint32_t> FuncLatSession::program_ids() const { return ::perfbpf::program_ids(skel_->obj); }
+std::vector<uint32_t> FuncLatSession::program_ids() const {
+  std::vector<uint32_t> ids = ::perfbpf::program_ids(skel_->obj);
+  if (sched_) {
+    const std::vector<uint32_t> more = ::perfbpf::program_ids(sched_->obj);
+    ids.insert(ids.end(), more.begin(), more.end());
+  }
+  return ids;
+}
 
 }  // namespace perfbpf

@@ -13,9 +13,11 @@
 #include <vector>
 
 #include "aggregate/aggregator.h"
+#include "bpf_load/core_btf.h"
 #include "session/probe_plan.h"
 
 struct funclat_bpf;
+struct funclat_sched_bpf;
 struct funclat_user_copy;
 struct bpf_map;
 struct bpf_link;
@@ -53,6 +55,9 @@ struct FuncLatSettings {
   // the queued records climb past an eighth of this (bpf/ring_wakeup.bpf.h): one forced
   // wake-up (a self-IPI, microseconds in a VM) per climb, never one per record.
   uint32_t ring_bytes = 0;
+  // CO-RE against the few kernel types the programs read (bpf_load/core_btf.h, cached), so that
+  // libbpf does not parse the kernel's whole BTF at load; false: libbpf's own way.
+  bool core_btf = true;
 };
 
 class FuncLatSession {
@@ -117,11 +122,16 @@ class FuncLatSession {
   // when its slot was reused by a later copy (map user_copies keeps the latest 1024).
   bool user_copy(uint32_t seq, funclat_user_copy& out) const;
   bool decompose() const;  // whether calls are split (the --decompose programs are loaded)
+  // Where the CO-RE relocations' kernel types came from; None: libbpf read the kernel's BTF.
+  CoreBtfSource core_btf_source() const { return core_btf_source_; }
 
  private:
   static int on_record(void* ctx, void* data, size_t size);
 
-  struct SkelDeleter { void operator()(funclat_bpf* s) const; };
+  struct SkelDeleter {
+    void operator()(funclat_bpf* s) const;
+    void operator()(funclat_sched_bpf* s) const;
+  };
   struct LinkDeleter { void operator()(bpf_link* l) const; };
   struct RingDeleter { void operator()(ring_buffer* r) const; };
 
@@ -135,8 +145,12 @@ class FuncLatSession {
   void for_each_thread(const std::function<void(uint32_t tid, uint32_t tgid)>& fn) const;
   void set_phase(unsigned phase);
   void check_needs(const std::vector<PlannedProbe>& probes) const;
+  void open_and_load(const FuncLatSettings& settings, const char* core_btf_path);
+  void load_scheduler_programs();
 
   std::unique_ptr<funclat_bpf, SkelDeleter> skel_;
+  std::unique_ptr<funclat_sched_bpf, SkelDeleter> sched_;  // --decompose only
+  CoreBtfSource core_btf_source_ = CoreBtfSource::None;
   std::vector<std::unique_ptr<bpf_link, LinkDeleter>> links_;
   std::unique_ptr<bpf_link, LinkDeleter> exit_link_;  // thread exits: kept past detach_and_drain
   std::vector<int> multi_links_;  // uprobe_multi link fds
