@@ -421,9 +421,13 @@ SymbolizedFrame kernel_frame_named(std::string name) {
 
 void Symbolizer::name_kernel_frames(const std::vector<uint64_t>& addresses) {
   if (kallsyms_loaded_) return;  // kernel_frame has the whole table already
+  // Each address once: a report's stacks repeat the same kernel frames thousands of times, and
+  // every address asked is a bpf_snprintf in the kernel (or a comparison in the file's pass).
   std::vector<uint64_t> wanted;
   for (uint64_t a : addresses)
     if (!kernel_cache_.count(a)) wanted.push_back(a);
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
   if (wanted.empty()) return;
   std::optional<std::unordered_map<uint64_t, std::string>> names;
   if (kernel_namer_) names = kernel_namer_(wanted);
