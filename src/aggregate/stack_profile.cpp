@@ -113,9 +113,16 @@ StackProfile build_stack_profile(const std::vector<RawStackSample>& samples, Sym
   probe_frame.resolved = true;
   // Samples at different addresses of the same functions are one stack once symbolized.
   std::map<std::tuple<uint32_t, uint32_t, std::vector<uint32_t>>, size_t> stack_index;
+  // Every frame named up front: kernel addresses in one pass, user ones binary by binary (each
+  // binary's DWARF released before the next's is read).
   std::vector<uint64_t> kernel_ips;
-  for (const RawStackSample& s : samples) kernel_ips.insert(kernel_ips.end(), s.kernel.begin(), s.kernel.end());
+  std::vector<Symbolizer::UserAddress> user_ips;
+  for (const RawStackSample& s : samples) {
+    kernel_ips.insert(kernel_ips.end(), s.kernel.begin(), s.kernel.end());
+    for (size_t i = 0; i < s.user.size(); i++) user_ips.push_back({s.tgid, s.user[i], /*leaf=*/i == 0});
+  }
   symbols.name_kernel_frames(kernel_ips);
+  symbols.name_user_frames(user_ips);
   for (const RawStackSample& s : samples) {
     StackCount stack;
     stack.tgid = s.tgid;

@@ -43,6 +43,23 @@ std::vector<uint64_t> read_stack(int fd, int32_t id) {
   return id < 0 ? std::vector<uint64_t>{} : read_frames(fd, static_cast<uint32_t>(id));
 }
 
+// Stacks of map "stacks" read once per id: bpf_get_stackid shares one id among every entry
+// with that stack (a fork-heavy --system session's thousands of processes share a few dozen
+// kernel stacks), and a lookup is a syscall.
+class StackReader {
+ public:
+  explicit StackReader(int fd) : fd_(fd) {}
+  const std::vector<uint64_t>& operator()(int32_t id) {
+    auto it = read_.find(id);
+    if (it == read_.end()) it = read_.emplace(id, read_stack(fd_, id)).first;
+    return it->second;
+  }
+
+ private:
+  int fd_;
+  std::unordered_map<int32_t, std::vector<uint64_t>> read_;
+};
+
 }  // namespace
 
 void CpuSampler::SkelDeleter::operator()(profile_bpf* s) const { profile_bpf__destroy(s); }
@@ -332,19 +349,13 @@ void CpuSampler::stop() {
 
 std::vector<RawStackSample> CpuSampler::collect() const {
   std::vector<RawStackSample> out;
-  int counts = bpf_map__fd(skel_->maps.counts), stacks = bpf_map__fd(skel_->maps.stacks);
-  profile_key key{}, next{};
-  const profile_key* prev = nullptr;
-  while (bpf_map_get_next_key(counts, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    uint64_t n = 0;
-    if (bpf_map_lookup_elem(counts, &key, &n) != 0) continue;
-    out.push_back({key.tgid, key.tid, read_stack(stacks, key.user_stack_id), read_stack(stacks, key.kernel_stack_id), n});
-  }
+  StackReader stack(bpf_map__fd(skel_->maps.stacks));
+  for_each_entry<profile_key, uint64_t>(bpf_map__fd(skel_->maps.counts), [&](const profile_key& key, uint64_t n) {
+    out.push_back({key.tgid, key.tid, stack(key.user_stack_id), stack(key.kernel_stack_id), n});
+  });
   for (const auto& [key, n] : unwound_) {
     const auto& [tgid, tid, kernel_id, truncated, user] = key;
-    RawStackSample s{tgid, tid, user, read_stack(stacks, kernel_id), n};
+    RawStackSample s{tgid, tid, user, stack(kernel_id), n};
     s.user_truncated = truncated;
     out.push_back(std::move(s));
   }
@@ -376,22 +387,15 @@ std::map<uint32_t, std::string> CpuSampler::process_names() const {
 
 std::vector<RawStackSample> CpuSampler::collect_off_cpu() const {
   std::vector<RawStackSample> out;
-  int times = bpf_map__fd(skel_->maps.offcpu), stacks = bpf_map__fd(skel_->maps.stacks),
-      start_stacks = bpf_map__fd(skel_->maps.start_stacks);
-  offcpu_key key{}, next{};
-  const offcpu_key* prev = nullptr;
-  while (bpf_map_get_next_key(times, prev, &next) == 0) {
-    key = next;
-    prev = &key;
-    uint64_t ns = 0;
-    if (bpf_map_lookup_elem(times, &key, &ns) != 0) continue;
+  StackReader stack(bpf_map__fd(skel_->maps.stacks));
+  const int start_stacks = bpf_map__fd(skel_->maps.start_stacks);
+  for_each_entry<offcpu_key, uint64_t>(bpf_map__fd(skel_->maps.offcpu), [&](const offcpu_key& key, uint64_t ns) {
     const profile_key& w = key.where;
     // A wait already open when the session began: the kernel stack bpf_get_task_stack read.
     std::vector<uint64_t> kernel = key.flags & OFFCPU_SINCE_START ? read_frames(start_stacks, w.tid)
-                                                                  : read_stack(stacks, w.kernel_stack_id);
-    out.push_back({w.tgid, w.tid, read_stack(stacks, w.user_stack_id), std::move(kernel), ns,
-                   static_cast<int>(key.state)});
-  }
+                                                                  : stack(w.kernel_stack_id);
+    out.push_back({w.tgid, w.tid, stack(w.user_stack_id), std::move(kernel), ns, static_cast<int>(key.state)});
+  });
   return out;
 }
 

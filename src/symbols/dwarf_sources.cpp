@@ -3,34 +3,79 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
+#include <libelf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdlib>
 
 #include <fmt/format.h>
 
+#include "symbols/proc_maps.h"
 #include "util/safe_path.h"
 
 namespace perfbpf {
 
-DwarfSources::~DwarfSources() {
-  for (auto& [path, f] : files_) {
-    if (f.dwarf) dwarf_end(f.dwarf);
-    if (f.fd >= 0) close(f.fd);
-  }
+namespace {
+
+void close_file(int fd, Elf* elf, Dwarf* dwarf) {
+  if (dwarf) dwarf_end(dwarf);
+  if (elf) elf_end(elf);
+  if (fd >= 0) close(fd);
 }
 
-Dwarf* DwarfSources::open_dwarf(const std::string& path) {
+// Whether [IMAGE, IMAGE + SIZE) lies in one read-only mapping of a file: libelf maps the file
+// (ELF_C_READ_MMAP) unless that fails, when it reads it into the heap instead, whose pages must
+// never be discarded.
+bool is_file_mapping(const char* image, size_t size) {
+  const auto start = reinterpret_cast<uint64_t>(image);
+  if (!image || start % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) != 0) return false;
+  try {
+    for (const MapEntry& m : read_proc_maps("/proc", getpid()))
+      if (m.start <= start && start + size <= m.end) return m.inode != 0 && m.perms.find('w') == std::string::npos;
+  } catch (const std::exception&) {
+  }
+  return false;
+}
+
+}  // namespace
+
+DwarfSources::~DwarfSources() {
+  for (auto& [path, f] : files_) close_file(f.fd, f.elf, f.dwarf);
+}
+
+DwarfSources::File* DwarfSources::open_dwarf(const std::string& path) {
   auto it = files_.find(path);
   if (it == files_.end()) {
     File f;
     InflatedDebugFile inflated = open_inflated_debug_file(path, cache_);
     f.cache = inflated.outcome;
     f.fd = inflated.fd ? inflated.fd.release() : open_regular_file(path);
-    if (f.fd >= 0) f.dwarf = dwarf_begin(f.fd, DWARF_C_READ);  // null: no DWARF in this file
+    elf_version(EV_CURRENT);
+    if (f.fd >= 0) f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, nullptr);
+    if (f.elf) f.dwarf = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);  // null: no DWARF in this file
+    if (f.dwarf) {
+      f.image = elf_rawfile(f.elf, &f.image_size);
+      if (!is_file_mapping(f.image, f.image_size)) f.image = nullptr;
+    }
     it = files_.emplace(path, f).first;
   }
-  return it->second.dwarf;
+  return it->second.dwarf ? &it->second : nullptr;
+}
+
+bool DwarfSources::unit_at(File& f, uint64_t vaddr, Dwarf_Die* cu) {
+  if (!dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
+  const uint64_t offset = dwarf_dieoffset(cu);
+  if (offset != f.last_cu && f.last_cu != UINT64_MAX && f.image) madvise(f.image, f.image_size, MADV_DONTNEED);
+  f.last_cu = offset;
+  return true;
+}
+
+void DwarfSources::release(const std::string& path) {
+  auto it = files_.find(path);
+  if (it == files_.end()) return;
+  close_file(it->second.fd, it->second.elf, it->second.dwarf);
+  files_.erase(it);
 }
 
 DebugCacheOutcome DwarfSources::cache_outcome(const std::string& path) const {
@@ -50,9 +95,9 @@ std::string decl_source(Dwarf_Die* die) {
 
 std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& path, uint64_t vaddr) {
   std::vector<Inlined> chain;
-  Dwarf* dw = open_dwarf(path);
+  File* f = open_dwarf(path);
   Dwarf_Die cu;
-  if (!dw || !dwarf_addrdie(dw, vaddr, &cu)) return chain;
+  if (!f || !unit_at(*f, vaddr, &cu)) return chain;
   Dwarf_Die* scopes = nullptr;
   int n = dwarf_getscopes(&cu, vaddr, &scopes);
   // Innermost first; stop at the physical function.
@@ -66,9 +111,9 @@ std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& p
 }
 
 std::string DwarfSources::function_source(const std::string& path, uint64_t vaddr) {
-  Dwarf* dw = open_dwarf(path);
+  File* f = open_dwarf(path);
   Dwarf_Die cu;
-  if (!dw || !dwarf_addrdie(dw, vaddr, &cu)) return {};
+  if (!f || !unit_at(*f, vaddr, &cu)) return {};
   Dwarf_Die* scopes = nullptr;
   int n = dwarf_getscopes(&cu, vaddr, &scopes);
   std::string source;

@@ -312,11 +312,12 @@ std::string Symbolizer::object_file(uint32_t tgid, const MapEntry& m) {
   return elf(file) ? file : std::string();
 }
 
-SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
-  SymbolizedFrame frame;
+Symbolizer::Place Symbolizer::place(uint32_t tgid, uint64_t address) {
+  Place place;
+  SymbolizedFrame& frame = place.frame;
   frame.name = "[unknown]";
   auto p = processes_.find(tgid);
-  if (p == processes_.end()) return frame;
+  if (p == processes_.end()) return place;
   // The mappings now, else those replaced since (a sample taken before an exec).
   auto covers = [address](const MapEntry& m) { return m.start <= address && address < m.end; };
   const auto& now = *p->second.maps;
@@ -324,65 +325,101 @@ SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
   const MapEntry* found = nullptr;
   if (auto it = std::find_if(now.begin(), now.end(), covers); it != now.end()) found = &*it;
   else if (auto old = std::find_if(before.rbegin(), before.rend(), covers); old != before.rend()) found = &*old;
-  if (found) {
-    const MapEntry& m = *found;
-    frame.object = m.path;
-    const auto& jit = p->second.perf_map;
-    auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
-    if (j != jit.begin() && address < std::prev(j)->start + std::prev(j)->size) {
-      frame.name = std::prev(j)->name;
-      frame.object = "[perf-map]";
-      frame.resolved = true;
-      return frame;
-    }
-    const bool vdso = m.path == "[vdso]";
-    if (!vdso && (m.path.empty() || m.path[0] != '/')) {
-      frame.name = m.path.empty() ? "[anon]" : m.path;  // [heap], JIT code, ...
-      return frame;
-    }
-    std::string file = vdso ? vdso_file() : object_file(tgid, m);
-    const uint64_t offset = address - m.start + m.offset;
-    const FileSymbols* symbols = file.empty() ? nullptr : elf(file);
-    if (symbols) {
-      const auto& sorted = symbols->by_offset;
-      auto it = std::upper_bound(sorted.begin(), sorted.end(), offset,
-                                 [](uint64_t off, const FileSymbols::Function& f) { return off < f.file_offset; });
-      if (it != sorted.begin()) {
-        const FileSymbols::Function* f = &*std::prev(it);
-        // Size 0 (hand-written assembly) is trusted up to the next symbol.
-        if (f->size == 0 || offset < f->file_offset + f->size) {
-          frame.name.assign(symbols->names, f->name_offset, f->name_size);
-          frame.resolved = true;
-          frame.vaddr = offset - f->file_offset + f->address;
-          frame.dwarf_path = symbols->debug_file.empty() ? file : symbols->debug_file;
-          frame.source = dwarf_.function_source(frame.dwarf_path, frame.vaddr);
-          return frame;
-        }
-      }
-    }
-    // No symbol: one frame per object, so its samples add up instead of scattering over
-    // every address (a stripped library's internal functions all land here).
-    size_t slash = m.path.rfind('/');
-    frame.name = vdso ? m.path : fmt::format("[{}]", m.path.substr(slash + 1));
-    return frame;
+  if (!found) return place;
+  const MapEntry& m = *found;
+  frame.object = m.path;
+  const auto& jit = p->second.perf_map;
+  auto j = std::upper_bound(jit.begin(), jit.end(), address, [](uint64_t a, const JitSymbol& s) { return a < s.start; });
+  if (j != jit.begin() && address < std::prev(j)->start + std::prev(j)->size) {
+    frame.name = std::prev(j)->name;
+    frame.object = "[perf-map]";
+    frame.resolved = true;
+    return place;
   }
+  const bool vdso = m.path == "[vdso]";
+  if (!vdso && (m.path.empty() || m.path[0] != '/')) {
+    frame.name = m.path.empty() ? "[anon]" : m.path;  // [heap], JIT code, ...
+    return place;
+  }
+  place.file = vdso ? vdso_file() : object_file(tgid, m);
+  place.offset = address - m.start + m.offset;
+  // No symbol (or no readable file): one frame per object, so its samples add up instead of
+  // scattering over every address (a stripped library's internal functions all land here).
+  frame.name = vdso ? m.path : fmt::format("[{}]", m.path.substr(m.path.rfind('/') + 1));
+  return place;
+}
+
+SymbolizedFrame Symbolizer::file_frame(const Place& place) {
+  SymbolizedFrame frame = place.frame;
+  const FileSymbols* symbols = place.file.empty() ? nullptr : elf(place.file);
+  if (!symbols) return frame;
+  const auto& sorted = symbols->by_offset;
+  auto it = std::upper_bound(sorted.begin(), sorted.end(), place.offset,
+                             [](uint64_t off, const FileSymbols::Function& f) { return off < f.file_offset; });
+  if (it == sorted.begin()) return frame;
+  const FileSymbols::Function* f = &*std::prev(it);
+  // Size 0 (hand-written assembly) is trusted up to the next symbol.
+  if (f->size != 0 && place.offset >= f->file_offset + f->size) return frame;
+  frame.name.assign(symbols->names, f->name_offset, f->name_size);
+  frame.resolved = true;
+  frame.vaddr = place.offset - f->file_offset + f->address;
+  frame.dwarf_path = symbols->debug_file.empty() ? place.file : symbols->debug_file;
   return frame;
+}
+
+SymbolizedFrame Symbolizer::user_frame(uint32_t tgid, uint64_t address) {
+  SymbolizedFrame frame = file_frame(place(tgid, address));
+  if (frame.resolved && !frame.dwarf_path.empty()) frame.source = dwarf_.function_source(frame.dwarf_path, frame.vaddr);
+  return frame;
+}
+
+void Symbolizer::add_dwarf(std::vector<SymbolizedFrame>& frames) {
+  SymbolizedFrame& physical = frames[0];
+  if (!physical.resolved || physical.dwarf_path.empty()) return;
+  physical.source = dwarf_.function_source(physical.dwarf_path, physical.vaddr);
+  for (auto& inl : dwarf_.inlined_at(physical.dwarf_path, physical.vaddr)) {
+    SymbolizedFrame f = frames[0];
+    f.name = inl.name + " [inlined]";
+    f.source = inl.source;
+    frames.push_back(std::move(f));
+  }
+}
+
+const std::vector<SymbolizedFrame>* Symbolizer::frames_at(const FrameKey& key, std::vector<std::vector<SymbolizedFrame>*>* fresh) {
+  Place p = place(key.tgid, key.leaf || key.address == 0 ? key.address : key.address - 1);
+  if (p.file.empty()) return &other_frames_.try_emplace({p.frame.object, p.frame.name}, 1, p.frame).first->second;
+  auto [it, added] = file_frames_.try_emplace({p.frame.object, p.file, p.offset});
+  if (added) {
+    it->second.push_back(file_frame(p));
+    if (fresh) fresh->push_back(&it->second);  // the caller reads their DWARF
+    else add_dwarf(it->second);
+  }
+  return &it->second;
 }
 
 const std::vector<SymbolizedFrame>& Symbolizer::user_frames(uint32_t tgid, uint64_t address, bool leaf) {
   const FrameKey key{tgid, maps_generation(tgid), address, leaf};
   auto cached = frames_cache_.find(key);
-  if (cached != frames_cache_.end()) return cached->second;
-  std::vector<SymbolizedFrame> frames{user_frame(tgid, leaf || address == 0 ? address : address - 1)};
-  if (frames[0].resolved && !frames[0].dwarf_path.empty()) {
-    for (auto& inl : dwarf_.inlined_at(frames[0].dwarf_path, frames[0].vaddr)) {
-      SymbolizedFrame f = frames[0];
-      f.name = inl.name + " [inlined]";
-      f.source = inl.source;
-      frames.push_back(std::move(f));
-    }
+  if (cached != frames_cache_.end()) return *cached->second;
+  return *frames_cache_.emplace(key, frames_at(key, nullptr)).first->second;
+}
+
+void Symbolizer::name_user_frames(const std::vector<UserAddress>& addresses) {
+  std::vector<std::vector<SymbolizedFrame>*> fresh;
+  for (const UserAddress& a : addresses) {
+    const FrameKey key{a.tgid, maps_generation(a.tgid), a.address, a.leaf};
+    if (!frames_cache_.count(key)) frames_cache_.emplace(key, frames_at(key, &fresh));
   }
-  return frames_cache_.emplace(key, std::move(frames)).first->second;
+  // File by file, in address order (neighbours share a compilation unit's pages), each file's
+  // DWARF released before the next is opened.
+  std::sort(fresh.begin(), fresh.end(), [](const auto* a, const auto* b) {
+    return std::tie((*a)[0].dwarf_path, (*a)[0].vaddr) < std::tie((*b)[0].dwarf_path, (*b)[0].vaddr);
+  });
+  for (size_t i = 0; i < fresh.size(); i++) {
+    add_dwarf(*fresh[i]);
+    const std::string& path = (*fresh[i])[0].dwarf_path;
+    if (!path.empty() && (i + 1 == fresh.size() || (*fresh[i + 1])[0].dwarf_path != path)) dwarf_.release(path);
+  }
 }
 
 size_t Symbolizer::FrameKeyHash::operator()(const FrameKey& k) const {
@@ -421,9 +458,13 @@ SymbolizedFrame kernel_frame_named(std::string name) {
 
 void Symbolizer::name_kernel_frames(const std::vector<uint64_t>& addresses) {
   if (kallsyms_loaded_) return;  // kernel_frame has the whole table already
+  // Each address once: a report's stacks repeat the same kernel frames thousands of times, and
+  // every address asked is a bpf_snprintf in the kernel (or a comparison in the file's pass).
   std::vector<uint64_t> wanted;
   for (uint64_t a : addresses)
     if (!kernel_cache_.count(a)) wanted.push_back(a);
+  std::sort(wanted.begin(), wanted.end());
+  wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
   if (wanted.empty()) return;
   std::optional<std::unordered_map<uint64_t, std::string>> names;
   if (kernel_namer_) names = kernel_namer_(wanted);

@@ -51,6 +51,7 @@ class Symbolizer {
   // The name to use for a process never snapshotted (it exited first).
   void set_fallback_comm(uint32_t tgid, std::string comm) { fallback_comms_[tgid] = std::move(comm); }
   size_t files_loaded() const { return elves_.size(); }  // ELF files read so far (each once)
+  size_t dwarf_files_open() const { return dwarf_.open_files(); }  // DWARF held now
   // The snapshot's mappings (null when none), and a number that changes whenever they may have.
   const std::vector<MapEntry>* mappings(uint32_t tgid) const;
   uint64_t maps_generation(uint32_t tgid) const;
@@ -67,6 +68,16 @@ class Symbolizer {
   // Both cached per distinct address (kernel) or process, mappings and address (user); the
   // references stay valid for the Symbolizer's life.
   const std::vector<SymbolizedFrame>& user_frames(uint32_t tgid, uint64_t address, bool leaf);
+  // Names the user frames of ADDRESSES now, as user_frames will return them, binary by binary:
+  // each file's DWARF (source lines, inlined frames) is read in address order and released
+  // before the next file's is opened, so a report over many binaries holds one binary's DWARF
+  // at a time (user_frames alone keeps every file it opened until the Symbolizer ends).
+  struct UserAddress {
+    uint32_t tgid;
+    uint64_t address;
+    bool leaf;  // as user_frames' LEAF
+  };
+  void name_user_frames(const std::vector<UserAddress>& addresses);
   // /proc/kallsyms read whole at the first address not named yet by name_kernel_frames.
   const SymbolizedFrame& kernel_frame(uint64_t address);
   // Names ADDRESSES in one streamed pass over /proc/kallsyms, for kernel_frame to return: a
@@ -147,7 +158,28 @@ class Symbolizer {
   struct FrameKeyHash {
     size_t operator()(const FrameKey& k) const;
   };
-  std::unordered_map<FrameKey, std::vector<SymbolizedFrame>, FrameKeyHash> frames_cache_;
+  // Each entry points into file_frames_ or other_frames_: a file's code at one offset is named
+  // once, and held once, however many processes map it (a fork-heavy --system session has
+  // thousands of processes running the same few libc functions).
+  std::unordered_map<FrameKey, const std::vector<SymbolizedFrame>*, FrameKeyHash> frames_cache_;
+  // By (path as mapped, file read, file offset): the frame and the frames inlined there.
+  std::map<std::tuple<std::string, std::string, uint64_t>, std::vector<SymbolizedFrame>> file_frames_;
+  // Frames named without a file (JIT map symbols, anonymous code, unmapped addresses), by
+  // (object, name).
+  std::map<std::pair<std::string, std::string>, std::vector<SymbolizedFrame>> other_frames_;
+  // Where an address lies: FRAME answers it unless FILE (an ELF file to read) is set; then
+  // FRAME is the answer for an offset no symbol covers.
+  struct Place {
+    SymbolizedFrame frame;
+    std::string file;
+    uint64_t offset = 0;  // in FILE
+  };
+  Place place(uint32_t tgid, uint64_t address);
+  SymbolizedFrame file_frame(const Place& place);  // named by the file's symbols; no DWARF read
+  void add_dwarf(std::vector<SymbolizedFrame>& frames);  // frames[0]'s source, then its inlined frames
+  // The cached frames for KEY, made if new; with FRESH, new file frames' DWARF is left to the
+  // caller (they are added to FRESH), else read now.
+  const std::vector<SymbolizedFrame>* frames_at(const FrameKey& key, std::vector<std::vector<SymbolizedFrame>*>* fresh);
   // Files of mapped code held open by "dev:inode", so that a process that has exited (or lived
   // in another mount namespace) still has its binaries readable.
   struct HeldFile {
