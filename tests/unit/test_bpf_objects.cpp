@@ -13,6 +13,7 @@
 
 #include "block_io.skel.h"
 #include "funclat.skel.h"
+#include "funclat_sched.skel.h"
 #include "ksym_names.skel.h"
 #include "mem_stats.skel.h"
 #include "net_stats.skel.h"
@@ -45,7 +46,8 @@ TEST_CASE("embedded BPF objects keep BTF and line info, and no DWARF", "[bpf_obj
     const char* name;
     const void* (*bytes)(size_t*);
   };
-  for (const Object& o : {Object{"funclat", funclat_bpf__elf_bytes}, Object{"profile", profile_bpf__elf_bytes},
+  for (const Object& o : {Object{"funclat", funclat_bpf__elf_bytes}, Object{"funclat_sched", funclat_sched_bpf__elf_bytes},
+                          Object{"profile", profile_bpf__elf_bytes},
                           Object{"target_set", target_set_bpf__elf_bytes}, Object{"ksym_names", ksym_names_bpf__elf_bytes},
                           Object{"sched_stats", sched_stats_bpf__elf_bytes}, Object{"block_io", block_io_bpf__elf_bytes},
                           Object{"mem_stats", mem_stats_bpf__elf_bytes}, Object{"net_stats", net_stats_bpf__elf_bytes}}) {
