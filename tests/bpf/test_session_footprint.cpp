@@ -1,6 +1,8 @@
 // What a function-timing session maps, from /proc/PID/maps of the running perfbpf: neither
 // libcapstone (only while probes are planned) nor the HTTP stack (only when serving: the
-// perfbpf-http.so module and its OpenSSL), which were ~8.4 MiB of its resident memory.
+// perfbpf-http.so module and its OpenSSL), which were ~8.4 MiB of its resident memory. And
+// what it ever loads, from the dynamic loader's own log (LD_DEBUG=files): libcapstone only
+// when a plan decodes code; mapped while planning it was the session's peak after the BTF.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -55,4 +57,34 @@ TEST_CASE("function timing maps neither the disassembler nor the HTTP stack, ser
   std::vector<std::string> serving = mapped_while_timing({"--serve", "127.0.0.1:0"});
   CHECK(std::find(serving.begin(), serving.end(), "perfbpf-http") != serving.end());
   CHECK(std::find(serving.begin(), serving.end(), "libcapstone") == serving.end());
+}
+
+namespace {
+
+// What the dynamic loader said it loaded (dlopen included) while perfbpf timed leaf() in a
+// waiting WORKLOAD, up to its probes being in.
+std::string loaded_while_timing(const std::string& workload_name) {
+  Spawned target = spawn({workload(workload_name), "wait-loop", "1000"});
+  REQUIRE(read_until(target.stdout_fd, "ready", 10000).find("ready") != std::string::npos);
+  Spawned tool = spawn({"/usr/bin/env", "LD_DEBUG=files", perfbpf_bin(), "--pid", std::to_string(target.pid), "-f",
+                        "leaf", "--sample-freq", "0", "--collectors", "none", "-o", temp_path("r.json")});
+  std::string said = read_until(tool.stderr_fd, "Ctrl-C to stop", 30000);
+  REQUIRE(said.find("Ctrl-C to stop") != std::string::npos);
+  kill(tool.pid, SIGINT);
+  CHECK(finish(tool).exit_code == 0);
+  kill(target.pid, SIGKILL);
+  finish(target);
+  return said;
+}
+
+}  // namespace
+
+TEST_CASE("libcapstone is loaded only when the plan decodes code", "[bpf]") {
+  // leaf() of a C process at a 5-byte NOP: nothing to decode (no C++ runtime to throw through
+  // it, an entry the kernel optimizes).
+  std::string nop5 = loaded_while_timing("funclat_target_nop5");
+  CHECK(nop5.find("file=libbpf") != std::string::npos);  // the log is there
+  CHECK(nop5.find("libcapstone") == std::string::npos);
+  // Its first instruction a RIP-relative mov: single-stepped, decoded for the kernel's refusals.
+  CHECK(loaded_while_timing("funclat_target").find("file=libcapstone") != std::string::npos);
 }

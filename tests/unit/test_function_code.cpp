@@ -9,6 +9,7 @@
 #include "funclat.h"
 #include "symbols/elf_symbols.h"
 #include "symbols/function_code.h"
+#include "symbols/probe_site.h"
 #include "process.h"
 
 using namespace perfbpf;
@@ -39,6 +40,33 @@ TEST_CASE("the kernel's refusals are recognised before attaching", "[probe_plan]
   CHECK(refusal({0xf2, 0xc3}).empty());                                        // bnd ret
   CHECK(refusal({0xc5, 0xf8, 0x77}).empty());                                  // vzeroupper (VEX)
   CHECK(refusal({0x0f, 0x05}).empty());                                        // syscall
+}
+
+// The plan decodes (loads libcapstone for) only single-stepped entries: every first instruction
+// the site classifier calls optimized or emulated must be one uprobes accept. Every first
+// byte, with and without REX.B and endbr64 before it, and every two-byte 0x0f opcode.
+TEST_CASE("every optimized or emulated entry site is one the kernel probes", "[probe_plan]") {
+  std::vector<std::vector<uint8_t>> firsts;
+  for (unsigned b = 0; b < 256; b++) {
+    firsts.push_back({static_cast<uint8_t>(b), 0x00, 0x00, 0x00, 0x00, 0x00});
+    firsts.push_back({0x41, static_cast<uint8_t>(b), 0x00, 0x00, 0x00, 0x00});
+    firsts.push_back({0x0f, static_cast<uint8_t>(b), 0x00, 0x00, 0x00, 0x00});
+    firsts.push_back({0x0f, 0x1f, 0x44, 0x00, static_cast<uint8_t>(b)});
+  }
+  size_t cheap = 0;
+  for (auto code : firsts) {
+    for (bool endbr : {false, true}) {
+      std::vector<uint8_t> at = code;
+      if (endbr) at.insert(at.begin(), {0xf3, 0x0f, 0x1e, 0xfa});
+      const ProbeSite site = classify_probe_site(at.data(), at.size());
+      if (site.kind == ProbeSiteKind::SingleStepped) continue;
+      cheap++;
+      INFO("bytes at the probe: " << std::hex << int(at[site.offset_in_function]) << " "
+                                  << int(at[site.offset_in_function + 1]));
+      CHECK(uprobe_refusal(at.data() + site.offset_in_function, at.size() - site.offset_in_function).empty());
+    }
+  }
+  CHECK(cheap > 600);  // push r, nop, call/jmp, jcc rel8/rel32 and NOP5s, each also behind endbr64
 }
 
 TEST_CASE("a framed function: one ret at the entry stack pointer, and it calls", "[probe_plan]") {
