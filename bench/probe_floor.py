@@ -10,14 +10,12 @@ kernel statistics (run_time_ns) on only while the target runs; medians and range
 import argparse
 import os
 import pathlib
-import re
 import subprocess
 import sys
-import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 import run_bench  # noqa: E402
-from selfcost_bench import bpf_run_time, summary  # noqa: E402
+from selfcost_bench import program_time, summary  # noqa: E402
 
 TOOLS = ["floor-noop", "floor-clocks", "floor-stamp", "perfbpf"]
 
@@ -47,28 +45,14 @@ def main():
     build = os.path.abspath(args.build)
     binary = f"{build}/tests/workloads/funclat_target_nop5"
     site = probe_site(binary, "leaf")
-    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
     subprocess.run([f"{build}/perfbpf", "calibrate"], check=True, stdout=subprocess.DEVNULL)
-    per_call = {t: [] for t in TOOLS}
-    for r in range(args.rounds):
-        for tool in TOOLS if r % 2 == 0 else TOOLS[::-1]:
-            target = run_bench.Target(binary, "wait-loop", str(args.calls))
-            with tempfile.NamedTemporaryFile(suffix=".json") as report:
-                if tool == "perfbpf":
-                    argv, marker = run_bench.tool_argv(tool, binary, target.pid, f"{build}/perfbpf", report.name)
-                else:
-                    argv, marker = [f"{build}/bench/probe_floor", tool.split("-")[1], binary, str(site), str(target.pid)], "attached"
-                attached = run_bench.Tool(tool, argv, marker)
-                stats.write_text("1\n")
-                try:
-                    t0, _ = bpf_run_time(attached.proc.pid)
-                    target.run()
-                    t1, _ = bpf_run_time(attached.proc.pid)
-                finally:
-                    stats.write_text("0\n")
-                attached.stop()
-            per_call[tool].append((t1 - t0) / args.calls)
-        print(f"  round {r + 1}/{args.rounds} done", file=sys.stderr)
+    args.perfbpf = f"{build}/perfbpf"
+
+    def argv_of(tool, pid, report):
+        if tool == "perfbpf":
+            return run_bench.tool_argv(tool, binary, pid, args.perfbpf, report)
+        return [f"{build}/bench/probe_floor", tool.split("-")[1], binary, str(site), str(pid)], "attached"
+    per_call = program_time(args, binary, args.calls, TOOLS, argv_of)
     print("| program | BPF program time per call (ns, median [range]) | over the no-op |")
     print("|---|---|---|")
     noop = summary(per_call["floor-noop"])["median"]

@@ -225,16 +225,20 @@ def bpf_run_time(tool_pid):
     return total, runs
 
 
-def program_time(args, binary, calls=200000):
+def program_time(args, binary, calls=200000, tools=FLOOR_TOOLS, argv_of=None):
     """Each tool's BPF program time per probed call, kernel statistics on only while the target
-    runs: medians over the rounds, tools alternating."""
-    per_call = {t: [] for t in FLOOR_TOOLS}
+    runs: the per-round figures, tools alternating. ARGV_OF(tool, target_pid, report_path) gives
+    a tool's (argv, marker); run_bench.tool_argv's by default."""
+    if argv_of is None:
+        def argv_of(tool, pid, report):
+            return run_bench.tool_argv(tool, binary, pid, args.perfbpf, report)
+    per_call = {t: [] for t in tools}
     stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
     for r in range(args.rounds):
-        for tool in FLOOR_TOOLS if r % 2 == 0 else FLOOR_TOOLS[::-1]:
+        for tool in tools if r % 2 == 0 else tools[::-1]:
             target = run_bench.Target(binary, "wait-loop", str(calls))
             with tempfile.NamedTemporaryFile(suffix=".json") as report:
-                argv, marker = run_bench.tool_argv(tool, binary, target.pid, args.perfbpf, report.name)
+                argv, marker = argv_of(tool, target.pid, report.name)
                 attached = run_bench.Tool(tool, argv, marker)
                 stats.write_text("1\n")
                 try:
@@ -245,7 +249,7 @@ def program_time(args, binary, calls=200000):
                     stats.write_text("0\n")
                 attached.stop()
             per_call[tool].append((t1 - t0) / calls)
-    return {t: summary(v) for t, v in per_call.items()}
+    return per_call
 
 
 def ratio_row(name, measured_runs, ours, peer, figure, unit, scale, goal):
@@ -302,7 +306,7 @@ def main():
             subprocess.run([perfbpf, "calibrate"], check=True, stdout=subprocess.DEVNULL)
             cost, _ = run_bench.overhead(args, {"nop5": nop5}, FLOOR_TOOLS)
             c = cost["nop5"]
-            prog = program_time(args, nop5)
+            prog = {t: summary(v) for t, v in program_time(args, nop5).items()}
             extra["floor"] = {"ns_per_call": c, "bpf_program_ns_per_call": prog}
             for peer, name, goal in [("bpftrace-noop", "NOP5 site vs bpftrace no-op pair (kernel floor)", 1.05),
                                      ("bpftrace-hist", "NOP5 site vs bpftrace timing pair", 1.0),
