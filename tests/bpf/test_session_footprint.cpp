@@ -30,24 +30,42 @@ std::vector<std::string> mapped_of(pid_t pid, const std::vector<std::string>& na
 
 const std::vector<std::string> kLibraries = {"libcapstone", "libssl", "libcrypto", "libcpp-httplib", "perfbpf-http"};
 
-// perfbpf timing leaf() in a waiting funclat_target_nop5 with EXTRA options: what it has mapped
-// once its probes are in.
-std::vector<std::string> mapped_while_timing(const std::vector<std::string>& extra) {
-  Spawned target = spawn({workload("funclat_target_nop5"), "wait-loop", "1000"});
+// What perfbpf timing leaf() in a waiting WORKLOAD with EXTRA options said up to its probes
+// being in (PREFIX runs before it, e.g. env settings), and what it had mapped then.
+struct Attached {
+  std::string said;
+  std::vector<std::string> mapped;
+};
+
+Attached attached_timing(const std::string& workload_name, const std::vector<std::string>& extra,
+                         const std::vector<std::string>& prefix = {}) {
+  Spawned target = spawn({workload(workload_name), "wait-loop", "1000"});
   REQUIRE(read_until(target.stdout_fd, "ready", 10000).find("ready") != std::string::npos);
-  std::vector<std::string> argv = {perfbpf_bin(), "--pid", std::to_string(target.pid), "-f", "leaf",
-                                   "--sample-freq", "0", "--collectors", "none", "-o", temp_path("r.json")};
+  std::vector<std::string> argv = prefix;
+  argv.insert(argv.end(), {perfbpf_bin(), "--pid", std::to_string(target.pid), "-f", "leaf", "--sample-freq", "0",
+                           "--collectors", "none", "-o", temp_path("r.json")});
   argv.insert(argv.end(), extra.begin(), extra.end());
   Spawned tool = spawn(argv);
-  std::string said = read_until(tool.stderr_fd, "Ctrl-C to stop", 30000);
-  INFO(said);
-  REQUIRE(said.find("Ctrl-C to stop") != std::string::npos);
-  std::vector<std::string> mapped = mapped_of(tool.pid, kLibraries);
+  Attached out;
+  out.said = read_until(tool.stderr_fd, "Ctrl-C to stop", 30000);
+  INFO(out.said);
+  REQUIRE(out.said.find("Ctrl-C to stop") != std::string::npos);
+  out.mapped = mapped_of(tool.pid, kLibraries);
   kill(tool.pid, SIGINT);
   CHECK(finish(tool).exit_code == 0);
   kill(target.pid, SIGKILL);
   finish(target);
-  return mapped;
+  return out;
+}
+
+std::vector<std::string> mapped_while_timing(const std::vector<std::string>& extra) {
+  return attached_timing("funclat_target_nop5", extra).mapped;
+}
+
+// What the dynamic loader said it loaded (dlopen included) while perfbpf timed leaf() in a
+// waiting WORKLOAD, up to its probes being in.
+std::string loaded_while_timing(const std::string& workload_name) {
+  return attached_timing(workload_name, {}, {"/usr/bin/env", "LD_DEBUG=files"}).said;
 }
 
 }  // namespace
@@ -58,26 +76,6 @@ TEST_CASE("function timing maps neither the disassembler nor the HTTP stack, ser
   CHECK(std::find(serving.begin(), serving.end(), "perfbpf-http") != serving.end());
   CHECK(std::find(serving.begin(), serving.end(), "libcapstone") == serving.end());
 }
-
-namespace {
-
-// What the dynamic loader said it loaded (dlopen included) while perfbpf timed leaf() in a
-// waiting WORKLOAD, up to its probes being in.
-std::string loaded_while_timing(const std::string& workload_name) {
-  Spawned target = spawn({workload(workload_name), "wait-loop", "1000"});
-  REQUIRE(read_until(target.stdout_fd, "ready", 10000).find("ready") != std::string::npos);
-  Spawned tool = spawn({"/usr/bin/env", "LD_DEBUG=files", perfbpf_bin(), "--pid", std::to_string(target.pid), "-f",
-                        "leaf", "--sample-freq", "0", "--collectors", "none", "-o", temp_path("r.json")});
-  std::string said = read_until(tool.stderr_fd, "Ctrl-C to stop", 30000);
-  REQUIRE(said.find("Ctrl-C to stop") != std::string::npos);
-  kill(tool.pid, SIGINT);
-  CHECK(finish(tool).exit_code == 0);
-  kill(target.pid, SIGKILL);
-  finish(target);
-  return said;
-}
-
-}  // namespace
 
 TEST_CASE("libcapstone is loaded only when the plan decodes code", "[bpf]") {
   // leaf() of a C process at a 5-byte NOP: nothing to decode (no C++ runtime to throw through
