@@ -24,7 +24,9 @@ Rows (issue 17's table):
               run_time_ns of the programs the tool holds), in a pass of its own (they slow every
               probe hit)
   fork        slowdown of a fork-heavy workload (stress-ng --fork 1 --fork-ops N, its CPU time)
-              under perfbpf --system --collectors sched against under runqlat
+              under perfbpf --system --collectors sched against under runqlat; and, in a pass
+              of its own, each tool's BPF program time per context switch over the same
+              workload (kernel statistics, as for the floor row)
   attach      functions probed at once: time from launch to attached for 4096, 10 000 and 100 000 generated
               functions (no peer: the goal is absolute, <= 2 s per 10 000)
 
@@ -161,12 +163,52 @@ def fork_row(args, tmp, perfbpf):
             tool.send_signal(signal.SIGINT)
             tool.wait(timeout=60)
         return {"cpu_s": cpu_s}
-    return alternate(args.rounds, {
+    runs = alternate(args.rounds, {
         "bare": lambda: workload(None),
         "perfbpf": lambda: workload([perfbpf, "--system", "--collectors", "sched", "--sample-freq", "0", "-q", "-o",
                                      f"{tmp}/fork.json"]),
         "runqlat": lambda: workload(["runqlat"]),
     })
+    return runs, fork_program_time(args, tmp, perfbpf)
+
+
+def context_switches():
+    for line in pathlib.Path("/proc/stat").read_text().splitlines():
+        if line.startswith("ctxt "):
+            return int(line.split()[1])
+    raise RuntimeError("/proc/stat has no ctxt line")
+
+
+def fork_program_time(args, tmp, perfbpf):
+    """Each tool's BPF program time per context switch, over the same fork-heavy workload, from
+    the kernel's statistics (on only while the workload runs): the probes' own cost in the
+    switching tasks' context, free of the CPU-time noise that hides a slowdown of a few percent.
+    Per context switch (/proc/stat ctxt), not per fork: both tools' programs fire on every
+    switch and wake-up machine-wide, and the machine's other tenants switch too. A pass of its
+    own, tools alternating, as the statistics slow every probe hit."""
+    ops = args.fork_ops
+    tools = {"perfbpf": [perfbpf, "--system", "--collectors", "sched", "--sample-freq", "0", "-q", "-o",
+                         f"{tmp}/fork.json"],
+             "runqlat": ["runqlat"]}
+    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+    out = {t: {"bpf_ns_per_switch": []} for t in tools}
+    for r in range(args.rounds):
+        for name in list(tools) if r % 2 == 0 else list(tools)[::-1]:
+            tool = subprocess.Popen(tools[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                time.sleep(1.5)  # attached
+                stats.write_text("1\n")
+                try:
+                    t0, c0 = bpf_run_time(tool.pid)[0], context_switches()
+                    measured(["stress-ng", "--fork", "1", "--fork-ops", str(ops), "--quiet"])
+                    t1, c1 = bpf_run_time(tool.pid)[0], context_switches()
+                finally:
+                    stats.write_text("0\n")
+            finally:
+                tool.send_signal(signal.SIGINT)
+                tool.wait(timeout=60)
+            out[name]["bpf_ns_per_switch"].append((t1 - t0) / max(c1 - c0, 1))
+    return out
 
 
 def attach_row(args, tmp, perfbpf):
@@ -319,7 +361,7 @@ def main():
                              "ratio": prog["perfbpf"]["median"] / prog[peer]["median"], "goal": goal})
         if "fork" in args.only:
             print("selfcost: fork-heavy slowdown ...", file=sys.stderr)
-            f = fork_row(args, tmp, perfbpf)
+            f, prog = fork_row(args, tmp, perfbpf)
             bare = statistics.median(f["bare"]["cpu_s"])
             slow = {t: 100 * (statistics.median(f[t]["cpu_s"]) / bare - 1) for t in ("perfbpf", "runqlat")}
             # The bare runs' spread is the noise: slowdowns inside it cannot be told apart.
@@ -329,6 +371,8 @@ def main():
                          "ratio": slow["perfbpf"] / slow["runqlat"] if slow["runqlat"] > 0 else float("nan"), "goal": 1.0,
                          "pass": slow["perfbpf"] <= max(slow["runqlat"], 0) + noise, "noise_pct": noise,
                          "workload_cpu_s": f})
+            rows.append(ratio_row("fork-heavy: BPF program time per context switch, vs runqlat", prog, "perfbpf",
+                                  "runqlat", "bpf_ns_per_switch", "ns", 1, 1.0))
         if "attach" in args.only:
             print("selfcost: functions probed at once ...", file=sys.stderr)
             extra["attach"] = attach_row(args, tmp, perfbpf)
