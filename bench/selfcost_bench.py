@@ -33,6 +33,7 @@ Rows (issue 17's table):
 Needs root. Writes DIR/selfcost-latest.{json,md}.
 """
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -163,13 +164,31 @@ def fork_row(args, tmp, perfbpf):
             tool.send_signal(signal.SIGINT)
             tool.wait(timeout=60)
         return {"cpu_s": cpu_s}
+    tools = fork_tools(tmp, perfbpf)
     runs = alternate(args.rounds, {
         "bare": lambda: workload(None),
-        "perfbpf": lambda: workload([perfbpf, "--system", "--collectors", "sched", "--sample-freq", "0", "-q", "-o",
-                                     f"{tmp}/fork.json"]),
-        "runqlat": lambda: workload(["runqlat"]),
+        "perfbpf": lambda: workload(tools["perfbpf"]),
+        "runqlat": lambda: workload(tools["runqlat"]),
     })
     return runs, fork_program_time(args, tmp, perfbpf)
+
+
+def fork_tools(tmp, perfbpf):
+    """The fork row's tools: perfbpf's run-queue collector alone, and runqlat."""
+    return {"perfbpf": [perfbpf, "--system", "--collectors", "sched", "--sample-freq", "0", "-q", "-o",
+                        f"{tmp}/fork.json"],
+            "runqlat": ["runqlat"]}
+
+
+@contextlib.contextmanager
+def bpf_stats():
+    """Kernel BPF run-time statistics on for the block only (they slow every probe hit)."""
+    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+    stats.write_text("1\n")
+    try:
+        yield
+    finally:
+        stats.write_text("0\n")
 
 
 def context_switches():
@@ -187,23 +206,17 @@ def fork_program_time(args, tmp, perfbpf):
     switch and wake-up machine-wide, and the machine's other tenants switch too. A pass of its
     own, tools alternating, as the statistics slow every probe hit."""
     ops = args.fork_ops
-    tools = {"perfbpf": [perfbpf, "--system", "--collectors", "sched", "--sample-freq", "0", "-q", "-o",
-                         f"{tmp}/fork.json"],
-             "runqlat": ["runqlat"]}
-    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
+    tools = fork_tools(tmp, perfbpf)
     out = {t: {"bpf_ns_per_switch": []} for t in tools}
     for r in range(args.rounds):
         for name in list(tools) if r % 2 == 0 else list(tools)[::-1]:
             tool = subprocess.Popen(tools[name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 time.sleep(1.5)  # attached
-                stats.write_text("1\n")
-                try:
+                with bpf_stats():
                     t0, c0 = bpf_run_time(tool.pid)[0], context_switches()
                     measured(["stress-ng", "--fork", "1", "--fork-ops", str(ops), "--quiet"])
                     t1, c1 = bpf_run_time(tool.pid)[0], context_switches()
-                finally:
-                    stats.write_text("0\n")
             finally:
                 tool.send_signal(signal.SIGINT)
                 tool.wait(timeout=60)
@@ -275,20 +288,16 @@ def program_time(args, binary, calls=200000, tools=FLOOR_TOOLS, argv_of=None):
         def argv_of(tool, pid, report):
             return run_bench.tool_argv(tool, binary, pid, args.perfbpf, report)
     per_call = {t: [] for t in tools}
-    stats = pathlib.Path("/proc/sys/kernel/bpf_stats_enabled")
     for r in range(args.rounds):
         for tool in tools if r % 2 == 0 else tools[::-1]:
             target = run_bench.Target(binary, "wait-loop", str(calls))
             with tempfile.NamedTemporaryFile(suffix=".json") as report:
                 argv, marker = argv_of(tool, target.pid, report.name)
                 attached = run_bench.Tool(tool, argv, marker)
-                stats.write_text("1\n")
-                try:
+                with bpf_stats():
                     t0, _ = bpf_run_time(attached.proc.pid)
                     target.run()
                     t1, _ = bpf_run_time(attached.proc.pid)
-                finally:
-                    stats.write_text("0\n")
                 attached.stop()
             per_call[tool].append((t1 - t0) / calls)
     return per_call
