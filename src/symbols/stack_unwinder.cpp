@@ -2,6 +2,7 @@
 
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,20 +22,6 @@ namespace {
 // enough to catch a young process's libraries as the loader maps them.
 constexpr uint64_t kResnapshotNs = 10'000'000;
 
-// Where FILE (mapped at M) is loaded: its load bias, from the segment holding M's offset.
-bool load_bias(const std::string& file, const MapEntry& m, uint64_t& bias) {
-  ElfHandle h(file);
-  if (!h.elf) return false;
-  for (const Segment& s : load_segments(h.elf)) {
-    // Segments need not start on a page; their mapping does.
-    if ((s.offset & ~uint64_t{0xfff}) <= m.offset && m.offset < s.offset + s.filesz) {
-      bias = m.start - (m.offset + s.vaddr - s.offset);
-      return true;
-    }
-  }
-  return false;
-}
-
 }  // namespace
 
 struct StackUnwinder::Sample {
@@ -42,6 +29,26 @@ struct StackUnwinder::Sample {
   bool read_past_copy = false;  // the walk wanted memory the copy does not hold
   std::vector<uint64_t>* frames = nullptr;
   size_t max_frames = 0;
+};
+
+// A binary opened and mapped once (libelf, as libdwfl maps a module's file: private, read-only
+// use) for the Dwfls of every process that maps it; each module holds a reference of libelf's
+// own count (find_shared_elf), the processes' `files` hold this. Before, each process's Dwfl
+// opened and mapped its binaries again: on a fork-heavy machine, 256 mappings of the same few
+// files, whose CFI pages each counted again in perfbpf's RSS (23.5 of 43 MiB of a --system
+// session beside stress-ng --fork).
+struct StackUnwinder::SharedFile {
+  int fd = -1;
+  Elf* elf = nullptr;
+  std::vector<Segment> segments;
+  // The module's extent before its load bias, as libdwfl takes it from a file it opens itself:
+  // from the first PT_LOAD aligned down (libdwfl's bias is the module's start minus this) to
+  // the end of the last.
+  uint64_t low = 0, high = 0;
+  ~SharedFile() {
+    if (elf) elf_end(elf);
+    if (fd >= 0) close(fd);
+  }
 };
 
 struct StackUnwinder::Process {
@@ -52,6 +59,7 @@ struct StackUnwinder::Process {
   uint64_t last_snapshot_ns = 0;
   Sample* sample = nullptr;  // the one being unwound
   std::map<std::string, uint64_t> reported;  // files reported to dwfl, by path, with their bias
+  std::vector<std::shared_ptr<SharedFile>> files;  // what its modules map (released after dwfl_end)
   size_t debug_files = 0;  // separate debug files its modules took (for .debug_frame)
   ~Process() {
     if (dwfl) dwfl_end(dwfl);
@@ -61,6 +69,28 @@ struct StackUnwinder::Process {
 namespace {
 
 using Process = StackUnwinder::Process;
+using SharedFile = StackUnwinder::SharedFile;
+
+// Where FILE (mapped at M) is loaded: its load bias, from the segment holding M's offset.
+bool load_bias(const SharedFile& file, const MapEntry& m, uint64_t& bias) {
+  for (const Segment& s : file.segments) {
+    // Segments need not start on a page; their mapping does.
+    if ((s.offset & ~uint64_t{0xfff}) <= m.offset && m.offset < s.offset + s.filesz) {
+      bias = m.start - (m.offset + s.vaddr - s.offset);
+      return true;
+    }
+  }
+  return false;
+}
+
+// libdwfl asks for a reported module's ELF when it first needs it: another reference to the
+// shared file's (libelf counts them; the module's elf_end drops its own). No descriptor is
+// handed over, so no module closes the shared one.
+int find_shared_elf(Dwfl_Module*, void** userdata, const char*, Dwarf_Addr, char**, Elf** elfp) {
+  const auto* file = static_cast<const SharedFile*>(*userdata);
+  if (file) *elfp = elf_begin(-1, ELF_C_READ_MMAP_PRIVATE, file->elf);
+  return -1;
+}
 
 pid_t next_thread(Dwfl*, void* arg, void** thread_arg) {
   if (*thread_arg) return 0;  // one thread: the sampled one
@@ -143,7 +173,7 @@ int find_debug_frame(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const ch
 
 char* no_debuginfo_path = nullptr;
 const Dwfl_Callbacks kDwflCallbacks = {
-    nullptr,            // find_elf: every module is reported with its file
+    find_shared_elf,    // find_elf: the module's shared file
     find_debug_frame,   // .debug_frame from a debug file, when it has one and .eh_frame lacks the pc
     dwfl_offline_section_address, &no_debuginfo_path};
 
@@ -213,13 +243,13 @@ StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
   if (generation != p->generation || !p->dwfl) {
     p->generation = generation;
     // The files it maps now, each with its load bias.
-    std::map<std::string, std::pair<std::string, uint64_t>> wanted;  // path -> (file to read, bias)
+    std::map<std::string, std::pair<std::shared_ptr<SharedFile>, uint64_t>> wanted;  // path -> (file, bias)
     if (const auto* maps = symbols_.mappings(tgid)) {
       for (const MapEntry& m : *maps) {
         if (m.path.empty() || m.path[0] != '/' || m.perms.find('x') == std::string::npos || wanted.count(m.path)) continue;
-        std::string file = module_file(tgid, m);
+        std::shared_ptr<SharedFile> file = shared_file(module_file(tgid, m));
         uint64_t bias = 0;
-        if (!file.empty() && load_bias(file, m, bias)) wanted[m.path] = {file, bias};
+        if (file && load_bias(*file, m, bias)) wanted[m.path] = {std::move(file), bias};
       }
     }
     // libdwfl keeps what it was told: only new files are added (their CFI is parsed once); a
@@ -234,14 +264,21 @@ StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
       p->dwfl = dwfl_begin(&kDwflCallbacks);
       p->attached = false;
       p->reported.clear();
+      p->files.clear();
       if (!p->dwfl) return nullptr;
     }
     dwfl_report_begin_add(p->dwfl);
     for (const auto& [path, w] : wanted) {
       if (p->reported.count(path)) continue;
-      // add_p_vaddr: BASE is the bias (for ET_EXEC libdwfl takes 0 itself).
-      if (dwfl_report_elf(p->dwfl, path.c_str(), w.first.c_str(), -1, w.second, /*add_p_vaddr=*/true))
-        p->reported[path] = w.second;
+      // The extent dwfl_report_elf would give it; its ELF comes from find_shared_elf.
+      const SharedFile& file = *w.first;
+      Dwfl_Module* mod = dwfl_report_module(p->dwfl, path.c_str(), file.low + w.second, file.high + w.second);
+      if (!mod) continue;
+      void** userdata = nullptr;
+      dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+      *userdata = w.first.get();
+      p->reported[path] = w.second;
+      p->files.push_back(w.first);
     }
     dwfl_report_end(p->dwfl, nullptr, nullptr);
   }
@@ -267,11 +304,46 @@ void StackUnwinder::evict(uint32_t keep) {
     processes_.erase(oldest);
     stats_.evicted++;
   }
+  std::erase_if(files_, [](const auto& f) { return f.second.expired(); });
 }
 
 void StackUnwinder::release() {
   processes_.clear();
+  files_.clear();
   debug_taken_ = 0;
+}
+
+// FILE opened and mapped once per unwinder while any cached process maps it: found again by
+// its device and inode (held open, the inode cannot be reused meanwhile), so a binary seen
+// through each process's /proc/PID/map_files link is still one file.
+std::shared_ptr<SharedFile> StackUnwinder::shared_file(const std::string& file) {
+  if (file.empty()) return nullptr;
+  struct stat st {};
+  if (stat(file.c_str(), &st) == 0)
+    if (auto it = files_.find({st.st_dev, st.st_ino}); it != files_.end())
+      if (auto known = it->second.lock()) return known;
+  auto f = std::make_shared<SharedFile>();
+  f->fd = open_regular_file(file);
+  if (f->fd < 0 || fstat(f->fd, &st) != 0) return nullptr;
+  if (auto it = files_.find({st.st_dev, st.st_ino}); it != files_.end())
+    if (auto known = it->second.lock()) return known;  // replaced between stat and open: the file opened
+  elf_version(EV_CURRENT);
+  f->elf = elf_begin(f->fd, ELF_C_READ_MMAP_PRIVATE, nullptr);
+  if (!f->elf || elf_kind(f->elf) != ELF_K_ELF) return nullptr;
+  f->segments = load_segments(f->elf);
+  size_t n = 0;
+  if (elf_getphdrnum(f->elf, &n) != 0) return nullptr;
+  bool first = true;
+  for (size_t i = 0; i < n; i++) {
+    GElf_Phdr ph;
+    if (!gelf_getphdr(f->elf, static_cast<int>(i), &ph) || ph.p_type != PT_LOAD) continue;
+    if (first) f->low = ph.p_vaddr & -ph.p_align;  // as libdwfl computes it (align 0: 0)
+    first = false;
+    if (ph.p_vaddr + ph.p_memsz > 0) f->high = ph.p_vaddr + ph.p_memsz;
+  }
+  if (first) return nullptr;  // nothing loadable
+  files_[{st.st_dev, st.st_ino}] = f;
+  return f;
 }
 
 UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {

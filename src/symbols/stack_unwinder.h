@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace perfbpf {
@@ -42,13 +43,14 @@ struct StackCopy {
   bool cut = false;
 };
 
-// What the unwinder keeps at most. A Dwfl per process holds its modules' files open (mapped;
-// only the pages of CFI read become resident) and their parsed CFI: the least recently used
+// What the unwinder keeps at most. A Dwfl per process holds its modules' files (each binary
+// opened and mapped once for all processes that map it: only the pages of CFI read become
+// resident) and their parsed CFI: the least recently used
 // process goes when any bound is passed, and everything goes with the unwinder (a session's
 // end, an agent's period).
 struct UnwinderLimits {
   size_t max_processes = 256;  // Dwfl sessions
-  size_t max_modules = 256;    // files reported to them, all processes together (fds)
+  size_t max_modules = 256;    // files reported to them, all processes together
   // Separate debug files read for .debug_frame (libdwfl loads and decompresses a debug file's
   // whole DWARF to read it, in each process's Dwfl again): only files that have one count.
   size_t max_debug_files = 16;
@@ -80,15 +82,19 @@ class StackUnwinder {
 
   struct Process;     // one process's Dwfl (public for the C callbacks)
   struct Sample;      // the stack being unwound
+  struct SharedFile;  // one mapped binary, shared by the Dwfls of every process mapping it
 
  private:
   Process* process(uint32_t tgid, uint64_t pc);
   void evict(uint32_t keep);  // least recently used processes, past the cache's bounds
   std::string module_file(uint32_t tgid, const MapEntry& m);
+  std::shared_ptr<SharedFile> shared_file(const std::string& file);
   Symbolizer& symbols_;
   size_t max_frames_;
   UnwinderLimits limits_;
   std::map<uint32_t, std::unique_ptr<Process>> processes_;
+  // Open binaries by (device, inode), alive while a cached process's Dwfl reports them.
+  std::map<std::pair<uint64_t, uint64_t>, std::weak_ptr<SharedFile>> files_;
   uint64_t uses_ = 0;
   size_t debug_taken_ = 0, debug_refused_ = 0;  // separate debug files (find_debug_frame)
   Stats stats_;
