@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <string>
 
+#include "bpf_load/core_btf.h"
 #include "collect/collector.h"
 #include "perfbpf/error.h"
 #include "session/privileges.h"
+#include "util/cache_dir.h"
 
 namespace perfbpf {
 
@@ -30,30 +32,49 @@ inline const bpf_object_open_opts* vmlinux_core_opts() {
 }
 
 template <typename Skel, Skel* (*Open)(const bpf_object_open_opts*), int (*Load)(Skel*), int (*Attach)(Skel*),
-          void (*Destroy)(Skel*)>
+          void (*Destroy)(Skel*), const void* (*ElfBytes)(size_t*)>
 class BpfSkeleton {
  public:
-  // Opens the object and configures its target filter; load() when the rest is set.
-  BpfSkeleton(const std::string& what, const CollectorSettings& settings) : what_(what) {
-    skel_ = Open(vmlinux_core_opts());
-    if (!skel_) throw Error(errno_message("cannot open the " + what_ + " BPF object", errno), "", errno);
-    skel_->rodata->filter_tgid = settings.filter_tgid;
-    skel_->rodata->self_tgid = settings.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
-    if (settings.targets_fd >= 0) {
-      if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.targets_fd))
-        fail("cannot share the target set with the " + what_ + " collector", err);
+  // Opens the object and configures its target filter; load() when the rest is set. CO-RE
+  // resolves against the object's projection of the kernel BTF (bpf_load/core_btf.h), so libbpf
+  // does not search the kernel's whole BTF for each relocation (it still parses it for the
+  // tp_btf programs' attach ids): about 5 ms of CPU less per collector.
+  BpfSkeleton(const std::string& what, const CollectorSettings& settings) : what_(what), settings_(settings) {
+    size_t size = 0;
+    const void* elf = ElfBytes(&size);
+    core_btf_ = CoreBtf::for_object(elf, size, perfbpf_cache_directory() + "/btf");
+    if (core_btf_.path()) {
+      LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = core_btf_.path());
+      open(&opts);
+    } else {
+      open(vmlinux_core_opts());
     }
   }
   ~BpfSkeleton() { Destroy(skel_); }
   BpfSkeleton(const BpfSkeleton&) = delete;
   BpfSkeleton& operator=(const BpfSkeleton&) = delete;
 
+  // Where CO-RE resolved against: the projection (Cache or Built), or None (the kernel's BTF).
+  CoreBtfSource core_btf_source() const { return source_; }
+
   Skel* operator->() const { return skel_; }
   Skel* get() const { return skel_; }
 
+  // Collectors load right after construction (nothing is set between), so a load that fails
+  // with the projection can be retried the old way: whatever it lacked, libbpf's own reading
+  // of the kernel BTF is the answer.
   void load() {
-    if (int err = Load(skel_))
-      fail("cannot load the " + what_ + " BPF programs", err, "run with -v to see the verifier log");
+    int err = Load(skel_);
+    if (err && core_btf_.path()) {
+      Destroy(skel_);
+      skel_ = nullptr;
+      core_btf_ = CoreBtf();
+      open(vmlinux_core_opts());
+      err = Load(skel_);
+    }
+    source_ = core_btf_.source();
+    core_btf_ = CoreBtf();  // libbpf has read it: the memory file goes
+    if (err) fail("cannot load the " + what_ + " BPF programs", err, "run with -v to see the verifier log");
   }
   void attach() {
     if (int err = Attach(skel_))
@@ -67,8 +88,21 @@ class BpfSkeleton {
     skel_ = nullptr;
     throw Error(errno_message(what, err), err == EPERM ? "run as root" : hint, err);
   }
+  void open(const bpf_object_open_opts* opts) {
+    skel_ = Open(opts);
+    if (!skel_) throw Error(errno_message("cannot open the " + what_ + " BPF object", errno), "", errno);
+    skel_->rodata->filter_tgid = settings_.filter_tgid;
+    skel_->rodata->self_tgid = settings_.exclude_self ? static_cast<uint32_t>(getpid()) : 0;
+    if (settings_.targets_fd >= 0) {
+      if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings_.targets_fd))
+        fail("cannot share the target set with the " + what_ + " collector", err);
+    }
+  }
   Skel* skel_ = nullptr;
   std::string what_;
+  CollectorSettings settings_;
+  CoreBtf core_btf_;
+  CoreBtfSource source_ = CoreBtfSource::None;
 };
 
 }  // namespace perfbpf

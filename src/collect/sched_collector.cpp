@@ -20,7 +20,8 @@
 namespace perfbpf {
 namespace {
 
-using SchedSkeleton = BpfSkeleton<sched_stats_bpf, sched_stats_bpf__open_opts, sched_stats_bpf__load, sched_stats_bpf__attach, sched_stats_bpf__destroy>;
+using SchedSkeleton = BpfSkeleton<sched_stats_bpf, sched_stats_bpf__open_opts, sched_stats_bpf__load, sched_stats_bpf__attach, sched_stats_bpf__destroy,
+                                  sched_stats_bpf__elf_bytes>;
 
 void add_sched(ResourceUsage& u, const sched_totals& t) {
   u.cpu_time_ns += t.on_cpu_ns;

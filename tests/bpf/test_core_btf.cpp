@@ -23,9 +23,14 @@
 
 #include <linux/types.h>
 
+#include "block_io.skel.h"
 #include "bpf_load/core_btf.h"
+#include "collect/bpf_skeleton.h"
 #include "funclat.h"
 #include "funclat.skel.h"
+#include "mem_stats.skel.h"
+#include "net_stats.skel.h"
+#include "sched_stats.skel.h"
 #include "session/funclat_session.h"
 #include "session/self_probe.h"
 
@@ -163,6 +168,40 @@ TEST_CASE("function timing loads without libbpf parsing the kernel's BTF, and --
     CHECK(bpf.decompose());
     CHECK(bpf.program_ids().size() >= 3);  // the session, the exit, and the two scheduler programs
   }
+}
+
+namespace {
+// One collector object loaded and attached as a --system session does: CO-RE against the
+// projection when it is cached (the first load built it), and attached, so the kernel took
+// every relocated program.
+template <typename Skeleton>
+CoreBtfSource collector_core_source(const char* what) {
+  CollectorSettings system;
+  system.filter_tgid = false;
+  { Skeleton warm(what, system); warm.load(); }  // the projection built and cached
+  Skeleton skel(what, system);
+  skel.load();
+  skel.attach();
+  return skel.core_btf_source();
+}
+}  // namespace
+
+TEST_CASE("the system-wide collectors resolve CO-RE against the projection and not the whole kernel BTF", "[bpf]") {
+  // Their tp_btf programs still make libbpf read the kernel's BTF for attach ids; the projection
+  // spares each object's relocations the search through all of its types (and, as root, the
+  // modules' BTF): 83.9 -> 70.0 ms of CPU for the four (perf stat -r 8, --system --sample-freq 0).
+  CHECK(collector_core_source<BpfSkeleton<sched_stats_bpf, sched_stats_bpf__open_opts, sched_stats_bpf__load,
+                                          sched_stats_bpf__attach, sched_stats_bpf__destroy, sched_stats_bpf__elf_bytes>>(
+            "sched") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<BpfSkeleton<mem_stats_bpf, mem_stats_bpf__open_opts, mem_stats_bpf__load,
+                                          mem_stats_bpf__attach, mem_stats_bpf__destroy, mem_stats_bpf__elf_bytes>>(
+            "memory") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<BpfSkeleton<block_io_bpf, block_io_bpf__open_opts, block_io_bpf__load,
+                                          block_io_bpf__attach, block_io_bpf__destroy, block_io_bpf__elf_bytes>>(
+            "block") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<BpfSkeleton<net_stats_bpf, net_stats_bpf__open_opts, net_stats_bpf__load,
+                                          net_stats_bpf__attach, net_stats_bpf__destroy, net_stats_bpf__elf_bytes>>(
+            "network") == CoreBtfSource::Cache);
 }
 
 TEST_CASE("the projected BTF gives every field the kernel's offset, size and bitfield", "[bpf]") {
