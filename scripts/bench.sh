@@ -40,7 +40,7 @@ if [[ ${1:-} == stacks ]]; then
 fi
 if [[ ${1:-} == selfcost ]]; then
 	shift
-	need linux-perf bpftrace libbpf-tools stress-ng gcc
+	need linux-perf bpftrace libbpf-tools stress-ng gcc time
 	exec /usr/bin/python3 "$root/bench/selfcost_bench.py" "$build_dir" "$@"
 fi
 if [[ ${1:-} == decompose ]]; then
