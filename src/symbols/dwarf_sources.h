@@ -65,6 +65,10 @@ class DwarfSources {
   // A lookup walks its whole unit (every top-level entry of it), and lookups over many units
   // would otherwise leave most of a large debug file resident (libc's: 7 MiB of 10).
   bool unit_at(File& f, uint64_t vaddr, Dwarf_Die* cu);
+  // Reads every unit header of a file libelf maps, at most kUnitsPerRelease units' pages
+  // resident at a time (each header's page and the kernel's fault-around: <= 1 MiB).
+  static constexpr size_t kUnitsPerRelease = 16;
+  void intern_units(File& f);
 };
 
 }  // namespace perfbpf
