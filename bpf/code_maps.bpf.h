@@ -169,8 +169,16 @@ static __always_inline bool send_code_mappings(struct task_struct *task, __u32 t
 			rec->ino = BPF_CORE_READ(file, f_inode, i_ino);
 			code_mapping_path(rec, file);
 		}
-		/* Default wakeup: the reader is woken if it waits (the sample after it forces it). */
-		if (bpf_ringbuf_output(&samples, rec, sizeof(*rec), 0)) {
+		/*
+		 * Default wakeup: the reader is woken if it waits (the sample after it forces it).
+		 * A set's first record forces it when records are queued already: fork records
+		 * wake nobody, and behind one the default would not wake the reader either, who
+		 * must open the files while the process lives.
+		 */
+		if (bpf_ringbuf_output(&samples, rec, sizeof(*rec),
+				       (rec->flags & CODE_MAPPING_FIRST) && bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA)
+					       ? BPF_RB_FORCE_WAKEUP
+					       : 0)) {
 			count_loss(PROFILE_LOSS_CODE_MAPPING);
 			break;
 		}
@@ -279,7 +287,12 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	mm = BPF_CORE_READ(parent, mm);
 	if (pst && mm && (pst->mm != (__u64)mm || pst->exec_vm != BPF_CORE_READ(mm, exec_vm)))
 		send_code_mappings_now(rec.parent_tgid, pst);
-	if (bpf_ringbuf_output(&samples, &rec, sizeof(rec), 0)) {
+	/*
+	 * No wakeup: userspace only copies the parent's mappings for the child, in ring order,
+	 * whenever it next drains (its 100 ms tick). Woken per fork, a fork-heavy machine woke an
+	 * --off-cpu --system session about 60 times a second for nothing urgent.
+	 */
+	if (bpf_ringbuf_output(&samples, &rec, sizeof(rec), BPF_RB_NO_WAKEUP)) {
 		count_loss(PROFILE_LOSS_CODE_MAPPING);
 		return 0;
 	}
