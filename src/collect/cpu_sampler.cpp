@@ -95,7 +95,13 @@ void trim_to_mode(profile_bpf* skel, const SamplerSettings& settings) {
       if (int err = bpf_map__set_max_entries(map, 1))
         throw Error(errno_message("cannot size the off-CPU maps", err), "", -err);
   }
-  if (settings.frequency_hz == 0) bpf_program__set_autoload(skel->progs.handle_sample, false);
+  if (settings.frequency_hz == 0) {
+    bpf_program__set_autoload(skel->progs.handle_sample, false);
+    // Only the sample program counts: its preallocated hash (32 768 entries) would be zeroed
+    // page by page in perfbpf's time for nothing.
+    if (int err = bpf_map__set_max_entries(skel->maps.counts, 1))
+      throw Error(errno_message("cannot size the sample counts map", err), "", -err);
+  }
   if (settings.fixed_targets && settings.filter_tgid) bpf_program__set_autoload(skel->progs.handle_fork, false);
 }
 
