@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <fmt/format.h>
@@ -80,6 +81,12 @@ void DwarfSources::intern_units(File& f) {
       madvise(f.image, f.image_size, MADV_DONTNEED);
       since = 0;
     }
+  // The address index too: dwarf_addrdie builds it at the first lookup, and reading it walked
+  // the DIEs of a unit the lookup did not ask for (the first 256 KiB of the unit tests' own
+  // first unit), left resident as the first lookup gives nothing back.
+  Dwarf_Aranges* aranges = nullptr;
+  size_t naranges = 0;
+  dwarf_getaranges(f.dwarf, &aranges, &naranges);
   madvise(f.image, f.image_size, MADV_DONTNEED);
 }
 
@@ -113,39 +120,47 @@ std::string decl_source(Dwarf_Die* die) {
 
 }  // namespace
 
-std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& path, uint64_t vaddr) {
-  std::vector<Inlined> chain;
+// One walk of VADDR's unit answers both questions (a frame asked for its source and then its
+// inlined calls walked the unit twice: a fifth of naming's CPU). dwarf_getscopes goes on from an
+// inlined instance into its abstract definition's scopes (where it was written: for a lambda,
+// the function it was written in), not into the code it was inlined into; the chain of the code
+// itself is the innermost scope's containing DIEs in the unit (dwarf_getscopes_die), as
+// eu-addr2line -i reads it, up to the subprogram the code physically belongs to.
+DwarfSources::Lookup DwarfSources::lookup(const std::string& path, uint64_t vaddr) {
+  Lookup out;
   File* f = open_dwarf(path);
   Dwarf_Die cu;
-  if (!f || !unit_at(*f, vaddr, &cu)) return chain;
+  if (!f || !unit_at(*f, vaddr, &cu)) return out;
   Dwarf_Die* scopes = nullptr;
   int n = dwarf_getscopes(&cu, vaddr, &scopes);
-  // Innermost first; stop at the physical function.
-  for (int i = 0; i < n && dwarf_tag(&scopes[i]) != DW_TAG_subprogram; i++) {
-    if (dwarf_tag(&scopes[i]) != DW_TAG_inlined_subroutine) continue;
+  if (n > 0) {
+    Dwarf_Die innermost = scopes[0];
+    free(scopes);
+    scopes = nullptr;
+    n = dwarf_getscopes_die(&innermost, &scopes);
+  }
+  // Innermost first; inlined callees appear as DW_TAG_inlined_subroutine, not as subprograms.
+  for (int i = 0; i < n; i++) {
+    const int tag = dwarf_tag(&scopes[i]);
+    if (tag == DW_TAG_subprogram) {
+      out.source = decl_source(&scopes[i]);
+      break;
+    }
+    if (tag != DW_TAG_inlined_subroutine) continue;
     const char* name = dwarf_diename(&scopes[i]);  // follows DW_AT_abstract_origin
-    chain.push_back({name ? name : "[inlined]", decl_source(&scopes[i])});
+    out.inlined.push_back({name ? name : "[inlined]", decl_source(&scopes[i])});
   }
   free(scopes);
-  return {chain.rbegin(), chain.rend()};
+  std::reverse(out.inlined.begin(), out.inlined.end());  // outermost first
+  return out;
+}
+
+std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& path, uint64_t vaddr) {
+  return lookup(path, vaddr).inlined;
 }
 
 std::string DwarfSources::function_source(const std::string& path, uint64_t vaddr) {
-  File* f = open_dwarf(path);
-  Dwarf_Die cu;
-  if (!f || !unit_at(*f, vaddr, &cu)) return {};
-  Dwarf_Die* scopes = nullptr;
-  int n = dwarf_getscopes(&cu, vaddr, &scopes);
-  std::string source;
-  // Innermost first: the first subprogram is the function the code physically belongs to
-  // (inlined callees appear as DW_TAG_inlined_subroutine, not as subprograms).
-  for (int i = 0; i < n; i++) {
-    if (dwarf_tag(&scopes[i]) != DW_TAG_subprogram) continue;
-    source = decl_source(&scopes[i]);
-    break;
-  }
-  free(scopes);
-  return source;
+  return lookup(path, vaddr).source;
 }
 
 }  // namespace perfbpf

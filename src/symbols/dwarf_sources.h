@@ -37,6 +37,13 @@ class DwarfSources {
   // Functions inlined at VADDR, outermost first (the physical function itself excluded).
   std::vector<Inlined> inlined_at(const std::string& path, uint64_t vaddr);
 
+  // Both at once, from one walk of the unit: what a frame's naming asks.
+  struct Lookup {
+    std::string source;            // function_source
+    std::vector<Inlined> inlined;  // inlined_at
+  };
+  Lookup lookup(const std::string& path, uint64_t vaddr);
+
   // How PATH's DWARF was opened (NotCompressed also when it is not open yet).
   DebugCacheOutcome cache_outcome(const std::string& path) const;
 
