@@ -8,6 +8,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <libelf.h>
 
 #include <catch2/catch.hpp>
@@ -19,6 +20,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+
+#include <fmt/format.h>
 
 #include "process.h"
 #include "symbols/dwarf_sources.h"
@@ -80,6 +83,101 @@ long resident_kib_of_whole_mapping(const std::string& path, uint64_t size) {
   return kib;
 }
 
+
+// The compilation units of PATH's DWARF, read with libdw apart from DwarfSources: each unit
+// with code, with its offset and size in .debug_info and its first function's address.
+struct DwarfUnit {
+  uint64_t offset, size, first_function;
+};
+struct DwarfUnits {
+  uint64_t units = 0;  // all, with code or not; 0 when PATH has no DWARF
+  std::vector<DwarfUnit> with_code;
+};
+DwarfUnits dwarf_units(const std::string& path) {
+  DwarfUnits out;
+  elf_version(EV_CURRENT);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  // Read, not mapped: no second mapping of the file beside the one DwarfSources makes.
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  Dwarf* dw = elf ? dwarf_begin_elf(elf, DWARF_C_READ, nullptr) : nullptr;
+  uint64_t off = 0, next = 0;
+  size_t header = 0;
+  while (dw && dwarf_nextcu(dw, off, &next, &header, nullptr, nullptr, nullptr) == 0) {
+    out.units++;
+    Dwarf_Die cu;
+    if (dwarf_offdie(dw, off + header, &cu)) {
+      Dwarf_Die child;
+      if (dwarf_child(&cu, &child) == 0) do {
+          Dwarf_Addr pc = 0;
+          if (dwarf_tag(&child) == DW_TAG_subprogram && dwarf_lowpc(&child, &pc) == 0 && pc) {
+            out.with_code.push_back({off, next - off, pc});
+            break;
+          }
+        } while (dwarf_siblingof(&child, &child) == 0);
+    }
+    off = next;
+  }
+  if (dw) dwarf_end(dw);
+  if (elf) elf_end(elf);
+  ::close(fd);
+  return out;
+}
+
+// Where PATH's section NAME lies in the file (offset, size); {0, 0} when it is missing or
+// compressed (then libdw reads it into the heap, not from the file's mapping).
+std::pair<uint64_t, uint64_t> section_in_file(const std::string& path, const char* name) {
+  std::pair<uint64_t, uint64_t> out{0, 0};
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  size_t strndx = 0;
+  if (elf && elf_getshdrstrndx(elf, &strndx) == 0)
+    for (Elf_Scn* scn = nullptr; (scn = elf_nextscn(elf, scn));) {
+      GElf_Shdr sh;
+      const char* n = gelf_getshdr(scn, &sh) ? elf_strptr(elf, strndx, sh.sh_name) : nullptr;
+      if (n && std::string(n) == name && !(sh.sh_flags & SHF_COMPRESSED)) out = {sh.sh_offset, sh.sh_size};
+    }
+  if (elf) elf_end(elf);
+  ::close(fd);
+  return out;
+}
+
+// Start of the one read-only mapping of PATH at least SIZE bytes long, from offset 0 (how
+// libelf maps a file DwarfSources reads); 0 when there is none or more than one.
+uint64_t whole_mapping_start(const std::string& path, uint64_t size) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  uint64_t found = 0, count = 0;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    uint64_t start = 0, end = 0, offset = 0;
+    char dash = 0;
+    std::string perms;
+    in >> std::hex >> start >> dash >> end >> perms >> offset;
+    if (dash == '-' && perms[0] == 'r' && offset == 0 && end - start >= size && line.ends_with(" " + path)) {
+      found = start;
+      count++;
+    }
+  }
+  return count == 1 ? found : 0;
+}
+
+// Pages of [START, END) mapped into this process now (the present bit of /proc/self/pagemap:
+// the kernel's page tables, what RSS counts; mincore would say what the page cache holds).
+uint64_t present_pages(uint64_t start, uint64_t end) {
+  const int fd = ::open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  uint64_t present = 0, unread = 0;
+  for (uint64_t page = start / 4096; page < (end + 4095) / 4096; page++) {
+    uint64_t entry = 0;
+    if (::pread(fd, &entry, sizeof(entry), static_cast<off_t>(page * sizeof(entry))) != sizeof(entry)) unread++;
+    present += entry >> 63;
+  }
+  ::close(fd);
+  REQUIRE(unread == 0);
+  return present;
+}
 }  // namespace
 
 TEST_CASE("symbolizer: frames named ahead, binary by binary, are the frames named one by one", "[symbols]") {
@@ -137,40 +235,21 @@ TEST_CASE("symbolizer: frames named ahead, binary by binary, are the frames name
 TEST_CASE("DWARF sources: lookups over many compilation units keep about one unit resident", "[symbols]") {
   // This test binary's own DWARF (built with -g): large C++ units, many of them.
   const std::string exe = std::filesystem::canonical("/proc/self/exe");
-  elf_version(EV_CURRENT);
-  const int fd = ::open(exe.c_str(), O_RDONLY | O_CLOEXEC);
-  REQUIRE(fd >= 0);
   struct stat st {};
-  REQUIRE(::fstat(fd, &st) == 0);
-  Dwarf* dw = dwarf_begin(fd, DWARF_C_READ);
-  if (!dw) {
-    ::close(fd);
+  REQUIRE(::stat(exe.c_str(), &st) == 0);
+  const DwarfUnits all = dwarf_units(exe);
+  if (all.units == 0) {
     WARN("the unit tests were built without DWARF: nothing to measure");
     return;
   }
   // The first function of each unit with code, and each unit's size.
   std::map<uint64_t, uint64_t> unit_size;  // by offset
   std::vector<uint64_t> first_function;
-  uint64_t off = 0, next = 0, units = 0;
-  size_t header = 0;
-  while (dwarf_nextcu(dw, off, &next, &header, nullptr, nullptr, nullptr) == 0) {
-    units++;
-    Dwarf_Die cu;
-    if (dwarf_offdie(dw, off + header, &cu)) {
-      Dwarf_Die child;
-      if (dwarf_child(&cu, &child) == 0) do {
-          Dwarf_Addr pc = 0;
-          if (dwarf_tag(&child) == DW_TAG_subprogram && dwarf_lowpc(&child, &pc) == 0 && pc) {
-            unit_size[off] = next - off;
-            first_function.push_back(pc);
-            break;
-          }
-        } while (dwarf_siblingof(&child, &child) == 0);
-    }
-    off = next;
+  const uint64_t units = all.units;
+  for (const DwarfUnit& u : all.with_code) {
+    unit_size[u.offset] = u.size;
+    first_function.push_back(u.first_function);
   }
-  dwarf_end(dw);
-  ::close(fd);
   REQUIRE(first_function.size() >= 10);
 
   uint64_t visited = 0, largest = 0;
@@ -197,4 +276,87 @@ TEST_CASE("DWARF sources: lookups over many compilation units keep about one uni
   WARN("resident " << kib << " KiB, units visited " << visited / 1024 << " KiB, bound " << bound / 1024 << " KiB");
   CHECK(kib > 0);
   CHECK(static_cast<uint64_t>(kib) * 1024 <= bound);
+}
+
+TEST_CASE("DWARF sources: a file's first lookup leaves no other unit's header resident, and names what llvm-symbolizer names",
+          "[symbols]") {
+  // libdw reads the header of every unit before the one asked (and .debug_aranges names them
+  // all): a page and the kernel's fault-around per unit, all left resident by the first lookup
+  // unless DwarfSources reads them at open with the pages given back (libc's: 5.7 MiB).
+  const std::string exe = std::filesystem::canonical("/proc/self/exe");
+  struct stat st {};
+  REQUIRE(::stat(exe.c_str(), &st) == 0);
+  const DwarfUnits all = dwarf_units(exe);
+  const auto [info_at, info_size] = section_in_file(exe, ".debug_info");
+  if (all.with_code.size() < 32 || info_size == 0) {
+    WARN("too few units (" << all.with_code.size() << ") or a compressed .debug_info: nothing to measure");
+    return;
+  }
+  DebugCacheSettings off_cache;
+  off_cache.enabled = false;
+  DwarfSources sources(off_cache);
+  // The last unit: libdw must go past every other unit's header to find it.
+  const DwarfUnit& last = all.with_code.back();
+  const DwarfSources::Lookup last_found = sources.lookup(exe, last.first_function);
+  const uint64_t map = whole_mapping_start(exe, static_cast<uint64_t>(st.st_size));
+  REQUIRE(map != 0);
+  // Outside the looked-up unit and the fault-around windows (64 KiB) at its ends.
+  const uint64_t info = map + info_at, unit_start = info + last.offset, unit_end = unit_start + last.size;
+  const uint64_t window = 64 * 1024, before_end = unit_start > info + window ? unit_start - window : info;
+  const uint64_t outside = present_pages(info, before_end) + present_pages(unit_end + window, info + info_size);
+  // What reading the other headers maps at least: the distinct pages holding them.
+  std::set<uint64_t> header_pages;
+  for (const DwarfUnit& u : all.with_code)
+    if (info + u.offset < before_end) header_pages.insert((info + u.offset) / 4096);
+  INFO(outside << " pages of .debug_info resident outside the unit looked up; other units' headers lie on "
+               << header_pages.size() << " pages");
+  REQUIRE(header_pages.size() >= 32);
+  CHECK(outside <= header_pages.size() / 8);
+
+  // The same lookups name what llvm-symbolizer names: the function's declaration (its
+  // StartFileName:StartLine) and each call inlined there, for the first function of every unit.
+  std::vector<std::string> argv = {"/usr/bin/llvm-symbolizer", "--output-style=JSON", "-e", exe};
+  for (const DwarfUnit& u : all.with_code) argv.push_back(fmt::format("{:#x}", u.first_function));
+  const test::Finished symbolizer = test::run(argv);
+  REQUIRE(symbolizer.exit_code == 0);
+  const nlohmann::json answers = nlohmann::json::parse(symbolizer.out);  // one per address, in order
+  REQUIRE(answers.size() == all.with_code.size());
+  // perfbpf keeps the line table's file name (relative to the unit's directory); llvm-symbolizer
+  // puts the directory in front. llvm-symbolizer 14 leaves StartFileName empty where it cannot
+  // place a declaration: nothing to compare then.
+  auto same_place = [](const std::string& got, const nlohmann::json& frame) {
+    const std::string file = frame.value("StartFileName", ""), want = file + ":" + std::to_string(frame.value("StartLine", 0));
+    INFO(got << " vs " << want);
+    CHECK((got.empty() || got.size() > want.size() ? false : want.ends_with(got.front() == '/' ? got : "/" + got)));
+  };
+  size_t compared = 0, unnamed = 0, inlined = 0;
+  for (size_t i = 0; i < all.with_code.size(); i++) {
+    const auto& frames = answers.at(i).at("Symbol");  // innermost first: the function is the last
+    if (frames.empty() || frames.back().value("StartFileName", "").empty()) continue;
+    const DwarfSources::Lookup got =
+        i + 1 == all.with_code.size() ? last_found : sources.lookup(exe, all.with_code[i].first_function);
+    INFO("unit at " << all.with_code[i].offset << ", function at " << std::hex << all.with_code[i].first_function);
+    compared++;
+    // perfbpf names no source where subprograms overlap (a deleting destructor holding the
+    // complete one's code, both through abstract origins): unnamed, never named otherwise.
+    if (got.source.empty()) {
+      unnamed++;
+      continue;
+    }
+    same_place(got.source, frames.back());
+    REQUIRE(got.inlined.size() + 1 == frames.size());
+    for (size_t k = 0; k < got.inlined.size(); k++) {  // perfbpf's outermost first
+      const auto& want = frames[frames.size() - 2 - k];
+      // perfbpf names an inlined call by its DW_AT_name ("end"); llvm-symbolizer demangles
+      // its linkage name where it has one ("std::vector<...>::end() const").
+      CHECK_THAT(want.value("FunctionName", ""), Catch::Contains(got.inlined[k].name));
+      if (!want.value("StartFileName", "").empty()) same_place(got.inlined[k].source, want);
+      inlined++;
+    }
+  }
+  WARN(compared << " functions compared, " << unnamed << " without a source from perfbpf, " << inlined
+                << " inlined calls compared");
+  CHECK(compared >= all.with_code.size() / 2);
+  CHECK(unnamed <= compared / 2);
+  CHECK(inlined > 0);
 }
