@@ -2,8 +2,11 @@
 // and called in a hot loop while a reader thread lags (busy elsewhere between reads) or sleeps on
 // the ring. Truths: the programs' own count of forced wake-ups (a BPF-side counter), the kernel's
 // irq_work interrupt count (/proc/interrupts IWI: a forced wake-up is one), every call counted
-// either received or lost for want of room, and the reader's own wake-ups.
+// either received or lost for want of room, and the reader's own wake-ups. And the sampler's
+// ring: a fork's record waits for the reader's next drain instead of waking it.
 #include <poll.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
 #include <sys/eventfd.h>
 #include <pthread.h>
 #include <sched.h>
@@ -21,6 +24,8 @@
 
 #include <linux/types.h>
 
+#include "collect/cpu_sampler.h"
+#include "process.h"
 #include "funclat.h"
 #include "session/funclat_session.h"
 #include "session/self_probe.h"
@@ -187,4 +192,53 @@ TEST_CASE("no lost wake-up: a reader asleep on the ring is woken by two marks qu
   CHECK(p.received.load() + p.ring_full() == issued);
   CHECK(p.ring_full() == 0);  // two marks of eight never fill the ring
   CHECK(forced <= p.wakeup_bound(issued * kRecordBytes));
+}
+
+TEST_CASE("sampler ring: a fork's record wakes no reader, the next drain takes it", "[bpf]") {
+  // A fork-heavy machine woke an --off-cpu --system session per fork for records only copied
+  // into the symbolizer's books. Truth: the forks a shell makes when told (subshells: forks
+  // without exec), and the reader thread's epoll_wait, which returns early only if woken.
+  // (The sampler never follows its own process: the forker is a child.)
+  test::Spawned shell = test::spawn({"/bin/sh", "-c",
+                                     "read a; ( : ); read b; i=0; while [ $i -lt 20 ]; do ( : ); i=$((i+1)); done; read c"});
+  const uint32_t forker = static_cast<uint32_t>(shell.pid);
+  SamplerSettings settings;
+  settings.frequency_hz = 0;
+  settings.filter_tgid = true;
+  std::atomic<uint64_t> forks_seen{0};
+  settings.fork = [&](uint32_t, uint32_t parent) { forks_seen += parent == forker; };
+  settings.code_mapping = [](const CodeMapping&) {};
+  CpuSampler sampler(settings);
+  sampler.add_target_tgid(forker);
+  sampler.start();
+  auto tell = [&](const char* line) { REQUIRE(write(shell.stdin_fd, line, 2) == 2); };
+  // The first fork also sends the shell's code mappings (never sent before), whose wake-up is
+  // meant to come: drained before the reader sleeps.
+  tell("1\n");
+  REQUIRE(test::eventually([&] {
+    sampler.consume();
+    return forks_seen.load() == 1;
+  }));
+
+  constexpr int kForks = 20, kWaitMs = 1500;
+  std::atomic<int> woken{-1};
+  const auto asleep = std::chrono::steady_clock::now();
+  std::thread reader([&] {
+    epoll_event ev{};
+    woken = epoll_wait(sampler.epoll_fd(), &ev, 1, kWaitMs);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // asleep on the ring by then
+  tell("2\n");
+  // Every fork made while the reader sleeps: their records are queued (the ring's data, read
+  // without consuming it, is what epoll reports once the wait is over).
+  reader.join();
+  const auto slept = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - asleep);
+  INFO("the reader slept " << slept.count() << " ms");
+  CHECK(woken.load() == 0);  // timed out: no record woke it
+  REQUIRE(test::eventually([&] {
+    sampler.consume();
+    return forks_seen.load() == 1 + kForks;  // every fork's record, at the next drain
+  }));
+  tell("3\n");
+  CHECK(test::finish(shell).exit_code == 0);
 }
