@@ -66,7 +66,7 @@ struct {
 /* Current at switch-out (update_curr ran in __schedule); up to a tick stale while it runs. */
 static __always_inline __u64 task_exec_ns(struct task_struct *task)
 {
-	return BPF_CORE_READ(task, se.sum_exec_runtime);
+	return task->se.sum_exec_runtime;
 }
 
 /*
@@ -77,7 +77,7 @@ static __always_inline __u64 task_delay_ns(struct task_struct *task)
 {
 	if (!bpf_core_field_exists(task->sched_info.run_delay))
 		return 0;
-	return BPF_CORE_READ(task, sched_info.run_delay);
+	return task->sched_info.run_delay;
 }
 
 /*
@@ -94,10 +94,10 @@ static __always_inline __u64 task_pending_wait(struct task_struct *task)
 
 	if (!bpf_core_field_exists(task->sched_info.last_queued) || !bpf_core_field_exists(task->se.cfs_rq->rq))
 		return 0;
-	queued = BPF_CORE_READ(task, sched_info.last_queued);
+	queued = task->sched_info.last_queued;
 	if (!queued)
 		return 0;
-	clock = BPF_CORE_READ(task, se.cfs_rq, rq, clock);
+	clock = task->se.cfs_rq->rq->clock;
 	return clock > queued ? clock - queued : 0;
 }
 
@@ -106,9 +106,9 @@ static __always_inline __u32 task_where(struct task_struct *task)
 {
 	long state;
 
-	if (BPF_CORE_READ(task, on_cpu))
+	if (task->on_cpu)
 		return SCHED_ON_CPU;
-	state = task_state(task);
+	state = task_state_btf(task);
 	if (state == PERFBPF_TASK_RUNNING)
 		return SCHED_RUNNABLE;
 	return task_state_is_io(state) ? SCHED_IO : SCHED_SLEEP;
@@ -241,7 +241,7 @@ static __always_inline void dying_switch(struct task_struct *prev, __u32 tid)
 	if (p && exec > d->exec_ns)
 		__sync_fetch_and_add(&p->exited.on_cpu_ns, exec - d->exec_ns);
 	d->exec_ns = exec;
-	if (task_state(prev) & PERFBPF_TASK_DEAD)
+	if (task_state_btf(prev) & PERFBPF_TASK_DEAD)
 		bpf_map_delete_elem(&dying, &tid);
 }
 

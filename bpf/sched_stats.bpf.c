@@ -32,7 +32,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns(), pending = 0;
-	__u32 tid = BPF_CORE_READ(prev, pid), tgid = BPF_CORE_READ(prev, tgid);
+	__u32 tid = prev->pid, tgid = prev->tgid;
 	struct sched_thread *t;
 
 	if (!active)
@@ -40,12 +40,12 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (wanted(tgid, tid)) {
 		t = bpf_map_lookup_elem(&threads, &tid);
 		/* Past its exit tracepoint, which moved its record to the process. */
-		if (!t && (BPF_CORE_READ(prev, flags) & PERFBPF_PF_EXITING))
+		if (!t && (prev->flags & PERFBPF_PF_EXITING))
 			dying_switch(prev, tid);
 		else if (!t)
 			t = thread_get(prev, tid, tgid, now);
 		if (t) {
-			long state = task_state(prev);
+			long state = task_state_btf(prev);
 
 			if (t->state != SCHED_ON_CPU) {
 				count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
@@ -65,13 +65,13 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		}
 	}
 
-	tid = BPF_CORE_READ(next, pid);
-	tgid = BPF_CORE_READ(next, tgid);
+	tid = next->pid;
+	tgid = next->tgid;
 	if (!wanted(tgid, tid))
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t) {
-		if (BPF_CORE_READ(next, flags) & PERFBPF_PF_EXITING)
+		if (next->flags & PERFBPF_PF_EXITING)
 			return 0;
 		/* Never seen: how long it waited before is unknown; it counts from here. */
 		t = thread_get(next, tid, tgid, now);
@@ -113,7 +113,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tid = BPF_CORE_READ(p, pid), tgid = BPF_CORE_READ(p, tgid);
+	__u32 tid = p->pid, tgid = p->tgid;
 	struct sched_thread *t;
 
 	if (!active || !wanted(tgid, tid))
@@ -166,7 +166,7 @@ SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	__u64 now = bpf_ktime_get_ns();
-	__u32 tid = BPF_CORE_READ(task, pid), tgid = BPF_CORE_READ(task, tgid);
+	__u32 tid = task->pid, tgid = task->tgid;
 	struct sched_thread *t;
 	struct sched_proc *p, fresh = {};
 
@@ -208,8 +208,8 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	}
 	__sync_fetch_and_add(&p->threads_exited, 1);
 	/* signal->live drops before this tracepoint (do_exit): zero means the last thread. */
-	if (BPF_CORE_READ(task, signal, live.counter) == 0) {
-		p->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	if (task->signal->live.counter == 0) {
+		p->ppid = task->real_parent->tgid;
 		BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
 		p->dead = 1;
 	}
@@ -235,9 +235,9 @@ int sync_threads(struct bpf_iter__task *ctx)
 
 	if (!task)
 		return 0;
-	tid = BPF_CORE_READ(task, pid);
-	tgid = BPF_CORE_READ(task, tgid);
-	if (!wanted(tgid, tid) || (BPF_CORE_READ(task, flags) & PERFBPF_PF_EXITING))
+	tid = task->pid;
+	tgid = task->tgid;
+	if (!wanted(tgid, tid) || (task->flags & PERFBPF_PF_EXITING))
 		return 0;
 	t = thread_get(task, tid, tgid, now);
 	if (!t)
