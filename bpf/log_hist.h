@@ -12,6 +12,16 @@
 #define LOG_HIST_SUM 0xffffffffu /* bucket field of the entry holding the sum of values, ns */
 #define LOG_HIST_MAX 0xfffffffeu /* bucket field of the entry holding the largest value, ns */
 
+/*
+ * One histogram in a per-CPU array (a family that keeps a single one where it is recorded on
+ * every scheduler event): entry i counts bucket i, then the sum and the largest value of this
+ * CPU. Buckets cover every u64: log_hist_bucket(~0ULL) == LOG_HIST_NR_BUCKETS - 1.
+ */
+#define LOG_HIST_NR_BUCKETS ((64 - LOG_HIST_SUB_BUCKET_BITS + 1) << LOG_HIST_SUB_BUCKET_BITS)
+#define LOG_HIST_PERCPU_SUM LOG_HIST_NR_BUCKETS
+#define LOG_HIST_PERCPU_MAX (LOG_HIST_NR_BUCKETS + 1)
+#define LOG_HIST_PERCPU_ENTRIES (LOG_HIST_NR_BUCKETS + 2)
+
 /* Key of a histogram map; value: __u64 count (or sum / max for the two special buckets). */
 struct log_hist_key {
 	__u32 id;     /* which histogram: a device, a process ... as the family says */

@@ -16,45 +16,25 @@ struct {
 	__type(value, struct sched_thread);
 } threads SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SCHED_MAX_PROCS);
-	__type(key, __u32); /* tgid */
-	__type(value, struct sched_proc);
-} procs SEC(".maps");
-
+/*
+ * An exited thread's record (flags EXITED) that a new thread with the same tid displaced from
+ * "threads" before userspace drained it (a pid_max of 32768 wraps in seconds under a fork
+ * storm). Userspace drains it as it does "threads".
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SCHED_MAX_EXITED);
 	__type(key, __u32); /* tid */
-	__type(value, struct sched_exited_thread);
+	__type(value, struct sched_thread);
 } exited_threads SEC(".maps");
 
-/*
- * A thread past its exit tracepoint, whose totals went to its process there (map "dying", key
- * tid): it still runs until its last switch-out (freeing its memory can take milliseconds),
- * and its counter was up to a tick stale at the tracepoint. LRU: a thread whose last switch
- * goes unseen leaves no lasting entry.
- */
-struct dying_thread {
-	__u32 tgid;
-	__u32 pad;
-	__u64 exec_ns; /* se.sum_exec_runtime already counted */
-};
-
+/* The run-queue latency histogram (log_hist.h: per-CPU layout). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SCHED_MAX_DYING);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOG_HIST_PERCPU_ENTRIES);
 	__type(key, __u32);
-	__type(value, struct dying_thread);
-} dying SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, SCHED_HIST_ENTRIES);
-	__type(key, struct log_hist_key);
 	__type(value, __u64);
-} hists SEC(".maps");
+} runqueue_hist SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -130,14 +110,27 @@ static __always_inline void enter_state(struct sched_thread *t, struct task_stru
 }
 
 /*
+ * A record under TID left by an earlier thread, which TASK (not exiting) now has: the earlier
+ * one exited, and userspace has not drained it yet.
+ */
+static __always_inline bool record_stale(const struct sched_thread *t, struct task_struct *task)
+{
+	return (t->flags & SCHED_THREAD_EXITED) && !(task->flags & PERFBPF_PF_EXITING);
+}
+
+/*
  * A fresh record for TASK, counted from NOW in the state the task is in (NEW_TASK: runnable,
- * not yet run), replacing any stale one. Of a wait it is in, only the part from NOW counts:
+ * not yet run), replacing OLD (the record under TID, if any). An exited thread's record is
+ * kept for userspace in exited_threads. Of a wait TASK is in, only the part from NOW counts:
  * the part before goes into the run_delay base.
  */
 static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now,
-						       bool new_task)
+						       bool new_task, struct sched_thread *old)
 {
 	struct sched_thread fresh = {}, *t;
+
+	if (old && (old->flags & SCHED_THREAD_EXITED) && bpf_map_update_elem(&exited_threads, &tid, old, BPF_NOEXIST))
+		count_loss(SCHED_LOSS_EXITED_FULL);
 
 	fresh.tgid = tgid;
 	fresh.cpu = ~0u;
@@ -158,7 +151,7 @@ static __always_inline struct sched_thread *thread_get(struct task_struct *task,
 {
 	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid);
 
-	return t ? t : thread_new(task, tid, tgid, now, false);
+	return t && !record_stale(t, task) ? t : thread_new(task, tid, tgid, now, false, t);
 }
 
 /*
@@ -192,8 +185,7 @@ static __always_inline void close_interval(struct sched_thread *t, __u64 now)
 		break;
 	case SCHED_RUNNABLE:
 		t->totals.runqueue_ns += delta;
-		if (!log_hist_record(&hists, 0, SCHED_HIST_RUNQUEUE, delta))
-			count_loss(SCHED_LOSS_HIST_FULL);
+		log_hist_percpu_record(&runqueue_hist, delta);
 		break;
 	case SCHED_IO:
 		t->totals.io_ns += delta;
@@ -228,21 +220,15 @@ static __always_inline void book_unknown(struct sched_thread *t, struct task_str
 	t->since_ns = now;
 }
 
-/* A dying thread switches out: the CPU time it used since its exit goes to its process. */
-static __always_inline void dying_switch(struct task_struct *prev, __u32 tid)
+/*
+ * An exited thread switches out (it runs on after its exit tracepoint until its memory is
+ * freed): its counters are current, and after its last switch nothing changes.
+ */
+static __always_inline void exited_switch(struct sched_thread *t, struct task_struct *prev)
 {
-	struct dying_thread *d = bpf_map_lookup_elem(&dying, &tid);
-	__u64 exec = task_exec_ns(prev);
-	struct sched_proc *p;
-
-	if (!d)
-		return;
-	p = bpf_map_lookup_elem(&procs, &d->tgid);
-	if (p && exec > d->exec_ns)
-		__sync_fetch_and_add(&p->exited.on_cpu_ns, exec - d->exec_ns);
-	d->exec_ns = exec;
+	sync_kernel_totals(t, prev, 0);
 	if (task_state_btf(prev) & PERFBPF_TASK_DEAD)
-		bpf_map_delete_elem(&dying, &tid);
+		t->flags |= SCHED_THREAD_GONE;
 }
 
 #endif /* PERFBPF_SCHED_BOOK_BPF_H */

@@ -39,11 +39,15 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		return 0;
 	if (wanted(tgid, tid)) {
 		t = bpf_map_lookup_elem(&threads, &tid);
-		/* Past its exit tracepoint, which moved its record to the process. */
-		if (!t && (prev->flags & PERFBPF_PF_EXITING))
-			dying_switch(prev, tid);
-		else if (!t)
-			t = thread_get(prev, tid, tgid, now);
+		if (t && (t->flags & SCHED_THREAD_EXITED) && (prev->flags & PERFBPF_PF_EXITING)) {
+			/* Past its exit tracepoint: only its counters still move. */
+			exited_switch(t, prev);
+			t = NULL;
+		} else if (!t && (prev->flags & PERFBPF_PF_EXITING)) {
+			/* Exiting, never seen: too late to count from here. */
+		} else if (!t || record_stale(t, prev)) {
+			t = thread_new(prev, tid, tgid, now, false, t);
+		}
 		if (t) {
 			long state = task_state_btf(prev);
 
@@ -70,13 +74,15 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (!wanted(tgid, tid))
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
-	if (!t) {
+	if (!t || record_stale(t, next)) {
 		if (next->flags & PERFBPF_PF_EXITING)
 			return 0;
 		/* Never seen: how long it waited before is unknown; it counts from here. */
-		t = thread_get(next, tid, tgid, now);
+		t = thread_new(next, tid, tgid, now, false, t);
 		if (!t)
 			return 0;
+	} else if (t->flags & SCHED_THREAD_EXITED) {
+		return 0; /* on its way out: its switch-out brings its counters up to date */
 	} else if (t->state == SCHED_ON_CPU) {
 		/* Its switch-out went unseen. */
 		count_loss(SCHED_LOSS_MISSED_SWITCH_OUT);
@@ -120,8 +126,8 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 		return 0;
 	t = bpf_map_lookup_elem(&threads, &tid);
 	/* A new thread, or one first seen waking: runnable from now (it is queued already). */
-	if (!t || new_task) {
-		thread_new(p, tid, tgid, now, new_task);
+	if (!t || new_task || record_stale(t, p)) {
+		thread_new(p, tid, tgid, now, new_task, t);
 		return 0;
 	}
 	/*
@@ -146,21 +152,10 @@ int BPF_PROG(handle_wakeup_new, struct task_struct *p)
 	return on_wakeup(p, true);
 }
 
-static __always_inline void add_totals(struct sched_totals *to, const struct sched_totals *from)
-{
-	__sync_fetch_and_add(&to->on_cpu_ns, from->on_cpu_ns);
-	__sync_fetch_and_add(&to->runqueue_ns, from->runqueue_ns);
-	__sync_fetch_and_add(&to->io_ns, from->io_ns);
-	__sync_fetch_and_add(&to->sleep_ns, from->sleep_ns);
-	__sync_fetch_and_add(&to->unknown_ns, from->unknown_ns);
-	__sync_fetch_and_add(&to->voluntary, from->voluntary);
-	__sync_fetch_and_add(&to->involuntary, from->involuntary);
-	__sync_fetch_and_add(&to->migrations, from->migrations);
-}
-
 /*
- * A thread exits (it is current, on CPU): its totals move to its process so the threads map
- * only holds live threads; the process keeps its name and parent once its last thread is gone.
+ * A thread exits (it is current, on CPU): its record is closed and marked, and stays where it
+ * is until userspace drains it (sched_stats.h); the last thread of a process leaves the
+ * process's name and parent in it.
  */
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
@@ -168,7 +163,6 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	__u64 now = bpf_ktime_get_ns();
 	__u32 tid = task->pid, tgid = task->tgid;
 	struct sched_thread *t;
-	struct sched_proc *p, fresh = {};
 
 	if (!active)
 		return 0;
@@ -179,39 +173,26 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	if (!t && !wanted(tgid, tid))
 		return 0;
-	p = map_lookup_or_init(&procs, &tgid, &fresh);
-	if (!p) {
-		count_loss(SCHED_LOSS_PROCS_FULL);
-		return 0;
+	if (!t || (t->flags & SCHED_THREAD_EXITED)) {
+		/* Never seen (a full map), or an earlier thread's: only its exit is known. */
+		t = thread_new(task, tid, tgid, now, false, t);
+		if (!t)
+			return 0;
 	}
-	if (t) {
-		if (t->state == SCHED_ON_CPU) {
-			close_interval(t, now);
-		} else {
-			count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
-			book_unknown(t, task, now, 0);
-		}
-		sync_kernel_totals(t, task, 0);
-		add_totals(&p->exited, &t->totals);
-		{
-			struct sched_exited_thread e = { .tgid = tgid, .totals = t->totals };
-
-			if (bpf_map_update_elem(&exited_threads, &tid, &e, BPF_NOEXIST))
-				count_loss(SCHED_LOSS_EXITED_FULL);
-		}
-		bpf_map_delete_elem(&threads, &tid);
-		{
-			struct dying_thread d = { .tgid = tgid, .exec_ns = task_exec_ns(task) };
-
-			bpf_map_update_elem(&dying, &tid, &d, BPF_ANY);
-		}
+	if (t->state == SCHED_ON_CPU) {
+		close_interval(t, now);
+	} else {
+		count_loss(SCHED_LOSS_MISSED_SWITCH_IN);
+		book_unknown(t, task, now, 0);
 	}
-	__sync_fetch_and_add(&p->threads_exited, 1);
+	sync_kernel_totals(t, task, 0);
+	t->flags |= SCHED_THREAD_EXITED;
+	t->exit_pass = pass;
 	/* signal->live drops before this tracepoint (do_exit): zero means the last thread. */
 	if (task->signal->live.counter == 0) {
-		p->ppid = task->real_parent->tgid;
-		BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
-		p->dead = 1;
+		t->ppid = task->real_parent->tgid;
+		BPF_CORE_READ_STR_INTO(&t->comm, task, group_leader, comm);
+		t->flags |= SCHED_THREAD_LAST;
 	}
 	return 0;
 }

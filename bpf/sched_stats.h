@@ -12,12 +12,7 @@
 #ifndef SCHED_MAX_THREADS
 #define SCHED_MAX_THREADS 32768 /* live threads tracked at once */
 #endif
-#ifndef SCHED_MAX_PROCS
-#define SCHED_MAX_PROCS 16384 /* processes with exited threads, until userspace harvests them */
-#endif
-#define SCHED_MAX_EXITED 8192 /* exited threads' rows, until userspace drains them at its next read */
-#define SCHED_MAX_DYING 4096 /* threads between their exit tracepoint and their last switch */
-#define SCHED_HIST_ENTRIES 8192
+#define SCHED_MAX_EXITED 8192 /* exited threads whose tid a new thread took before userspace drained them */
 #define SCHED_COMM_LEN 16
 
 /* Where a thread is now (sched_thread.state). */
@@ -28,19 +23,12 @@ enum sched_where {
 	SCHED_SLEEP = 3,    /* switched out interruptible (S) or otherwise blocked */
 };
 
-/* Histogram kinds (log_hist_key.kind, id 0 = the whole target). */
-enum sched_hist_kind {
-	SCHED_HIST_RUNQUEUE = 0, /* wakeup or preemption -> running again, ns */
-};
-
 enum sched_loss {
 	SCHED_LOSS_THREADS_FULL = 0, /* no room for a thread: its time is not counted */
-	SCHED_LOSS_PROCS_FULL = 1,   /* no room to keep an exited thread's totals */
-	SCHED_LOSS_HIST_FULL = 2,    /* a run-queue wait not put in the histogram */
-	SCHED_LOSS_MISSED_SWITCH_OUT = 3, /* on CPU by our books, found off it: a switch-out unseen */
-	SCHED_LOSS_MISSED_SWITCH_IN = 4,  /* off CPU by our books, found on it: a switch-in unseen */
-	SCHED_LOSS_EXITED_FULL = 5, /* an exited thread's row not kept (its process's sum still is) */
-	SCHED_LOSS_NR = 6,
+	SCHED_LOSS_MISSED_SWITCH_OUT = 1, /* on CPU by our books, found off it: a switch-out unseen */
+	SCHED_LOSS_MISSED_SWITCH_IN = 2,  /* off CPU by our books, found on it: a switch-in unseen */
+	SCHED_LOSS_EXITED_FULL = 3, /* an exited thread's totals lost: its tid was taken before userspace drained it */
+	SCHED_LOSS_NR = 4,
 };
 
 /*
@@ -58,6 +46,13 @@ struct sched_totals {
 	__u64 voluntary;   /* switched out blocking */
 	__u64 involuntary; /* switched out while runnable (preempted) */
 	__u64 migrations;  /* ran on another CPU than last time */
+};
+
+/* sched_thread.flags */
+enum sched_thread_flags {
+	SCHED_THREAD_EXITED = 1, /* past its exit tracepoint: totals final but for CPU used on its way out */
+	SCHED_THREAD_LAST = 2,	 /* the last thread of its process to exit: ppid and comm are set */
+	SCHED_THREAD_GONE = 4,	 /* switched out dead: nothing more will change */
 };
 
 /*
@@ -84,36 +79,24 @@ struct sched_thread {
 	__u64 exec_mark_ns;
 	__u64 delay_mark_ns;
 	struct sched_totals totals;
-};
-
-/* Map "procs", key tgid: what exited threads leave behind. */
-struct sched_proc {
-	struct sched_totals exited; /* sums over the process's exited threads */
-	__u32 threads_exited;
-	__u32 ppid;		  /* set when the whole process exited */
-	__u32 dead;		  /* 1 once every thread exited: userspace may harvest it */
+	/*
+	 * An exited thread keeps its record here (no map insert or delete on the exit path) until
+	 * userspace drains it: GONE, or exited before the pass before the current one, whichever is
+	 * first. Its switches until then only bring on_cpu_ns and runqueue_ns up to date.
+	 */
+	__u32 flags;	 /* enum sched_thread_flags */
+	__u32 exit_pass; /* pass at its exit */
+	__u32 ppid;	 /* with SCHED_THREAD_LAST: the process's parent */
 	__u32 pad;
-	char comm[SCHED_COMM_LEN]; /* the process's name at exit */
-};
-
-/*
- * Map "exited_threads", key tid: a thread's final totals at its exit, so its row outlives it.
- * Userspace deletes each entry once read; the totals are in its process's sched_proc.exited too.
- */
-struct sched_exited_thread {
-	__u32 tgid;
-	__u32 pad;
-	struct sched_totals totals;
+	char comm[SCHED_COMM_LEN]; /* with SCHED_THREAD_LAST: the process's name at exit */
 };
 
 #ifdef __cplusplus
 static_assert(sizeof(struct sched_totals) == 64, "sched_totals ABI changed");
-static_assert(sizeof(struct sched_thread) == 136, "sched_thread ABI changed");
-static_assert(sizeof(struct sched_proc) == 96, "sched_proc ABI changed");
+static_assert(sizeof(struct sched_thread) == 168, "sched_thread ABI changed");
 #else
 _Static_assert(sizeof(struct sched_totals) == 64, "sched_totals ABI changed");
-_Static_assert(sizeof(struct sched_thread) == 136, "sched_thread ABI changed");
-_Static_assert(sizeof(struct sched_proc) == 96, "sched_proc ABI changed");
+_Static_assert(sizeof(struct sched_thread) == 168, "sched_thread ABI changed");
 #endif
 
 #endif /* PERFBPF_SCHED_STATS_H */

@@ -84,38 +84,78 @@ std::vector<uint64_t> sum_percpu_counters(int map_fd, uint32_t count) {
   return totals;
 }
 
-std::map<HistogramKey, LatencyHistogram> read_log_hists(int map_fd) {
-  struct Parts {
-    std::vector<HistogramBucket> buckets;
-    uint64_t sum = 0, max = 0;
-    size_t min_index = SIZE_MAX;
-  };
-  std::map<HistogramKey, Parts> parts;
-  for_each_entry<log_hist_key, uint64_t>(map_fd, [&](const log_hist_key& k, uint64_t v) {
-    Parts& p = parts[{k.id, k.kind}];
-    if (k.bucket == LOG_HIST_SUM) {
-      p.sum = v;
-    } else if (k.bucket == LOG_HIST_MAX) {
-      p.max = v;
-    } else if (v > 0) {
-      p.buckets.push_back({LatencyHistogram::bucket_upper(k.bucket), v});
-      p.min_index = std::min<size_t>(p.min_index, k.bucket);
-    }
-  });
-  std::map<HistogramKey, LatencyHistogram> out;
-  for (auto& [key, p] : parts) {
-    if (p.buckets.empty()) continue;
+namespace {
+
+// One histogram's buckets as BPF kept them.
+struct LogHistParts {
+  std::vector<HistogramBucket> buckets;
+  uint64_t sum = 0, max = 0;
+  size_t min_index = SIZE_MAX;
+
+  void add(size_t index, uint64_t count) {
+    buckets.push_back({LatencyHistogram::bucket_upper(index), count});
+    min_index = std::min(min_index, index);
+  }
+
+  std::optional<LatencyHistogram> histogram() const {
+    if (buckets.empty()) return std::nullopt;
     // The BPF side keeps no squares: bucket midpoints give the spread within 0.4 %.
     double squares = 0;
-    for (const auto& b : p.buckets) {
+    for (const auto& b : buckets) {
       size_t i = LatencyHistogram::bucket_index(b.upper_ns);
       double mid = (static_cast<double>(LatencyHistogram::bucket_lower(i)) + static_cast<double>(b.upper_ns)) / 2;
       squares += mid * mid * static_cast<double>(b.count);
     }
-    uint64_t min = LatencyHistogram::bucket_lower(p.min_index);
-    out.emplace(key, LatencyHistogram::from_buckets(p.buckets, p.sum, min, std::max(p.max, min), squares));
+    uint64_t min = LatencyHistogram::bucket_lower(min_index);
+    return LatencyHistogram::from_buckets(buckets, sum, min, std::max(max, min), squares);
   }
+};
+
+}  // namespace
+
+std::map<HistogramKey, LatencyHistogram> read_log_hists(int map_fd) {
+  std::map<HistogramKey, LogHistParts> parts;
+  for_each_entry<log_hist_key, uint64_t>(map_fd, [&](const log_hist_key& k, uint64_t v) {
+    LogHistParts& p = parts[{k.id, k.kind}];
+    if (k.bucket == LOG_HIST_SUM)
+      p.sum = v;
+    else if (k.bucket == LOG_HIST_MAX)
+      p.max = v;
+    else if (v > 0)
+      p.add(k.bucket, v);
+  });
+  std::map<HistogramKey, LatencyHistogram> out;
+  for (auto& [key, p] : parts)
+    if (auto h = p.histogram()) out.emplace(key, std::move(*h));
   return out;
+}
+
+std::optional<LatencyHistogram> read_percpu_log_hist(int map_fd) {
+  const int ncpus = libbpf_num_possible_cpus();
+  const size_t cpus = ncpus > 0 ? static_cast<size_t>(ncpus) : 1;
+  // One batch for the whole array: its keys are 0..N-1, its values one u64 per possible CPU.
+  std::vector<uint32_t> keys(LOG_HIST_PERCPU_ENTRIES);
+  std::vector<uint64_t> values(LOG_HIST_PERCPU_ENTRIES * cpus);
+  uint32_t out_batch = 0, count = LOG_HIST_PERCPU_ENTRIES;
+  if (bpf_map_lookup_batch(map_fd, nullptr, &out_batch, keys.data(), values.data(), &count, nullptr) != 0 &&
+      errno != ENOENT)
+    return std::nullopt;
+  LogHistParts p;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint64_t* per_cpu = &values[i * cpus];
+    const uint32_t key = keys[i];
+    if (key == LOG_HIST_PERCPU_MAX) {
+      for (size_t c = 0; c < cpus; c++) p.max = std::max(p.max, per_cpu[c]);
+      continue;
+    }
+    uint64_t total = 0;
+    for (size_t c = 0; c < cpus; c++) total += per_cpu[c];
+    if (key == LOG_HIST_PERCPU_SUM)
+      p.sum = total;
+    else if (total > 0)
+      p.add(key, total);
+  }
+  return p.histogram();
 }
 
 }  // namespace perfbpf

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -89,5 +90,8 @@ void add_losses(int map_fd, const char* const (&names)[N], std::map<std::string,
 // The histograms of a log_hist map, by (id, kind).
 using HistogramKey = std::pair<uint32_t, uint32_t>;
 std::map<HistogramKey, LatencyHistogram> read_log_hists(int map_fd);
+// The histogram of a per-CPU array in log_hist.h's per-CPU layout, summed over CPUs; nullopt
+// while it holds no value.
+std::optional<LatencyHistogram> read_percpu_log_hist(int map_fd);
 
 }  // namespace perfbpf

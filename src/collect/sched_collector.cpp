@@ -52,9 +52,8 @@ sched_totals totals_at(const sched_thread& t, uint64_t now) {
 namespace {
 
 // By enum sched_loss.
-constexpr const char* kLossNames[] = {"sched_threads_map_full", "sched_procs_map_full", "sched_histogram_full",
-                                          "sched_missed_switch_out", "sched_missed_switch_in",
-                                          "sched_exited_rows_full"};
+constexpr const char* kLossNames[] = {"sched_threads_map_full", "sched_missed_switch_out", "sched_missed_switch_in",
+                                      "sched_exited_rows_full"};
 static_assert(std::size(kLossNames) == SCHED_LOSS_NR, "a name for every loss reason");
 
 class SchedCollector : public Collector {
@@ -85,31 +84,27 @@ class SchedCollector : public Collector {
     into.at_ns = now;
     into.cpus = cpus_;
     uint64_t unsynced = 0;
-    for_each_entry<uint32_t, sched_thread>(bpf_map__fd(skel_->maps.threads), [&](uint32_t tid, sched_thread t) {
+    const uint32_t pass = skel_->bss->pass;
+    const int threads_fd = bpf_map__fd(skel_->maps.threads);
+    std::vector<uint32_t> done;
+    for_each_entry<uint32_t, sched_thread>(threads_fd, [&](uint32_t tid, sched_thread t) {
+      if (t.flags & SCHED_THREAD_EXITED) {
+        // Final once it switched out dead, or exited before the previous pass (its last
+        // switch-out long past, if it was ever seen): drained below. Until then a row as it is.
+        if ((t.flags & SCHED_THREAD_GONE) || t.exit_pass + 2 <= pass)
+          done.push_back(tid);
+        else
+          add_row(into, tid, t, t.totals);
+        return;
+      }
       // Threads the kernel hides from iterators (on this project's VMs, pid 1's), synced at
       // their switches only: the same counters from /proc, or counted as not synced.
-      if (t.synced_pass != skel_->bss->pass && !sync_from_proc(t, tid)) unsynced++;
-      sched_totals totals = totals_at(t, now);
-      ProcessSnapshot& p = into.processes[t.tgid];
-      p.pid = t.tgid;
-      ThreadResources& thread = p.threads[tid];
-      thread.tid = tid;
-      add_sched(thread.usage, totals);
-      add_sched(p.usage, totals);
+      if (t.synced_pass != pass && !sync_from_proc(t, tid)) unsynced++;
+      add_row(into, tid, t, totals_at(t, now));
     });
-    add_exited_rows(into);
-    for_each_entry<uint32_t, sched_proc>(bpf_map__fd(skel_->maps.procs), [&](uint32_t tgid, const sched_proc& s) {
-      ProcessSnapshot& p = into.processes[tgid];
-      p.pid = tgid;
-      add_sched(p.usage, s.exited);
-      if (s.dead) {
-        p.exited = true;
-        p.ppid = s.ppid;
-        p.comm.assign(s.comm, strnlen(s.comm, sizeof(s.comm)));
-      }
-    });
-    auto hists = read_log_hists(bpf_map__fd(skel_->maps.hists));
-    if (auto it = hists.find({0, SCHED_HIST_RUNQUEUE}); it != hists.end()) into.runqueue.merge(it->second);
+    drain_exited(threads_fd, done);
+    add_exited(into);
+    if (auto hist = read_percpu_log_hist(bpf_map__fd(skel_->maps.runqueue_hist))) into.runqueue.merge(*hist);
     add_losses(bpf_map__fd(skel_->maps.losses), kLossNames, into.lost_by_reason);
     // Their CPU time since the last switch seen is missing.
     if (unsynced) into.lost_by_reason["sched_threads_unsynced"] += unsynced;
@@ -119,22 +114,90 @@ class SchedCollector : public Collector {
   }
 
  private:
-  // Rows of the threads that exited: drained from the map into exited_rows_, which keeps them
-  // for the session, and added to INTO as rows only (their process's exited sum has them).
-  void add_exited_rows(ResourceSnapshot& into) const {
+  // What the drained records of a process's exited threads add up to, and how it ended.
+  struct ExitedProcess {
+    sched_totals totals{};
+    bool dead = false;  // its last thread exited
+    uint32_t ppid = 0;
+    std::string comm;
+  };
+
+  static void mark_dead(ProcessSnapshot& p, uint32_t ppid, const std::string& comm) {
+    p.exited = true;
+    p.ppid = ppid;
+    p.comm = comm;
+  }
+
+  static std::string comm_of(const sched_thread& t) { return std::string(t.comm, strnlen(t.comm, sizeof(t.comm))); }
+
+  // A thread's row in INTO, and its process's part: TOTALS of record T under TID.
+  static void add_row(ResourceSnapshot& into, uint32_t tid, const sched_thread& t, const sched_totals& totals) {
+    ProcessSnapshot& p = into.processes[t.tgid];
+    p.pid = t.tgid;
+    ThreadResources& thread = p.threads[tid];
+    thread.tid = tid;
+    add_sched(thread.usage, totals);
+    add_sched(p.usage, totals);
+    if (t.flags & SCHED_THREAD_LAST) mark_dead(p, t.ppid, comm_of(t));
+  }
+
+  // Exited threads' final records, out of the maps into what the collector keeps for the
+  // session: those under DONE in "threads", and every one a new thread displaced into
+  // "exited_threads". Each is taken with the value it had when deleted, so an update since the
+  // walk counts.
+  void drain_exited(int threads_fd, const std::vector<uint32_t>& done) const {
+    for (uint32_t tid : done) {
+      sched_thread t{};
+      if (bpf_map_lookup_and_delete_elem(threads_fd, &tid, &t) != 0) continue;
+      if (!(t.flags & SCHED_THREAD_EXITED)) {
+        // A new thread took the tid since the walk (the old record is in exited_threads now).
+        bpf_map_update_elem(threads_fd, &tid, &t, BPF_NOEXIST);
+        continue;
+      }
+      keep_exited(tid, t);
+    }
     const int fd = bpf_map__fd(skel_->maps.exited_threads);
-    std::vector<uint32_t> drained;
-    for_each_entry<uint32_t, sched_exited_thread>(fd, [&](uint32_t tid, const sched_exited_thread& e) {
-      ThreadResources& row = exited_rows_[{e.tgid, tid}];
-      row.tid = tid;
-      add_sched(row.usage, e.totals);
-      drained.push_back(tid);
-    });
-    for (uint32_t tid : drained) bpf_map_delete_elem(fd, &tid);
+    std::vector<uint32_t> displaced;
+    for_each_entry<uint32_t, sched_thread>(fd, [&](uint32_t tid, const sched_thread&) { displaced.push_back(tid); });
+    for (uint32_t tid : displaced) {
+      sched_thread t{};
+      if (bpf_map_lookup_and_delete_elem(fd, &tid, &t) == 0) keep_exited(tid, t);
+    }
+  }
+
+  void keep_exited(uint32_t tid, const sched_thread& t) const {
+    ThreadResources& row = exited_rows_[{t.tgid, tid}];
+    row.tid = tid;
+    add_sched(row.usage, t.totals);
+    ExitedProcess& p = exited_[t.tgid];
+    sched_totals& sum = p.totals;
+    sum.on_cpu_ns += t.totals.on_cpu_ns;
+    sum.runqueue_ns += t.totals.runqueue_ns;
+    sum.io_ns += t.totals.io_ns;
+    sum.sleep_ns += t.totals.sleep_ns;
+    sum.unknown_ns += t.totals.unknown_ns;
+    sum.voluntary += t.totals.voluntary;
+    sum.involuntary += t.totals.involuntary;
+    sum.migrations += t.totals.migrations;
+    if (t.flags & SCHED_THREAD_LAST) {
+      p.dead = true;
+      p.ppid = t.ppid;
+      p.comm = comm_of(t);
+    }
+  }
+
+  // What the drained threads left: their rows, and their processes' sums and ends.
+  void add_exited(ResourceSnapshot& into) const {
     for (const auto& [key, row] : exited_rows_) {
       ProcessSnapshot& p = into.processes[key.first];
       p.pid = key.first;
       p.threads.emplace(key.second, row);  // a tid reused by a live thread of the process: the live row stays
+    }
+    for (const auto& [tgid, e] : exited_) {
+      ProcessSnapshot& p = into.processes[tgid];
+      p.pid = tgid;
+      add_sched(p.usage, e.totals);
+      if (e.dead) mark_dead(p, e.ppid, e.comm);
     }
   }
 
@@ -163,6 +226,7 @@ class SchedCollector : public Collector {
   SchedSkeleton skel_;
   ProcFs procfs_;
   mutable std::map<std::pair<uint32_t, uint32_t>, ThreadResources> exited_rows_;  // (tgid, tid)
+  mutable std::map<uint32_t, ExitedProcess> exited_;                              // by tgid
   unsigned cpus_;
   mutable bool active_ = false;
 };
