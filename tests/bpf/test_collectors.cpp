@@ -130,6 +130,38 @@ TEST_CASE("sched: more spinners than CPUs wait in the run queue, and one spinner
   CHECK(static_cast<double>(a.usage.off_cpu_ns.runqueue) >= kernel - 1e6);
 }
 
+TEST_CASE("sched: every one of more short-lived processes than its maps hold at once is counted as exited, with its CPU",
+          "[bpf][collectors][sched]") {
+  // More processes than the BPF side could ever keep a slot for per process (16 384 until the
+  // exited threads' records were drained by userspace): the later ones lost their end and CPU.
+  constexpr uint64_t kForks = 17000;
+  SessionOptions o = quiet_session();
+  o.top_n = 100000;
+  Workload w = run_workload({"forks", std::to_string(kForks)}, o);
+  REQUIRE(w.u64("forks") == kForks);
+  const uint32_t parent = static_cast<uint32_t>(w.profile.session.pid);
+  uint64_t children = 0, ended = 0, named = 0, cpu_ns = 0;
+  for (const auto& proc : w.profile.system.processes) {
+    if (proc.ppid != parent || proc.pid == parent) continue;
+    children++;
+    ended += proc.exited;
+    named += proc.comm == "resource_target";
+    cpu_ns += proc.usage.cpu_time_ns;
+  }
+  const double truth = static_cast<double>(w.u64("children_cpu_ns"));
+  INFO(children << " children seen, " << ended << " exited, " << named << " named; CPU " << cpu_ns << " ns, by rusage "
+                << truth << " ns; " << w.profile.system.processes_omitted << " processes omitted");
+  for (const auto& [reason, n] : w.profile.system.lost_by_reason) UNSCOPED_INFO(reason << ": " << n);
+  CHECK(children == kForks);
+  CHECK(ended == kForks);
+  CHECK(named == kForks);
+  // rusage sums each child's se.sum_exec_runtime when it is reaped (microseconds); perfbpf's
+  // count runs to the child's last switch-out, a few microseconds later. Measured: 0.02 % apart
+  // over 17 000 children of ~90 us each.
+  CHECK(static_cast<double>(cpu_ns) >= 0.99 * truth);
+  CHECK(static_cast<double>(cpu_ns) <= 1.03 * truth);
+}
+
 TEST_CASE("block: O_DIRECT writes are charged to the writer, one histogram entry per request", "[bpf][collectors]") {
   const std::string file = "/var/tmp/perfbpf-dio-" + std::to_string(getpid());
   Workload w = run_workload({"dio-write", file, "32"});

@@ -10,6 +10,7 @@
 //   resource_target tcp BYTES            loopback TCP transfer of exactly BYTES bytes
 //   resource_target pingpong ROUNDS      one byte bounced over two pipes ROUNDS times
 //   resource_target idle MS              sleep MS ms
+//   resource_target forks COUNT          COUNT children, one after another, each exiting at once
 //
 // With RESOURCE_TARGET_WAIT=1 it first waits for a line on stdin, so a test can attach its
 // probes before anything happens. Exit 0 on success, 2 on bad usage or an unsupported
@@ -26,10 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +52,8 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: resource_target spin THREADS MS | sleep COUNT MS | dio-write PATH MIB |\n"
-		"       fsync-writes PATH COUNT | touch MIB | tcp BYTES | pingpong ROUNDS | idle MS\n");
+		"       fsync-writes PATH COUNT | touch MIB | tcp BYTES | pingpong ROUNDS | idle MS |\n"
+		"       forks COUNT\n");
 	exit(2);
 }
 
@@ -512,6 +516,30 @@ static void mode_fsync_writes(const char *path, uint64_t count)
 	fflush(stdout);
 }
 
+/* Short-lived processes, more than a session keeps live at once: their CPU by the kernel's own sum. */
+static void mode_forks(uint64_t count)
+{
+	struct rusage ru;
+
+	for (uint64_t i = 0; i < count; i++) {
+		pid_t child = fork();
+		int status;
+
+		if (child < 0)
+			die("fork");
+		if (child == 0)
+			_exit(0);
+		if (waitpid(child, &status, 0) != child || !WIFEXITED(status))
+			die("waitpid");
+	}
+	if (getrusage(RUSAGE_CHILDREN, &ru) != 0)
+		die("getrusage");
+	printf("forks=%" PRIu64 " children_cpu_ns=%" PRIu64 "\n", count,
+	       ((uint64_t)ru.ru_utime.tv_sec + (uint64_t)ru.ru_stime.tv_sec) * 1000000000u +
+		       ((uint64_t)ru.ru_utime.tv_usec + (uint64_t)ru.ru_stime.tv_usec) * 1000u);
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	const char *wait = getenv("RESOURCE_TARGET_WAIT");
@@ -540,6 +568,8 @@ int main(int argc, char **argv)
 		mode_tcp(parse_u64(argv[2]));
 	else if (strcmp(mode, "pingpong") == 0 && argc == 3)
 		mode_pingpong(parse_u64(argv[2]));
+	else if (strcmp(mode, "forks") == 0 && argc == 3)
+		mode_forks(parse_u64(argv[2]));
 	else if (strcmp(mode, "idle") == 0 && argc == 3) {
 		uint64_t ms = parse_u64(argv[2]);
 
