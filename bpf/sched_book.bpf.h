@@ -124,10 +124,10 @@ static __always_inline bool record_stale(const struct sched_thread *t, struct ta
  * kept for userspace in exited_threads. Of a wait TASK is in, only the part from NOW counts:
  * the part before goes into the run_delay base.
  */
-static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now,
-						       bool new_task, struct sched_thread *old)
+static __always_inline bool thread_put(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now, bool new_task,
+				       struct sched_thread *old)
 {
-	struct sched_thread fresh = {}, *t;
+	struct sched_thread fresh = {};
 
 	if (old && (old->flags & SCHED_THREAD_EXITED) && bpf_map_update_elem(&exited_threads, &tid, old, BPF_NOEXIST))
 		count_loss(SCHED_LOSS_EXITED_FULL);
@@ -140,10 +140,16 @@ static __always_inline struct sched_thread *thread_new(struct task_struct *task,
 	fresh.delay_mark_ns = fresh.delay_base_ns;
 	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY)) {
 		count_loss(SCHED_LOSS_THREADS_FULL);
-		return NULL;
+		return false;
 	}
-	t = bpf_map_lookup_elem(&threads, &tid);
-	return t;
+	return true;
+}
+
+/* thread_put, and the record stored (NULL when there was no room). */
+static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now,
+						       bool new_task, struct sched_thread *old)
+{
+	return thread_put(task, tid, tgid, now, new_task, old) ? bpf_map_lookup_elem(&threads, &tid) : NULL;
 }
 
 /* The thread's record; a thread first seen counts from NOW. */

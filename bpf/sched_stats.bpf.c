@@ -127,7 +127,7 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	/* A new thread, or one first seen waking: runnable from now (it is queued already). */
 	if (!t || new_task || record_stale(t, p)) {
-		thread_new(p, tid, tgid, now, new_task, t);
+		thread_put(p, tid, tgid, now, new_task, t);
 		return 0;
 	}
 	/*
@@ -191,7 +191,8 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 	/* signal->live drops before this tracepoint (do_exit): zero means the last thread. */
 	if (task->signal->live.counter == 0) {
 		t->ppid = task->real_parent->tgid;
-		BPF_CORE_READ_STR_INTO(&t->comm, task, group_leader, comm);
+		/* Always NUL-terminated (__set_task_comm): two plain loads, not a string helper. */
+		__builtin_memcpy(t->comm, task->group_leader->comm, sizeof(t->comm));
 		t->flags |= SCHED_THREAD_LAST;
 	}
 	return 0;
