@@ -9,6 +9,9 @@
 #include "task_state.bpf.h"
 #include "log_hist.bpf.h"
 
+/* CLOCK_MONOTONIC when the window opened: set by userspace with "active". */
+__u64 window_start_ns = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SCHED_MAX_THREADS);
@@ -119,10 +122,22 @@ static __always_inline bool record_stale(const struct sched_thread *t, struct ta
 }
 
 /*
+ * TASK was forked inside the window and has never run: all it has done is wait for a CPU,
+ * since it was queued (sched_info.last_queued), so its record can be made as late as its first
+ * switch-in with nothing lost, and no program runs at its wakeup_new.
+ */
+static __always_inline bool task_unborn(struct task_struct *task)
+{
+	return task->start_time >= window_start_ns && task_exec_ns(task) == 0 &&
+	       bpf_core_field_exists(task->sched_info.last_queued);
+}
+
+/*
  * A fresh record for TASK, counted from NOW in the state the task is in (NEW_TASK: runnable,
  * not yet run), replacing OLD (the record under TID, if any). An exited thread's record is
  * kept for userspace in exited_threads. Of a wait TASK is in, only the part from NOW counts:
- * the part before goes into the run_delay base.
+ * the part before goes into the run_delay base; but an unborn task's counters and wait are all
+ * inside the window.
  */
 static __always_inline bool thread_put(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now, bool new_task,
 				       struct sched_thread *old)
@@ -134,10 +149,17 @@ static __always_inline bool thread_put(struct task_struct *task, __u32 tid, __u3
 
 	fresh.tgid = tgid;
 	fresh.cpu = ~0u;
-	fresh.exec_base_ns = task_exec_ns(task);
-	fresh.delay_base_ns = task_delay_ns(task) + task_pending_wait(task);
-	enter_state(&fresh, task, new_task ? SCHED_RUNNABLE : task_where(task), now, 0);
-	fresh.delay_mark_ns = fresh.delay_base_ns;
+	if (task_unborn(task)) {
+		__u64 queued_for = task_pending_wait(task);
+
+		/* Bases 0 (its counters are the window's); runnable since it was queued. */
+		enter_state(&fresh, task, SCHED_RUNNABLE, now > queued_for ? now - queued_for : now, 0);
+	} else {
+		fresh.exec_base_ns = task_exec_ns(task);
+		fresh.delay_base_ns = task_delay_ns(task) + task_pending_wait(task);
+		enter_state(&fresh, task, new_task ? SCHED_RUNNABLE : task_where(task), now, 0);
+		fresh.delay_mark_ns = fresh.delay_base_ns;
+	}
 	if (bpf_map_update_elem(&threads, &tid, &fresh, BPF_ANY)) {
 		count_loss(SCHED_LOSS_THREADS_FULL);
 		return false;

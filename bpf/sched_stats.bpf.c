@@ -77,10 +77,17 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 	if (!t || record_stale(t, next)) {
 		if (next->flags & PERFBPF_PF_EXITING)
 			return 0;
-		/* Never seen: how long it waited before is unknown; it counts from here. */
+		/*
+		 * Never seen: how long it waited before is unknown, and it counts from here; but
+		 * a task forked in the window waited from its enqueue (thread_put).
+		 */
+		bool unborn = task_unborn(next);
+
 		t = thread_new(next, tid, tgid, now, false, t);
 		if (!t)
 			return 0;
+		if (unborn)
+			close_interval(t, now);
 	} else if (t->flags & SCHED_THREAD_EXITED) {
 		return 0; /* on its way out: its switch-out brings its counters up to date */
 	} else if (t->state == SCHED_ON_CPU) {
@@ -146,9 +153,12 @@ int BPF_PROG(handle_wakeup, struct task_struct *p)
 	return on_wakeup(p, false);
 }
 
+/* Only where the kernel keeps no enqueue time: elsewhere a new task's first switch-in makes its record. */
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *p)
 {
+	if (bpf_core_field_exists(p->sched_info.last_queued))
+		return 0;
 	return on_wakeup(p, true);
 }
 

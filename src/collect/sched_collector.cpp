@@ -216,6 +216,7 @@ class SchedCollector : public Collector {
   // seen yet; the first one switches the programs on and baselines the whole target.
   void sync() const {
     if (!active_) {
+      skel_->bss->window_start_ns = monotonic_ns();
       skel_->bss->active = true;
       active_ = true;
     }
