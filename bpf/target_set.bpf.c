@@ -49,6 +49,20 @@ struct {
 	__type(value, struct target_set_name);
 } names SEC(".maps");
 
+/*
+ * Which process a member admitted here is: its start time (task->start_time, ns since boot),
+ * by tgid. A process's leaving comes an RCU grace period after its reaping released the pid,
+ * and on a fork-heavy machine (pid_max 32 768 wraps in seconds) a new process may have been
+ * given the tgid meanwhile and joined under it; the old one's leaving must not take the new
+ * one's entry. Members userspace added have none (any leaving takes them).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TARGET_SET_MAX_PROCESSES);
+	__type(key, __u32); /* tgid */
+	__type(value, __u64);
+} started SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, TARGET_SET_LOSS_NR);
@@ -75,6 +89,7 @@ static __always_inline void remember_name(__u32 tgid, struct task_struct *task)
 static __always_inline void admit(__u32 tgid, struct task_struct *task, __u32 how)
 {
 	__u8 one = 1;
+	__u64 start = BPF_CORE_READ(task, start_time);
 	long err = bpf_map_update_elem(&targets, &tgid, &one, BPF_NOEXIST);
 
 	if (err == 0) {
@@ -82,7 +97,10 @@ static __always_inline void admit(__u32 tgid, struct task_struct *task, __u32 ho
 		remember_name(tgid, task);
 	} else if (err != -EEXIST) {
 		count_loss(TARGET_SET_LOSS_FULL);
+		return;
 	}
+	/* Already there: an earlier process's entry whose leaving has not come yet; now this one's. */
+	bpf_map_update_elem(&started, &tgid, &start, BPF_ANY);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -111,8 +129,20 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	parent_tgid = BPF_CORE_READ(parent, tgid);
 	child_tgid = BPF_CORE_READ(child, tgid);
 	/* A new thread (same tgid) is already covered by its process. */
-	if (parent_tgid == child_tgid || !bpf_map_lookup_elem(&targets, &parent_tgid))
+	if (parent_tgid == child_tgid)
 		return 0;
+	if (!bpf_map_lookup_elem(&targets, &parent_tgid)) {
+		/*
+		 * No target's child, given a tgid the set still holds: that member died and its
+		 * leaving has not come yet (lazy RCU can hold it back for seconds). The entry is
+		 * not this process's, which would be counted as a target meanwhile.
+		 */
+		if (bpf_map_lookup_elem(&targets, &child_tgid)) {
+			bpf_map_delete_elem(&targets, &child_tgid);
+			bpf_map_delete_elem(&started, &child_tgid);
+		}
+		return 0;
+	}
 	admit(child_tgid, child, TARGET_SET_ADMITTED_FORK);
 	return 0;
 }
@@ -128,9 +158,15 @@ int BPF_PROG(handle_free, struct task_struct *task)
 {
 	__u32 tid = BPF_CORE_READ(task, pid), tgid = BPF_CORE_READ(task, tgid);
 
+	__u64 *start;
+
 	if (!follow_children || tid != tgid || !bpf_map_lookup_elem(&targets, &tgid))
 		return 0;
+	start = bpf_map_lookup_elem(&started, &tgid);
+	if (start && *start != BPF_CORE_READ(task, start_time))
+		return 0; /* the entry is a newer process's, given the tgid since */
 	remember_name(tgid, task); /* its name at the end, which a prctl may have changed */
 	bpf_map_delete_elem(&targets, &tgid);
+	bpf_map_delete_elem(&started, &tgid);
 	return 0;
 }

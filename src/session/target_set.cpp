@@ -40,7 +40,7 @@ TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(setting
   skel_.reset(target_set_bpf__open());
   if (!skel_) fail("cannot open the target-set BPF object", errno);
   skel_->rodata->follow_children = settings.follow_children;
-  for (bpf_map* map : {skel_->maps.targets, skel_->maps.names})
+  for (bpf_map* map : {skel_->maps.targets, skel_->maps.names, skel_->maps.started})
     if (int err = bpf_map__set_max_entries(map, max_processes_)) fail("cannot size the target set", err);
   if (int err = target_set_bpf__load(skel_.get()))
     fail("cannot load the target-set BPF programs", err, "run with -v to see the verifier log");
@@ -61,6 +61,7 @@ bool TargetSet::add(uint32_t tgid) {
   uint8_t one = 1;
   if (bpf_map_update_elem(fd(), &tgid, &one, BPF_NOEXIST) == 0) {
     added_++;
+    forget_start(tgid);  // an earlier process's: whichever leaves next takes this entry
     return true;
   }
   int err = errno;
@@ -70,6 +71,10 @@ bool TargetSet::add(uint32_t tgid) {
     return false;
   }
   fail("cannot add pid " + std::to_string(tgid) + " to the target set", err);
+}
+
+void TargetSet::forget_start(uint32_t tgid) {
+  if (skel_) bpf_map_delete_elem(bpf_map__fd(skel_->maps.started), &tgid);
 }
 
 void TargetSet::admit_at_exec(uint32_t tgid) { __atomic_store_n(&skel_->bss->pending_tgid, tgid, __ATOMIC_SEQ_CST); }

@@ -61,6 +61,7 @@ class TargetSet {
   std::vector<uint32_t> link_ids() const;
 
  private:
+  void forget_start(uint32_t tgid);  // TGID's member is whichever process holds it (bpf "started")
   struct SkelDeleter { void operator()(target_set_bpf* s) const; };
   struct LinkDeleter { void operator()(bpf_link* l) const; };
   std::unique_ptr<target_set_bpf, SkelDeleter> skel_;

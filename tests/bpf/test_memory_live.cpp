@@ -1,6 +1,7 @@
 // Resident memory of a changing set of processes: the target's RSS is what its live processes
 // hold at each read, checked against the VmRSS that /proc shows for the same processes at the
 // same moments; exited processes keep their own peak; churn is not a leak, growth is.
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -14,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "aggregate/system_aggregate.h"
 #include "analysis/trends.h"
@@ -172,6 +174,61 @@ TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak, and RSS 
   for (const auto& b : p.analysis.bottlenecks) ids += b.id + " ";
   INFO("bottlenecks: " << ids);
   CHECK_FALSE(has_finding(p, "rss-growth:"));
+}
+
+TEST_CASE("memory: a child given the pid of one just reaped is counted, not dropped with the old one's leaving",
+          "[bpf][memory]") {
+  // A process leaves the target set when its task is freed: an RCU callback after its reaping
+  // released the pid, which lazy RCU may hold back for seconds. On a fork-heavy machine
+  // (pid_max 32 768 wraps in seconds) a new child of a target may be given that pid meanwhile:
+  // its fork found the old entry there, and the old process's leaving then took it, so nothing
+  // of the new child was counted. The workload reuses the pid at once (clone3 set_tid); the
+  // test then runs the pending RCU callbacks (rcu_barrier), and only then the child works.
+  // --pid with its children: they join at fork only (a cgroup's listing would add the child
+  // back a sweep later, too late for a short-lived one).
+  test::Spawned parent = test::spawn({workload("memory_target"), "reuse", "8"});
+  const int stop = eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop >= 0);
+  SessionOptions o;
+  o.handle_signals = false;
+  o.sample_freq = 0;
+  o.collectors = {"memory"};
+  o.pid = parent.pid;
+  o.follow_children = true;
+  o.interval_s = 0.25;
+  o.duration_s = 120;  // ended through stop_fd once the child has worked
+  o.stop_fd = stop;
+  std::string forked, held;
+  bool barrier = false;
+  std::thread driver([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the session is attached
+    send(parent, "go\n");
+    forked = test::read_until(parent.stdout_fd, "\n", 10'000);
+    barrier = static_cast<bool>(std::ofstream("/sys/module/rcutree/parameters/do_rcu_barrier") << "1\n");
+    send(parent, "touch\n");
+    held = test::read_until(parent.stdout_fd, "\n", 10'000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // two reads after it
+    const uint64_t one = 1;
+    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
+  });
+  Profile p = run_session(o);
+  driver.join();
+  close(stop);
+  close(parent.stdin_fd);
+  CHECK(test::finish(parent).exit_code == 0);
+  CHECK(barrier);
+  const auto pids = key_values(forked), peak = key_values(held);
+  REQUIRE(!pids.empty());
+  REQUIRE(pids[0].count("reused"));
+  REQUIRE(pids[0].at("first") == pids[0].at("reused"));  // the workload did reuse the pid
+  REQUIRE(!peak.empty());
+  REQUIRE(peak[0].count("hwm_bytes"));
+
+  const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(pids[0].at("reused"))));
+  REQUIRE(row);
+  const double hwm = std::stod(peak[0].at("hwm_bytes"));
+  INFO("VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
+  CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
 }
 
 TEST_CASE("memory: one live process growing steadily is a possible leak, at its own rate", "[bpf][memory]") {

@@ -9,6 +9,12 @@
 //   memory_target grow MIB STEPS MS touch MIB more MiB every MS ms, STEPS times, keeping all;
 //                                   prints "t_ns=T vm_rss_bytes=B" after each step (T is
 //                                   CLOCK_MONOTONIC, the clock perfbpf's reports use)
+//   memory_target reuse MIB         at a line on stdin, fork a child that exits at once, reap
+//                                   it, and fork another with the same pid (clone3 set_tid, as
+//                                   a fork-heavy machine's pid wrap does, within microseconds
+//                                   here); prints "first=PID reused=PID". The second, at the
+//                                   next line, touches MIB MiB, prints "hwm_bytes=B" and waits
+//                                   for stdin to close
 //
 // Exit 0 on success, 2 on bad usage, 1 on any other failure.
 #define _GNU_SOURCE
@@ -18,6 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sched.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,7 +43,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: memory_target hold MIB | churn MIB | grow MIB STEPS MS\n");
+	fprintf(stderr, "usage: memory_target hold MIB | churn MIB | grow MIB STEPS MS | reuse MIB\n");
 	exit(2);
 }
 
@@ -126,6 +135,50 @@ static void grow(uint64_t mib, uint64_t steps, uint64_t ms)
 	}
 }
 
+/* A child with pid PID (fork's semantics), or -1 with errno (EEXIST: taken since). */
+static pid_t fork_as(pid_t pid)
+{
+	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&pid, .set_tid_size = 1 };
+
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+static void reuse(uint64_t mib)
+{
+	char line[64];
+	pid_t first, again;
+	int status;
+
+	if (!fgets(line, sizeof(line), stdin))
+		return;
+	/* Another process may take the freed pid first (the machine forks too): a new pair then. */
+	for (int attempt = 0;; attempt++) {
+		first = fork();
+		if (first < 0)
+			die("fork");
+		if (first == 0)
+			_exit(0);
+		if (waitpid(first, &status, 0) != first)
+			die("waitpid");
+		again = fork_as(first);
+		if (again >= 0 || errno != EEXIST || attempt == 100)
+			break;
+	}
+	if (again < 0)
+		die("clone3 set_tid");
+	if (again == 0) {
+		if (!fgets(line, sizeof(line), stdin))
+			_exit(1);
+		touch(mib);
+		printf("hwm_bytes=%" PRIu64 "\n", status_bytes("VmHWM"));
+		wait_for_eof();
+		_exit(0);
+	}
+	printf("first=%d reused=%d\n", (int)first, (int)again);
+	if (waitpid(again, &status, 0) != again || !WIFEXITED(status) || WEXITSTATUS(status))
+		die("child");
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -135,6 +188,8 @@ int main(int argc, char **argv)
 		wait_for_eof();
 	} else if (argc == 3 && !strcmp(argv[1], "churn")) {
 		churn(parse_u64(argv[2]));
+	} else if (argc == 3 && !strcmp(argv[1], "reuse")) {
+		reuse(parse_u64(argv[2]));
 	} else if (argc == 5 && !strcmp(argv[1], "grow")) {
 		grow(parse_u64(argv[2]), parse_u64(argv[3]), parse_u64(argv[4]));
 	} else {
