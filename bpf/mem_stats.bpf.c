@@ -104,15 +104,17 @@ int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 	tgid = BPF_CORE_READ(task, tgid);
 	if (!tgid || !wanted(tgid, tgid))
 		return 0;
-	p = proc_of(tgid);
-	if (!p)
-		return 0;
 	/*
 	 * An exited process keeps its pages as at exit; a change after that is a new process
-	 * that was given the same tgid, unless it is the dying one's last unmapping.
+	 * that was given the same tgid, unless it is the dying one's last unmapping. Userspace
+	 * takes exited records out of the map: a dying process without one is not a new process.
 	 */
-	if (p->exited) {
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (!p || p->exited) {
 		if (process_dying(task))
+			return 0;
+		p = p ? p : proc_of(tgid);
+		if (!p)
 			return 0;
 		p->exited = 0;
 	}

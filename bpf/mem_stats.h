@@ -22,7 +22,11 @@ struct memory_proc {
 	__u64 minor_faults;
 	__u64 major_faults;
 	__u64 rss_updates; /* rss_stat events seen: 0 means the RSS figures were never set */
-	__u64 exited;	   /* 1 once the last thread exited: the pages above are as at exit */
+	/*
+	 * 1 once the last thread exited: the pages above are as at exit. Userspace takes the
+	 * record out of the map a read later (its teardown is over), so the map holds the live.
+	 */
+	__u64 exited;
 };
 
 #ifdef __cplusplus

@@ -176,6 +176,87 @@ TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak, and RSS 
   CHECK_FALSE(has_finding(p, "rss-growth:"));
 }
 
+TEST_CASE("memory: past 16 384 exited processes, each still has its row and a new one its memory", "[bpf][memory]") {
+  // The collector's map has room for 16 384 processes. Nothing took the exited ones out: on
+  // a fork-heavy machine it filled with the dead in seconds, and from then on no process, live
+  // or not, had its RSS or faults counted (1.6 million events lost in 35 s beside stress-ng
+  // --fork 2). 17 000 children that touch 1 MiB and exit, then one that touches 8 MiB.
+  TestCgroup cg;
+  test::Spawned storm = test::spawn({workload("memory_target"), "churn", "1"});
+  cg.add(storm.pid);
+  test::Spawned last = test::spawn({workload("memory_target"), "churn", "8"});
+  cg.add(last.pid);
+  constexpr int kChildren = 17000;
+  const int stop = eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop >= 0);
+
+  SessionOptions o;
+  o.handle_signals = false;
+  o.sample_freq = 0;
+  o.collectors = {"memory"};
+  o.cgroup = cg.dir;
+  o.interval_s = 1;  // drained a read after their exit: a read per second is enough
+  o.duration_s = 600;  // ended through stop_fd once the children are done
+  o.top_n = 100000;    // every process keeps its row
+  o.stop_fd = stop;
+  // The children run while the session reads (the driver is not the session's thread).
+  std::string stormed, held;
+  std::thread driver([&] {
+    send(storm, std::to_string(kChildren) + "\n");
+    stormed = test::read_until(storm.stdout_fd, "done=" + std::to_string(kChildren) + "\n", 300'000);
+    send(last, "1\n");
+    held = test::read_until(last.stdout_fd, "done=1\n", 30'000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // two reads see it exited
+    const uint64_t one = 1;
+    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
+  });
+  Profile p;
+  std::string failed;
+  try {
+    p = run_session(o);
+  } catch (const std::exception& e) {
+    failed = e.what();
+    const uint64_t one = 1;  // the driver's children are done either way
+    (void)!write(stop, &one, sizeof(one));
+  }
+  driver.join();
+  close(stop);
+  REQUIRE(failed == "");
+  close(storm.stdin_fd);
+  close(last.stdin_fd);
+  CHECK(test::finish(storm).exit_code == 0);
+  CHECK(test::finish(last).exit_code == 0);
+
+  // Every child has its row, exited; the truth is the pid each one printed. Measured beside
+  // other sessions' builds, a handful (4-6 of 17 000, up to 133 at load 50) had none, all just
+  // after the machine's pids wrapped (pid_max 32 768): not understood yet, so bounded at 1 %
+  // here, where the old code lost every child past the map's 16 384th (3.6 %).
+  size_t children = 0, missing = 0;
+  std::string which;
+  for (const auto& kv : key_values(stormed)) {
+    if (!kv.count("child")) continue;
+    children++;
+    const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(kv.at("child"))));
+    if ((!row || !row->exited) && missing++ < 5)
+      which += kv.at("child") + (row ? " (row, not exited) " : " (no row) ");
+  }
+  CHECK(children == kChildren);
+  INFO("first missing: " << which);
+  CHECK(missing <= kChildren / 100);
+  // The last child, after them all, has its peak: its VmHWM, as it printed it.
+  const auto lines = key_values(held);
+  REQUIRE(!lines.empty());
+  REQUIRE(lines[0].count("child"));
+  const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(lines[0].at("child"))));
+  REQUIRE(row);
+  const double hwm = std::stod(lines[0].at("hwm_bytes"));
+  INFO("VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
+  CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
+  CHECK(p.session.target_set.lost == 0);
+  CHECK(p.system.lost_by_reason.count("memory_procs_map_full") == 0);
+  CHECK(p.system.lost_by_reason.count("memory_exited_rows_full") == 0);
+}
+
 TEST_CASE("memory: a child given the pid of one just reaped is counted, not dropped with the old one's leaving",
           "[bpf][memory]") {
   // A process leaves the target set when its task is freed: an RCU callback after its reaping
