@@ -94,6 +94,43 @@ bool has_finding(const Profile& p, const std::string& prefix) {
 
 constexpr double kRssTolerance = 0.05;  // the issue's bound against VmRSS of the live members
 
+// PID's row in P has the peak the process printed (its VmHWM, "hwm_bytes" of LINE).
+void check_peak(const Profile& p, const std::string& pid, const std::map<std::string, std::string>& line) {
+  const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(pid)));
+  REQUIRE(row);
+  REQUIRE(line.count("hwm_bytes"));
+  const double hwm = std::stod(line.at("hwm_bytes"));
+  INFO("pid " << pid << ": VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
+  CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
+}
+
+// A session that reads while DRIVE runs on a thread of its own (the workload's steps), and
+// ends two reads after DRIVE returns: its report.
+Profile run_while(SessionOptions o, const std::function<void()>& drive) {
+  const int stop = eventfd(0, EFD_CLOEXEC);
+  REQUIRE(stop >= 0);
+  o.handle_signals = false;
+  o.duration_s = 600;  // ended through stop_fd
+  o.stop_fd = stop;
+  std::thread driver([&] {
+    drive();
+    std::this_thread::sleep_for(std::chrono::duration<double>(2.2 * o.interval_s));
+    const uint64_t one = 1;
+    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
+  });
+  Profile p;
+  std::string failed;
+  try {
+    p = run_session(o);
+  } catch (const std::exception& e) {
+    failed = e.what();
+  }
+  driver.join();
+  close(stop);
+  REQUIRE(failed == "");
+  return p;
+}
+
 }  // namespace
 
 TEST_CASE("memory: 25 short-lived processes in a cgroup are not a leak, and RSS is the live members' VmRSS",
@@ -187,41 +224,19 @@ TEST_CASE("memory: past 16 384 exited processes, each still has its row and a ne
   test::Spawned last = test::spawn({workload("memory_target"), "churn", "8"});
   cg.add(last.pid);
   constexpr int kChildren = 17000;
-  const int stop = eventfd(0, EFD_CLOEXEC);
-  REQUIRE(stop >= 0);
-
   SessionOptions o;
-  o.handle_signals = false;
   o.sample_freq = 0;
   o.collectors = {"memory"};
   o.cgroup = cg.dir;
   o.interval_s = 1;  // drained a read after their exit: a read per second is enough
-  o.duration_s = 600;  // ended through stop_fd once the children are done
-  o.top_n = 100000;    // every process keeps its row
-  o.stop_fd = stop;
-  // The children run while the session reads (the driver is not the session's thread).
+  o.top_n = 100000;  // every process keeps its row
   std::string stormed, held;
-  std::thread driver([&] {
+  Profile p = run_while(o, [&] {
     send(storm, std::to_string(kChildren) + "\n");
     stormed = test::read_until(storm.stdout_fd, "done=" + std::to_string(kChildren) + "\n", 300'000);
     send(last, "1\n");
     held = test::read_until(last.stdout_fd, "done=1\n", 30'000);
-    std::this_thread::sleep_for(std::chrono::milliseconds(2200));  // two reads see it exited
-    const uint64_t one = 1;
-    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
   });
-  Profile p;
-  std::string failed;
-  try {
-    p = run_session(o);
-  } catch (const std::exception& e) {
-    failed = e.what();
-    const uint64_t one = 1;  // the driver's children are done either way
-    (void)!write(stop, &one, sizeof(one));
-  }
-  driver.join();
-  close(stop);
-  REQUIRE(failed == "");
   close(storm.stdin_fd);
   close(last.stdin_fd);
   CHECK(test::finish(storm).exit_code == 0);
@@ -247,11 +262,7 @@ TEST_CASE("memory: past 16 384 exited processes, each still has its row and a ne
   const auto lines = key_values(held);
   REQUIRE(!lines.empty());
   REQUIRE(lines[0].count("child"));
-  const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(lines[0].at("child"))));
-  REQUIRE(row);
-  const double hwm = std::stod(lines[0].at("hwm_bytes"));
-  INFO("VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
-  CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
+  check_peak(p, lines[0].at("child"), lines[0]);
   CHECK(p.session.target_set.lost == 0);
   CHECK(p.system.lost_by_reason.count("memory_procs_map_full") == 0);
   CHECK(p.system.lost_by_reason.count("memory_exited_rows_full") == 0);
@@ -268,33 +279,22 @@ TEST_CASE("memory: a child given the pid of one just reaped is counted, not drop
   // --pid with its children: they join at fork only (a cgroup's listing would add the child
   // back a sweep later, too late for a short-lived one).
   test::Spawned parent = test::spawn({workload("memory_target"), "reuse", "8"});
-  const int stop = eventfd(0, EFD_CLOEXEC);
-  REQUIRE(stop >= 0);
   SessionOptions o;
-  o.handle_signals = false;
   o.sample_freq = 0;
   o.collectors = {"memory"};
   o.pid = parent.pid;
   o.follow_children = true;
   o.interval_s = 0.25;
-  o.duration_s = 120;  // ended through stop_fd once the child has worked
-  o.stop_fd = stop;
   std::string forked, held;
   bool barrier = false;
-  std::thread driver([&] {
+  Profile p = run_while(o, [&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the session is attached
     send(parent, "go\n");
     forked = test::read_until(parent.stdout_fd, "\n", 10'000);
     barrier = static_cast<bool>(std::ofstream("/sys/module/rcutree/parameters/do_rcu_barrier") << "1\n");
     send(parent, "touch\n");
     held = test::read_until(parent.stdout_fd, "\n", 10'000);
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));  // two reads after it
-    const uint64_t one = 1;
-    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
   });
-  Profile p = run_session(o);
-  driver.join();
-  close(stop);
   close(parent.stdin_fd);
   CHECK(test::finish(parent).exit_code == 0);
   CHECK(barrier);
@@ -303,13 +303,7 @@ TEST_CASE("memory: a child given the pid of one just reaped is counted, not drop
   REQUIRE(pids[0].count("reused"));
   REQUIRE(pids[0].at("first") == pids[0].at("reused"));  // the workload did reuse the pid
   REQUIRE(!peak.empty());
-  REQUIRE(peak[0].count("hwm_bytes"));
-
-  const ProcessResources* row = row_of(p, static_cast<uint32_t>(std::stoul(pids[0].at("reused"))));
-  REQUIRE(row);
-  const double hwm = std::stod(peak[0].at("hwm_bytes"));
-  INFO("VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
-  CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
+  check_peak(p, pids[0].at("reused"), peak[0]);
 }
 
 TEST_CASE("memory: one live process growing steadily is a possible leak, at its own rate", "[bpf][memory]") {
