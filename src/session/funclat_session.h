@@ -21,9 +21,10 @@ struct funclat_sched_bpf;
 struct funclat_user_copy;
 struct bpf_map;
 struct bpf_link;
-struct ring_buffer;
 
 namespace perfbpf {
+
+class RingReader;
 
 // What a plan's probes ask of the BPF object, so it loads only the programs they use (each
 // costs ~10-45 ms of verification at start-up) and sizes the per-probe arrays to them. The
@@ -126,14 +127,13 @@ class FuncLatSession {
   CoreBtfSource core_btf_source() const { return core_btf_source_; }
 
  private:
-  static int on_record(void* ctx, void* data, size_t size);
+  static int on_record(void* ctx, const void* data, size_t size);
 
   struct SkelDeleter {
     void operator()(funclat_bpf* s) const;
     void operator()(funclat_sched_bpf* s) const;
   };
   struct LinkDeleter { void operator()(bpf_link* l) const; };
-  struct RingDeleter { void operator()(ring_buffer* r) const; };
 
   struct Batch;
   std::vector<Batch> batches(const std::vector<PlannedProbe>& probes, const std::vector<bool>& left_out) const;
@@ -157,7 +157,7 @@ class FuncLatSession {
   bool uprobe_multi_ = false;
   bool uprobe_session_ = false;
   FuncLatNeeds needs_;
-  std::unique_ptr<ring_buffer, RingDeleter> ring_;
+  std::unique_ptr<RingReader> ring_;
   int stats_fd_ = -1;  // holds kernel.bpf_stats_enabled on while the session runs
   RecordSink sink_;
   uint64_t records_ = 0;
