@@ -121,12 +121,80 @@ static __always_inline void code_mapping_path(struct code_mapping *rec, struct f
 		rec->flags |= CODE_MAPPING_PATH_CUT;
 }
 
+/*
+ * A global function's argument that is a trusted kernel pointer (kernel 6.8+): libbpf 1.4's
+ * bpf_helpers.h names it, the 1.1 headers here do not.
+ */
+#ifndef __arg_trusted
+#define __arg_trusted __attribute__((btf_decl_tag("arg:trusted")))
+#endif
+
+/*
+ * One mapping of a walk: sent when it is executable code of a file or the vDSO (at
+ * VDSO_START). 1 to go on with the walk, 0 to end it (CODE_MAX_VMAS looked at, or the ring
+ * full). A global function, so the verifier checks it once, on its own: inlined into the
+ * walk's loop, each of its paths (vDSO or file, the path loop, ring full or not) left the
+ * loop's head in another state, and the loop was verified again from each, in every program
+ * that walks (handle_exec and handle_fork took ten times as long to verify as handle_switch).
+ */
+__noinline int send_code_mapping(struct vm_area_struct *vma __arg_trusted, __u32 tgid, __u64 vdso_start)
+{
+	struct mapping_scratch *sc;
+	struct code_mapping *rec;
+	struct file *file;
+	__u32 zero = 0;
+	bool vdso;
+
+	sc = bpf_map_lookup_elem(&mapping_scratch, &zero);
+	if (!sc || ++sc->seen > CODE_MAX_VMAS)
+		return 0;
+	if (!(BPF_CORE_READ(vma, vm_flags) & CODE_VM_EXEC))
+		return 1;
+	file = BPF_CORE_READ(vma, vm_file);
+	/* The vDSO has no file, but code a sample lands in (clock_gettime's syscall). */
+	vdso = !file && BPF_CORE_READ(vma, vm_start) == vdso_start;
+	if (!file && !vdso)
+		return 1;
+	rec = &sc->rec;
+	rec->kind = PROFILE_RECORD_MAPPING;
+	rec->tgid = tgid;
+	rec->start = BPF_CORE_READ(vma, vm_start);
+	rec->end = BPF_CORE_READ(vma, vm_end);
+	rec->offset = BPF_CORE_READ(vma, vm_pgoff) << 12;
+	rec->flags = sc->flags;
+	if (vdso) {
+		rec->dev = rec->ino = 0;
+		rec->depth = 0;
+		rec->flags |= CODE_MAPPING_VDSO;
+	} else {
+		rec->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
+		rec->ino = BPF_CORE_READ(file, f_inode, i_ino);
+		code_mapping_path(rec, file);
+	}
+	/*
+	 * Default wakeup: the reader is woken if it waits (the sample after it forces it).
+	 * A set's first record forces it when records are queued already: fork records
+	 * wake nobody, and behind one the default would not wake the reader either, who
+	 * must open the files while the process lives.
+	 */
+	if (bpf_ringbuf_output(&samples, rec, sizeof(*rec),
+			       (rec->flags & CODE_MAPPING_FIRST) && bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA)
+				       ? BPF_RB_FORCE_WAKEUP
+				       : 0)) {
+		count_loss(PROFILE_LOSS_CODE_MAPPING);
+		return 0;
+	}
+	sc->flags = 0;
+	return 1;
+}
+
 /* Sends TASK's executable file mappings; false when its mm could not be walked now (busy). */
 static __always_inline bool send_code_mappings(struct task_struct *task, __u32 tgid, bool new_mm)
 {
 	struct bpf_iter_task_vma it;
 	struct vm_area_struct *vma;
 	struct mapping_scratch *sc;
+	__u64 vdso_start;
 	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&mapping_scratch, &zero);
@@ -138,52 +206,11 @@ static __always_inline bool send_code_mappings(struct task_struct *task, __u32 t
 		bpf_iter_task_vma_destroy(&it);
 		return false;
 	}
-	while ((vma = bpf_iter_task_vma_next(&it))) {
-		struct code_mapping *rec;
-		struct file *file;
-		bool vdso;
-
-		sc = bpf_map_lookup_elem(&mapping_scratch, &zero);
-		if (!sc || ++sc->seen > CODE_MAX_VMAS)
+	/* Read once, under the mm's lock the walk holds: the vDSO cannot move (mremap) meanwhile. */
+	vdso_start = (__u64)BPF_CORE_READ(task, mm, context.vdso);
+	while ((vma = bpf_iter_task_vma_next(&it)))
+		if (!send_code_mapping(vma, tgid, vdso_start))
 			break;
-		if (!(BPF_CORE_READ(vma, vm_flags) & CODE_VM_EXEC))
-			continue;
-		file = BPF_CORE_READ(vma, vm_file);
-		/* The vDSO has no file, but code a sample lands in (clock_gettime's syscall). */
-		vdso = !file && BPF_CORE_READ(vma, vm_start) == (__u64)BPF_CORE_READ(task, mm, context.vdso);
-		if (!file && !vdso)
-			continue;
-		rec = &sc->rec;
-		rec->kind = PROFILE_RECORD_MAPPING;
-		rec->tgid = tgid;
-		rec->start = BPF_CORE_READ(vma, vm_start);
-		rec->end = BPF_CORE_READ(vma, vm_end);
-		rec->offset = BPF_CORE_READ(vma, vm_pgoff) << 12;
-		rec->flags = sc->flags;
-		if (vdso) {
-			rec->dev = rec->ino = 0;
-			rec->depth = 0;
-			rec->flags |= CODE_MAPPING_VDSO;
-		} else {
-			rec->dev = BPF_CORE_READ(file, f_inode, i_sb, s_dev);
-			rec->ino = BPF_CORE_READ(file, f_inode, i_ino);
-			code_mapping_path(rec, file);
-		}
-		/*
-		 * Default wakeup: the reader is woken if it waits (the sample after it forces it).
-		 * A set's first record forces it when records are queued already: fork records
-		 * wake nobody, and behind one the default would not wake the reader either, who
-		 * must open the files while the process lives.
-		 */
-		if (bpf_ringbuf_output(&samples, rec, sizeof(*rec),
-				       (rec->flags & CODE_MAPPING_FIRST) && bpf_ringbuf_query(&samples, BPF_RB_AVAIL_DATA)
-					       ? BPF_RB_FORCE_WAKEUP
-					       : 0)) {
-			count_loss(PROFILE_LOSS_CODE_MAPPING);
-			break;
-		}
-		sc->flags = 0;
-	}
 	bpf_iter_task_vma_destroy(&it);
 	return true;
 }
