@@ -11,8 +11,7 @@
 namespace perfbpf {
 namespace {
 
-using BlockSkeleton = BpfSkeleton<block_io_bpf, block_io_bpf__open_opts, block_io_bpf__load, block_io_bpf__attach, block_io_bpf__destroy,
-                                  block_io_bpf__elf_bytes>;
+using BlockSkeleton = PERFBPF_BPF_SKELETON(block_io);
 
 void add_traffic(DiskTraffic& d, const block_traffic& t) {
   d.read_bytes += t.read_bytes;

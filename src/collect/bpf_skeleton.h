@@ -105,4 +105,9 @@ class BpfSkeleton {
   CoreBtfSource source_ = CoreBtfSource::None;
 };
 
+// The BpfSkeleton of bpftool's skeleton OBJ (OBJ_bpf and its OBJ_bpf__* functions).
+#define PERFBPF_BPF_SKELETON(obj)                                                                                \
+  ::perfbpf::BpfSkeleton<obj##_bpf, obj##_bpf__open_opts, obj##_bpf__load, obj##_bpf__attach, obj##_bpf__destroy, \
+                         obj##_bpf__elf_bytes>
+
 }  // namespace perfbpf

@@ -22,8 +22,7 @@ namespace {
 constexpr const char* kLossNames[] = {"memory_procs_map_full"};  // by enum memory_loss
 static_assert(std::size(kLossNames) == MEMORY_LOSS_NR, "a name for every loss reason");
 
-using MemorySkeleton = BpfSkeleton<mem_stats_bpf, mem_stats_bpf__open_opts, mem_stats_bpf__load, mem_stats_bpf__attach, mem_stats_bpf__destroy,
-                                  mem_stats_bpf__elf_bytes>;
+using MemorySkeleton = PERFBPF_BPF_SKELETON(mem_stats);
 
 class MemoryCollector : public Collector {
  public:

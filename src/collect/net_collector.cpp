@@ -11,8 +11,7 @@
 namespace perfbpf {
 namespace {
 
-using NetSkeleton = BpfSkeleton<net_stats_bpf, net_stats_bpf__open_opts, net_stats_bpf__load, net_stats_bpf__attach, net_stats_bpf__destroy,
-                                  net_stats_bpf__elf_bytes>;
+using NetSkeleton = PERFBPF_BPF_SKELETON(net_stats);
 
 // By enum net_loss.
 constexpr const char* kLossNames[] = {"net_procs_map_full", "net_connecting_map_full", "net_histogram_full"};

@@ -20,8 +20,7 @@
 namespace perfbpf {
 namespace {
 
-using SchedSkeleton = BpfSkeleton<sched_stats_bpf, sched_stats_bpf__open_opts, sched_stats_bpf__load, sched_stats_bpf__attach, sched_stats_bpf__destroy,
-                                  sched_stats_bpf__elf_bytes>;
+using SchedSkeleton = PERFBPF_BPF_SKELETON(sched_stats);
 
 void add_sched(ResourceUsage& u, const sched_totals& t) {
   u.cpu_time_ns += t.on_cpu_ns;

@@ -190,18 +190,10 @@ TEST_CASE("the system-wide collectors resolve CO-RE against the projection and n
   // Their tp_btf programs still make libbpf read the kernel's BTF for attach ids; the projection
   // spares each object's relocations the search through all of its types (and, as root, the
   // modules' BTF): 83.9 -> 70.0 ms of CPU for the four (perf stat -r 8, --system --sample-freq 0).
-  CHECK(collector_core_source<BpfSkeleton<sched_stats_bpf, sched_stats_bpf__open_opts, sched_stats_bpf__load,
-                                          sched_stats_bpf__attach, sched_stats_bpf__destroy, sched_stats_bpf__elf_bytes>>(
-            "sched") == CoreBtfSource::Cache);
-  CHECK(collector_core_source<BpfSkeleton<mem_stats_bpf, mem_stats_bpf__open_opts, mem_stats_bpf__load,
-                                          mem_stats_bpf__attach, mem_stats_bpf__destroy, mem_stats_bpf__elf_bytes>>(
-            "memory") == CoreBtfSource::Cache);
-  CHECK(collector_core_source<BpfSkeleton<block_io_bpf, block_io_bpf__open_opts, block_io_bpf__load,
-                                          block_io_bpf__attach, block_io_bpf__destroy, block_io_bpf__elf_bytes>>(
-            "block") == CoreBtfSource::Cache);
-  CHECK(collector_core_source<BpfSkeleton<net_stats_bpf, net_stats_bpf__open_opts, net_stats_bpf__load,
-                                          net_stats_bpf__attach, net_stats_bpf__destroy, net_stats_bpf__elf_bytes>>(
-            "network") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<PERFBPF_BPF_SKELETON(sched_stats)>("sched") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<PERFBPF_BPF_SKELETON(mem_stats)>("memory") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<PERFBPF_BPF_SKELETON(block_io)>("block") == CoreBtfSource::Cache);
+  CHECK(collector_core_source<PERFBPF_BPF_SKELETON(net_stats)>("network") == CoreBtfSource::Cache);
 }
 
 TEST_CASE("the projected BTF gives every field the kernel's offset, size and bitfield", "[bpf]") {
