@@ -157,7 +157,6 @@ SEC("tp_btf/sched_process_free")
 int BPF_PROG(handle_free, struct task_struct *task)
 {
 	__u32 tid = BPF_CORE_READ(task, pid), tgid = BPF_CORE_READ(task, tgid);
-
 	__u64 *start;
 
 	if (!follow_children || tid != tgid || !bpf_map_lookup_elem(&targets, &tgid))
