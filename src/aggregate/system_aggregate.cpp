@@ -17,29 +17,6 @@ uint64_t capacity_ns(unsigned cpus, uint64_t ns) { return static_cast<uint64_t>(
 uint64_t disk_bytes(const ResourceUsage& u) { return u.disk.read_bytes + u.disk.write_bytes; }
 uint64_t net_bytes(const ResourceUsage& u) { return u.net.tx_bytes + u.net.rx_bytes; }
 
-void add_usage(ResourceUsage& to, const ResourceUsage& u) {
-  to.cpu_time_ns += u.cpu_time_ns;
-  to.off_cpu_ns.runqueue += u.off_cpu_ns.runqueue;
-  to.off_cpu_ns.io += u.off_cpu_ns.io;
-  to.off_cpu_ns.sleep += u.off_cpu_ns.sleep;
-  to.off_cpu_ns.unknown += u.off_cpu_ns.unknown;
-  to.ctx_switches.voluntary += u.ctx_switches.voluntary;
-  to.ctx_switches.involuntary += u.ctx_switches.involuntary;
-  to.migrations += u.migrations;
-  to.faults.minor += u.faults.minor;
-  to.faults.major += u.faults.major;
-  to.disk.read_bytes += u.disk.read_bytes;
-  to.disk.write_bytes += u.disk.write_bytes;
-  to.disk.read_ios += u.disk.read_ios;
-  to.disk.write_ios += u.disk.write_ios;
-  to.net.tx_bytes += u.net.tx_bytes;
-  to.net.rx_bytes += u.net.rx_bytes;
-  to.net.tx_calls += u.net.tx_calls;
-  to.net.rx_calls += u.net.rx_calls;
-  to.net.retransmits += u.net.retransmits;
-  to.net.connections += u.net.connections;
-}
-
 // Counters over every process of the session, exited ones included; memory only over the
 // processes alive at this read: an exited process's last RSS is no longer held by anyone, and
 // summing it made process churn look like growth.
@@ -89,6 +66,29 @@ SeriesSample merge_pair(const SeriesSample& a, const SeriesSample& b) {
 }
 
 }  // namespace
+
+void add_usage(ResourceUsage& to, const ResourceUsage& u) {
+  to.cpu_time_ns += u.cpu_time_ns;
+  to.off_cpu_ns.runqueue += u.off_cpu_ns.runqueue;
+  to.off_cpu_ns.io += u.off_cpu_ns.io;
+  to.off_cpu_ns.sleep += u.off_cpu_ns.sleep;
+  to.off_cpu_ns.unknown += u.off_cpu_ns.unknown;
+  to.ctx_switches.voluntary += u.ctx_switches.voluntary;
+  to.ctx_switches.involuntary += u.ctx_switches.involuntary;
+  to.migrations += u.migrations;
+  to.faults.minor += u.faults.minor;
+  to.faults.major += u.faults.major;
+  to.disk.read_bytes += u.disk.read_bytes;
+  to.disk.write_bytes += u.disk.write_bytes;
+  to.disk.read_ios += u.disk.read_ios;
+  to.disk.write_ios += u.disk.write_ios;
+  to.net.tx_bytes += u.net.tx_bytes;
+  to.net.rx_bytes += u.net.rx_bytes;
+  to.net.tx_calls += u.net.tx_calls;
+  to.net.rx_calls += u.net.rx_calls;
+  to.net.retransmits += u.net.retransmits;
+  to.net.connections += u.net.connections;
+}
 
 SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnapshot& after, double t_s) {
   SeriesSample s;

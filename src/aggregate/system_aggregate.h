@@ -21,6 +21,10 @@ SeriesSample interval_sample(const ResourceSnapshot& before, const ResourceSnaps
 // bounded by MAX_SAMPLES for any session length while the whole session stays covered.
 void append_bounded(std::vector<SeriesSample>& series, const SeriesSample& s, size_t max_samples, uint64_t& merges);
 
+// U's counters (CPU, off-CPU, switches, migrations, faults, disk, network) added to TO's;
+// memory, a level rather than a count, is left alone.
+void add_usage(ResourceUsage& to, const ResourceUsage& u);
+
 // Sums every process of SNAPSHOT into one usage; resident memory only over the processes live
 // at that read. The memory peak is the largest of the series' summed live RSS and of any one
 // process's own peak: both are resident sums that really occurred (never a sum of peaks

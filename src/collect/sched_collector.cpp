@@ -7,6 +7,7 @@
 #include <map>
 #include <vector>
 
+#include "aggregate/system_aggregate.h"
 #include "collect/bpf_maps.h"
 #include "collect/bpf_skeleton.h"
 #include "collect/perf_events.h"
@@ -115,7 +116,7 @@ class SchedCollector : public Collector {
  private:
   // What the drained records of a process's exited threads add up to, and how it ended.
   struct ExitedProcess {
-    sched_totals totals{};
+    ResourceUsage usage;  // the sched collector's counters only
     bool dead = false;  // its last thread exited
     uint32_t ppid = 0;
     std::string comm;
@@ -169,15 +170,7 @@ class SchedCollector : public Collector {
     row.tid = tid;
     add_sched(row.usage, t.totals);
     ExitedProcess& p = exited_[t.tgid];
-    sched_totals& sum = p.totals;
-    sum.on_cpu_ns += t.totals.on_cpu_ns;
-    sum.runqueue_ns += t.totals.runqueue_ns;
-    sum.io_ns += t.totals.io_ns;
-    sum.sleep_ns += t.totals.sleep_ns;
-    sum.unknown_ns += t.totals.unknown_ns;
-    sum.voluntary += t.totals.voluntary;
-    sum.involuntary += t.totals.involuntary;
-    sum.migrations += t.totals.migrations;
+    add_sched(p.usage, t.totals);
     if (t.flags & SCHED_THREAD_LAST) {
       p.dead = true;
       p.ppid = t.ppid;
@@ -195,7 +188,7 @@ class SchedCollector : public Collector {
     for (const auto& [tgid, e] : exited_) {
       ProcessSnapshot& p = into.processes[tgid];
       p.pid = tgid;
-      add_sched(p.usage, e.totals);
+      add_usage(p.usage, e.usage);
       if (e.dead) mark_dead(p, e.ppid, e.comm);
     }
   }
