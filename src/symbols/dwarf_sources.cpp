@@ -155,10 +155,6 @@ DwarfSources::Lookup DwarfSources::lookup(const std::string& path, uint64_t vadd
   return out;
 }
 
-std::vector<DwarfSources::Inlined> DwarfSources::inlined_at(const std::string& path, uint64_t vaddr) {
-  return lookup(path, vaddr).inlined;
-}
-
 std::string DwarfSources::function_source(const std::string& path, uint64_t vaddr) {
   return lookup(path, vaddr).source;
 }

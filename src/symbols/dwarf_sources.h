@@ -34,13 +34,11 @@ class DwarfSources {
     std::string name;
     std::string source;  // where the inlined function is defined
   };
-  // Functions inlined at VADDR, outermost first (the physical function itself excluded).
-  std::vector<Inlined> inlined_at(const std::string& path, uint64_t vaddr);
-
-  // Both at once, from one walk of the unit: what a frame's naming asks.
+  // The source and the calls inlined at VADDR, from one walk of the unit: what a frame's
+  // naming asks.
   struct Lookup {
     std::string source;            // function_source
-    std::vector<Inlined> inlined;  // inlined_at
+    std::vector<Inlined> inlined;  // outermost first (the physical function itself excluded)
   };
   Lookup lookup(const std::string& path, uint64_t vaddr);
 

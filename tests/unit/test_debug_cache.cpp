@@ -70,8 +70,9 @@ Seen read_all(DwarfSources& dwarf, const std::string& path) {
   auto [start, end] = symbol_range(path, "hash_loop");
   Seen seen;
   for (uint64_t a = start; a < end; a++) {
-    seen.sources.insert(dwarf.function_source(path, a));
-    for (const auto& inl : dwarf.inlined_at(path, a)) seen.inlined.insert(inl.name + "@" + inl.source);
+    const DwarfSources::Lookup found = dwarf.lookup(path, a);
+    seen.sources.insert(found.source);
+    for (const auto& inl : found.inlined) seen.inlined.insert(inl.name + "@" + inl.source);
   }
   return seen;
 }
