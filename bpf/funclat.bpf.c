@@ -107,28 +107,37 @@ int handle_exit_site(struct pt_regs *ctx)
 	return 0;
 }
 
+/* count_unreturned's loop state, for bpf_loop. */
+struct unreturned_walk {
+	const struct funclat_stack *st;
+	__u64 level;
+};
+
+static long count_unreturned_one(__u64 i, void *data)
+{
+	const struct unreturned_walk *w = data;
+	const struct funclat_frame *f = &w->st->frames[i & FRAME_MASK];
+
+	if (f->level > w->level) {
+		count_for_probe(&unwound, f->probe_id);
+		count_loss(FUNCLAT_LOSS_UNWOUND);
+	} else {
+		count_for_probe(&unreturned, f->probe_id);
+	}
+	return 0;
+}
+
 /*
  * Open calls of a stack that is going away are counted as never returned, except those the
  * stack had already unwound past (deeper than LEVEL, where the thread's stack pointer was):
- * those were left by longjmp or an exception.
+ * those were left by longjmp or an exception. A bpf_loop, verified once (as a bounded loop,
+ * 32 times: ~9 000 verified instructions for the exit program's 174, at every start-up).
  */
 static __always_inline void count_unreturned(const struct funclat_stack *st, __u64 level)
 {
-	__u32 open = st->depth < FUNCLAT_MAX_DEPTH ? st->depth : FUNCLAT_MAX_DEPTH;
+	struct unreturned_walk w = {.st = st, .level = level};
 
-	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
-		__u32 probe;
-
-		if (i >= open)
-			break;
-		probe = st->frames[i].probe_id;
-		if (st->frames[i].level > level) {
-			count_for_probe(&unwound, probe);
-			count_loss(FUNCLAT_LOSS_UNWOUND);
-		} else {
-			count_for_probe(&unreturned, probe);
-		}
-	}
+	bpf_loop(st->depth < FUNCLAT_MAX_DEPTH ? st->depth : FUNCLAT_MAX_DEPTH, count_unreturned_one, &w, 0);
 }
 
 /* Goroutine stacks of a process that exited: they belong to no thread. */

@@ -61,32 +61,39 @@ static __always_inline bool top_left(const struct funclat_stack *st, __u64 level
 	return top->level > level || (top->level == level && !keep_all && top->probe_id != keep);
 }
 
-/*
- * The loop of drop_left_frames: a global function, so the verifier checks its 32 iterations
- * once per program instead of at each of the three places it is inlined into (half of
- * handle_session's verification, ~15 ms of start-up), and it runs only when there is a frame
- * to drop: the call and its return cost nothing on the usual path.
- */
-__noinline int drop_left_frames_loop(struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
+/* drop_left_frames's loop state, for bpf_loop. */
+struct drop_left {
+	struct funclat_stack *st;
+	__u64 level;
+	__u32 keep;
+	bool keep_all;
+};
+
+static long drop_left_one(__u64 i, void *data)
 {
-	if (!st)
-		return 0;
-	for (int i = 0; i < FUNCLAT_MAX_DEPTH; i++) {
-		if (!top_left(st, level, keep, keep_all))
-			break;
-		drop_top(st);
-	}
+	struct drop_left *c = data;
+
+	if (!top_left(c->st, c->level, c->keep, c->keep_all))
+		return 1;
+	drop_top(c->st);
 	return 0;
 }
 
 /*
  * Drops the frames of calls the stack has already left: those deeper than LEVEL, and those
  * at LEVEL unless KEEP_ALL, or unless they are probe KEEP's (a returning call's own frame).
+ * The loop is a bpf_loop: the verifier checks its body once, where a bounded loop (even in a
+ * global function) is checked iteration by iteration, 32 times: most of each probe program's
+ * verification, itself the largest step of a function-timing session's start-up. It runs only
+ * when there is a frame to drop: the usual path costs the one check.
  */
 static __always_inline void drop_left_frames(struct funclat_stack *st, __u64 level, __u32 keep, bool keep_all)
 {
-	if (top_left(st, level, keep, keep_all))
-		drop_left_frames_loop(st, level, keep, keep_all);
+	if (top_left(st, level, keep, keep_all)) {
+		struct drop_left c = {.st = st, .level = level, .keep = keep, .keep_all = keep_all};
+
+		bpf_loop(FUNCLAT_MAX_DEPTH, drop_left_one, &c, 0);
+	}
 }
 
 /* Whether the innermost open call's return address sits at LEVEL. */
