@@ -15,6 +15,8 @@
 #ifndef PERFBPF_CODE_MAPS_BPF_H
 #define PERFBPF_CODE_MAPS_BPF_H
 
+#include "global_func.bpf.h"
+
 #define CODE_VM_EXEC 0x4ULL		 /* VM_EXEC, include/linux/mm.h */
 #define CODE_FREE_SETS 32	 /* sets sent for one mm as soon as needed (the loader maps a library at a time) */
 #define CODE_RESEND_NS 5000000ULL /* past them, a process whose code keeps changing (a JIT): 200 sets/s at most */
@@ -120,14 +122,6 @@ static __always_inline void code_mapping_path(struct code_mapping *rec, struct f
 	if (!w.done)
 		rec->flags |= CODE_MAPPING_PATH_CUT;
 }
-
-/*
- * A global function's argument that is a trusted kernel pointer (kernel 6.8+): libbpf 1.4's
- * bpf_helpers.h names it, the 1.1 headers here do not.
- */
-#ifndef __arg_trusted
-#define __arg_trusted __attribute__((btf_decl_tag("arg:trusted")))
-#endif
 
 /*
  * One mapping of a walk: sent when it is executable code of a file or the vDSO (at

@@ -6,6 +6,7 @@
 #ifndef PERFBPF_SCHED_BOOK_BPF_H
 #define PERFBPF_SCHED_BOOK_BPF_H
 
+#include "global_func.bpf.h"
 #include "task_state.bpf.h"
 #include "log_hist.bpf.h"
 
@@ -139,10 +140,10 @@ static __always_inline bool task_unborn(struct task_struct *task)
  * the part before goes into the run_delay base; but an unborn task's counters and wait are all
  * inside the window.
  */
-static __always_inline bool thread_put(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now, bool new_task,
-				       struct sched_thread *old)
+__noinline int thread_put(struct task_struct *task __arg_trusted, __u64 now, bool new_task, struct sched_thread *old)
 {
 	struct sched_thread fresh = {};
+	__u32 tid = task->pid, tgid = task->tgid;
 
 	if (old && (old->flags & SCHED_THREAD_EXITED) && bpf_map_update_elem(&exited_threads, &tid, old, BPF_NOEXIST))
 		count_loss(SCHED_LOSS_EXITED_FULL);
@@ -168,10 +169,10 @@ static __always_inline bool thread_put(struct task_struct *task, __u32 tid, __u3
 }
 
 /* thread_put, and the record stored (NULL when there was no room). */
-static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u32 tgid, __u64 now,
-						       bool new_task, struct sched_thread *old)
+static __always_inline struct sched_thread *thread_new(struct task_struct *task, __u32 tid, __u64 now, bool new_task,
+						       struct sched_thread *old)
 {
-	return thread_put(task, tid, tgid, now, new_task, old) ? bpf_map_lookup_elem(&threads, &tid) : NULL;
+	return thread_put(task, now, new_task, old) ? bpf_map_lookup_elem(&threads, &tid) : NULL;
 }
 
 /* The thread's record; a thread first seen counts from NOW. */
@@ -179,7 +180,7 @@ static __always_inline struct sched_thread *thread_get(struct task_struct *task,
 {
 	struct sched_thread *t = bpf_map_lookup_elem(&threads, &tid);
 
-	return t && !record_stale(t, task) ? t : thread_new(task, tid, tgid, now, false, t);
+	return t && !record_stale(t, task) ? t : thread_new(task, tid, now, false, t);
 }
 
 /*

@@ -46,7 +46,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		} else if (!t && (prev->flags & PERFBPF_PF_EXITING)) {
 			/* Exiting, never seen: too late to count from here. */
 		} else if (!t || record_stale(t, prev)) {
-			t = thread_new(prev, tid, tgid, now, false, t);
+			t = thread_new(prev, tid, now, false, t);
 		}
 		if (t) {
 			long state = task_state_btf(prev);
@@ -83,7 +83,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 		 */
 		bool unborn = task_unborn(next);
 
-		t = thread_new(next, tid, tgid, now, false, t);
+		t = thread_new(next, tid, now, false, t);
 		if (!t)
 			return 0;
 		if (unborn)
@@ -134,7 +134,7 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	t = bpf_map_lookup_elem(&threads, &tid);
 	/* A new thread, or one first seen waking: runnable from now (it is queued already). */
 	if (!t || new_task || record_stale(t, p)) {
-		thread_put(p, tid, tgid, now, new_task, t);
+		thread_put(p, now, new_task, t);
 		return 0;
 	}
 	/*
@@ -185,7 +185,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
 		return 0;
 	if (!t || (t->flags & SCHED_THREAD_EXITED)) {
 		/* Never seen (a full map), or an earlier thread's: only its exit is known. */
-		t = thread_new(task, tid, tgid, now, false, t);
+		t = thread_new(task, tid, now, false, t);
 		if (!t)
 			return 0;
 	}
