@@ -56,7 +56,8 @@ class ExitedProcs {
     }
     std::vector<uint32_t> done;
     std::set<uint32_t> exited_now, live;
-    for_each_entry<uint32_t, Record>(procs_fd, [&](uint32_t tgid, const Record& r) {
+    for_each_entry<uint32_t, Record>(procs_fd, [&](uint32_t tgid, Record r) {
+      if (late_of_kept(tgid, r)) r.exited = 1;
       row(tgid, r, RecordSource::kMap);
       if (!r.exited)
         live.insert(tgid);
@@ -72,13 +73,26 @@ class ExitedProcs {
     for (uint32_t tgid : done) {
       Record r{};
       if (bpf_map_lookup_and_delete_elem(procs_fd, &tgid, &r) != 0) continue;
-      if (r.exited || bpf_map_update_elem(procs_fd, &tgid, &r, BPF_NOEXIST) != 0) keep(tgid, r, merge);
+      if (r.exited || late_of_kept(tgid, r) || bpf_map_update_elem(procs_fd, &tgid, &r, BPF_NOEXIST) != 0)
+        keep(tgid, r, merge);
     }
     exited_seen_ = std::move(exited_now);
     if (lost_) lost[loss_name_] += lost_;
   }
 
  private:
+  // Whether R, unmarked, is the kept process's own, made after its record left the map: the
+  // block collector's records carry their process's start time, and a request submitted before
+  // the exit may complete after it (readahead of a page fault, say). No exit will mark it.
+  bool late_of_kept(uint32_t tgid, const Record& r) const {
+    if constexpr (requires { r.start_ns; }) {
+      auto it = kept_.find(tgid);
+      return !r.exited && it != kept_.end() && it->second.start_ns == r.start_ns;
+    } else {
+      return false;
+    }
+  }
+
   template <typename Merge>
   void keep(uint32_t tgid, Record r, Merge& merge) {
     auto it = kept_.find(tgid);
