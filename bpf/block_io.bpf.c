@@ -5,7 +5,9 @@
  *
  * The submitter is who inserts the request (or issues it, when blk-mq sends it straight to
  * the driver without a scheduler queue); completion usually runs in interrupt context, so it
- * is charged to the submitter remembered per request.
+ * is charged to the submitter remembered per request, with its start time: a tgid is reused in
+ * seconds on a fork-heavy machine, and each record holds one process's counts. A process's exit
+ * marks its record, which userspace then takes out of the map (bpf/proc_exit.bpf.h).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,6 +16,7 @@
 #include "block_io.h"
 #include "target_filter.bpf.h"
 #include "log_hist.bpf.h"
+#include "proc_exit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -33,7 +36,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, BLOCK_MAX_PROCS);
 	__type(key, __u32); /* tgid */
-	__type(value, struct block_traffic);
+	__type(value, struct block_proc);
 } procs SEC(".maps");
 
 struct {
@@ -51,6 +54,12 @@ struct {
 } hists SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, BLOCK_MAX_EXITED);
+	__type(value, struct block_exited);
+} exited SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, BLOCK_LOSS_NR);
 	__type(key, __u32);
@@ -60,9 +69,11 @@ struct {
 static __always_inline void remember_submitter(__u64 rq, __u64 insert_ns, __u64 issue_ns)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct block_start s = {
 		.insert_ns = insert_ns,
 		.issue_ns = issue_ns,
+		.start_ns = task->group_leader->start_time,
 		.tgid = id >> 32,
 		.wanted = current_wanted(),
 	};
@@ -91,13 +102,58 @@ int BPF_PROG(handle_issue, struct request *rq)
 	return 0;
 }
 
-static __always_inline struct block_traffic *traffic_of(void *map, const void *key, __u32 loss)
+static __always_inline struct block_traffic *device_traffic(__u32 dev)
 {
-	struct block_traffic zero = {}, *t = map_lookup_or_init(map, key, &zero);
+	struct block_traffic zero = {}, *t = map_lookup_or_init(&devices, &dev, &zero);
 
 	if (!t)
-		count_loss(loss);
+		count_loss(BLOCK_LOSS_DEVICES_FULL);
 	return t;
+}
+
+static __always_inline void push_exited(struct block_exited *e)
+{
+	e->proc.exited = 1;
+	if (bpf_map_push_elem(&exited, e, 0 /* fail when full */))
+		count_loss(BLOCK_LOSS_EXITED_FULL);
+}
+
+/*
+ * Where a completion of S's submitter counts: its record; NULL when the map is full. A record
+ * of an older holder of the tgid (gone, since the tgid is the submitter's now) goes to userspace
+ * through "exited", and the record starts from zero for the submitter (the swap lets one CPU do
+ * that). A late completion of a process older than the record's holder (its own record was
+ * displaced) counts in LATE, which the caller sends on through "exited".
+ */
+static __always_inline struct block_traffic *submitter_traffic(const struct block_start *s,
+							       struct block_exited *late)
+{
+	struct block_proc init = { .start_ns = s->start_ns }, *p;
+	__u32 tgid = s->tgid;
+	__u64 start;
+
+	p = map_lookup_or_init(&procs, &tgid, &init);
+	if (!p) {
+		count_loss(BLOCK_LOSS_PROCS_FULL);
+		return NULL;
+	}
+	start = p->start_ns;
+	if (start == s->start_ns)
+		return &p->traffic;
+	if (start > s->start_ns) {
+		late->tgid = tgid;
+		late->proc.start_ns = s->start_ns;
+		return &late->proc.traffic;
+	}
+	if (__sync_val_compare_and_swap(&p->start_ns, start, s->start_ns) == start) {
+		struct block_exited old = { .tgid = tgid, .proc = *p };
+
+		old.proc.start_ns = start;
+		push_exited(&old);
+		p->traffic = (struct block_traffic){};
+		p->exited = 0;
+	}
+	return &p->traffic;
 }
 
 static __always_inline void add_traffic(struct block_traffic *t, bool write, __u64 bytes, __u64 ios)
@@ -126,7 +182,8 @@ int BPF_PROG(handle_complete, struct request *rq, blk_status_t error, unsigned i
 	__u64 now = bpf_ktime_get_ns(), key = (__u64)rq;
 	struct block_start *s = bpf_map_lookup_elem(&inflight, &key);
 	bool last = nr_bytes >= BPF_CORE_READ(rq, __data_len);
-	__u32 op, dev, tgid;
+	struct block_exited late = {};
+	__u32 op, dev;
 	struct gendisk *disk;
 	bool write;
 
@@ -138,9 +195,10 @@ int BPF_PROG(handle_complete, struct request *rq, blk_status_t error, unsigned i
 	write = op == PERFBPF_REQ_OP_WRITE;
 	disk = BPF_CORE_READ(rq, q, disk);
 	dev = ((__u32)BPF_CORE_READ(disk, major) << PERFBPF_MINORBITS) | BPF_CORE_READ(disk, first_minor);
-	tgid = s->tgid;
-	add_traffic(traffic_of(&procs, &tgid, BLOCK_LOSS_PROCS_FULL), write, nr_bytes, last);
-	add_traffic(traffic_of(&devices, &dev, BLOCK_LOSS_DEVICES_FULL), write, nr_bytes, last);
+	add_traffic(submitter_traffic(s, &late), write, nr_bytes, last);
+	if (late.tgid)
+		push_exited(&late);
+	add_traffic(device_traffic(dev), write, nr_bytes, last);
 	if (last && s->issue_ns) {
 		__u64 begin = s->insert_ns ? s->insert_ns : s->issue_ns;
 
@@ -152,5 +210,12 @@ int BPF_PROG(handle_complete, struct request *rq, blk_status_t error, unsigned i
 done:
 	if (last)
 		bpf_map_delete_elem(&inflight, &key);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	mark_exited(&procs, task, offsetof(struct block_proc, exited));
 	return 0;
 }

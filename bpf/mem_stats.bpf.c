@@ -12,6 +12,7 @@
 #include "mem_stats.h"
 #include "target_filter.bpf.h"
 #include "map_helpers.bpf.h"
+#include "proc_exit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -83,12 +84,6 @@ static __always_inline struct task_struct *mm_task(struct mm_struct *mm)
 			task = owner;
 	}
 	return BPF_CORE_READ(task, mm) == mm ? task : NULL;
-}
-
-/* signal->live drops to zero in do_exit when the last thread of a process exits. */
-static __always_inline bool process_dying(struct task_struct *task)
-{
-	return BPF_CORE_READ(task, signal, live.counter) == 0;
 }
 
 SEC("tp_btf/rss_stat")
@@ -166,13 +161,6 @@ int handle_major_fault(struct bpf_perf_event_data *ctx)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
-	__u32 tgid = BPF_CORE_READ(task, tgid);
-	struct memory_proc *p;
-
-	if (!process_dying(task))
-		return 0;
-	p = bpf_map_lookup_elem(&procs, &tgid);
-	if (p)
-		p->exited = 1;
+	mark_exited(&procs, task, offsetof(struct memory_proc, exited));
 	return 0;
 }

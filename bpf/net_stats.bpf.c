@@ -6,6 +6,9 @@
  *
  * Retransmits and connection set-up happen in softirq context, not in the owner's: the
  * owning process is remembered per socket when it sends, receives or connects.
+ *
+ * A process's exit marks its record, which userspace then takes out of the map
+ * (bpf/proc_exit.bpf.h), so the map holds the live processes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -14,6 +17,7 @@
 #include "net_stats.h"
 #include "target_filter.bpf.h"
 #include "log_hist.bpf.h"
+#include "proc_exit.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -54,6 +58,12 @@ struct {
 } hists SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, NET_MAX_EXITED);
+	__type(value, struct net_exited);
+} exited SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, NET_LOSS_NR);
 	__type(key, __u32);
@@ -67,6 +77,56 @@ static __always_inline struct net_proc *proc_of(__u32 tgid)
 	if (!p)
 		count_loss(NET_LOSS_PROCS_FULL);
 	return p;
+}
+
+/* COUNTS, of a process TGID that is gone, to userspace through "exited". */
+static __always_inline void push_exited(__u32 tgid, const struct net_proc *counts)
+{
+	struct net_exited e = { .tgid = tgid, .proc = *counts };
+
+	e.proc.exited = 1;
+	if (bpf_map_push_elem(&exited, &e, 0 /* fail when full */))
+		count_loss(NET_LOSS_EXITED_FULL);
+}
+
+/*
+ * The current process's record. One marked exited is still its own while the process dies;
+ * otherwise a new process was given the tgid before userspace took the dead one's record: its
+ * counts go to userspace through "exited" and the new process starts from zero. The swap lets
+ * one thread of the new process do that; another CPU's add to P meanwhile may land on either.
+ */
+static __always_inline struct net_proc *own_proc(__u32 tgid)
+{
+	struct net_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (p && !p->exited)
+		return p;
+	if (!p)
+		return proc_of(tgid);
+	if (!process_dying(bpf_get_current_task_btf()) &&
+	    __sync_val_compare_and_swap(&p->exited, 1, 0) == 1) {
+		push_exited(tgid, p);
+		*p = (struct net_proc){};
+	}
+	return p;
+}
+
+/*
+ * The record of TGID, a socket's owner, from another context (softirq). A retransmit may come
+ * long after the owner exited and its record left the map: without a record (one is made at the
+ * owner's first send, receive or connect) the owner is gone, and ADD goes to userspace as
+ * its exited counts rather than into a record no exit would mark.
+ */
+static __always_inline void add_to_owner(__u32 tgid, const struct net_proc *add)
+{
+	struct net_proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!p) {
+		push_exited(tgid, add);
+		return;
+	}
+	__sync_fetch_and_add(&p->retransmits, add->retransmits);
+	__sync_fetch_and_add(&p->connections, add->connections);
 }
 
 static __always_inline bool is_inet(const struct sock *sk)
@@ -85,7 +145,7 @@ static __always_inline int count_transfer(struct sock *sk, int bytes, bool send)
 	if (bytes <= 0 || !is_inet(sk) || !wanted(tgid, (__u32)id))
 		return 0;
 	bpf_map_update_elem(&owners, &key, &tgid, BPF_ANY);
-	p = proc_of(tgid);
+	p = own_proc(tgid);
 	if (!p)
 		return 0;
 	if (send) {
@@ -117,13 +177,10 @@ int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb
 {
 	__u64 key = (__u64)sk;
 	__u32 *tgid = bpf_map_lookup_elem(&owners, &key);
-	struct net_proc *p;
+	struct net_proc one = { .retransmits = 1 };
 
-	if (!tgid)
-		return 0;
-	p = proc_of(*tgid);
-	if (p)
-		__sync_fetch_and_add(&p->retransmits, 1);
+	if (tgid)
+		add_to_owner(*tgid, &one);
 	return 0;
 }
 
@@ -132,7 +189,6 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
 	struct net_connect *c;
-	struct net_proc *p;
 
 	if (BPF_CORE_READ(sk, sk_protocol) != PERFBPF_IPPROTO_TCP)
 		return 0;
@@ -143,6 +199,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 
 		if (!wanted(start.tgid, (__u32)id))
 			return 0;
+		own_proc(start.tgid); /* the record add_to_owner finds at ESTABLISHED */
 		bpf_map_update_elem(&owners, &key, &start.tgid, BPF_ANY);
 		if (bpf_map_update_elem(&connecting, &key, &start, BPF_ANY))
 			count_loss(NET_LOSS_CONNECTING_FULL);
@@ -154,12 +211,19 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	if (!c)
 		return 0;
 	if (newstate == PERFBPF_TCP_ESTABLISHED) {
+		struct net_proc one = { .connections = 1 };
+
 		if (!log_hist_record(&hists, 0, NET_HIST_CONNECT, now - c->start_ns))
 			count_loss(NET_LOSS_HIST_FULL);
-		p = proc_of(c->tgid);
-		if (p)
-			__sync_fetch_and_add(&p->connections, 1);
+		add_to_owner(c->tgid, &one);
 	}
 	bpf_map_delete_elem(&connecting, &key); /* established, or failed (CLOSE) */
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *task)
+{
+	mark_exited(&procs, task, offsetof(struct net_proc, exited));
 	return 0;
 }

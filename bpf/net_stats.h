@@ -12,6 +12,7 @@
 #define NET_MAX_SOCKETS 65536 /* socket -> owning process, least recently used dropped */
 #define NET_MAX_CONNECTING 8192
 #define NET_HIST_ENTRIES 4096
+#define NET_MAX_EXITED 4096 /* records displaced between two reads (queue "exited") */
 
 enum net_hist_kind { /* log_hist_key.kind, id 0 */
 	NET_HIST_CONNECT = 0, /* SYN_SENT -> ESTABLISHED */
@@ -21,7 +22,8 @@ enum net_loss {
 	NET_LOSS_PROCS_FULL = 0,
 	NET_LOSS_CONNECTING_FULL = 1,
 	NET_LOSS_HIST_FULL = 2,
-	NET_LOSS_NR = 3,
+	NET_LOSS_EXITED_FULL = 3, /* a displaced record found no room: its counts are lost */
+	NET_LOSS_NR = 4,
 };
 
 /* Map "procs", key tgid. */
@@ -32,6 +34,22 @@ struct net_proc {
 	__u64 rx_calls;
 	__u64 retransmits; /* TCP segments retransmitted on its sockets */
 	__u64 connections; /* TCP connects that reached ESTABLISHED */
+	/*
+	 * 1 once its last thread exited (bpf/proc_exit.bpf.h); userspace takes it out of the map a
+	 * read later. A new process given the tgid meanwhile displaces it into "exited".
+	 */
+	__u64 exited;
+};
+
+/*
+ * Queue "exited": a record a new process with the same tgid displaced before userspace took it
+ * (pid_max wraps in seconds on a fork-heavy machine), or counts of a process whose record had
+ * left the map already (a retransmit after its exit). exited is 1.
+ */
+struct net_exited {
+	__u32 tgid;
+	__u32 pad;
+	struct net_proc proc;
 };
 
 /* Map "connecting", key: the socket's address. */
@@ -42,10 +60,12 @@ struct net_connect {
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct net_proc) == 48, "net_proc ABI changed");
+static_assert(sizeof(struct net_proc) == 56, "net_proc ABI changed");
+static_assert(sizeof(struct net_exited) == 64, "net_exited ABI changed");
 static_assert(sizeof(struct net_connect) == 16, "net_connect ABI changed");
 #else
-_Static_assert(sizeof(struct net_proc) == 48, "net_proc ABI changed");
+_Static_assert(sizeof(struct net_proc) == 56, "net_proc ABI changed");
+_Static_assert(sizeof(struct net_exited) == 64, "net_exited ABI changed");
 _Static_assert(sizeof(struct net_connect) == 16, "net_connect ABI changed");
 #endif
 

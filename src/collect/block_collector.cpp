@@ -1,11 +1,13 @@
-// Block I/O collector (bpf/block.bpf.c): bytes and requests per submitting process and per
-// disk, with queue, service and total latency histograms per disk.
+// Block I/O collector (bpf/block_io.bpf.c): bytes and requests per submitting process and per
+// disk, with queue, service and total latency histograms per disk. Exited processes' records
+// leave the map a read after their exit for a table kept here (collect/exited_procs.h).
 #include <linux/types.h>
 
 #include "block_io.h"
 #include "block_io.skel.h"
 #include "collect/bpf_maps.h"
 #include "collect/bpf_skeleton.h"
+#include "collect/exited_procs.h"
 #include "collect/system_collectors.h"
 
 namespace perfbpf {
@@ -13,16 +15,21 @@ namespace {
 
 using BlockSkeleton = PERFBPF_BPF_SKELETON(block_io);
 
-void add_traffic(DiskTraffic& d, const block_traffic& t) {
+// T's counts into D: a report's DiskTraffic, or another block_traffic (same field names).
+template <typename To>
+void add_traffic(To& d, const block_traffic& t) {
   d.read_bytes += t.read_bytes;
   d.write_bytes += t.write_bytes;
   d.read_ios += t.read_ios;
   d.write_ios += t.write_ios;
 }
 
+// An earlier holder's counts into a later one's record.
+void add_earlier(block_proc& later, const block_proc& earlier) { add_traffic(later.traffic, earlier.traffic); }
+
 // By enum block_loss.
 constexpr const char* kLossNames[] = {"block_inflight_map_full", "block_procs_map_full", "block_devices_map_full",
-                                          "block_histogram_full"};
+                                      "block_histogram_full", "block_exited_queue_full"};
 static_assert(std::size(kLossNames) == BLOCK_LOSS_NR, "a name for every loss reason");
 
 class BlockCollector : public Collector {
@@ -32,11 +39,14 @@ class BlockCollector : public Collector {
   void attach() override { skel_.attach(); }
 
   void read(ResourceSnapshot& into) const override {
-    for_each_entry<uint32_t, block_traffic>(bpf_map__fd(skel_->maps.procs), [&](uint32_t tgid, const block_traffic& t) {
+    auto row = [&](uint32_t tgid, const block_proc& b, RecordSource from) {
       ProcessSnapshot& p = into.processes[tgid];
       p.pid = tgid;
-      add_traffic(p.usage.disk, t);
-    });
+      add_traffic(p.usage.disk, b.traffic);
+      if (from == RecordSource::kKept || (from == RecordSource::kMap && b.exited)) p.exited = true;
+    };
+    exited_.read(bpf_map__fd(skel_->maps.procs), bpf_map__fd(skel_->maps.exited), row, add_earlier,
+                 into.lost_by_reason);
     for_each_entry<uint32_t, block_traffic>(bpf_map__fd(skel_->maps.devices), [&](uint32_t dev, const block_traffic& t) {
       add_traffic(into.disks[dev].traffic, t);
     });
@@ -50,6 +60,7 @@ class BlockCollector : public Collector {
 
  private:
   BlockSkeleton skel_;
+  mutable ExitedProcs<block_proc, block_exited> exited_{"block_exited_rows_full"};
 };
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Resident memory of a changing set of processes: the target's RSS is what its live processes
 // hold at each read, checked against the VmRSS that /proc shows for the same processes at the
 // same moments; exited processes keep their own peak; churn is not a leak, growth is.
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -13,19 +12,23 @@
 #include <functional>
 #include <map>
 #include <set>
-#include <sstream>
 #include <thread>
 #include <utility>
 
 #include "aggregate/system_aggregate.h"
 #include "analysis/trends.h"
 #include "collect/procfs.h"
+#include "live_session.h"
 #include "perfbpf/session.h"
 #include "process.h"
 #include "session/resource_monitor.h"
 #include "session/system_info.h"
 
 using namespace perfbpf;
+using perfbpf::test::key_values;
+using perfbpf::test::row_of;
+using perfbpf::test::run_while;
+using perfbpf::test::send;
 using perfbpf::test::workload;
 
 namespace {
@@ -63,30 +66,6 @@ VmRss vm_rss_of(const std::vector<uint32_t>& pids) {
   return out;
 }
 
-// "key=value" pairs of each line of TEXT.
-std::vector<std::map<std::string, std::string>> key_values(const std::string& text) {
-  std::vector<std::map<std::string, std::string>> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    std::map<std::string, std::string> kv;
-    std::istringstream words(line);
-    for (std::string w; words >> w;)
-      if (auto eq = w.find('='); eq != std::string::npos) kv[w.substr(0, eq)] = w.substr(eq + 1);
-    if (!kv.empty()) lines.push_back(std::move(kv));
-  }
-  return lines;
-}
-
-void send(const test::Spawned& p, const std::string& line) {
-  REQUIRE(write(p.stdin_fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-}
-
-const ProcessResources* row_of(const Profile& p, uint32_t pid) {
-  for (const auto& proc : p.system.processes)
-    if (proc.pid == pid) return &proc;
-  return nullptr;
-}
-
 bool has_finding(const Profile& p, const std::string& prefix) {
   return std::any_of(p.analysis.bottlenecks.begin(), p.analysis.bottlenecks.end(),
                      [&](const Bottleneck& b) { return b.id.rfind(prefix, 0) == 0; });
@@ -102,33 +81,6 @@ void check_peak(const Profile& p, const std::string& pid, const std::map<std::st
   const double hwm = std::stod(line.at("hwm_bytes"));
   INFO("pid " << pid << ": VmHWM " << hwm << ", perfbpf's peak " << row->usage.memory.rss_peak_bytes);
   CHECK(std::abs(static_cast<double>(row->usage.memory.rss_peak_bytes) - hwm) <= kRssTolerance * hwm);
-}
-
-// A session that reads while DRIVE runs on a thread of its own (the workload's steps), and
-// ends two reads after DRIVE returns: its report.
-Profile run_while(SessionOptions o, const std::function<void()>& drive) {
-  const int stop = eventfd(0, EFD_CLOEXEC);
-  REQUIRE(stop >= 0);
-  o.handle_signals = false;
-  o.duration_s = 600;  // ended through stop_fd
-  o.stop_fd = stop;
-  std::thread driver([&] {
-    drive();
-    std::this_thread::sleep_for(std::chrono::duration<double>(2.2 * o.interval_s));
-    const uint64_t one = 1;
-    if (write(stop, &one, sizeof(one)) != sizeof(one)) std::abort();  // no Catch assertion off its thread
-  });
-  Profile p;
-  std::string failed;
-  try {
-    p = run_session(o);
-  } catch (const std::exception& e) {
-    failed = e.what();
-  }
-  driver.join();
-  close(stop);
-  REQUIRE(failed == "");
-  return p;
 }
 
 }  // namespace

@@ -24,14 +24,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sched.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "workload_args.h"
+#include "workload_fork.h"
 
 #define MIB (1024u * 1024u)
 
@@ -135,12 +134,9 @@ static void grow(uint64_t mib, uint64_t steps, uint64_t ms)
 	}
 }
 
-/* A child with pid PID (fork's semantics), or -1 with errno (EEXIST: taken since). */
-static pid_t fork_as(pid_t pid)
+static void nothing(void *arg)
 {
-	struct clone_args args = { .exit_signal = SIGCHLD, .set_tid = (uint64_t)(uintptr_t)&pid, .set_tid_size = 1 };
-
-	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	(void)arg;
 }
 
 static void reuse(uint64_t mib)
@@ -151,19 +147,7 @@ static void reuse(uint64_t mib)
 
 	if (!fgets(line, sizeof(line), stdin))
 		return;
-	/* Another process may take the freed pid first (the machine forks too): a new pair then. */
-	for (int attempt = 0;; attempt++) {
-		first = fork();
-		if (first < 0)
-			die("fork");
-		if (first == 0)
-			_exit(0);
-		if (waitpid(first, &status, 0) != first)
-			die("waitpid");
-		again = fork_as(first);
-		if (again >= 0 || errno != EEXIST || attempt == 100)
-			break;
-	}
+	again = workload_fork_reusing(nothing, NULL, &first);
 	if (again < 0)
 		die("clone3 set_tid");
 	if (again == 0) {
