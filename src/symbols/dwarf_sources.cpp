@@ -92,7 +92,20 @@ void DwarfSources::intern_units(File& f) {
 
 bool DwarfSources::unit_at(File& f, uint64_t vaddr, Dwarf_Die* cu) {
   if (!dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
-  const uint64_t offset = dwarf_dieoffset(cu);
+  uint64_t offset = dwarf_dieoffset(cu);
+  if (offset != f.last_cu && f.lines_held > kMaxLinesHeld) {
+    // libdw keeps every line table it decoded until dwarf_end, and lookups go unit by unit:
+    // the tables of the units left behind go with a fresh handle (their unit headers are read
+    // again, at open's cost).
+    dwarf_end(f.dwarf);
+    f.dwarf = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
+    f.lines_held = 0;
+    f.lines_of = UINT64_MAX;
+    if (!f.dwarf) return false;
+    intern_units(f);
+    if (!dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
+    offset = dwarf_dieoffset(cu);
+  }
   if (offset != f.last_cu && f.last_cu != UINT64_MAX && f.image) madvise(f.image, f.image_size, MADV_DONTNEED);
   f.last_cu = offset;
   return true;
@@ -152,6 +165,16 @@ DwarfSources::Lookup DwarfSources::lookup(const std::string& path, uint64_t vadd
   }
   free(scopes);
   std::reverse(out.inlined.begin(), out.inlined.end());  // outermost first
+  // A declaration's file name came from the unit's line program, which libdw 0.188 decodes
+  // whole (every row: a large C++ unit's is megabytes) and keeps: counted for unit_at.
+  Dwarf_Lines* lines = nullptr;
+  size_t nlines = 0;
+  const bool read_files = !out.source.empty() ||
+                          std::any_of(out.inlined.begin(), out.inlined.end(), [](const Inlined& i) { return !i.source.empty(); });
+  if (read_files && f->lines_of != f->last_cu && dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
+    f->lines_held += nlines;
+    f->lines_of = f->last_cu;
+  }
   return out;
 }
 

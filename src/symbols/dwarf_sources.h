@@ -51,6 +51,10 @@ class DwarfSources {
   void release(const std::string& path);
   size_t open_files() const { return files_.size(); }
 
+  // Decoded line-table rows (all units') a file's handle may hold before it is renewed at the
+  // next unit (see unit_at).
+  static constexpr size_t kMaxLinesHeld = 32768;
+
  private:
   struct File {
     int fd = -1;
@@ -62,13 +66,20 @@ class DwarfSources {
     char* image = nullptr;
     size_t image_size = 0;
     uint64_t last_cu = UINT64_MAX;  // the compilation unit the last lookup read
+    // Rows of the line tables libdw decoded and holds for this handle (lines_of: the unit
+    // counted last), to let them go past kMaxLinesHeld.
+    size_t lines_held = 0;
+    uint64_t lines_of = UINT64_MAX;
   };
   DebugCacheSettings cache_;
   std::map<std::string, File> files_;
   File* open_dwarf(const std::string& path);  // null when PATH has no DWARF
   // A lookup's compilation unit: the pages read for the previous unit are given back first.
   // A lookup walks its whole unit (every top-level entry of it), and lookups over many units
-  // would otherwise leave most of a large debug file resident (libc's: 7 MiB of 10).
+  // would otherwise leave most of a large debug file resident (libc's: 7 MiB of 10). Moving to
+  // another unit with more than kMaxLinesHeld decoded line-table rows held (libdw frees them
+  // only with the handle: ~80 bytes a row with its sorting, 14 MiB for a few large C++ units of
+  // a test binary at the end of an --off-cpu --system session) reopens the file's DWARF (kMaxLinesHeld).
   bool unit_at(File& f, uint64_t vaddr, Dwarf_Die* cu);
   // Reads every unit header of a file libelf maps, at most kUnitsPerRelease units' pages
   // resident at a time (each header's page and the kernel's fault-around: <= 1 MiB).

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <malloc.h>
 
 #include <catch2/catch.hpp>
 
@@ -276,6 +277,69 @@ TEST_CASE("DWARF sources: lookups over many compilation units keep about one uni
   WARN("resident " << kib << " KiB, units visited " << visited / 1024 << " KiB, bound " << bound / 1024 << " KiB");
   CHECK(kib > 0);
   CHECK(static_cast<uint64_t>(kib) * 1024 <= bound);
+}
+
+size_t heap_in_use() {
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+TEST_CASE("DWARF sources: line tables of the units already looked up do not pile up", "[symbols]") {
+  // libdw 0.188 decodes a unit's whole line program for a declaration's file name and frees it
+  // only with the Dwarf handle; this test binary's large C++ units hold many rows each.
+  const std::string exe = std::filesystem::canonical("/proc/self/exe");
+  const DwarfUnits all = dwarf_units(exe);
+  if (all.with_code.size() < 10) {
+    WARN("the unit tests were built without DWARF: nothing to measure");
+    return;
+  }
+  // The rows of each unit and what libdw's decoded tables cost here, with a handle of our own.
+  size_t total_rows = 0, largest_rows = 0, table_bytes = 0;
+  {
+    const int fd = ::open(exe.c_str(), O_RDONLY | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+    Dwarf* dw = elf ? dwarf_begin_elf(elf, DWARF_C_READ, nullptr) : nullptr;
+    REQUIRE(dw);
+    const size_t before = heap_in_use();
+    for (const DwarfUnit& u : all.with_code) {
+      Dwarf_Die cu;
+      Dwarf_Lines* lines = nullptr;
+      size_t n = 0;
+      if (dwarf_addrdie(dw, u.first_function, &cu) && dwarf_getsrclines(&cu, &lines, &n) == 0) {
+        total_rows += n;
+        largest_rows = std::max(largest_rows, n);
+      }
+    }
+    table_bytes = heap_in_use() - before;
+    dwarf_end(dw);
+    elf_end(elf);
+    ::close(fd);
+  }
+  REQUIRE(total_rows > 0);
+  const double per_row = static_cast<double>(table_bytes) / static_cast<double>(total_rows);
+  DebugCacheSettings off_cache;
+  off_cache.enabled = false;
+  DwarfSources sources(off_cache);
+  const size_t before = heap_in_use();
+  size_t named = 0, peak = 0, first = 0;
+  for (const DwarfUnit& u : all.with_code) {
+    named += !sources.function_source(exe, u.first_function).empty();
+    peak = std::max(peak, heap_in_use() - before);
+    if (!first) first = peak;  // libdw's tables of the file (unit headers, address index) and one unit's
+  }
+  // Held at most: what the first lookup holds, the rows past which a handle is renewed and a
+  // unit's rows on top of them.
+  const size_t bound = first + static_cast<size_t>(per_row * static_cast<double>(DwarfSources::kMaxLinesHeld + largest_rows));
+  if (table_bytes < 2 * bound) {
+    WARN("this build's line tables are too small to tell (" << table_bytes / 1024 << " KiB in all)");
+    return;
+  }
+  INFO(named << " of " << all.with_code.size() << " units named; their line tables " << total_rows << " rows, "
+             << table_bytes / 1024 << " KiB; largest " << largest_rows << " rows; first lookup " << first / 1024
+             << " KiB; held at most " << peak / 1024 << " KiB, bound " << bound / 1024 << " KiB");
+  CHECK(named >= all.with_code.size() / 2);
+  CHECK(peak <= bound);
 }
 
 TEST_CASE("DWARF sources: a file's first lookup leaves no other unit's header resident, and names what llvm-symbolizer names",
