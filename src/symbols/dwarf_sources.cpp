@@ -1,7 +1,6 @@
 #include "symbols/dwarf_sources.h"
 
 #include <dwarf.h>
-#include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <libelf.h>
 #include <sys/mman.h>
@@ -12,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "symbols/lazy_library.h"
 #include "symbols/proc_maps.h"
 #include "util/safe_path.h"
 
@@ -20,7 +20,7 @@ namespace perfbpf {
 namespace {
 
 void close_file(int fd, Elf* elf, Dwarf* dwarf) {
-  if (dwarf) dwarf_end(dwarf);
+  if (dwarf) libdw().dwarf_end(dwarf);
   if (elf) elf_end(elf);
   if (fd >= 0) close(fd);
 }
@@ -54,7 +54,7 @@ DwarfSources::File* DwarfSources::open_dwarf(const std::string& path) {
     f.fd = inflated.fd ? inflated.fd.release() : open_regular_file(path);
     elf_version(EV_CURRENT);
     if (f.fd >= 0) f.elf = elf_begin(f.fd, ELF_C_READ_MMAP, nullptr);
-    if (f.elf) f.dwarf = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);  // null: no DWARF in this file
+    if (f.elf) f.dwarf = libdw().dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);  // null: no DWARF in this file
     if (f.dwarf) {
       f.image = elf_rawfile(f.elf, &f.image_size);
       if (!is_file_mapping(f.image, f.image_size)) f.image = nullptr;
@@ -76,7 +76,7 @@ void DwarfSources::intern_units(File& f) {
   if (!f.image) return;  // in the heap: nothing to give back
   Dwarf_CU* cu = nullptr;
   size_t since = 0;
-  while (dwarf_get_units(f.dwarf, cu, &cu, nullptr, nullptr, nullptr, nullptr) == 0)
+  while (libdw().dwarf_get_units(f.dwarf, cu, &cu, nullptr, nullptr, nullptr, nullptr) == 0)
     if (++since == kUnitsPerRelease) {
       madvise(f.image, f.image_size, MADV_DONTNEED);
       since = 0;
@@ -86,25 +86,25 @@ void DwarfSources::intern_units(File& f) {
   // first unit), left resident as the first lookup gives nothing back.
   Dwarf_Aranges* aranges = nullptr;
   size_t naranges = 0;
-  dwarf_getaranges(f.dwarf, &aranges, &naranges);
+  libdw().dwarf_getaranges(f.dwarf, &aranges, &naranges);
   madvise(f.image, f.image_size, MADV_DONTNEED);
 }
 
 bool DwarfSources::unit_at(File& f, uint64_t vaddr, Dwarf_Die* cu) {
-  if (!dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
-  uint64_t offset = dwarf_dieoffset(cu);
+  if (!libdw().dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
+  uint64_t offset = libdw().dwarf_dieoffset(cu);
   if (offset != f.last_cu && f.lines_held > kMaxLinesHeld) {
     // libdw keeps every line table it decoded until dwarf_end, and lookups go unit by unit:
     // the tables of the units left behind go with a fresh handle (their unit headers are read
     // again, at open's cost).
-    dwarf_end(f.dwarf);
-    f.dwarf = dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
+    libdw().dwarf_end(f.dwarf);
+    f.dwarf = libdw().dwarf_begin_elf(f.elf, DWARF_C_READ, nullptr);
     f.lines_held = 0;
     f.lines_of = UINT64_MAX;
     if (!f.dwarf) return false;
     intern_units(f);
-    if (!dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
-    offset = dwarf_dieoffset(cu);
+    if (!libdw().dwarf_addrdie(f.dwarf, vaddr, cu)) return false;
+    offset = libdw().dwarf_dieoffset(cu);
   }
   if (offset != f.last_cu && f.last_cu != UINT64_MAX && f.image) madvise(f.image, f.image_size, MADV_DONTNEED);
   f.last_cu = offset;
@@ -126,9 +126,9 @@ DebugCacheOutcome DwarfSources::cache_outcome(const std::string& path) const {
 namespace {
 
 std::string decl_source(Dwarf_Die* die) {
-  const char* file = dwarf_decl_file(die);
+  const char* file = libdw().dwarf_decl_file(die);
   int line = 0;
-  return file && dwarf_decl_line(die, &line) == 0 ? fmt::format("{}:{}", file, line) : std::string();
+  return file && libdw().dwarf_decl_line(die, &line) == 0 ? fmt::format("{}:{}", file, line) : std::string();
 }
 
 }  // namespace
@@ -145,22 +145,22 @@ DwarfSources::Lookup DwarfSources::lookup(const std::string& path, uint64_t vadd
   Dwarf_Die cu;
   if (!f || !unit_at(*f, vaddr, &cu)) return out;
   Dwarf_Die* scopes = nullptr;
-  int n = dwarf_getscopes(&cu, vaddr, &scopes);
+  int n = libdw().dwarf_getscopes(&cu, vaddr, &scopes);
   if (n > 0) {
     Dwarf_Die innermost = scopes[0];
     free(scopes);
     scopes = nullptr;
-    n = dwarf_getscopes_die(&innermost, &scopes);
+    n = libdw().dwarf_getscopes_die(&innermost, &scopes);
   }
   // Innermost first; inlined callees appear as DW_TAG_inlined_subroutine, not as subprograms.
   for (int i = 0; i < n; i++) {
-    const int tag = dwarf_tag(&scopes[i]);
+    const int tag = libdw().dwarf_tag(&scopes[i]);
     if (tag == DW_TAG_subprogram) {
       out.source = decl_source(&scopes[i]);
       break;
     }
     if (tag != DW_TAG_inlined_subroutine) continue;
-    const char* name = dwarf_diename(&scopes[i]);  // follows DW_AT_abstract_origin
+    const char* name = libdw().dwarf_diename(&scopes[i]);  // follows DW_AT_abstract_origin
     out.inlined.push_back({name ? name : "[inlined]", decl_source(&scopes[i])});
   }
   free(scopes);
@@ -171,7 +171,7 @@ DwarfSources::Lookup DwarfSources::lookup(const std::string& path, uint64_t vadd
   size_t nlines = 0;
   const bool read_files = !out.source.empty() ||
                           std::any_of(out.inlined.begin(), out.inlined.end(), [](const Inlined& i) { return !i.source.empty(); });
-  if (read_files && f->lines_of != f->last_cu && dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
+  if (read_files && f->lines_of != f->last_cu && libdw().dwarf_getsrclines(&cu, &lines, &nlines) == 0) {
     f->lines_held += nlines;
     f->lines_of = f->last_cu;
   }

@@ -1,6 +1,5 @@
 #include "symbols/stack_unwinder.h"
 
-#include <elfutils/libdwfl.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +11,7 @@
 
 #include "session/system_info.h"
 #include "symbols/elf_file.h"
+#include "symbols/lazy_library.h"
 #include "symbols/symbolizer.h"
 #include "util/safe_path.h"
 
@@ -62,7 +62,7 @@ struct StackUnwinder::Process {
   std::vector<std::shared_ptr<SharedFile>> files;  // what its modules map (released after dwfl_end)
   size_t debug_files = 0;  // separate debug files its modules took (for .debug_frame)
   ~Process() {
-    if (dwfl) dwfl_end(dwfl);
+    if (dwfl) libdw().dwfl_end(dwfl);
   }
 };
 
@@ -122,7 +122,7 @@ bool set_initial_registers(Dwfl_Thread* thread, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
   Dwarf_Word regs[UserRegs::kCount];
   std::copy(std::begin(s->copy->regs->r), std::end(s->copy->regs->r), regs);
-  return dwfl_thread_state_registers(thread, 0, UserRegs::kCount, regs);
+  return libdw().dwfl_thread_state_registers(thread, 0, UserRegs::kCount, regs);
 }
 
 const Dwfl_Thread_Callbacks kThreadCallbacks = {next_thread, get_thread, memory_read, set_initial_registers,
@@ -150,7 +150,7 @@ int find_debug_frame(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const ch
   DebugBudget& b = current_budget;
   const unsigned char* bits = nullptr;
   GElf_Addr vaddr = 0;
-  const int n = dwfl_module_build_id(mod, &bits, &vaddr);
+  const int n = libdw().dwfl_module_build_id(mod, &bits, &vaddr);
   if (!b.process || n < 2) return -1;
   std::string path = "/usr/lib/debug/.build-id/";
   for (int i = 0; i < n; i++) path += fmt::format("{}{:02x}", i == 1 ? "/" : "", bits[i]);
@@ -172,15 +172,19 @@ int find_debug_frame(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, const ch
 }
 
 char* no_debuginfo_path = nullptr;
-const Dwfl_Callbacks kDwflCallbacks = {
-    find_shared_elf,    // find_elf: the module's shared file
-    find_debug_frame,   // .debug_frame from a debug file, when it has one and .eh_frame lacks the pc
-    dwfl_offline_section_address, &no_debuginfo_path};
+// Built at the first Dwfl: its section_address is libdw's own, and libdw is loaded only then.
+const Dwfl_Callbacks* dwfl_callbacks() {
+  static const Dwfl_Callbacks callbacks = {
+      find_shared_elf,   // find_elf: the module's shared file
+      find_debug_frame,  // .debug_frame from a debug file, when it has one and .eh_frame lacks the pc
+      libdw().dwfl_offline_section_address, &no_debuginfo_path};
+  return &callbacks;
+}
 
 int on_frame(Dwfl_Frame* frame, void* arg) {
   auto* s = static_cast<Process*>(arg)->sample;
   Dwarf_Addr pc = 0;
-  if (!dwfl_frame_pc(frame, &pc, nullptr)) return DWARF_CB_ABORT;
+  if (!libdw().dwfl_frame_pc(frame, &pc, nullptr)) return DWARF_CB_ABORT;
   if (s->frames->size() >= s->max_frames) return DWARF_CB_ABORT;
   s->frames->push_back(pc);
   return DWARF_CB_OK;
@@ -260,31 +264,31 @@ StackUnwinder::Process* StackUnwinder::process(uint32_t tgid, uint64_t pc) {
       if (w == wanted.end() || w->second.second != at) only_added = false;
     }
     if (!only_added) {
-      if (p->dwfl) dwfl_end(p->dwfl);
-      p->dwfl = dwfl_begin(&kDwflCallbacks);
+      if (p->dwfl) libdw().dwfl_end(p->dwfl);
+      p->dwfl = libdw().dwfl_begin(dwfl_callbacks());
       p->attached = false;
       p->reported.clear();
       p->files.clear();
       if (!p->dwfl) return nullptr;
     }
-    dwfl_report_begin_add(p->dwfl);
+    libdw().dwfl_report_begin_add(p->dwfl);
     for (const auto& [path, w] : wanted) {
       if (p->reported.count(path)) continue;
       // The extent dwfl_report_elf would give it; its ELF comes from find_shared_elf.
       const SharedFile& file = *w.first;
-      Dwfl_Module* mod = dwfl_report_module(p->dwfl, path.c_str(), file.low + w.second, file.high + w.second);
+      Dwfl_Module* mod = libdw().dwfl_report_module(p->dwfl, path.c_str(), file.low + w.second, file.high + w.second);
       if (!mod) continue;
       void** userdata = nullptr;
-      dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+      libdw().dwfl_module_info(mod, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
       *userdata = w.first.get();
       p->reported[path] = w.second;
       p->files.push_back(w.first);
     }
-    dwfl_report_end(p->dwfl, nullptr, nullptr);
+    libdw().dwfl_report_end(p->dwfl, nullptr, nullptr);
   }
   evict(tgid);
   if (!p->attached) {
-    if (!dwfl_attach_state(p->dwfl, host_elf(), static_cast<pid_t>(tgid), &kThreadCallbacks, p)) return nullptr;
+    if (!libdw().dwfl_attach_state(p->dwfl, host_elf(), static_cast<pid_t>(tgid), &kThreadCallbacks, p)) return nullptr;
     p->attached = true;
   }
   return p;
@@ -362,7 +366,7 @@ UnwoundStack StackUnwinder::unwind(const StackCopy& copy) {
   s.max_frames = max_frames_;
   p->sample = &s;
   current_budget = {p, &debug_taken_, &debug_refused_, limits_.max_debug_files};
-  int rc = dwfl_getthread_frames(p->dwfl, static_cast<pid_t>(copy.tid), on_frame, p);
+  int rc = libdw().dwfl_getthread_frames(p->dwfl, static_cast<pid_t>(copy.tid), on_frame, p);
   current_budget = {};
   p->sample = nullptr;
   if (out.frames.empty()) out.frames.push_back(pc);

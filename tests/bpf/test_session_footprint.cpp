@@ -3,6 +3,9 @@
 // perfbpf-http.so module and its OpenSSL), which were ~8.4 MiB of its resident memory. And
 // what it ever loads, from the dynamic loader's own log (LD_DEBUG=files): libcapstone only
 // when a plan decodes code; mapped while planning it was the session's peak after the BTF.
+// elfutils' libdw and liblzma (with libbz2) are loaded when DWARF or MiniDebugInfo is first
+// read, which timing a symbol-named function never does before its report: linked, they were
+// ~350 KiB of the session's peak RSS.
 #include <signal.h>
 
 #include <catch2/catch.hpp>
@@ -28,7 +31,8 @@ std::vector<std::string> mapped_of(pid_t pid, const std::vector<std::string>& na
   return found;
 }
 
-const std::vector<std::string> kLibraries = {"libcapstone", "libssl", "libcrypto", "libcpp-httplib", "perfbpf-http"};
+const std::vector<std::string> kLibraries = {"libcapstone", "libssl",  "libcrypto", "libcpp-httplib",
+                                             "perfbpf-http", "libdw",   "liblzma",   "libbz2"};
 
 // What perfbpf timing leaf() in a waiting WORKLOAD with EXTRA options said up to its probes
 // being in (PREFIX runs before it, e.g. env settings), and what it had mapped then.
@@ -70,7 +74,8 @@ std::string loaded_while_timing(const std::string& workload_name) {
 
 }  // namespace
 
-TEST_CASE("function timing maps neither the disassembler nor the HTTP stack, serving loads the HTTP module", "[bpf]") {
+TEST_CASE("function timing maps neither the disassembler, DWARF readers nor the HTTP stack, serving loads the HTTP module",
+          "[bpf]") {
   CHECK(mapped_while_timing({}).empty());
   std::vector<std::string> serving = mapped_while_timing({"--serve", "127.0.0.1:0"});
   CHECK(std::find(serving.begin(), serving.end(), "perfbpf-http") != serving.end());
@@ -85,4 +90,11 @@ TEST_CASE("libcapstone is loaded only when the plan decodes code", "[bpf]") {
   CHECK(nop5.find("libcapstone") == std::string::npos);
   // Its first instruction a RIP-relative mov: single-stepped, decoded for the kernel's refusals.
   CHECK(loaded_while_timing("funclat_target").find("file=libcapstone") != std::string::npos);
+}
+
+TEST_CASE("libdw and liblzma are not loaded while functions named by their symbols are timed", "[bpf]") {
+  std::string said = loaded_while_timing("funclat_target_nop5");
+  CHECK(said.find("file=libbpf") != std::string::npos);  // the log is there
+  CHECK(said.find("file=libdw") == std::string::npos);
+  CHECK(said.find("file=liblzma") == std::string::npos);
 }

@@ -1,0 +1,74 @@
+#include "symbols/lazy_library.h"
+
+#include <dlfcn.h>
+
+#include <mutex>
+#include <string>
+
+#include "perfbpf/error.h"
+
+namespace perfbpf {
+namespace {
+
+// Opens SONAME and fills API's members from LIST; throws (nothing kept) on any failure.
+template <typename Api, typename Fill>
+void open_library(const char* soname, Api& api, Fill fill) {
+  void* lib = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+  if (!lib) {
+    const char* why = dlerror();
+    throw Error(std::string("cannot load ") + soname + ": " + (why ? why : "unknown error"),
+                "it is a dependency of perfbpf: reinstall its package");
+  }
+  const char* missing = nullptr;
+  fill(lib, missing);
+  if (missing) {
+    dlclose(lib);
+    api = Api{};
+    throw Error(std::string(soname) + " has no " + missing, "it is older than the one perfbpf was built with");
+  }
+}
+
+template <typename F>
+void resolve(void* lib, const char* name, F& fn, const char*& missing) {
+  fn = reinterpret_cast<F>(dlsym(lib, name));
+  if (!fn && !missing) missing = name;
+}
+
+template <typename Api, typename Load>
+const Api& loaded_once(Api& api, bool& ready, Load load) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  if (!ready) {
+    load(api);
+    ready = true;
+  }
+  return api;
+}
+
+}  // namespace
+
+#define PERFBPF_LAZY_RESOLVE(name) resolve(lib, #name, api.name, missing);
+
+const LibdwApi& libdw() {
+  static LibdwApi api;
+  static bool ready = false;
+  return loaded_once(api, ready, [](LibdwApi& a) {
+    open_library(PERFBPF_LIBDW_SONAME, a, [&a](void* lib, const char*& missing) {
+      LibdwApi& api = a;
+      PERFBPF_LIBDW_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
+    });
+  });
+}
+
+const LzmaApi& liblzma() {
+  static LzmaApi api;
+  static bool ready = false;
+  return loaded_once(api, ready, [](LzmaApi& a) {
+    open_library(PERFBPF_LZMA_SONAME, a, [&a](void* lib, const char*& missing) {
+      LzmaApi& api = a;
+      PERFBPF_LZMA_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
+    });
+  });
+}
+
+}  // namespace perfbpf
