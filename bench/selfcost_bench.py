@@ -139,12 +139,28 @@ def sampling_rows(args, tmp, perfbpf):
     return out
 
 
-def funcrss_row(args, tmp, perfbpf, binary):
+def rss_by_mapping(pid):
+    """Diagnostic: {mapped file's name or [anon]/[heap]/anon_inode:...: resident KiB} of PID from
+    /proc/PID/smaps, what its peak RSS is made of when read at the peak."""
+    out, name = {}, None
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps") as smaps:
+        for line in smaps:
+            head = line.split(None, 5)
+            if "-" in head[0] and len(head) >= 5 and not head[0].endswith(":"):
+                name = os.path.basename(head[5].strip()) if len(head) > 5 and head[5].strip() else "[anon]"
+            elif head[0] == "Rss:":
+                out[name] = out.get(name, 0) + int(head[1])
+    return {k: v for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v}
+
+
+def funcrss_row(args, tmp, perfbpf, binary, mappings):
+    """MAPPINGS gets each tool's rss_by_mapping of its last round, read with its VmHWM."""
     def run(tool):
         target = run_bench.Target(binary, "wait-loop", "2000000")
         argv, marker = run_bench.tool_argv(tool, binary, target.pid, perfbpf, f"{tmp}/func.json")
         t = run_bench.Tool(tool, argv, marker)
         target.run()
+        mappings[tool] = rss_by_mapping(t.proc.pid)
         rss, _ = t.stop()
         return {"rss": rss}
     return alternate(args.rounds, {"perfbpf": lambda: run("perfbpf"), "funclatency": lambda: run("funclatency")})
@@ -344,8 +360,13 @@ def main():
                 rows.append(ratio_row(f"sampling --pid {hz} Hz (fp) vs perf record -g", runs, "perfbpf", "perf", "cpu_s", "s", 1, 1.0))
         if "funcrss" in args.only:
             print("selfcost: function timing RSS ...", file=sys.stderr)
-            rows.append(ratio_row("function timing vs funclatency", funcrss_row(args, tmp, perfbpf, nop5), "perfbpf",
-                                  "funclatency", "rss", "MiB", 2**-20, 2.0))
+            mappings = {}
+            rows.append(ratio_row("function timing vs funclatency", funcrss_row(args, tmp, perfbpf, nop5, mappings),
+                                  "perfbpf", "funclatency", "rss", "MiB", 2**-20, 2.0))
+            extra["funcrss_kib_by_mapping"] = mappings
+            for tool, m in mappings.items():
+                top = ", ".join(f"{k} {v}" for k, v in list(m.items())[:12])
+                print(f"  {tool} resident KiB by mapping: {top}", file=sys.stderr)
         if "startup" in args.only:
             print("selfcost: start-up ...", file=sys.stderr)
             start = run_bench.startup(args, {"nop5": nop5})
