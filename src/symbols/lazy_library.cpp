@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -34,13 +35,15 @@ void resolve(void* lib, const char* name, F& fn, const char*& missing) {
   if (!fn && !missing) missing = name;
 }
 
+// Every call of a libdw function asks libdw() first: once loaded, an acquire load and no lock.
 template <typename Api, typename Load>
-const Api& loaded_once(Api& api, bool& ready, Load load) {
+const Api& loaded_once(Api& api, std::atomic<bool>& ready, Load load) {
+  if (ready.load(std::memory_order_acquire)) return api;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
-  if (!ready) {
+  if (!ready.load(std::memory_order_relaxed)) {
     load(api);
-    ready = true;
+    ready.store(true, std::memory_order_release);
   }
   return api;
 }
@@ -51,7 +54,7 @@ const Api& loaded_once(Api& api, bool& ready, Load load) {
 
 const LibdwApi& libdw() {
   static LibdwApi api;
-  static bool ready = false;
+  static std::atomic<bool> ready{false};
   return loaded_once(api, ready, [](LibdwApi& a) {
     open_library(PERFBPF_LIBDW_SONAME, a, [&a](void* lib, const char*& missing) {
       LibdwApi& api = a;
@@ -62,7 +65,7 @@ const LibdwApi& libdw() {
 
 const LzmaApi& liblzma() {
   static LzmaApi api;
-  static bool ready = false;
+  static std::atomic<bool> ready{false};
   return loaded_once(api, ready, [](LzmaApi& a) {
     open_library(PERFBPF_LZMA_SONAME, a, [&a](void* lib, const char*& missing) {
       LzmaApi& api = a;
