@@ -28,12 +28,9 @@ long processed_insns(const char* log) {
   return at ? std::strtol(at + std::strlen("processed "), nullptr, 10) : -1;
 }
 
-// Loads the object ELF (an embedded skeleton's bytes) as it is, every program with a statistics
+// Loads OBJ (opened and set up by the caller, who closes it), every program with a statistics
 // log, and returns each program's processed-instruction count (-1: no count in its log).
-std::map<std::string, long> processed_by_program(const void* elf, size_t size, const char* name) {
-  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
-  bpf_object* obj = bpf_object__open_mem(elf, size, &opts);
-  REQUIRE(obj != nullptr);
+std::map<std::string, long> processed_by_program(bpf_object* obj) {
   static std::array<std::array<char, 4096>, 16> logs{};
   std::map<std::string, const char*> log_of;
   size_t n = 0;
@@ -41,16 +38,32 @@ std::map<std::string, long> processed_by_program(const void* elf, size_t size, c
   bpf_object__for_each_program(prog, obj) {
     REQUIRE(n < logs.size());
     logs[n][0] = 0;
-    REQUIRE(bpf_program__set_autoload(prog, true) == 0);
     REQUIRE(bpf_program__set_log_level(prog, 4) == 0);  // statistics only
     REQUIRE(bpf_program__set_log_buf(prog, logs[n].data(), logs[n].size()) == 0);
     log_of[bpf_program__name(prog)] = logs[n++].data();
   }
   const int err = bpf_object__load(obj);
-  bpf_object__close(obj);
   REQUIRE(err == 0);
   std::map<std::string, long> processed;
   for (const auto& [prog_name, log] : log_of) processed[prog_name] = processed_insns(log);
+  return processed;
+}
+
+// The same for the object ELF (an embedded skeleton's bytes) as it is, every program loaded.
+std::map<std::string, long> processed_by_program(const void* elf, size_t size, const char* name) {
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+  bpf_object* obj = bpf_object__open_mem(elf, size, &opts);
+  REQUIRE(obj != nullptr);
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) REQUIRE(bpf_program__set_autoload(prog, true) == 0);
+  std::map<std::string, long> processed;
+  try {
+    processed = processed_by_program(obj);
+  } catch (...) {
+    bpf_object__close(obj);
+    throw;
+  }
+  bpf_object__close(obj);
   return processed;
 }
 
@@ -116,24 +129,19 @@ TEST_CASE("the code-mapping walk is verified once and not again for each path th
   for (bpf_map* map : {skel->maps.counts, skel->maps.switched_out, skel->maps.offcpu})
     REQUIRE(bpf_map__set_max_entries(map, 1) == 0);
   REQUIRE(bpf_map__set_max_entries(skel->maps.samples, 1u << 20) == 0);
-  static std::array<std::array<char, 4096>, 16> logs{};
-  std::map<std::string, const char*> log_of;
-  size_t n = 0;
-  bpf_program* prog;
-  bpf_object__for_each_program(prog, skel->obj) {
-    REQUIRE(n < logs.size());
-    REQUIRE(bpf_program__set_log_level(prog, 4) == 0);  // statistics only
-    REQUIRE(bpf_program__set_log_buf(prog, logs[n].data(), logs[n].size()) == 0);
-    log_of[bpf_program__name(prog)] = logs[n++].data();
+  std::map<std::string, long> processed;
+  try {
+    processed = processed_by_program(skel->obj);
+  } catch (...) {
+    profile_bpf__destroy(skel);
+    throw;
   }
-  const int err = profile_bpf__load(skel);
   profile_bpf__destroy(skel);
-  REQUIRE(err == 0);
 
-  const long exec = processed_insns(log_of["handle_exec"]);
-  const long fork = processed_insns(log_of["handle_fork"]);
-  const long sample = processed_insns(log_of["handle_sample"]);
-  const long sw = processed_insns(log_of["handle_switch"]);
+  const long exec = processed.at("handle_exec");
+  const long fork = processed.at("handle_fork");
+  const long sample = processed.at("handle_sample");
+  const long sw = processed.at("handle_switch");
   INFO("processed insns: handle_exec " << exec << ", handle_fork " << fork << ", handle_sample " << sample
                                        << ", handle_switch " << sw);
   REQUIRE(sw > 0);
