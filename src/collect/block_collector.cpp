@@ -43,7 +43,7 @@ class BlockCollector : public Collector {
       ProcessSnapshot& p = into.processes[tgid];
       p.pid = tgid;
       add_traffic(p.usage.disk, b.traffic);
-      if (from == RecordSource::kKept || (from == RecordSource::kMap && b.exited)) p.exited = true;
+      if (record_exited(b, from)) p.exited = true;
     };
     exited_.read(bpf_map__fd(skel_->maps.procs), bpf_map__fd(skel_->maps.exited), row, add_earlier,
                  into.lost_by_reason);

@@ -31,6 +31,14 @@ enum class RecordSource {
   kKeptUnderLive,  // the table, while the map holds a live process given the tgid since
 };
 
+// Whether a row function's RECORD makes its tgid's row an exited process's: one kept in the
+// table (gone), or one in the map that its exit marked; not one kept under a live process that
+// was given the tgid since (the row is the live process's).
+template <typename Record>
+bool record_exited(const Record& record, RecordSource from) {
+  return from == RecordSource::kKept || (from == RecordSource::kMap && record.exited);
+}
+
 // RECORD: the map's value, with a u64 "exited". QUEUED: the queue map's value, {u32 tgid;
 // u32 pad; RECORD proc} (bpf/net_stats.h's net_exited, bpf/block_io.h's block_exited).
 template <typename Record, typename Queued = void>

@@ -42,7 +42,7 @@ class NetCollector : public Collector {
       ProcessSnapshot& p = into.processes[tgid];
       p.pid = tgid;
       add_counts(p.usage.net, n);
-      if (from == RecordSource::kKept || (from == RecordSource::kMap && n.exited)) p.exited = true;
+      if (record_exited(n, from)) p.exited = true;
     };
     exited_.read(bpf_map__fd(skel_->maps.procs), bpf_map__fd(skel_->maps.exited), row, add_counts<net_proc>,
                  into.lost_by_reason);
