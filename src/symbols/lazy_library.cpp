@@ -35,14 +35,17 @@ void resolve(void* lib, const char* name, F& fn, const char*& missing) {
   if (!fn && !missing) missing = name;
 }
 
+// API, opened from SONAME and filled by FILL(lib, api, missing) on the first call, and kept.
 // Every call of a libdw function asks libdw() first: once loaded, an acquire load and no lock.
-template <typename Api, typename Load>
-const Api& loaded_once(Api& api, std::atomic<bool>& ready, Load load) {
+template <typename Api, typename Fill>
+const Api& loaded_once(const char* soname, Fill fill) {
+  static Api api;
+  static std::atomic<bool> ready{false};
   if (ready.load(std::memory_order_acquire)) return api;
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (!ready.load(std::memory_order_relaxed)) {
-    load(api);
+    open_library(soname, api, [&fill](void* lib, const char*& missing) { fill(lib, api, missing); });
     ready.store(true, std::memory_order_release);
   }
   return api;
@@ -53,24 +56,14 @@ const Api& loaded_once(Api& api, std::atomic<bool>& ready, Load load) {
 #define PERFBPF_LAZY_RESOLVE(name) resolve(lib, #name, api.name, missing);
 
 const LibdwApi& libdw() {
-  static LibdwApi api;
-  static std::atomic<bool> ready{false};
-  return loaded_once(api, ready, [](LibdwApi& a) {
-    open_library(PERFBPF_LIBDW_SONAME, a, [&a](void* lib, const char*& missing) {
-      LibdwApi& api = a;
-      PERFBPF_LIBDW_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
-    });
+  return loaded_once<LibdwApi>(PERFBPF_LIBDW_SONAME, [](void* lib, LibdwApi& api, const char*& missing) {
+    PERFBPF_LIBDW_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
   });
 }
 
 const LzmaApi& liblzma() {
-  static LzmaApi api;
-  static std::atomic<bool> ready{false};
-  return loaded_once(api, ready, [](LzmaApi& a) {
-    open_library(PERFBPF_LZMA_SONAME, a, [&a](void* lib, const char*& missing) {
-      LzmaApi& api = a;
-      PERFBPF_LZMA_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
-    });
+  return loaded_once<LzmaApi>(PERFBPF_LZMA_SONAME, [](void* lib, LzmaApi& api, const char*& missing) {
+    PERFBPF_LZMA_FUNCTIONS(PERFBPF_LAZY_RESOLVE)
   });
 }
 
