@@ -9,6 +9,10 @@ listed and skipped. GitLab CI: before_script and script run in one shell, after_
     run_ci_example.py {github|gitlab} FILE JOB --workdir DIR --path DIR
         [--env NAME=VALUE]... --expect {success|failure|allowed-failure}
         [--expect-file NAME]... [--expect-output TEXT]... [--expect-summary TEXT]... [--needs-bpf]
+        [--gate-target PATH]
+
+"{gate_units}" in an --env value becomes gate_target's UNITS for this machine (gate_units.py,
+measured on --gate-target).
 
 --path is put first on PATH (where the perfbpf under test is). Exit 0 when the job ended as
 expected and every expectation holds.
@@ -22,6 +26,8 @@ import sys
 import tempfile
 
 import yaml
+
+import gate_units
 
 
 def sudo_shim(bindir):
@@ -114,6 +120,7 @@ def main():
     ap.add_argument("--expect-output", action="append", default=[])
     ap.add_argument("--expect-summary", action="append", default=[])
     ap.add_argument("--needs-bpf", action="store_true", help="exit 77 (skipped) unless root")
+    ap.add_argument("--gate-target", help="gate_target, to size {gate_units} in --env values (gate_units.py)")
     a = ap.parse_args()
     if a.needs_bpf and os.geteuid() != 0:
         print("SKIPPED: the job runs BPF sessions (root)")
@@ -138,8 +145,13 @@ def main():
         env.update({k: str(v) for k, v in doc.get("variables", {}).items()})
         env.update({k: str(v) for k, v in doc[a.job].get("variables", {}).items()})
         env.update({"CI": "true", "GITLAB_CI": "true", "CI_PROJECT_DIR": str(workdir)})
+    units = None
     for kv in a.env:
         key, _, value = kv.partition("=")
+        if "{gate_units}" in value:  # the same work on both sides, scaled to this machine's probes
+            if units is None:
+                units = gate_units.gate_units(f"{a.path}/perfbpf", a.gate_target)
+            value = value.replace("{gate_units}", str(units))
         env[key] = value
     env["PATH"] = f"{a.path}:{tools}:{env.get('PATH', '/usr/bin:/bin')}"
 
