@@ -82,14 +82,14 @@ static __always_inline void remember_submitter(__u64 rq, __u64 insert_ns, __u64 
 		count_loss(BLOCK_LOSS_INFLIGHT_FULL);
 }
 
-SEC("tp_btf/block_rq_insert")
+SEC("perfbpf.tp_btf/block_rq_insert")
 int BPF_PROG(handle_insert, struct request *rq)
 {
 	remember_submitter((__u64)rq, bpf_ktime_get_ns(), 0);
 	return 0;
 }
 
-SEC("tp_btf/block_rq_issue")
+SEC("perfbpf.tp_btf/block_rq_issue")
 int BPF_PROG(handle_issue, struct request *rq)
 {
 	__u64 key = (__u64)rq;
@@ -176,7 +176,7 @@ static __always_inline void record_latency(__u32 dev, __u32 kind, __u64 ns)
 }
 
 /* May run once per partial completion: bytes every time, the request once, at its end. */
-SEC("tp_btf/block_rq_complete")
+SEC("perfbpf.tp_btf/block_rq_complete")
 int BPF_PROG(handle_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
 {
 	__u64 now = bpf_ktime_get_ns(), key = (__u64)rq;
@@ -213,7 +213,7 @@ done:
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
+SEC("perfbpf.tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	mark_exited(&procs, task, offsetof(struct block_proc, exited));

@@ -16,16 +16,18 @@
 #define PERFBPF_CODE_MAPS_BPF_H
 
 #include "global_func.bpf.h"
+#include "kernel_calls.h"
 
 #define CODE_VM_EXEC 0x4ULL		 /* VM_EXEC, include/linux/mm.h */
 #define CODE_FREE_SETS 32	 /* sets sent for one mm as soon as needed (the loader maps a library at a time) */
 #define CODE_RESEND_NS 5000000ULL /* past them, a process whose code keeps changing (a JIT): 200 sets/s at most */
 #define CODE_MAX_VMAS 4096		 /* mappings looked at per set: a bound on the sample's time */
 
-/* Open-coded task_vma iterator (kernel 6.7+): walks the mm under mmap_read_trylock. */
-extern int bpf_iter_task_vma_new(struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr) __weak __ksym;
-extern struct vm_area_struct *bpf_iter_task_vma_next(struct bpf_iter_task_vma *it) __weak __ksym;
-extern void bpf_iter_task_vma_destroy(struct bpf_iter_task_vma *it) __weak __ksym;
+/* Open-coded task_vma iterator (kernel 6.7+): walks the mm under mmap_read_trylock. Kernel
+ * functions are called through kernel_calls.h's stand-ins, from its sections only. */
+PERFBPF_KERNEL_CALL(int, bpf_iter_task_vma_new, (struct bpf_iter_task_vma *it, struct task_struct *task, __u64 addr));
+PERFBPF_KERNEL_CALL(struct vm_area_struct *, bpf_iter_task_vma_next, (struct bpf_iter_task_vma *it));
+PERFBPF_KERNEL_CALL(void, bpf_iter_task_vma_destroy, (struct bpf_iter_task_vma *it));
 
 struct code_state {
 	__u64 mm;	    /* the address space last sent (its address: a new one after exec), 0 none */
@@ -44,9 +46,9 @@ struct {
 	__type(value, struct code_state);
 } code_sent SEC(".maps");
 
-extern int bpf_task_work_schedule_resume_impl(struct task_struct *task, struct bpf_task_work *tw, void *map__map,
-					      int (*callback)(struct bpf_map *map, void *key, void *value),
-					      void *aux__prog) __weak __ksym;
+PERFBPF_KERNEL_CALL(int, bpf_task_work_schedule_resume_impl,
+		    (struct task_struct *task, struct bpf_task_work *tw, void *map__map,
+		     int (*callback)(struct bpf_map *map, void *key, void *value), void *aux__prog));
 
 /*
  * One record assembled per CPU (too big for the BPF stack), and the walk's counts: kept in a
@@ -268,7 +270,7 @@ static __always_inline bool code_mappings_pending(struct task_struct *task, __u3
 }
 
 /* A new program image: its code mappings (the binary, the loader) before its first sample. */
-SEC("tp_btf/sched_process_exec")
+SEC("perfbpf.tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -288,7 +290,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 }
 
 /* A sampled process forks: its child's code mappings are its own until it execs. */
-SEC("tp_btf/sched_process_fork")
+SEC("perfbpf.tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	struct code_fork rec = {.kind = PROFILE_RECORD_FORK};

@@ -2,9 +2,8 @@
 /*
  * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h),
  * and who ended their lock waits (funclat_waker.bpf.h). An object of its own, loaded only with
- * --decompose: its tp_btf programs and kfuncs need the kernel's full BTF, which libbpf parses
- * (~10 MiB, ~40 ms) for any object that has them, so plain function timing (funclat.bpf.c)
- * does without. Userspace gives it the timing object's thread_stacks, split_threads and
+ * --decompose: its tp_btf programs and kfuncs need kernel BTF ids (kernel_calls.h), which
+ * plain function timing (funclat.bpf.c) does without. Userspace gives it the timing object's thread_stacks, split_threads and
  * losses maps (bpf_map__reuse_fd).
  */
 #include "vmlinux.h"
@@ -12,6 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include "funclat.h"
+#include "kernel_calls.h"
 #include "map_helpers.bpf.h"
 #include "funclat_task.bpf.h"
 #include "funclat_split.bpf.h"
@@ -19,8 +19,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
-extern void bpf_task_release(struct task_struct *p) __ksym;
+PERFBPF_KERNEL_CALL(struct task_struct *, bpf_task_from_pid, (s32 pid));
+PERFBPF_KERNEL_CALL(void, bpf_task_release, (struct task_struct *p));
 
 /* x86-64 system call numbers that block on a futex. */
 #define NR_FUTEX 202
@@ -170,7 +170,7 @@ static __always_inline void split_switch_in(struct split_thread *t, struct task_
  * which the kernel stamps (sched_info.last_queued) and this program reads at switch-in: no
  * program runs on wakeups at all.
  */
-SEC("tp_btf/sched_switch")
+SEC("perfbpf.tp_btf/sched_switch")
 int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
@@ -195,7 +195,7 @@ int BPF_PROG(handle_split_switch, bool preempt, struct task_struct *prev, struct
  * unlocking it, that thread and its stacks are the wait's holder (funclat_waker.bpf.h). The
  * same one-load exit as above for every task no BPF program gave storage.
  */
-SEC("tp_btf/sched_waking")
+SEC("perfbpf.tp_btf/sched_waking")
 int BPF_PROG(handle_split_waking, struct task_struct *p)
 {
 	struct split_thread *t;

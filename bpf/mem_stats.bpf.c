@@ -86,7 +86,7 @@ static __always_inline struct task_struct *mm_task(struct mm_struct *mm)
 	return BPF_CORE_READ(task, mm) == mm ? task : NULL;
 }
 
-SEC("tp_btf/rss_stat")
+SEC("perfbpf.tp_btf/rss_stat")
 int BPF_PROG(handle_rss_stat, struct mm_struct *mm, int member)
 {
 	struct task_struct *task = mm_task(mm);
@@ -158,7 +158,7 @@ int handle_major_fault(struct bpf_perf_event_data *ctx)
  * the teardown (exit_mm clears mm->owner first, so usually nothing). Only processes with a
  * record are marked: the target set may already have dropped this one.
  */
-SEC("tp_btf/sched_process_exit")
+SEC("perfbpf.tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	mark_exited(&procs, task, offsetof(struct memory_proc, exited));

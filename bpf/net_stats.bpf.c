@@ -158,13 +158,13 @@ static __always_inline int count_transfer(struct sock *sk, int bytes, bool send)
 	return 0;
 }
 
-SEC("tp_btf/sock_send_length")
+SEC("perfbpf.tp_btf/sock_send_length")
 int BPF_PROG(handle_send, struct sock *sk, int ret, int flags)
 {
 	return count_transfer(sk, ret, true);
 }
 
-SEC("tp_btf/sock_recv_length")
+SEC("perfbpf.tp_btf/sock_recv_length")
 int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 {
 	if (flags & PERFBPF_MSG_PEEK)
@@ -172,7 +172,7 @@ int BPF_PROG(handle_recv, struct sock *sk, int ret, int flags)
 	return count_transfer(sk, ret, false);
 }
 
-SEC("tp_btf/tcp_retransmit_skb")
+SEC("perfbpf.tp_btf/tcp_retransmit_skb")
 int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
 	__u64 key = (__u64)sk;
@@ -184,7 +184,7 @@ int BPF_PROG(handle_retransmit, const struct sock *sk, const struct sk_buff *skb
 	return 0;
 }
 
-SEC("tp_btf/inet_sock_set_state")
+SEC("perfbpf.tp_btf/inet_sock_set_state")
 int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	__u64 key = (__u64)sk, now = bpf_ktime_get_ns();
@@ -221,7 +221,7 @@ int BPF_PROG(handle_set_state, const struct sock *sk, const int oldstate, const 
 	return 0;
 }
 
-SEC("tp_btf/sched_process_exit")
+SEC("perfbpf.tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	mark_exited(&procs, task, offsetof(struct net_proc, exited));

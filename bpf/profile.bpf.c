@@ -182,7 +182,7 @@ static __always_inline bool remember_comm(__u32 tgid)
 	return true;
 }
 
-SEC("perf_event")
+SEC("perfbpf.perf_event")
 int handle_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -227,7 +227,7 @@ int handle_sample(struct bpf_perf_event_data *ctx)
  * Off-CPU time: at switch-out remember the thread's stacks (this runs in its context) and
  * state; at switch-in book the time it was away to those stacks.
  */
-SEC("tp_btf/sched_switch")
+SEC("perfbpf.tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -254,7 +254,7 @@ int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_
 }
 
 /* The wait for a CPU begins (the task is queued already): the first wakeup since switch-out. */
-SEC("tp_btf/sched_wakeup")
+SEC("perfbpf.tp_btf/sched_wakeup")
 int BPF_PROG(handle_wakeup, struct task_struct *p)
 {
 	__u32 tid = BPF_CORE_READ(p, pid);
@@ -269,7 +269,7 @@ int BPF_PROG(handle_wakeup, struct task_struct *p)
 }
 
 /* A new thread waits for its first run: runnable from now, no stack of its own yet. */
-SEC("tp_btf/sched_wakeup_new")
+SEC("perfbpf.tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *p)
 {
 	struct offcpu_start start = {};
@@ -291,7 +291,7 @@ int BPF_PROG(handle_wakeup_new, struct task_struct *p)
  * Run once as the window opens: every wanted thread off CPU now has been waiting since before
  * the session; its wait counts from the window's start, with the kernel stack it waits in.
  */
-SEC("iter/task")
+SEC("perfbpf.iter/task")
 int open_waits(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;
@@ -327,7 +327,7 @@ int open_waits(struct bpf_iter__task *ctx)
 }
 
 /* Run once as the window closes: waits still open count up to its end. */
-SEC("iter/task")
+SEC("perfbpf.iter/task")
 int close_waits(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;

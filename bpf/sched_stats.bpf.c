@@ -28,7 +28,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 bool active = false;
 __u32 pass = 0; /* bumped by userspace before each sync_threads pass */
 
-SEC("tp_btf/sched_switch")
+SEC("perfbpf.tp_btf/sched_switch")
 int BPF_PROG(handle_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	__u64 now = bpf_ktime_get_ns(), pending = 0;
@@ -147,14 +147,14 @@ static __always_inline int on_wakeup(struct task_struct *p, bool new_task)
 	return 0;
 }
 
-SEC("tp_btf/sched_wakeup")
+SEC("perfbpf.tp_btf/sched_wakeup")
 int BPF_PROG(handle_wakeup, struct task_struct *p)
 {
 	return on_wakeup(p, false);
 }
 
 /* Only where the kernel keeps no enqueue time: elsewhere a new task's first switch-in makes its record. */
-SEC("tp_btf/sched_wakeup_new")
+SEC("perfbpf.tp_btf/sched_wakeup_new")
 int BPF_PROG(handle_wakeup_new, struct task_struct *p)
 {
 	if (bpf_core_field_exists(p->sched_info.last_queued))
@@ -167,7 +167,7 @@ int BPF_PROG(handle_wakeup_new, struct task_struct *p)
  * is until userspace drains it (sched_stats.h); the last thread of a process leaves the
  * process's name and parent in it.
  */
-SEC("tp_btf/sched_process_exit")
+SEC("perfbpf.tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *task)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -217,7 +217,7 @@ int BPF_PROG(handle_exit, struct task_struct *task)
  * the kernel's own update of task->on_cpu). A record this pass does not reach (synced_pass
  * behind) is a thread the kernel hides from iterators: it is synced at its switches only.
  */
-SEC("iter/task")
+SEC("perfbpf.iter/task")
 int sync_threads(struct bpf_iter__task *ctx)
 {
 	struct task_struct *task = ctx->task;

@@ -103,7 +103,7 @@ static __always_inline void admit(__u32 tgid, struct task_struct *task, __u32 ho
 	bpf_map_update_elem(&started, &tgid, &start, BPF_ANY);
 }
 
-SEC("tp_btf/sched_process_exec")
+SEC("perfbpf.tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)
 {
 	__u32 tgid = BPF_CORE_READ(task, tgid);
@@ -119,7 +119,7 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	return 0;
 }
 
-SEC("tp_btf/sched_process_fork")
+SEC("perfbpf.tp_btf/sched_process_fork")
 int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 {
 	__u32 parent_tgid, child_tgid;
@@ -153,7 +153,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
  * and tracepoint programs run in no order we may rely on. The leader is freed last: it stays
  * a zombie until the other threads are gone.
  */
-SEC("tp_btf/sched_process_free")
+SEC("perfbpf.tp_btf/sched_process_free")
 int BPF_PROG(handle_free, struct task_struct *task)
 {
 	__u32 tid = BPF_CORE_READ(task, pid), tgid = BPF_CORE_READ(task, tgid);

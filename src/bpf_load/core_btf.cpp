@@ -21,27 +21,31 @@
 
 #include <fmt/format.h>
 
+#include "bpf_load/kernel_ids.h"
 #include "perfbpf/error.h"
 #include "report/output_file.h"
+#include "util/cache_dir.h"
 #include "util/safe_path.h"
 
 namespace perfbpf {
 namespace {
 
 constexpr const char* kKernelBtf = "/sys/kernel/btf/vmlinux";
-constexpr char kMagic[8] = {'P', 'B', 'F', 'B', 'T', 'F', '1', '\0'};
+constexpr char kMagic[8] = {'P', 'B', 'F', 'B', 'T', 'F', '2', '\0'};
 constexpr size_t kMaxCacheBytes = 16u << 20;  // a projection is tens of KiB; refuse anything near this
 constexpr size_t kMaxEntries = 16;            // per cache directory: kernels x perfbpf builds
 
-// The cache file: this header, then SIZE bytes of raw BTF.
+// The cache file: this header, SIZE bytes of raw BTF, then IDS_SIZE bytes of the object's kernel
+// ids (serialize_kernel_ids).
 struct Header {
   char magic[8];
   uint64_t kernel_key;  // fnv1a(kernel_btf_identity())
   uint64_t object_key;  // fnv1a(the object's ELF bytes)
   uint64_t size;
-  uint64_t checksum;  // fnv1a(the BTF bytes)
+  uint64_t ids_size;
+  uint64_t checksum;  // fnv1a of all that follows the header
 };
-static_assert(sizeof(Header) == 40);
+static_assert(sizeof(Header) == 48);
 
 uint64_t fnv1a(std::string_view bytes, uint64_t h = 0xcbf29ce484222325ull) {
   for (unsigned char c : bytes) h = (h ^ c) * 0x100000001b3ull;
@@ -181,8 +185,9 @@ bool to_memory_file(std::string_view btf, UniqueFd& fd, std::string& path) {
   return true;
 }
 
-// The cached BTF for KEYS, or empty when there is none this process may trust.
-std::string read_cached(int dir, const std::string& name, const Header& want) {
+// The cached BTF for KEYS (and in IDS the kernel ids), or empty when there is none this process
+// may trust.
+std::string read_cached(int dir, const std::string& name, const Header& want, KernelIds& ids) {
   try {
     RegularFile f = read_regular_file(dir, name, kMaxCacheBytes);
     if (!owned_privately(f.st) || f.text.size() < sizeof(Header)) return {};
@@ -190,13 +195,14 @@ std::string read_cached(int dir, const std::string& name, const Header& want) {
     std::memcpy(&h, f.text.data(), sizeof(h));
     const std::string_view body(f.text.data() + sizeof(h), f.text.size() - sizeof(h));
     if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0 || h.kernel_key != want.kernel_key ||
-        h.object_key != want.object_key || h.size != body.size() || h.checksum != fnv1a(body))
+        h.object_key != want.object_key || h.size > body.size() || h.ids_size != body.size() - h.size ||
+        h.checksum != fnv1a(body) || !parse_kernel_ids(body.substr(h.size), ids))
       return {};
-    BtfPtr parsed(btf__new(body.data(), static_cast<uint32_t>(body.size())));
+    BtfPtr parsed(btf__new(body.data(), static_cast<uint32_t>(h.size)));
     if (!parsed) return {};
     UniqueFd used(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (used) futimens(used.get(), nullptr);  // used now: eviction keeps the most recent
-    return std::string(body);
+    return std::string(body.substr(0, h.size));
   } catch (const PathRefused&) {
     return {};
   }
@@ -220,7 +226,7 @@ void evict(int dir, const std::string& keep) {
   closedir(d);
 }
 
-void write_cached(int dir, const std::string& shown_dir, const std::string& name, Header h, std::string_view btf) {
+void write_cached(int dir, const std::string& shown_dir, const std::string& name, Header h, std::string_view body) {
   ResolvedPath target;
   target.dir.reset(openat(dir, ".", O_PATH | O_DIRECTORY | O_CLOEXEC));
   target.dir_shown = shown_dir;
@@ -228,7 +234,7 @@ void write_cached(int dir, const std::string& shown_dir, const std::string& name
   if (!target.dir) return;
   OutputFile out(std::move(target), shown_dir + "/" + name, "BTF cache");
   out.write(std::string_view(reinterpret_cast<const char*>(&h), sizeof(h)));
-  out.write(btf);
+  out.write(body);
   out.commit();
   evict(dir, name);
 }
@@ -269,6 +275,7 @@ std::string project_kernel_btf(const struct btf* kernel, const struct btf* local
 }
 
 CoreBtf CoreBtf::for_object(const void* elf, size_t size, const std::string& cache_dir) {
+  register_kernel_sections();  // before anyone opens an object with perfbpf's sections
   CoreBtf result;
   const std::string identity = kernel_btf_identity();
   if (identity.empty()) return result;  // no kernel BTF: CO-RE cannot work anyway, libbpf says so
@@ -282,7 +289,7 @@ CoreBtf CoreBtf::for_object(const void* elf, size_t size, const std::string& cac
     if (!cache_dir.empty()) dir = open_private_directory(cache_dir);
   } catch (const PathRefused&) {  // not ours to trust: built every time, never cached
   }
-  std::string btf = dir ? read_cached(dir.get(), name, h) : std::string();
+  std::string btf = dir ? read_cached(dir.get(), name, h, result.ids_) : std::string();
   result.source_ = CoreBtfSource::Cache;
   if (btf.empty()) {
     try {
@@ -293,24 +300,37 @@ CoreBtf CoreBtf::for_object(const void* elf, size_t size, const std::string& cac
         return result;
       }
       btf = project_kernel_btf(kernel.get(), bpf_object__btf(obj));
+      result.ids_ = wanted_kernel_ids(obj);
+      resolve_kernel_ids(kernel.get(), result.ids_);
       bpf_object__close(obj);
     } catch (const Error&) {
       return result;
     }
     if (btf.empty()) return result;
     result.source_ = CoreBtfSource::Built;
+    const std::string ids = serialize_kernel_ids(result.ids_);
     h.size = btf.size();
-    h.checksum = fnv1a(btf);
+    h.ids_size = ids.size();
+    h.checksum = fnv1a(btf + ids);
     if (dir) {
       try {
-        write_cached(dir.get(), cache_dir, name, h, btf);
+        write_cached(dir.get(), cache_dir, name, h, btf + ids);
       } catch (const Error&) {  // a full or read-only disk: used from memory this time
       } catch (const PathRefused&) {
       }
     }
   }
-  if (!to_memory_file(btf, result.fd_, result.path_)) result.source_ = CoreBtfSource::None;
+  if (!to_memory_file(btf, result.fd_, result.path_)) {
+    result.source_ = CoreBtfSource::None;
+    result.ids_.clear();
+  }
   return result;
+}
+
+CoreBtf CoreBtf::for_skeleton(const void* (*elf_bytes)(size_t*)) {
+  size_t size = 0;
+  const void* elf = elf_bytes(&size);
+  return for_object(elf, size, perfbpf_cache_directory() + "/btf");
 }
 
 }  // namespace perfbpf

@@ -2,6 +2,9 @@
 // kernel's whole BTF at every load (/sys/kernel/btf/vmlinux: ~5 MiB read, ~10 MiB of memory and
 // ~40 ms of CPU on these machines, for a handful of struct fields).
 //
+// With it are kept the kernel's ids of the object's attach points and kfuncs
+// (bpf_load/kernel_ids.h), so that no load of a perfbpf object reads the kernel's BTF once cached.
+//
 // The minimal BTF holds every kernel struct and union whose name one of the object's own types
 // has (flavours like task_struct___pre514 included), each with all its members at the kernel's
 // offsets and sizes, the structs and unions embedded in them likewise, and every pointer turned
@@ -23,6 +26,9 @@
 #include <cstdint>
 #include <string>
 
+#include <bpf/libbpf.h>
+
+#include "bpf_load/kernel_ids.h"
 #include "util/unique_fd.h"
 
 struct btf;
@@ -39,14 +45,26 @@ class CoreBtf {
  public:
   // For the object ELF (SIZE bytes, e.g. a skeleton's elf_bytes()); never throws.
   static CoreBtf for_object(const void* elf, size_t size, const std::string& cache_dir);
+  // For a bpftool skeleton's object (its OBJ_bpf__elf_bytes), with the sessions' cache.
+  static CoreBtf for_skeleton(const void* (*elf_bytes)(size_t*));
+
+  // libbpf's open options: CO-RE against the projection, or libbpf's own search without one.
+  bpf_object_open_opts open_opts() const {
+    LIBBPF_OPTS(bpf_object_open_opts, opts, .btf_custom_path = path());
+    return opts;
+  }
 
   // A path libbpf can open ("/proc/self/fd/N" of a sealed memory file); nullptr: none.
   const char* path() const { return path_.empty() ? nullptr : path_.c_str(); }
   CoreBtfSource source() const { return source_; }
+  // The kernel's ids of the object's attach points and kfuncs (bpf_load/kernel_ids.h), cached
+  // with the projection; empty with source None (the loader then reads the kernel's BTF).
+  const KernelIds& ids() const { return ids_; }
 
  private:
   UniqueFd fd_;
   std::string path_;
+  KernelIds ids_;
   CoreBtfSource source_ = CoreBtfSource::None;
 };
 

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bpf_load/core_btf.h"
+#include "bpf_load/kernel_ids.h"
 #include "collect/collector.h"
 #include "perfbpf/error.h"
 #include "session/privileges.h"
@@ -19,9 +20,8 @@ namespace perfbpf {
 
 // CO-RE against vmlinux's BTF alone. Without a path, libbpf 1.1 searches the kernel modules'
 // BTF for any type vmlinux lacks (mem_stats' pre-6.2 rss_stat flavor), and listing module BTF
-// needs CAP_SYS_ADMIN: with the path, CAP_BPF + CAP_PERFMON suffice (docs/security.md). Only
-// then: with a path libbpf parses vmlinux's BTF twice per object (for CO-RE, and again for
-// attach points and kfuncs), 5.5 MB read and copied each time, the most of --system's RSS.
+// needs CAP_SYS_ADMIN: with the path, CAP_BPF + CAP_PERFMON suffice (docs/security.md). Used
+// only without a projection (bpf_load/core_btf.h), when the kernel's BTF is read anyway.
 inline const bpf_object_open_opts* vmlinux_core_opts() {
   static const bpf_object_open_opts opts = [] {
     LIBBPF_OPTS(bpf_object_open_opts, o, .btf_custom_path = "/sys/kernel/btf/vmlinux");
@@ -36,9 +36,9 @@ template <typename Skel, Skel* (*Open)(const bpf_object_open_opts*), int (*Load)
 class BpfSkeleton {
  public:
   // Opens the object and configures its target filter; load() when the rest is set. CO-RE
-  // resolves against the object's projection of the kernel BTF (bpf_load/core_btf.h), so libbpf
-  // does not search the kernel's whole BTF for each relocation (it still parses it for the
-  // tp_btf programs' attach ids): about 5 ms of CPU less per collector.
+  // resolves against the object's projection of the kernel BTF and the attach points against
+  // the ids cached with it (bpf_load/core_btf.h, kernel_ids.h): once cached, no collector's
+  // load reads the kernel's BTF (5.5 MiB, ~11 MiB of peak memory and 10-15 ms of CPU each).
   BpfSkeleton(const std::string& what, const CollectorSettings& settings) : what_(what), settings_(settings) {
     size_t size = 0;
     const void* elf = ElfBytes(&size);
@@ -64,13 +64,13 @@ class BpfSkeleton {
   // with the projection can be retried the old way: whatever it lacked, libbpf's own reading
   // of the kernel BTF is the answer.
   void load() {
-    int err = Load(skel_);
+    int err = load_with(core_btf_.ids());
     if (err && core_btf_.path()) {
       Destroy(skel_);
       skel_ = nullptr;
       core_btf_ = CoreBtf();
       open(vmlinux_core_opts());
-      err = Load(skel_);
+      err = load_with(core_btf_.ids());  // none: the kernel's BTF is read
     }
     source_ = core_btf_.source();
     core_btf_ = CoreBtf();  // libbpf has read it: the memory file goes
@@ -87,6 +87,10 @@ class BpfSkeleton {
     Destroy(skel_);
     skel_ = nullptr;
     throw Error(errno_message(what, err), err == EPERM ? "run as root" : hint, err);
+  }
+  int load_with(const KernelIds& ids) {
+    KernelIdsScope scope(ids);
+    return Load(skel_);
   }
   void open(const bpf_object_open_opts* opts) {
     skel_ = Open(opts);

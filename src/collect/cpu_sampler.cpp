@@ -1,5 +1,6 @@
 #include "collect/cpu_sampler.h"
 
+#include "bpf_load/core_btf.h"
 #include "collect/bpf_maps.h"
 
 #include <bpf/bpf.h>
@@ -134,7 +135,11 @@ const char* offcpu_state_name(int state) {
 
 CpuSampler::CpuSampler(const SamplerSettings& settings)
     : unwind_(settings.unwind), code_mapping_(settings.code_mapping), fork_(settings.fork), frequency_hz_(settings.frequency_hz), off_cpu_(settings.off_cpu) {
-  skel_.reset(profile_bpf__open());
+  // CO-RE and the attach and kfunc ids without reading the kernel's BTF once cached (it is
+  // most of an --off-cpu session's peak memory when read: bpf_load/core_btf.h).
+  const CoreBtf core_btf = CoreBtf::for_skeleton(profile_bpf__elf_bytes);
+  const bpf_object_open_opts open_opts = core_btf.open_opts();
+  skel_.reset(profile_bpf__open_opts(&open_opts));
   if (!skel_) throw Error(errno_message("cannot open the sampling BPF object", errno), "", errno);
   skel_->rodata->filter_tgid = settings.filter_tgid;
   skel_->rodata->self_tgid = static_cast<uint32_t>(getpid());
@@ -148,6 +153,7 @@ CpuSampler::CpuSampler(const SamplerSettings& settings)
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))
       throw Error(errno_message("cannot share the target set with the sampler", err), "", -err);
   }
+  KernelIdsScope kernel_ids(core_btf.ids());
   if (int err = profile_bpf__load(skel_.get()))
     throw Error(errno_message("cannot load the sampling BPF program", err), "run with -v for the verifier log", -err);
   ring_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.samples), &CpuSampler::on_record, this, nullptr));

@@ -25,7 +25,6 @@
 #include "funclat_sched.skel.h"
 #include "perfbpf/error.h"
 #include "session/uprobe_multi.h"
-#include "util/cache_dir.h"
 #include "util/unique_fd.h"
 
 namespace perfbpf {
@@ -89,10 +88,7 @@ FuncLatSession::FuncLatSession(const FuncLatSettings& settings, RecordSink sink)
   // BTF (bpf_load/core_btf.h).
   uprobe_multi_ = settings.uprobe_multi && kernel_has_uprobe_multi();
   uprobe_session_ = uprobe_multi_ && settings.uprobe_session && kernel_has_uprobe_session();
-  size_t elf_size = 0;
-  const void* elf = funclat_bpf__elf_bytes(&elf_size);
-  const CoreBtf core_btf =
-      settings.core_btf ? CoreBtf::for_object(elf, elf_size, perfbpf_cache_directory() + "/btf") : CoreBtf();
+  const CoreBtf core_btf = settings.core_btf ? CoreBtf::for_skeleton(funclat_bpf__elf_bytes) : CoreBtf();
   core_btf_source_ = core_btf.source();
   try {
     open_and_load(settings, core_btf.path());
@@ -153,7 +149,9 @@ void FuncLatSession::open_and_load(const FuncLatSettings& settings, const char* 
 
 // --decompose: the scheduler programs (bpf/funclat_sched.bpf.c), on the timing object's maps.
 void FuncLatSession::load_scheduler_programs() {
-  sched_.reset(funclat_sched_bpf__open());
+  const CoreBtf core_btf = CoreBtf::for_skeleton(funclat_sched_bpf__elf_bytes);  // bpf_load/core_btf.h
+  const bpf_object_open_opts open_opts = core_btf.open_opts();
+  sched_.reset(funclat_sched_bpf__open_opts(&open_opts));
   if (!sched_) throw_libbpf("cannot open the --decompose BPF object", errno);
   const std::pair<bpf_map*, bpf_map*> shared[] = {{sched_->maps.thread_stacks, skel_->maps.thread_stacks},
                                                   {sched_->maps.split_threads, skel_->maps.split_threads},
@@ -161,6 +159,7 @@ void FuncLatSession::load_scheduler_programs() {
   for (const auto& [theirs, ours] : shared)
     if (int err = bpf_map__reuse_fd(theirs, bpf_map__fd(ours)))
       throw_libbpf("cannot share the funclat maps with the --decompose programs", err);
+  KernelIdsScope kernel_ids(core_btf.ids());
   if (int err = funclat_sched_bpf__load(sched_.get()))
     throw_libbpf("cannot load the --decompose BPF programs", err,
                  "run with -v to see the verifier log; --decompose needs tp_btf programs and kernel BTF");

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "bpf_load/core_btf.h"
 #include "collect/bpf_maps.h"
 #include "perfbpf/error.h"
 #include <target_set.h>  // bpf/target_set.h, the ABI (quotes would find this file's own header)
@@ -37,11 +38,14 @@ TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(setting
     if (untracked_fd_ < 0) fail("cannot create the target set", errno);
     return;
   }
-  skel_.reset(target_set_bpf__open());
+  const CoreBtf core_btf = CoreBtf::for_skeleton(target_set_bpf__elf_bytes);  // bpf_load/core_btf.h
+  const bpf_object_open_opts open_opts = core_btf.open_opts();
+  skel_.reset(target_set_bpf__open_opts(&open_opts));
   if (!skel_) fail("cannot open the target-set BPF object", errno);
   skel_->rodata->follow_children = settings.follow_children;
   for (bpf_map* map : {skel_->maps.targets, skel_->maps.names, skel_->maps.started})
     if (int err = bpf_map__set_max_entries(map, max_processes_)) fail("cannot size the target set", err);
+  KernelIdsScope kernel_ids(core_btf.ids());
   if (int err = target_set_bpf__load(skel_.get()))
     fail("cannot load the target-set BPF programs", err, "run with -v to see the verifier log");
   for (bpf_program* prog : {skel_->progs.handle_exec, skel_->progs.handle_fork, skel_->progs.handle_free}) {

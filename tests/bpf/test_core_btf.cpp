@@ -4,6 +4,7 @@
 // its own files, and a uprobe session tells its entries from its returns without the kfunc.
 // Truths: libbpf's own messages (it says when it loads the kernel's BTF), the kernel's BTF read
 // directly, the file system's owners and modes, and the calls this process makes itself.
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <sys/stat.h>
@@ -31,7 +32,9 @@
 #include "mem_stats.skel.h"
 #include "net_stats.skel.h"
 #include "sched_stats.skel.h"
+#include "collect/cpu_sampler.h"
 #include "session/funclat_session.h"
+#include "session/target_set.h"
 #include "session/self_probe.h"
 
 extern "C" uint64_t perfbpf_calib_optimized(uint64_t);
@@ -171,29 +174,99 @@ TEST_CASE("function timing loads without libbpf parsing the kernel's BTF, and --
 }
 
 namespace {
-// One collector object loaded and attached as a --system session does: CO-RE against the
-// projection when it is cached (the first load built it), and attached, so the kernel took
-// every relocated program.
+// Each loaded program of OBJECT in perfbpf's sections (bpf/kernel_calls.h) is a tracing program
+// attached at the id the kernel's whole BTF gives its target; returns how many were checked.
+int check_attach_ids(const bpf_object* object) {
+  static const BtfPtr kernel(btf__load_vmlinux_btf());
+  REQUIRE(kernel);
+  int checked = 0;
+  bpf_program* prog = nullptr;
+  while ((prog = bpf_object__next_program(object, prog))) {
+    const std::string section = bpf_program__section_name(prog);
+    std::string target;
+    uint32_t kind = BTF_KIND_FUNC;
+    if (section.rfind("perfbpf.tp_btf/", 0) == 0) {
+      target = "btf_trace_" + section.substr(section.find('/') + 1);
+      kind = BTF_KIND_TYPEDEF;
+    } else if (section.rfind("perfbpf.iter/", 0) == 0) {
+      target = "bpf_iter_" + section.substr(section.find('/') + 1);
+    }
+    if (target.empty() || bpf_program__fd(prog) < 0) continue;
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    REQUIRE(bpf_obj_get_info_by_fd(bpf_program__fd(prog), &info, &len) == 0);
+    INFO(bpf_program__name(prog) << " " << target);
+    CHECK(info.type == BPF_PROG_TYPE_TRACING);
+    CHECK(static_cast<int>(info.attach_btf_id) == btf__find_by_name_kind(kernel.get(), target.c_str(), kind));
+    checked++;
+  }
+  return checked;
+}
+
+// One collector object loaded and attached as a --system session does, with its projection and
+// ids cached (the first load built them): libbpf never reads the kernel's BTF, and the kernel took
+// every relocated program at the right attach point.
 template <typename Skeleton>
 CoreBtfSource collector_core_source(const char* what) {
   CollectorSettings system;
   system.filter_tgid = false;
   { Skeleton warm(what, system); warm.load(); }  // the projection built and cached
   Skeleton skel(what, system);
+  KernelBtfLoads loads;
   skel.load();
+  CHECK(loads.count() == 0);
   skel.attach();
+  CHECK(check_attach_ids(skel->obj) >= 1);
   return skel.core_btf_source();
 }
 }  // namespace
 
-TEST_CASE("the system-wide collectors resolve CO-RE against the projection and not the whole kernel BTF", "[bpf]") {
-  // Their tp_btf programs still make libbpf read the kernel's BTF for attach ids; the projection
-  // spares each object's relocations the search through all of its types (and, as root, the
-  // modules' BTF): 83.9 -> 70.0 ms of CPU for the four (perf stat -r 8, --system --sample-freq 0).
+TEST_CASE("the system-wide collectors load without reading the kernel's BTF, attached where it says", "[bpf]") {
+  // libbpf 1.1 parsed the kernel's BTF for each object's tp_btf attach ids (and kfuncs): ~11 MiB
+  // of peak memory and 10-15 ms of CPU each, five times in a --system session.
   CHECK(collector_core_source<PERFBPF_BPF_SKELETON(sched_stats)>("sched") == CoreBtfSource::Cache);
   CHECK(collector_core_source<PERFBPF_BPF_SKELETON(mem_stats)>("memory") == CoreBtfSource::Cache);
   CHECK(collector_core_source<PERFBPF_BPF_SKELETON(block_io)>("block") == CoreBtfSource::Cache);
   CHECK(collector_core_source<PERFBPF_BPF_SKELETON(net_stats)>("network") == CoreBtfSource::Cache);
+}
+
+TEST_CASE("the sampler, the target set and --decompose load without reading the kernel's BTF once cached", "[bpf]") {
+  SamplerSettings sampling;  // the sample program calls kfuncs, the off-CPU ones are tp_btf and iter
+  sampling.off_cpu = true;
+  { CpuSampler warm(sampling); }
+  {
+    KernelBtfLoads loads;
+    CpuSampler sampler(sampling);
+    CHECK(loads.count() == 0);
+  }
+  TargetSetSettings followed;
+  followed.follow_children = true;
+  { TargetSet warm(followed); }
+  {
+    KernelBtfLoads loads;
+    TargetSet targets(followed);
+    CHECK(loads.count() == 0);
+  }
+  FuncLatSettings decompose = own_settings(calib_target());
+  decompose.decompose = true;
+  { FuncLatSession warm(decompose, [](const CallRecord&) {}); }
+  KernelBtfLoads loads;
+  FuncLatSession bpf(decompose, [](const CallRecord&) {});
+  CHECK(bpf.decompose());
+  CHECK(loads.count() == 0);
+}
+
+TEST_CASE("kernel ids survive the cache's text form, and malformed text is refused") {
+  const KernelIds ids = {{"btf_trace_sched_switch", BTF_KIND_TYPEDEF, 1234}, {"bpf_task_release", BTF_KIND_FUNC, 0}};
+  KernelIds back;
+  REQUIRE(parse_kernel_ids(serialize_kernel_ids(ids), back));
+  CHECK(back == ids);
+  CHECK(parse_kernel_ids("", back));
+  CHECK(back.empty());
+  for (const char* bad : {"12 3 name", "x 3 name\n", "12 -3 name\n", "12 3\n", "12 3 \n", "12  3 name\n"}) {
+    INFO(bad);
+    CHECK_FALSE(parse_kernel_ids(bad, back));
+  }
 }
 
 TEST_CASE("the projected BTF gives every field the kernel's offset, size and bitfield", "[bpf]") {

@@ -14,11 +14,14 @@
 
 #include <linux/types.h>
 
+#include "bpf_load/kernel_ids.h"
 #include "funclat.skel.h"
 #include "funclat_sched.skel.h"
 #include "profile.h"
 #include "profile.skel.h"
 #include "sched_stats.skel.h"
+
+using namespace perfbpf;
 
 namespace {
 
@@ -42,6 +45,8 @@ std::map<std::string, long> processed_by_program(bpf_object* obj) {
     REQUIRE(bpf_program__set_log_buf(prog, logs[n].data(), logs[n].size()) == 0);
     log_of[bpf_program__name(prog)] = logs[n++].data();
   }
+  const KernelIds none;  // the kernel's ids read once for the object's load
+  KernelIdsScope kernel_ids(none);
   const int err = bpf_object__load(obj);
   REQUIRE(err == 0);
   std::map<std::string, long> processed;
@@ -51,6 +56,7 @@ std::map<std::string, long> processed_by_program(bpf_object* obj) {
 
 // The same for the object ELF (an embedded skeleton's bytes) as it is, every program loaded.
 std::map<std::string, long> processed_by_program(const void* elf, size_t size, const char* name) {
+  register_kernel_sections();  // perfbpf's program sections, as a session's loads see them
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
   bpf_object* obj = bpf_object__open_mem(elf, size, &opts);
   REQUIRE(obj != nullptr);
@@ -122,6 +128,7 @@ TEST_CASE("the sched collector's programs verify a new thread's record once", "[
 // 25 317 for handle_sample (it sends them from a task work), ten to forty times handle_switch's
 // 663, about 29 ms of an --off-cpu --system session's start. Now 763, 898 and 2 142.
 TEST_CASE("the code-mapping walk is verified once and not again for each path through a mapping", "[bpf]") {
+  register_kernel_sections();
   profile_bpf* skel = profile_bpf__open();
   REQUIRE(skel != nullptr);
   skel->rodata->copy_user_stack = true;  // as a sampling session: handle_sample sends mappings
