@@ -64,9 +64,9 @@ std::string describe(const SymbolizedFrame& f) {
   return f.name + " | " + f.object + " | " + f.source + (f.resolved ? " | resolved" : "");
 }
 
-// Resident KiB of the one mapping of PATH at least SIZE bytes long (DwarfSources maps a debug
-// file whole; an executable's own mappings are its segments, each shorter than the file).
-long resident_kib_of_whole_mapping(const std::string& path, uint64_t size) {
+// Resident KiB of this process's mappings whose smaps header (START, END, the line) WANTED takes.
+template <typename Wanted>
+long resident_kib_where(Wanted wanted) {
   std::ifstream smaps("/proc/self/smaps");
   std::string line;
   bool in = false;
@@ -76,13 +76,21 @@ long resident_kib_of_whole_mapping(const std::string& path, uint64_t size) {
     char dash = 0;
     std::istringstream head(line);
     if (line.find(" r") != std::string::npos && (head >> std::hex >> start >> dash >> end) && dash == '-') {
-      in = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0 &&
-           end - start >= size;
+      in = wanted(start, end, line);
       continue;
     }
     if (in && line.rfind("Rss:", 0) == 0) kib += std::stol(line.substr(4));
   }
   return kib;
+}
+
+// Resident KiB of the one mapping of PATH at least SIZE bytes long (DwarfSources maps a debug
+// file whole; an executable's own mappings are its segments, each shorter than the file).
+long resident_kib_of_whole_mapping(const std::string& path, uint64_t size) {
+  return resident_kib_where([&](uint64_t start, uint64_t end, const std::string& line) {
+    return line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0 &&
+           end - start >= size;
+  });
 }
 
 // What reading one byte through a file mapping makes resident on this kernel: fault-around maps
@@ -97,21 +105,8 @@ long resident_kib_per_touch(const std::string& path, uint64_t size) {
   constexpr uint64_t kTouches = 16;
   const auto* bytes = static_cast<const volatile unsigned char*>(map);
   for (uint64_t i = 0; i < kTouches; i++) (void)bytes[size / kTouches * i + size / (2 * kTouches)];
-  const auto start = reinterpret_cast<uintptr_t>(map);
-  std::ifstream smaps("/proc/self/smaps");
-  std::string line;
-  bool in = false;
-  long kib = 0;
-  while (std::getline(smaps, line)) {
-    uint64_t from = 0, to = 0;
-    char dash = 0;
-    std::istringstream head(line);
-    if ((head >> std::hex >> from >> dash >> to) && dash == '-') {
-      in = from == start;
-      continue;
-    }
-    if (in && line.rfind("Rss:", 0) == 0) kib += std::stol(line.substr(4));
-  }
+  const auto at = reinterpret_cast<uintptr_t>(map);
+  const long kib = resident_kib_where([&](uint64_t start, uint64_t, const std::string&) { return start == at; });
   munmap(map, size);
   return std::max<long>(4, kib / static_cast<long>(kTouches));
 }
