@@ -52,8 +52,8 @@ static __always_inline bool is_target(__u32 tgid)
 #include "funclat_exits.bpf.h"
 
 /*
- * Entry or return, told without the bpf_session_is_return kfunc (a kfunc makes libbpf parse
- * the kernel's whole BTF at load): the kernel runs a session's entry with the function's address
+ * Entry or return, told without the bpf_session_is_return kfunc (needing no kernel id, the
+ * object has nothing to look up in the kernel's BTF: bpf/kernel_calls.h): the kernel runs a session's entry with the function's address
  * as both regs->ip and bpf_get_func_ip (uprobe_multi_link_handler passes instruction_pointer()
  * as entry_ip), and its return with regs->ip at the return address and bpf_get_func_ip still
  * the function's (uprobe_multi_link_ret_handler). A return address equal to the probed
