@@ -34,6 +34,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, BLOCK_MAX_PROCS);
 	__type(key, __u32); /* tgid */
 	__type(value, struct block_proc);
@@ -48,6 +49,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, BLOCK_HIST_ENTRIES);
 	__type(key, struct log_hist_key);
 	__type(value, __u64);

@@ -30,6 +30,7 @@ const volatile bool filter_tgid = false; /* false: every process (system-wide) *
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* written once per process: funclat_maps.bpf.h */
 	__uint(max_entries, FUNCLAT_MAX_TGIDS);
 	__type(key, __u32); /* tgid */
 	__type(value, __u8);
@@ -38,6 +39,7 @@ struct {
 /* Threads that made probed calls and exited: their CPU time over the session. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* written at a thread's exit: funclat_maps.bpf.h */
 	__uint(max_entries, FUNCLAT_MAX_THREADS);
 	__type(key, __u32); /* tid */
 	__type(value, struct funclat_thread_cpu);

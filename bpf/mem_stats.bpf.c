@@ -23,6 +23,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, MEMORY_MAX_PROCS);
 	__type(key, __u32); /* tgid */
 	__type(value, struct memory_proc);

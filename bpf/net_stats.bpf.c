@@ -31,6 +31,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, NET_MAX_PROCS);
 	__type(key, __u32); /* tgid */
 	__type(value, struct net_proc);
@@ -52,6 +53,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, NET_HIST_ENTRIES);
 	__type(key, struct log_hist_key);
 	__type(value, __u64);

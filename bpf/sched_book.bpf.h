@@ -15,6 +15,7 @@ __u64 window_start_ns = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, SCHED_MAX_THREADS);
 	__type(key, __u32); /* tid */
 	__type(value, struct sched_thread);
@@ -27,6 +28,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, SCHED_MAX_EXITED);
 	__type(key, __u32); /* tid */
 	__type(value, struct sched_thread);

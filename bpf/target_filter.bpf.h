@@ -16,8 +16,10 @@
 const volatile bool filter_tgid = false; /* false: every process but perfbpf */
 const volatile __u32 self_tgid = 0;	 /* perfbpf itself, never counted */
 
+/* Unused where nothing is filtered (system mode): allocated as used, not zeroed at creation. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TARGET_FILTER_MAX_TGIDS);
 	__type(key, __u32); /* tgid */
 	__type(value, __u8);

@@ -33,9 +33,14 @@ const volatile bool follow_children = false; /* forked children of targets join 
  */
 __u32 pending_tgid = 0;
 
-/* Sized by userspace before load (--max-processes). */
+/*
+ * Sized by userspace before load (--max-processes). Written when a process joins or leaves, so
+ * allocated as used (BPF_F_NO_PREALLOC): a preallocated hash is zeroed whole at creation, in the
+ * session's start-up.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TARGET_SET_MAX_PROCESSES);
 	__type(key, __u32); /* tgid */
 	__type(value, __u8);
@@ -58,6 +63,7 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, TARGET_SET_MAX_PROCESSES);
 	__type(key, __u32); /* tgid */
 	__type(value, __u64);

@@ -34,7 +34,9 @@ void TargetSet::LinkDeleter::operator()(bpf_link* l) const { bpf_link__destroy(l
 
 TargetSet::TargetSet(const TargetSetSettings& settings) : max_processes_(settings.max_processes) {
   if (!settings.tracked) {
-    untracked_fd_ = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), max_processes_, nullptr);
+    // Allocated as members are added, not zeroed whole at creation (bpf/target_set.bpf.c).
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
+    untracked_fd_ = bpf_map_create(BPF_MAP_TYPE_HASH, "targets", sizeof(uint32_t), sizeof(uint8_t), max_processes_, &opts);
     if (untracked_fd_ < 0) fail("cannot create the target set", errno);
     return;
   }
