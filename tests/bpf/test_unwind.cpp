@@ -26,6 +26,9 @@ struct Completeness {
   uint64_t in_leaf = 0;     // with nofp_lib_leaf as the innermost user frame
   uint64_t leaf_chain = 0;  // ... and the whole chain above it, frame by frame
   uint64_t leaf_named = 0;  // whose innermost user frame has a name
+  // Without a user stack because the process had none left: taken in do_exit, where exit_mm
+  // has released (or is tearing down) its address space.
+  uint64_t exiting = 0;
 };
 
 Completeness completeness(const Profile& p, const std::string& comm = "nofp_target") {
@@ -36,7 +39,14 @@ Completeness completeness(const Profile& p, const std::string& comm = "nofp_targ
     for (uint32_t idx : s.frames)
       if (!p.stacks.frames[idx].kernel) user.push_back(p.stacks.frames[idx].name);
     c.samples += s.count;
-    if (user.empty()) continue;
+    if (user.empty()) {
+      for (uint32_t idx : s.frames)
+        if (p.stacks.frames[idx].kernel && p.stacks.frames[idx].name == "do_exit") {
+          c.exiting += s.count;
+          break;
+        }
+      continue;
+    }
     if (user.back()[0] != '[') c.leaf_named += s.count;
     const bool main_thread = user.size() >= 4 && user[0] == "_start" && user[3] == "main";
     const bool other_thread = user.size() >= 2 && user[0] == "clone3" && user[1] == "start_thread";
@@ -98,12 +108,14 @@ TEST_CASE("short-lived processes are named and unwound though they exit before t
   Profile p = run_session(o);
   REQUIRE(p.session.exit_code == 0);
   Completeness c = completeness(p);
-  INFO("samples " << c.samples << ", leaf named " << c.leaf_named << ", in the loop " << c.in_leaf << " with the whole chain "
-                  << c.leaf_chain);
+  INFO("samples " << c.samples << ", leaf named " << c.leaf_named << ", exiting " << c.exiting << ", in the loop "
+                  << c.in_leaf << " with the whole chain " << c.leaf_chain);
   REQUIRE(c.samples >= 60);  // 300 ms of CPU at 499 Hz, less what a noisy machine takes
   // 95 %: what a child leaves unnamed is its first moments (the stripped loader's entry, execve
-  // still in the shell's image: stripped dash), 0-2 samples of some 150 in runs here.
-  CHECK(static_cast<double>(c.leaf_named) >= 0.95 * static_cast<double>(c.samples));
+  // still in the shell's image: stripped dash), 0-2 samples of some 150 in runs here. A sample
+  // in the exit's teardown has no user stack to name (6 of 167 on a VM whose page-table
+  // teardown is slow): not counted against.
+  CHECK(static_cast<double>(c.leaf_named) >= 0.95 * static_cast<double>(c.samples - c.exiting));
   CHECK(p.stacks.lost_by_reason["code_mappings_ring_full"] == 0);
   REQUIRE(c.in_leaf >= c.samples / 3);
   CHECK(static_cast<double>(c.leaf_chain) >= 0.95 * static_cast<double>(c.in_leaf));
