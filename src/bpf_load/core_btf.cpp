@@ -196,10 +196,12 @@ std::string read_cached(int dir, const std::string& name, const Header& want, Ke
     const std::string_view body(f.text.data() + sizeof(h), f.text.size() - sizeof(h));
     if (std::memcmp(h.magic, kMagic, sizeof(kMagic)) != 0 || h.kernel_key != want.kernel_key ||
         h.object_key != want.object_key || h.size > body.size() || h.ids_size != body.size() - h.size ||
-        h.checksum != fnv1a(body) || !parse_kernel_ids(body.substr(h.size), ids))
+        h.checksum != fnv1a(body))
       return {};
+    KernelIds cached_ids;
     BtfPtr parsed(btf__new(body.data(), static_cast<uint32_t>(h.size)));
-    if (!parsed) return {};
+    if (!parsed || !parse_kernel_ids(body.substr(h.size), cached_ids)) return {};
+    ids = std::move(cached_ids);
     UniqueFd used(openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (used) futimens(used.get(), nullptr);  // used now: eviction keeps the most recent
     return std::string(body.substr(0, h.size));
@@ -294,19 +296,16 @@ CoreBtf CoreBtf::for_object(const void* elf, size_t size, const std::string& cac
   if (btf.empty()) {
     try {
       BtfPtr kernel(btf__load_vmlinux_btf());
-      bpf_object* obj = bpf_object__open_mem(elf, size, nullptr);
-      if (!kernel || !obj) {
-        if (obj) bpf_object__close(obj);
-        return result;
-      }
-      btf = project_kernel_btf(kernel.get(), bpf_object__btf(obj));
-      result.ids_ = wanted_kernel_ids(obj);
+      const std::unique_ptr<bpf_object, void (*)(bpf_object*)> obj(bpf_object__open_mem(elf, size, nullptr),
+                                                                   bpf_object__close);
+      if (!kernel || !obj) return CoreBtf();
+      btf = project_kernel_btf(kernel.get(), bpf_object__btf(obj.get()));
+      result.ids_ = wanted_kernel_ids(obj.get());
       resolve_kernel_ids(kernel.get(), result.ids_);
-      bpf_object__close(obj);
     } catch (const Error&) {
-      return result;
+      return CoreBtf();
     }
-    if (btf.empty()) return result;
+    if (btf.empty()) return CoreBtf();  // nothing to project: libbpf's own way
     result.source_ = CoreBtfSource::Built;
     const std::string ids = serialize_kernel_ids(result.ids_);
     h.size = btf.size();
