@@ -217,7 +217,7 @@ TEST_CASE("perfbpf gate --rounds -d: sessions a duration ends are rounds, not fa
   Finished r = run({perfbpf_bin(), "gate", "--rounds", "2", "-d", "0.3", "-f", "stage_0*", "--collectors", "none",
                     "--sample-freq", "0", "--baseline-cmd", workload("gate_target") + " 100000", "--candidate-cmd",
                     workload("gate_target") + " 100000", "--rounds-dir", dir, "--allow-inconclusive"});
-  INFO(r.err);
+  INFO(r.out << r.err);  // the verdict too: it once said REGRESSION (exit 1) on a clean clone's run
   CHECK(r.exit_code == 0);
   CHECK(std::filesystem::exists(dir + "/candidate-02.json"));
 }
