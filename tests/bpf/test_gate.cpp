@@ -213,11 +213,15 @@ TEST_CASE("perfbpf gate --rounds: a failing command stops the gate with exit 2",
 
 TEST_CASE("perfbpf gate --rounds -d: sessions a duration ends are rounds, not failures", "[bpf][gate]") {
   // The baseline runs far longer than the 0.3 s a session is given: SIGTERM ends it every round.
+  // What is tested is that such rounds are rounds, not the verdict: one loose rule (p50 doubled),
+  // since two 0.3 s rounds of the same build once gave a false REGRESSION (exit 1) under the
+  // default rules (mean, p90 and p99 of the machine's noise) in .ci/run on a clean clone.
   const std::string dir = temp_path("rounds");
   Finished r = run({perfbpf_bin(), "gate", "--rounds", "2", "-d", "0.3", "-f", "stage_0*", "--collectors", "none",
                     "--sample-freq", "0", "--baseline-cmd", workload("gate_target") + " 100000", "--candidate-cmd",
-                    workload("gate_target") + " 100000", "--rounds-dir", dir, "--allow-inconclusive"});
-  INFO(r.out << r.err);  // the verdict too: it once said REGRESSION (exit 1) on a clean clone's run
+                    workload("gate_target") + " 100000", "--rounds-dir", dir, "--allow-inconclusive",
+                    "--max-regression", "*.p50=100%"});
+  INFO(r.out << r.err);
   CHECK(r.exit_code == 0);
   CHECK(std::filesystem::exists(dir + "/candidate-02.json"));
 }
