@@ -54,9 +54,9 @@ static __always_inline bool is_target(__u32 tgid)
 #include "funclat_exits.bpf.h"
 
 /*
- * Entry or return, told without the bpf_session_is_return kfunc (needing no kernel id, the
- * object has nothing to look up in the kernel's BTF: bpf/kernel_calls.h): the kernel runs a session's entry with the function's address
- * as both regs->ip and bpf_get_func_ip (uprobe_multi_link_handler passes instruction_pointer()
+ * Entry or return, told without the bpf_session_is_return kfunc (so the object needs no kernel
+ * id: bpf/kernel_calls.h): the kernel runs a session's entry with the function's address as
+ * both regs->ip and bpf_get_func_ip (uprobe_multi_link_handler passes instruction_pointer()
  * as entry_ip), and its return with regs->ip at the return address and bpf_get_func_ip still
  * the function's (uprobe_multi_link_ret_handler). A return address equal to the probed
  * address would need a call instruction ending exactly at the function's probed instruction and

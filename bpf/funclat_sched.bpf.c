@@ -3,8 +3,8 @@
  * --decompose: the scheduler's view of threads with open probed calls (funclat_split.bpf.h),
  * and who ended their lock waits (funclat_waker.bpf.h). An object of its own, loaded only with
  * --decompose: its tp_btf programs and kfuncs need kernel BTF ids (kernel_calls.h), which
- * plain function timing (funclat.bpf.c) does without. Userspace gives it the timing object's thread_stacks, split_threads and
- * losses maps (bpf_map__reuse_fd).
+ * plain function timing (funclat.bpf.c) does without. Userspace gives it the timing object's
+ * thread_stacks, split_threads and losses maps (bpf_map__reuse_fd).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>

@@ -13,9 +13,13 @@
 /* CLOCK_MONOTONIC when the window opened: set by userspace with "active". */
 __u64 window_start_ns = 0;
 
+/*
+ * Preallocated, unlike the per-process records: a thread's first switch inserts it from
+ * sched_switch, with the run queue locked, and a burst of new threads must not find the BPF
+ * allocator's per-CPU cache empty (an insert lost there is a thread's time lost).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, SCHED_MAX_THREADS);
 	__type(key, __u32); /* tid */
 	__type(value, struct sched_thread);
@@ -28,7 +32,6 @@ struct {
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC); /* made once, updated in place: allocated as used */
 	__uint(max_entries, SCHED_MAX_EXITED);
 	__type(key, __u32); /* tid */
 	__type(value, struct sched_thread);
