@@ -4,9 +4,10 @@
  * (thread, user stack, kernel stack). The software cpu-clock event works on VMs without
  * hardware counters. Stacks are read in userspace after the session.
  *
- * With copy_user_stack (the default), each sample's user registers and the top of its user
- * stack go to ring "samples" instead, and userspace unwinds them with the binaries' CFI
+ * With copy_user_stack (the default), each sample's kernel stack, user registers and the top of
+ * its user stack go to ring "samples" instead, and userspace unwinds them with the binaries' CFI
  * (.eh_frame): most software is built without frame pointers, which bpf_get_stackid needs.
+ * Map "stacks" and "counts" then serve only samples the full ring turned away.
  *
  * Off-CPU time (--off-cpu): each wait from switch-out to switch-in, by the stacks it began in,
  * split at its wakeup into asleep (I/O or sleep) and runnable; waits open when the session
@@ -85,28 +86,39 @@ struct {
 } sample_scratch SEC(".maps");
 
 /*
- * Sends the sample with its user registers and stack to ring "samples"; false when the ring is
- * full (or there is no scratch). The registers are the task's user ones (saved at its entry to
- * the kernel), whether the sample hit user or kernel code, as perf's user-regs are.
+ * Sends the sample with its kernel stack and, unless it is a kernel thread's (HAS_USER false),
+ * its user registers and stack to ring "samples"; false when the ring is full (or there is no
+ * scratch). The registers are the task's user ones (saved at its entry to the kernel), whether
+ * the sample hit user or kernel code, as perf's user-regs are.
  */
-static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tgid, __u32 tid, __s32 kernel_stack_id,
-					      bool wake, bool pending)
+static __always_inline bool send_stack_sample(struct bpf_perf_event_data *ctx, struct task_struct *task, __u32 tgid,
+					      __u32 tid, bool has_user, bool wake, bool pending)
 {
 #ifdef __TARGET_ARCH_x86
 	struct stack_sample *s;
 	struct pt_regs *regs;
 	__u32 zero = 0, size = 0, first;
 	__u64 sp, flags;
+	long kernel_bytes;
 
 	s = bpf_map_lookup_elem(&sample_scratch, &zero);
 	if (!s)
 		return false;
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	s->kind = PROFILE_RECORD_STACK;
 	s->flags = pending ? STACK_SAMPLE_MAPPINGS_PENDING : 0;
 	s->tgid = tgid;
 	s->tid = tid;
-	s->kernel_stack_id = kernel_stack_id;
+	/* 0 bytes in user code: no kernel stack there, and no loss. */
+	kernel_bytes = bpf_get_stack(ctx, s->kernel_ips, sizeof(s->kernel_ips), 0);
+	if (kernel_bytes < 0)
+		count_loss(PROFILE_LOSS_KERNEL_STACK);
+	s->kernel_depth = kernel_bytes > 0 ? kernel_bytes / sizeof(__u64) : 0;
+	s->stack_start = 0;
+	if (!has_user) {
+		s->flags |= STACK_SAMPLE_NO_USER;
+		goto send;
+	}
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	s->regs[0] = BPF_CORE_READ(regs, ax);
 	s->regs[1] = BPF_CORE_READ(regs, dx);
 	s->regs[2] = BPF_CORE_READ(regs, cx);
@@ -146,6 +158,7 @@ static __always_inline bool send_stack_sample(struct task_struct *task, __u32 tg
 			size = off + PROFILE_PAGE_SIZE;
 		}
 	}
+send:
 	s->stack_size = size;
 	if (size > sizeof(s->stack))
 		return false;
@@ -182,6 +195,15 @@ static __always_inline bool remember_comm(__u32 tgid)
 	return true;
 }
 
+/*
+ * The sample interrupted kernel code: elsewhere an empty kernel stack is no loss (kernel
+ * addresses are the upper half on the 64-bit architectures this builds for).
+ */
+static __always_inline bool sample_in_kernel(struct bpf_perf_event_data *ctx)
+{
+	return (long)PT_REGS_IP(&ctx->regs) < 0;
+}
+
 SEC("perfbpf.perf_event")
 int handle_sample(struct bpf_perf_event_data *ctx)
 {
@@ -195,24 +217,22 @@ int handle_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	wake = remember_comm(key.tgid);
 
-	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
-	if (key.kernel_stack_id < 0)
-		count_loss(PROFILE_LOSS_KERNEL_STACK);
 	if (copy_user_stack) {
 		struct task_struct *task = bpf_get_current_task_btf();
+		bool has_user = BPF_CORE_READ(task, mm) != NULL;
+		/*
+		 * In execve the registers are still the old image's, whose mappings userspace
+		 * has (its parent's at fork): the sample must not wait for the new image's.
+		 */
+		bool pending = has_user && !BPF_CORE_READ_BITFIELD(task, in_execve) && code_mappings_pending(task, key.tgid);
 
-		if (BPF_CORE_READ(task, mm)) {
-			/*
-			 * In execve the registers are still the old image's, whose mappings userspace
-			 * has (its parent's at fork): the sample must not wait for the new image's.
-			 */
-			bool pending = !BPF_CORE_READ_BITFIELD(task, in_execve) && code_mappings_pending(task, key.tgid);
-
-			if (send_stack_sample(task, key.tgid, key.tid, key.kernel_stack_id, wake, pending))
-				return 0;
-			count_loss(PROFILE_LOSS_STACK_COPY);
-		}
+		if (send_stack_sample(ctx, task, key.tgid, key.tid, has_user, wake, pending))
+			return 0;
+		count_loss(PROFILE_LOSS_STACK_COPY);
 	}
+	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
+	if (key.kernel_stack_id < 0 && sample_in_kernel(ctx))
+		count_loss(PROFILE_LOSS_KERNEL_STACK);
 	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 	/* Kernel threads have no user stack: that is not a loss. */
 	if (key.user_stack_id < 0 && BPF_CORE_READ(bpf_get_current_task_btf(), mm))

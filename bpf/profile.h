@@ -27,7 +27,7 @@
 /* Per-CPU counters of samples that could not be kept whole (map "losses"). */
 enum profile_loss {
 	PROFILE_LOSS_USER_STACK = 0,   /* user stack capture failed (not for kernel threads) */
-	PROFILE_LOSS_KERNEL_STACK = 1, /* kernel stack capture failed */
+	PROFILE_LOSS_KERNEL_STACK = 1, /* kernel stack capture failed (not for samples in user code) */
 	PROFILE_LOSS_COUNTS_FULL = 2,  /* no room for a new (thread, stacks) key: sample dropped */
 	PROFILE_LOSS_WAITS_FULL = 3,   /* no room to remember a thread's open wait: its time lost */
 	PROFILE_LOSS_MISSED_SWITCH_IN = 4, /* a wait whose end went unseen and unstamped: its runnable part dropped */
@@ -118,6 +118,8 @@ struct code_fork {
 enum stack_sample_flags {
 	/* The process's code mappings changed; a set of them follows this sample in the ring. */
 	STACK_SAMPLE_MAPPINGS_PENDING = 1,
+	/* A kernel thread's: no user registers or stack. */
+	STACK_SAMPLE_NO_USER = 2,
 };
 
 struct stack_sample {
@@ -125,13 +127,19 @@ struct stack_sample {
 	__u32 flags;	       /* enum stack_sample_flags */
 	__u32 tgid;	       /* process id */
 	__u32 tid;	       /* thread id */
-	__s32 kernel_stack_id; /* id in map "stacks", < 0 when failed */
+	__u32 kernel_depth;    /* frames in kernel_ips: 0 when the sample hit user code (or the read failed) */
 	__u32 stack_size;      /* bytes of stack[] copied: 0, or to the end of sp's page and whole pages on */
 	__u64 stack_start;     /* user address of stack[0]: sp */
 	__u64 regs[PROFILE_NR_REGS]; /* user registers at the sample (at kernel entry if in the kernel) */
+	/*
+	 * The kernel stack, innermost first, in the record rather than map "stacks": that map's
+	 * buckets are allocated and zeroed whole when it is created (16 MiB, most of a short
+	 * --system session's start-up), and a hash collision there loses the stack.
+	 */
+	__u64 kernel_ips[PROFILE_MAX_STACK_DEPTH];
 	__u8 stack[PROFILE_STACK_PAGES * PROFILE_PAGE_SIZE];
 };
-#define PROFILE_STACK_SAMPLE_HEADER (6 * 4 + 8 + 8 * PROFILE_NR_REGS)
+#define PROFILE_STACK_SAMPLE_HEADER (6 * 4 + 8 + 8 * PROFILE_NR_REGS + 8 * PROFILE_MAX_STACK_DEPTH)
 
 /*
  * One executable file mapping of a process, sent to ring "samples" before the first sample that

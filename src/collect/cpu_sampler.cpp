@@ -72,6 +72,9 @@ namespace {
 // 100 ms tick, and is woken at a quarter full), in a power of two between 4 and 64 MiB.
 // Distinct unwound (thread, stacks) kept; like the kernel's counts map, a bound on memory.
 constexpr size_t kMaxUnwoundStacks = 1 << 20;
+// Map sizes for samples the full ring turns away (a session with stack copies, no off-CPU).
+constexpr uint32_t kFallbackStacks = 1024;
+constexpr uint32_t kFallbackCounts = 4096;
 // Stack copies held until their process's code mappings come (past it they are unwound at once).
 constexpr size_t kMaxParkedBytes = 64u << 20;
 
@@ -95,6 +98,14 @@ void trim_to_mode(profile_bpf* skel, const SamplerSettings& settings) {
     for (bpf_map* map : {skel->maps.switched_out, skel->maps.offcpu})
       if (int err = bpf_map__set_max_entries(map, 1))
         throw Error(errno_message("cannot size the off-CPU maps", err), "", -err);
+  }
+  if (settings.unwind && !settings.off_cpu) {
+    // Samples carry their stacks in the ring: the maps take only those a full ring turns
+    // away (frame-pointer stacks), and need not be allocated whole for a session's worth.
+    if (int err = bpf_map__set_max_entries(skel->maps.stacks, kFallbackStacks))
+      throw Error(errno_message("cannot size the stack map", err), "", -err);
+    if (int err = bpf_map__set_max_entries(skel->maps.counts, kFallbackCounts))
+      throw Error(errno_message("cannot size the sample counts map", err), "", -err);
   }
   if (settings.frequency_hz == 0) {
     bpf_program__set_autoload(skel->progs.handle_sample, false);
@@ -179,16 +190,31 @@ int CpuSampler::consume() {
   return n;
 }
 
-size_t CpuSampler::UnwoundHash::operator()(const UnwoundKey& k) const {
-  // FNV-1a over the fields: cheap, and stacks differ in their leaf addresses anyway.
+namespace {
+// FNV-1a over 64-bit words: cheap, and stacks differ in their leaf addresses anyway.
+struct Fnv1a {
   uint64_t h = 1469598103934665603ull;
-  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-  mix(std::get<0>(k));
-  mix(std::get<1>(k));
-  mix(static_cast<uint32_t>(std::get<2>(k)));
-  mix(std::get<3>(k));
-  for (uint64_t a : std::get<4>(k)) mix(a);
-  return static_cast<size_t>(h);
+  void mix(uint64_t v) { h = (h ^ v) * 1099511628211ull; }
+  void mix(const std::vector<uint64_t>& frames) {
+    for (uint64_t a : frames) mix(a);
+  }
+};
+}  // namespace
+
+size_t CpuSampler::UnwoundHash::operator()(const UnwoundKey& k) const {
+  Fnv1a f;
+  f.mix(std::get<0>(k));
+  f.mix(std::get<1>(k));
+  f.mix(std::get<2>(k));
+  f.mix(std::get<3>(k));
+  f.mix(std::get<4>(k));
+  return static_cast<size_t>(f.h);
+}
+
+size_t CpuSampler::FramesHash::operator()(const std::vector<uint64_t>& frames) const {
+  Fnv1a f;
+  f.mix(frames);
+  return static_cast<size_t>(f.h);
 }
 
 int CpuSampler::on_record(void* ctx, void* data, size_t size) {
@@ -235,7 +261,7 @@ void CpuSampler::on_stack_sample(const void* data, size_t size) {
   // The ring hands back what the program sent; a record that disagrees with itself (an ABI
   // mismatch) is counted, never read past its end.
   if (size < PROFILE_STACK_SAMPLE_HEADER || rec->stack_size > sizeof(rec->stack) ||
-      size < PROFILE_STACK_SAMPLE_HEADER + rec->stack_size) {
+      size < PROFILE_STACK_SAMPLE_HEADER + rec->stack_size || rec->kernel_depth > PROFILE_MAX_STACK_DEPTH) {
     malformed_++;
     return;
   }
@@ -253,21 +279,28 @@ void CpuSampler::on_stack_sample(const void* data, size_t size) {
 }
 
 void CpuSampler::unwind_sample(const stack_sample* rec) {
-  UserRegs regs;
-  std::copy(std::begin(rec->regs), std::end(rec->regs), regs.r);
-  StackCopy copy;
-  copy.tgid = rec->tgid;
-  copy.tid = rec->tid;
-  copy.regs = &regs;
-  copy.stack = rec->stack;
-  copy.size = rec->stack_size;
-  copy.start = rec->stack_start;
-  // Every page the copy may hold was read: the stack may go on above it.
-  const uint64_t first = PROFILE_PAGE_SIZE - (rec->stack_start & (PROFILE_PAGE_SIZE - 1));
-  copy.cut = rec->stack_size == first + (PROFILE_STACK_PAGES - 1) * PROFILE_PAGE_SIZE;
-  UnwoundStack user = unwind_(copy);
+  UnwoundStack user;
+  if (!(rec->flags & STACK_SAMPLE_NO_USER)) {
+    UserRegs regs;
+    std::copy(std::begin(rec->regs), std::end(rec->regs), regs.r);
+    StackCopy copy;
+    copy.tgid = rec->tgid;
+    copy.tid = rec->tid;
+    copy.regs = &regs;
+    copy.stack = rec->stack;
+    copy.size = rec->stack_size;
+    copy.start = rec->stack_start;
+    // Every page the copy may hold was read: the stack may go on above it.
+    const uint64_t first = PROFILE_PAGE_SIZE - (rec->stack_start & (PROFILE_PAGE_SIZE - 1));
+    copy.cut = rec->stack_size == first + (PROFILE_STACK_PAGES - 1) * PROFILE_PAGE_SIZE;
+    user = unwind_(copy);
+  }
   const bool truncated = user.end == UnwoundStack::End::Truncated;
-  auto key = std::make_tuple(rec->tgid, rec->tid, rec->kernel_stack_id, truncated, std::move(user.frames));
+  // Kernel stacks interned: a few dozen shared by thousands of (thread, user stack) keys.
+  std::vector<uint64_t> kernel(rec->kernel_ips, rec->kernel_ips + rec->kernel_depth);
+  const uint32_t kernel_id =
+      kernel_ids_.try_emplace(std::move(kernel), static_cast<uint32_t>(kernel_ids_.size())).first->second;
+  auto key = std::make_tuple(rec->tgid, rec->tid, kernel_id, truncated, std::move(user.frames));
   auto it = unwound_.find(key);
   if (it != unwound_.end()) it->second++;
   else if (unwound_.size() < kMaxUnwoundStacks) unwound_.emplace(std::move(key), 1);
@@ -365,9 +398,11 @@ std::vector<RawStackSample> CpuSampler::collect() const {
   for_each_entry<profile_key, uint64_t>(bpf_map__fd(skel_->maps.counts), [&](const profile_key& key, uint64_t n) {
     out.push_back({key.tgid, key.tid, stack(key.user_stack_id), stack(key.kernel_stack_id), n});
   });
+  std::vector<const std::vector<uint64_t>*> kernel_stacks(kernel_ids_.size());
+  for (const auto& [frames, id] : kernel_ids_) kernel_stacks[id] = &frames;
   for (const auto& [key, n] : unwound_) {
     const auto& [tgid, tid, kernel_id, truncated, user] = key;
-    RawStackSample s{tgid, tid, user, stack(kernel_id), n};
+    RawStackSample s{tgid, tid, user, *kernel_stacks[kernel_id], n};
     s.user_truncated = truncated;
     out.push_back(std::move(s));
   }

@@ -94,12 +94,17 @@ class CpuSampler {
   std::function<UnwoundStack(const StackCopy&)> unwind_;
   std::function<void(const CodeMapping&)> code_mapping_;
   std::function<void(uint32_t, uint32_t)> fork_;
-  // Unwound samples: (tgid, tid, kernel stack id, truncated, user frames) -> count.
-  using UnwoundKey = std::tuple<uint32_t, uint32_t, int32_t, bool, std::vector<uint64_t>>;
+  // Unwound samples: (tgid, tid, kernel stack (kernel_ids_), truncated, user frames) -> count.
+  using UnwoundKey = std::tuple<uint32_t, uint32_t, uint32_t, bool, std::vector<uint64_t>>;
   struct UnwoundHash {
     size_t operator()(const UnwoundKey& k) const;
   };
   std::unordered_map<UnwoundKey, uint64_t, UnwoundHash> unwound_;
+  // The unwound samples' kernel stacks (innermost first; empty in user code), each an id.
+  struct FramesHash {
+    size_t operator()(const std::vector<uint64_t>& frames) const;
+  };
+  std::unordered_map<std::vector<uint64_t>, uint32_t, FramesHash> kernel_ids_;
   // Samples sent before their process's code mappings (STACK_SAMPLE_MAPPINGS_PENDING), with
   // the number of sets of mappings its process had had then (sets_, by tgid).
   struct Parked {

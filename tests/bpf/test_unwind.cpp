@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -84,13 +86,86 @@ TEST_CASE("code without frame pointers has complete stacks through a shared libr
   REQUIRE(c.in_leaf >= c.samples / 2);
   CHECK(static_cast<double>(c.leaf_chain) >= 0.95 * static_cast<double>(c.in_leaf));
   CHECK(p.stacks.lost_by_reason["stack_copy_ring_full"] == 0);
+  // The loop is user code, where a sample has no kernel stack: none is a lost one.
+  CHECK(p.stacks.lost_by_reason["kernel_stack_failed"] == 0);
 }
 
 TEST_CASE("frame pointers alone cannot walk the same code (what the CFI unwinder is for)", "[bpf][sampling][unwind]") {
-  Completeness c = completeness(profile_nofp("fp"));
+  Profile p = profile_nofp("fp");
+  Completeness c = completeness(p);
   INFO("samples " << c.samples << ", complete " << c.complete);
   REQUIRE(c.samples >= 300);
   CHECK(static_cast<double>(c.complete) < 0.5 * static_cast<double>(c.samples));
+  CHECK(p.stacks.lost_by_reason["kernel_stack_failed"] == 0);
+}
+
+namespace {
+
+// Samples whose kernel stack passes through KERNEL_FUNCTION, with user frames and without.
+struct KernelSamples {
+  uint64_t with_user = 0, kernel_only = 0;
+};
+
+KernelSamples samples_in(const Profile& p, const std::string& kernel_function) {
+  KernelSamples k;
+  for (const StackCount& s : p.stacks.stacks) {
+    bool user = false, in_function = false;
+    for (uint32_t idx : s.frames) {
+      user |= !p.stacks.frames[idx].kernel;
+      in_function |= p.stacks.frames[idx].kernel && p.stacks.frames[idx].name == kernel_function;
+    }
+    if (in_function) (user ? k.with_user : k.kernel_only) += s.count;
+  }
+  return k;
+}
+
+}  // namespace
+
+// Each unwound sample carries its kernel stack in its record, a kernel thread's too. Truth by
+// construction: dd reading /dev/zero spends its CPU in read_zero under its own read(); a loop
+// device's kernel worker (loop_process_work, no user stack) copies each block dd writes to the
+// device into the backing file, while dd's thread only waits.
+TEST_CASE("unwound samples carry their kernel stacks, a kernel thread's too", "[bpf][sampling][unwind]") {
+  const std::string backing = test::temp_path("loop.img");
+  std::ofstream(backing).close();
+  std::filesystem::resize_file(backing, 160u << 20);
+  test::Finished attached = test::run({"/sbin/losetup", "--find", "--show", backing});
+  REQUIRE(attached.exit_code == 0);
+  const std::string device = attached.out.substr(0, attached.out.find('\n'));
+  struct Detach {
+    std::string device;
+    ~Detach() { test::run({"/sbin/losetup", "-d", device}); }
+  } detach{device};
+
+  SessionOptions o;
+  o.handle_signals = false;
+  o.collectors = {};
+  o.system_wide = true;
+  o.duration_s = 3.0;
+  o.sample_freq = 499;
+  std::optional<test::Spawned> reader, writer;
+  o.on_attached = [&](const AttachedProbes&) {
+    reader = test::spawn({"/bin/dd", "if=/dev/zero", "of=/dev/null", "bs=1M", "count=30000"});
+    writer = test::spawn({"/bin/sh", "-c",
+                          "for i in 1 2 3 4 5 6 7 8 9 10; do dd if=/dev/zero of=\"$0\" bs=1M count=128 oflag=direct || exit 1; done",
+                          device});
+  };
+  Profile p = run_session(o);
+  REQUIRE(reader);
+  REQUIRE(writer);
+  CHECK(test::finish(*reader).exit_code == 0);
+  CHECK(test::finish(*writer).exit_code == 0);
+
+  const KernelSamples read = samples_in(p, "read_zero"), loop = samples_in(p, "loop_process_work");
+  INFO("read_zero: " << read.with_user << " under a user stack, " << read.kernel_only << " not; loop_process_work: "
+                     << loop.kernel_only << " in a kernel thread, " << loop.with_user << " not");
+  // 300 samples of read_zero and 95-280 of the worker in runs here: a busy machine delays
+  // them, and the bounds leave it half of that.
+  CHECK(read.with_user >= 100);
+  CHECK(read.kernel_only == 0);
+  CHECK(loop.kernel_only >= 50);
+  CHECK(loop.with_user == 0);
+  CHECK(p.stacks.lost_by_reason["kernel_stack_failed"] == 0);
 }
 
 // The kernel sends each process's code mappings ahead of the samples that need them (at exec,
