@@ -9,7 +9,6 @@
 #include "log_hist.h"
 
 #define NET_MAX_PROCS 16384
-#define NET_MAX_SOCKETS 65536 /* socket -> owning process, least recently used dropped */
 #define NET_MAX_CONNECTING 8192
 #define NET_HIST_ENTRIES 4096
 #define NET_MAX_EXITED 4096 /* records displaced between two reads (queue "exited") */

@@ -256,6 +256,17 @@ TEST_CASE("network: a loopback TCP transfer of exactly N bytes is counted exactl
   CHECK(w.profile.system.connect_latency_ns.summary.p50 > 0);
 }
 
+// A retransmit runs in its socket's timer (softirq), not in the owner's context: it is
+// counted to the process that connected, by the socket's own count.
+TEST_CASE("network: SYN retransmits are counted to the connecting process", "[bpf][collectors]") {
+  Workload w = run_workload({"syn-retransmit", "2000"});
+  const auto& p = process(w.profile, static_cast<uint32_t>(w.profile.session.pid));
+  REQUIRE(w.u64("syn_sent") == 1);
+  REQUIRE(w.u64("retransmits") >= 1);
+  CHECK(p.usage.net.retransmits == w.u64("retransmits"));
+  CHECK(p.usage.net.connections == 1);  // the queued connect; the dropped one never completes
+}
+
 TEST_CASE("system mode sees a process started after the session began, and never perfbpf", "[bpf][collectors]") {
   SessionOptions o = quiet_session();
   o.system_wide = true;

@@ -8,6 +8,7 @@
 //   resource_target dio-write PATH MIB   O_DIRECT 1 MiB writes + fsync, then unlink PATH
 //   resource_target touch MIB            malloc and touch MIB MiB, hold it 300 ms
 //   resource_target tcp BYTES            loopback TCP transfer of exactly BYTES bytes
+//   resource_target syn-retransmit MS    a connect whose SYNs a full listener drops, MS ms long
 //   resource_target pingpong ROUNDS      one byte bounced over two pipes ROUNDS times
 //   resource_target idle MS              sleep MS ms
 //   resource_target forks COUNT          COUNT children, one after another, each exiting at once
@@ -21,6 +22,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -403,6 +405,42 @@ static void mode_tcp(uint64_t bytes)
 	}
 }
 
+// ---- syn-retransmit ----
+
+// A listener with a backlog of 0 holds one connection in its accept queue and, with that one
+// never accepted, drops every further SYN (tcp_conn_request: accept queue full): the second
+// connect's SYN is retransmitted by its timer (in softirq, not in this process) after 1 s,
+// 3 s, ... The socket's own count (tcpi_total_retrans) is the truth, read while the next
+// retransmit is a second away at either side of MS = 2000.
+static void mode_syn_retransmit(uint64_t ms)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(addr);
+	int listener = socket(AF_INET, SOCK_STREAM, 0), queued = socket(AF_INET, SOCK_STREAM, 0);
+	int dropped = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	struct tcp_info info = {};
+	socklen_t info_len = sizeof(info);
+
+	if (listener < 0 || queued < 0 || dropped < 0)
+		die("socket");
+	if (bind(listener, (struct sockaddr *)&addr, sizeof(addr)) || getsockname(listener, (struct sockaddr *)&addr, &len))
+		die("bind 127.0.0.1");
+	if (listen(listener, 0))
+		die("listen");
+	if (connect(queued, (struct sockaddr *)&addr, sizeof(addr)))
+		die("connect");
+	if (connect(dropped, (struct sockaddr *)&addr, sizeof(addr)) == 0 || errno != EINPROGRESS)
+		die("connect (expected to wait)");
+	sleep_ns(ms * 1000000u);
+	if (getsockopt(dropped, IPPROTO_TCP, TCP_INFO, &info, &info_len))
+		die("getsockopt TCP_INFO");
+	close(dropped);
+	close(queued);
+	close(listener);
+	printf("retransmits=%u syn_sent=%d\n", info.tcpi_total_retrans, info.tcpi_state == TCP_SYN_SENT);
+	fflush(stdout);
+}
+
 // ---- pingpong ----
 
 struct pingpong_args {
@@ -576,6 +614,8 @@ int main(int argc, char **argv)
 		mode_touch(parse_u64(argv[2]));
 	else if (strcmp(mode, "tcp") == 0 && argc == 3)
 		mode_tcp(parse_u64(argv[2]));
+	else if (strcmp(mode, "syn-retransmit") == 0 && argc == 3)
+		mode_syn_retransmit(parse_u64(argv[2]));
 	else if (strcmp(mode, "pingpong") == 0 && argc == 3)
 		mode_pingpong(parse_u64(argv[2]));
 	else if (strcmp(mode, "forks") == 0 && argc == 3)
