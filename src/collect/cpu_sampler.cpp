@@ -136,6 +136,8 @@ bool is_off_cpu_loss(unsigned reason) {
   return reason == PROFILE_LOSS_WAITS_FULL || reason == PROFILE_LOSS_MISSED_SWITCH_IN;
 }
 
+bool is_code_mapping_loss(unsigned reason) { return reason == PROFILE_LOSS_CODE_MAPPING; }
+
 const char* offcpu_state_name(int state) {
   switch (state) {
     case OFFCPU_RUNNABLE: return "runnable";
@@ -157,8 +159,10 @@ CpuSampler::CpuSampler(const SamplerSettings& settings)
   skel_->rodata->min_block_ns = settings.min_block_ns;
   skel_->rodata->copy_user_stack = static_cast<bool>(unwind_);
   trim_to_mode(skel_.get(), settings);
-  // Without stack copies the ring carries code mappings only: a set is about 20 KiB.
-  if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 1u << 20))
+  // Without stack copies the ring carries code mappings only: a set is about 20 KiB, and its
+  // first record wakes the reader. The kernel maps a ring's pages into perfbpf whole, and twice
+  // (its RSS), so it is not sized for more than two dozen sets in flight.
+  if (int err = bpf_map__set_max_entries(skel_->maps.samples, unwind_ ? stack_ring_bytes(settings.frequency_hz) : 1u << 19))
     throw Error(errno_message("cannot size the stack-sample ring", err), "", -err);
   if (settings.shared_targets_fd >= 0) {
     if (int err = bpf_map__reuse_fd(skel_->maps.targets, settings.shared_targets_fd))

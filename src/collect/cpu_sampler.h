@@ -134,5 +134,7 @@ const char* profile_loss_name(unsigned reason);
 const char* offcpu_state_name(int state);  // "runnable", "io", "sleep"
 // Off-CPU losses (profile_loss_name) that concern the off-CPU view, not the samples.
 bool is_off_cpu_loss(unsigned reason);
+// Code mappings the ring could not take (profile_loss_name): they name both views' user frames.
+bool is_code_mapping_loss(unsigned reason);
 
 }  // namespace perfbpf

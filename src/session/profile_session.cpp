@@ -212,6 +212,9 @@ void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbol
       if (options.off_cpu) profile.off_cpu.lost += profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
       continue;
     }
+    // Code mappings name the user frames of both views (of processes gone by the report):
+    // without sampling the off-CPU view is the only one to say some were not sent.
+    if (is_code_mapping_loss(r) && options.off_cpu) profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
     profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
     // A failed stack capture still counts the sample; only a full map loses it.
     if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];

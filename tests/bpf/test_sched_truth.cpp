@@ -383,6 +383,9 @@ TEST_CASE("off-CPU: waits spanning the whole session count for their part inside
     if (s.tid == sleeper_tid)
       for (uint32_t f : s.frames) nanosleep_seen |= p.off_cpu.frames[f].name.find("nanosleep") != std::string::npos;
   CHECK(nanosleep_seen);
+  // Without sampling the off-CPU view is where code mappings the ring lost would show.
+  REQUIRE(p.off_cpu.lost_by_reason.count("code_mappings_ring_full") == 1);
+  CHECK(p.off_cpu.lost_by_reason.at("code_mappings_ring_full") == 0);
 
   // The sched collector books the same waits over its own window: from its first read to its
   // last, which the intervals cover end to end (they bracket the report's duration).
