@@ -302,9 +302,15 @@ void CpuSampler::unwind_sample(const stack_sample* rec) {
   const bool truncated = user.end == UnwoundStack::End::Truncated;
   // Kernel stacks interned: a few dozen shared by thousands of (thread, user stack) keys.
   std::vector<uint64_t> kernel(rec->kernel_ips, rec->kernel_ips + rec->kernel_depth);
-  const uint32_t kernel_id =
-      kernel_ids_.try_emplace(std::move(kernel), static_cast<uint32_t>(kernel_ids_.size())).first->second;
-  auto key = std::make_tuple(rec->tgid, rec->tid, kernel_id, truncated, std::move(user.frames));
+  auto known = kernel_ids_.find(kernel);
+  if (known == kernel_ids_.end()) {
+    if (kernel_ids_.size() >= kMaxUnwoundStacks) {
+      unwound_full_++;  // as below: a bound on memory, the sample lost and counted
+      return;
+    }
+    known = kernel_ids_.emplace(std::move(kernel), static_cast<uint32_t>(kernel_ids_.size())).first;
+  }
+  auto key = std::make_tuple(rec->tgid, rec->tid, known->second, truncated, std::move(user.frames));
   auto it = unwound_.find(key);
   if (it != unwound_.end()) it->second++;
   else if (unwound_.size() < kMaxUnwoundStacks) unwound_.emplace(std::move(key), 1);
