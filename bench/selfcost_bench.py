@@ -8,7 +8,9 @@ round), medians with their ranges, and the ratio perfbpf / peer.
 Rows (issue 17's table):
   system      perfbpf --system (its defaults: every collector, 99 Hz stacks) against
               `perf record -a -g -F 99`, with stress-ng --cpu 1 --switch 1 --fork 1 running:
-              the tool's CPU (user + system, wait4) and peak RSS (GNU time's %M)
+              the tool's CPU (user + system, wait4) and peak RSS (GNU time's %M); and
+              perf's CPU with `perf report`'s added, which names the stacks perfbpf names
+              within its session
   offcpu      perfbpf --system --off-cpu (no collectors, no sampling) against libbpf-tools
               offcputime, same workload
   sample99, sample999
@@ -99,6 +101,14 @@ class Background:
         self.proc.wait(timeout=30)
 
 
+def perf_record_and_report(data, seconds):
+    """perf record -a -g's CPU and peak RSS, and its CPU with perf report's added: perf names
+    the stacks afterwards, which perfbpf does within its session (both then have the job done)."""
+    cpu, rss = measured(["perf", "record", "-a", "-g", "-F", "99", "-q", "-o", data, "--", "sleep", str(seconds)])
+    report_cpu, _ = measured(["perf", "report", "-i", data, "--stdio"])
+    return {"cpu_s": cpu, "rss": rss, "cpu_s_with_report": cpu + report_cpu}
+
+
 def system_rows(args, tmp, perfbpf):
     s = args.seconds
     report, data = f"{tmp}/system.json", f"{tmp}/perf.data"
@@ -106,8 +116,7 @@ def system_rows(args, tmp, perfbpf):
     try:
         sysw = alternate(args.rounds, {
             "perfbpf": lambda: dict(zip(("cpu_s", "rss"), measured([perfbpf, "--system", "-d", str(s), "-q", "-o", report]))),
-            "perf": lambda: dict(zip(("cpu_s", "rss"), measured(["perf", "record", "-a", "-g", "-F", "99", "-q", "-o", data,
-                                                                   "--", "sleep", str(s)]))),
+            "perf": lambda: perf_record_and_report(data, s),
         }) if "system" in args.only else None
         offcpu = alternate(args.rounds, {
             "perfbpf": lambda: dict(zip(("cpu_s", "rss"), measured([perfbpf, "--system", "--off-cpu", "--collectors", "none",
@@ -320,8 +329,8 @@ def program_time(args, binary, calls=200000, tools=FLOOR_TOOLS, argv_of=None):
     return per_call
 
 
-def ratio_row(name, measured_runs, ours, peer, figure, unit, scale, goal):
-    a, b = summary(measured_runs[ours][figure]), summary(measured_runs[peer][figure])
+def ratio_row(name, measured_runs, ours, peer, figure, unit, scale, goal, peer_figure=None):
+    a, b = summary(measured_runs[ours][figure]), summary(measured_runs[peer][peer_figure or figure])
     return {"job": name, "figure": figure, "unit": unit, "perfbpf": {k: v * scale if k != "values" else v for k, v in a.items()},
             "peer_name": peer, "peer": {k: v * scale if k != "values" else v for k, v in b.items()},
             "ratio": a["median"] / b["median"] if b["median"] else float("inf"), "goal": goal}
@@ -351,6 +360,8 @@ def main():
             if sysw:
                 rows.append(ratio_row("--system vs perf record -a -g", sysw, "perfbpf", "perf", "cpu_s", "s", 1, 1.0))
                 rows.append(ratio_row("--system vs perf record -a -g", sysw, "perfbpf", "perf", "rss", "MiB", 2**-20, 1.0))
+                rows.append(ratio_row("--system vs perf record -a -g + perf report (stacks named)", sysw, "perfbpf", "perf",
+                                      "cpu_s", "s", 1, 1.0, peer_figure="cpu_s_with_report"))
             if offcpu:
                 rows.append(ratio_row("--off-cpu vs offcputime", offcpu, "perfbpf", "offcputime", "cpu_s", "s", 1, 1.0))
                 rows.append(ratio_row("--off-cpu vs offcputime", offcpu, "perfbpf", "offcputime", "rss", "MiB", 2**-20, 1.0))
