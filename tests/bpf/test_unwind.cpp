@@ -127,15 +127,19 @@ KernelSamples samples_in(const Profile& p, const std::string& kernel_function) {
 // device into the backing file, while dd's thread only waits.
 TEST_CASE("unwound samples carry their kernel stacks, a kernel thread's too", "[bpf][sampling][unwind]") {
   const std::string backing = test::temp_path("loop.img");
+  struct Cleanup {  // the device, then its file (128 MiB written)
+    std::string backing, device;
+    ~Cleanup() {
+      if (!device.empty()) test::run({"/sbin/losetup", "-d", device});
+      std::error_code ignored;
+      std::filesystem::remove(backing, ignored);
+    }
+  } cleanup{backing, ""};
   std::ofstream(backing).close();
   std::filesystem::resize_file(backing, 160u << 20);
   test::Finished attached = test::run({"/sbin/losetup", "--find", "--show", backing});
   REQUIRE(attached.exit_code == 0);
-  const std::string device = attached.out.substr(0, attached.out.find('\n'));
-  struct Detach {
-    std::string device;
-    ~Detach() { test::run({"/sbin/losetup", "-d", device}); }
-  } detach{device};
+  const std::string device = cleanup.device = attached.out.substr(0, attached.out.find('\n'));
 
   SessionOptions o;
   o.handle_signals = false;
