@@ -85,40 +85,18 @@ struct {
 	__type(value, struct stack_sample);
 } sample_scratch SEC(".maps");
 
-/*
- * Sends the sample with its kernel stack and, unless it is a kernel thread's (HAS_USER false),
- * its user registers and stack to ring "samples"; false when the ring is full (or there is no
- * scratch). The registers are the task's user ones (saved at its entry to the kernel), whether
- * the sample hit user or kernel code, as perf's user-regs are.
- */
-static __always_inline bool send_stack_sample(struct bpf_perf_event_data *ctx, struct task_struct *task, __u32 tgid,
-					      __u32 tid, bool has_user, bool wake, bool pending)
-{
 #ifdef __TARGET_ARCH_x86
-	struct stack_sample *s;
-	struct pt_regs *regs;
-	__u32 zero = 0, size = 0, first;
-	__u64 sp, flags;
-	long kernel_bytes;
+/*
+ * The user half of a sample into S: the task's user registers (saved at its entry to the
+ * kernel, whether the sample hit user or kernel code, as perf's user-regs are) and its stack
+ * from sp. Returns the bytes of stack copied.
+ */
+static __always_inline __u32 copy_user_part(struct stack_sample *s, struct task_struct *task)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	__u32 size = 0, first;
+	__u64 sp;
 
-	s = bpf_map_lookup_elem(&sample_scratch, &zero);
-	if (!s)
-		return false;
-	s->kind = PROFILE_RECORD_STACK;
-	s->flags = pending ? STACK_SAMPLE_MAPPINGS_PENDING : 0;
-	s->tgid = tgid;
-	s->tid = tid;
-	/* 0 bytes in user code: no kernel stack there, and no loss. */
-	kernel_bytes = bpf_get_stack(ctx, s->kernel_ips, sizeof(s->kernel_ips), 0);
-	if (kernel_bytes < 0)
-		count_loss(PROFILE_LOSS_KERNEL_STACK);
-	s->kernel_depth = kernel_bytes > 0 ? kernel_bytes / sizeof(__u64) : 0;
-	s->stack_start = 0;
-	if (!has_user) {
-		s->flags |= STACK_SAMPLE_NO_USER;
-		goto send;
-	}
-	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	s->regs[0] = BPF_CORE_READ(regs, ax);
 	s->regs[1] = BPF_CORE_READ(regs, dx);
 	s->regs[2] = BPF_CORE_READ(regs, cx);
@@ -158,7 +136,41 @@ static __always_inline bool send_stack_sample(struct bpf_perf_event_data *ctx, s
 			size = off + PROFILE_PAGE_SIZE;
 		}
 	}
-send:
+	return size;
+}
+#endif
+
+/*
+ * Sends the sample with its kernel stack and, unless it is a kernel thread's (HAS_USER false),
+ * its user half (copy_user_part) to ring "samples"; false when the ring is full (or there is no
+ * scratch).
+ */
+static __always_inline bool send_stack_sample(struct bpf_perf_event_data *ctx, struct task_struct *task, __u32 tgid,
+					      __u32 tid, bool has_user, bool wake, bool pending)
+{
+#ifdef __TARGET_ARCH_x86
+	struct stack_sample *s;
+	__u32 zero = 0, size = 0;
+	long kernel_bytes;
+	__u64 flags;
+
+	s = bpf_map_lookup_elem(&sample_scratch, &zero);
+	if (!s)
+		return false;
+	s->kind = PROFILE_RECORD_STACK;
+	s->flags = pending ? STACK_SAMPLE_MAPPINGS_PENDING : 0;
+	s->tgid = tgid;
+	s->tid = tid;
+	/* 0 bytes in user code: no kernel stack there, and no loss. */
+	kernel_bytes = bpf_get_stack(ctx, s->kernel_ips, sizeof(s->kernel_ips), 0);
+	if (kernel_bytes < 0)
+		count_loss(PROFILE_LOSS_KERNEL_STACK);
+	s->kernel_depth = kernel_bytes > 0 ? kernel_bytes / sizeof(__u64) : 0;
+	s->stack_start = 0;
+	if (has_user)
+		size = copy_user_part(s, task);
+	else
+		s->flags |= STACK_SAMPLE_NO_USER;
 	s->stack_size = size;
 	if (size > sizeof(s->stack))
 		return false;
