@@ -132,11 +132,16 @@ const char* profile_loss_name(unsigned reason) {
   }
 }
 
-bool is_off_cpu_loss(unsigned reason) {
-  return reason == PROFILE_LOSS_WAITS_FULL || reason == PROFILE_LOSS_MISSED_SWITCH_IN;
+LossScope loss_scope(unsigned reason) {
+  switch (reason) {
+    case PROFILE_LOSS_COUNTS_FULL: return {.samples = true, .off_cpu = false, .drops = true};
+    case PROFILE_LOSS_WAITS_FULL:
+    case PROFILE_LOSS_MISSED_SWITCH_IN: return {.samples = false, .off_cpu = true, .drops = true};
+    // Code mappings name the user frames of both views (of processes gone by the report).
+    case PROFILE_LOSS_CODE_MAPPING: return {.samples = true, .off_cpu = true, .drops = false};
+    default: return {.samples = true, .off_cpu = false, .drops = false};  // a sample kept without a stack
+  }
 }
-
-bool is_code_mapping_loss(unsigned reason) { return reason == PROFILE_LOSS_CODE_MAPPING; }
 
 const char* offcpu_state_name(int state) {
   switch (state) {

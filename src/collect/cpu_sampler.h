@@ -132,9 +132,14 @@ class CpuSampler {
 
 const char* profile_loss_name(unsigned reason);
 const char* offcpu_state_name(int state);  // "runnable", "io", "sleep"
-// Off-CPU losses (profile_loss_name) that concern the off-CPU view, not the samples.
-bool is_off_cpu_loss(unsigned reason);
-// Code mappings the ring could not take (profile_loss_name): they name both views' user frames.
-bool is_code_mapping_loss(unsigned reason);
+// Which views a loss (enum profile_loss, named by profile_loss_name) is reported in, and whether
+// it drops what the view counts (a sample, a wait's time: added to the view's "lost") or only
+// leaves something kept without its stack or name.
+struct LossScope {
+  bool samples;  // the on-CPU samples' view
+  bool off_cpu;  // the off-CPU view
+  bool drops;
+};
+LossScope loss_scope(unsigned reason);
 
 }  // namespace perfbpf

@@ -208,16 +208,16 @@ void fill_stacks(Profile& profile, const CpuSampler& sampler, Symbolizer& symbol
   }
   std::vector<uint64_t> lost = sampler.losses();
   for (unsigned r = 0; r < lost.size(); r++) {
-    if (is_off_cpu_loss(r)) {
-      if (options.off_cpu) profile.off_cpu.lost += profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
-      continue;
+    const LossScope scope = loss_scope(r);
+    const char* name = profile_loss_name(r);
+    if (scope.samples) {
+      profile.stacks.lost_by_reason[name] = lost[r];
+      if (scope.drops) profile.stacks.lost += lost[r];
     }
-    // Code mappings name the user frames of both views (of processes gone by the report):
-    // without sampling the off-CPU view is the only one to say some were not sent.
-    if (is_code_mapping_loss(r) && options.off_cpu) profile.off_cpu.lost_by_reason[profile_loss_name(r)] = lost[r];
-    profile.stacks.lost_by_reason[profile_loss_name(r)] = lost[r];
-    // A failed stack capture still counts the sample; only a full map loses it.
-    if (std::string(profile_loss_name(r)) == "counts_map_full") profile.stacks.lost += lost[r];
+    if (scope.off_cpu && options.off_cpu) {
+      profile.off_cpu.lost_by_reason[name] = lost[r];
+      if (scope.drops) profile.off_cpu.lost += lost[r];
+    }
   }
 }
 
